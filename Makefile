@@ -1,0 +1,39 @@
+# VecStore Cluster: the two README commands (`make demo`, `make test`) and the developer targets.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+ROOMS := cluster shard node router ingest chaos
+
+.PHONY: demo test lint unit bench chaos clean typecheck-shim
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m vecstore.shard.demo
+
+# mypy cannot follow setuptools' editable import hook, so it reads the rooms
+# through a tree of symlinks shaped like the installed `vecstore` namespace.
+typecheck-shim:
+	@mkdir -p .typecheck/vecstore
+	@for room in $(ROOMS); do ln -sfn ../../$$room .typecheck/vecstore/$$room; done
+
+lint: $(STAMP) typecheck-shim
+	$(VENV)/bin/ruff check $(ROOMS) tests bench
+	$(VENV)/bin/ruff format --check $(ROOMS) tests bench
+	$(VENV)/bin/mypy $(addprefix -p vecstore.,$(ROOMS))
+	$(VENV)/bin/mypy tests bench
+
+test: $(STAMP)
+	$(MAKE) lint
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) -m bench.shard_vs_usearch $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .typecheck .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,2 @@
+"""vecstore.shard"""
+x: int = 1
