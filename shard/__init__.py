@@ -1,2 +1,3 @@
 """vecstore.shard"""
+
 x: int = 1

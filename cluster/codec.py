@@ -1,0 +1,212 @@
+"""The versioned msgpack wire form of commands: `[version, tag, body]`.
+
+Decoding is strict: unknown versions, unknown tags, missing or mistyped fields all
+raise MalformedCommand (or UnsupportedVersion) with what was wrong. Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import msgpack
+
+from vecstore.cluster.commands import (
+    Command,
+    CreateCollection,
+    DeletePayloadKeys,
+    DeletePoints,
+    DropCollection,
+    IngestBatch,
+    IngestRecord,
+    OverwritePayload,
+    PartitionBatch,
+    PointCommand,
+    Selector,
+    SetPayload,
+    Upsert,
+)
+from vecstore.cluster.errors import (
+    InvalidRequest,
+    MalformedCommand,
+    UnsupportedVersion,
+)
+from vecstore.cluster.filters import filter_to_json, parse_filter
+from vecstore.cluster.ids import normalize_point_id
+from vecstore.cluster.schema import CollectionSchema
+
+CODEC_VERSION = 1
+
+Body = dict[str, Any]
+T = TypeVar("T")
+
+
+def encode_command(command: Command) -> bytes:
+    """Encode a command to bytes."""
+    tag, body = _to_body(command)
+    packed: bytes = msgpack.packb([CODEC_VERSION, tag, body], use_bin_type=True)
+    return packed
+
+
+def decode_command(data: bytes) -> Command:
+    """Decode bytes from `encode_command`, or raise MalformedCommand/UnsupportedVersion."""
+    try:
+        envelope = msgpack.unpackb(data, raw=False, strict_map_key=True)
+    except Exception as err:  # msgpack raises several unrelated exception types
+        raise MalformedCommand(f"command bytes are not valid msgpack: {err}") from None
+    if not isinstance(envelope, list) or len(envelope) != 3:
+        raise MalformedCommand("command must be a msgpack array [version, tag, body]")
+    version, tag, body = envelope
+    if version != CODEC_VERSION:
+        raise UnsupportedVersion(
+            f"command codec version {version!r} is not supported; this build reads {CODEC_VERSION}"
+        )
+    if not isinstance(tag, str) or not isinstance(body, dict):
+        raise MalformedCommand("command tag must be a string and body a map")
+    return _from_body(tag, body)
+
+
+def _to_body(command: Command) -> tuple[str, Body]:
+    match command:
+        case CreateCollection(schema=schema):
+            return "create_collection", {"schema": schema.to_dict()}
+        case DropCollection(name=name):
+            return "drop_collection", {"name": name}
+        case Upsert():
+            return "upsert", {
+                "collection": command.collection,
+                "ids": list(command.ids),
+                "dimension": command.dimension,
+                "vectors": command.vectors,
+                "payloads": list(command.payloads),
+            }
+        case DeletePoints(collection=collection, selector=selector):
+            return "delete_points", {"collection": collection, "selector": _selector(selector)}
+        case SetPayload() | OverwritePayload():
+            tag = "set_payload" if isinstance(command, SetPayload) else "overwrite_payload"
+            return tag, {
+                "collection": command.collection,
+                "selector": _selector(command.selector),
+                "payload": command.payload,
+            }
+        case DeletePayloadKeys():
+            return "delete_payload_keys", {
+                "collection": command.collection,
+                "selector": _selector(command.selector),
+                "keys": list(command.keys),
+            }
+        case IngestBatch(partitions=partitions):
+            return "ingest_batch", {
+                "partitions": [
+                    {
+                        "topic": p.topic,
+                        "partition": p.partition,
+                        "records": [[r.offset, *_to_body(r.command)] for r in p.records],
+                    }
+                    for p in partitions
+                ]
+            }
+    raise TypeError(f"not a command: {command!r}")  # pragma: no cover - exhaustive above
+
+
+def _selector(selector: Selector) -> Body:
+    if selector.ids is not None:
+        return {"ids": list(selector.ids)}
+    assert selector.filter is not None
+    return {"filter": filter_to_json(selector.filter)}
+
+
+def _from_body(tag: str, body: Body) -> Command:
+    decoder = _DECODERS.get(tag)
+    if decoder is None:
+        raise MalformedCommand(f"unknown command tag {tag!r}")
+    try:
+        return decoder(body)
+    except MalformedCommand:
+        raise
+    except InvalidRequest as err:
+        raise MalformedCommand(f"{tag}: {err.message}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise MalformedCommand(f"{tag}: missing or mistyped field ({err!r})") from None
+
+
+def _field(body: Body, name: str, kind: type[T]) -> T:
+    value = body[name]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise MalformedCommand(f"field {name!r} must be {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _decode_selector(raw: object) -> Selector:
+    if not isinstance(raw, dict):
+        raise MalformedCommand("selector must be a map")
+    if "ids" in raw:
+        return Selector.of_ids(_field(raw, "ids", list))
+    return Selector.of_filter(parse_filter(_field(raw, "filter", dict)))
+
+
+def _decode_upsert(body: Body) -> Upsert:
+    ids = tuple(normalize_point_id(i) for i in _field(body, "ids", list))
+    dimension = _field(body, "dimension", int)
+    vectors = _field(body, "vectors", bytes)
+    payloads = _field(body, "payloads", list)
+    if dimension <= 0 or len(vectors) != len(ids) * dimension * 4 or len(payloads) != len(ids):
+        raise MalformedCommand("upsert sizes disagree: ids, vectors and payloads must match")
+    if not all(isinstance(p, dict) for p in payloads):
+        raise MalformedCommand("upsert payloads must be maps")
+    return Upsert(_field(body, "collection", str), ids, dimension, vectors, tuple(payloads))
+
+
+def _decode_payload_command(
+    kind: type[SetPayload] | type[OverwritePayload],
+) -> Callable[[Body], PointCommand]:
+    def decode(body: Body) -> PointCommand:
+        return kind(
+            _field(body, "collection", str),
+            _decode_selector(body["selector"]),
+            _field(body, "payload", dict),
+        )
+
+    return decode
+
+
+def _decode_delete_keys(body: Body) -> DeletePayloadKeys:
+    keys = _field(body, "keys", list)
+    if not all(isinstance(k, str) for k in keys):
+        raise MalformedCommand("delete_payload_keys keys must be strings")
+    return DeletePayloadKeys(_field(body, "collection", str), _decode_selector(body["selector"]), tuple(keys))
+
+
+def _decode_ingest(body: Body) -> IngestBatch:
+    partitions = []
+    for raw in _field(body, "partitions", list):
+        records = []
+        for record in _field(raw, "records", list):
+            if not isinstance(record, list) or len(record) != 3:
+                raise MalformedCommand("ingest record must be [offset, tag, body]")
+            offset, tag, inner = record
+            if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+                raise MalformedCommand(f"ingest offset {offset!r} must be a non-negative integer")
+            if tag not in _POINT_TAGS or not isinstance(inner, dict):
+                raise MalformedCommand(f"ingest record tag {tag!r} is not a point command")
+            command = _from_body(tag, inner)
+            assert not isinstance(command, (CreateCollection, DropCollection, IngestBatch))
+            records.append(IngestRecord(offset, command))
+        partitions.append(
+            PartitionBatch(_field(raw, "topic", str), _field(raw, "partition", int), tuple(records))
+        )
+    return IngestBatch(tuple(partitions))
+
+
+_POINT_TAGS = {"upsert", "delete_points", "set_payload", "overwrite_payload", "delete_payload_keys"}
+
+_DECODERS: dict[str, Callable[[Body], Command]] = {
+    "create_collection": lambda b: CreateCollection(CollectionSchema.from_dict(b["schema"])),
+    "drop_collection": lambda b: DropCollection(_field(b, "name", str)),
+    "upsert": _decode_upsert,
+    "delete_points": lambda b: DeletePoints(_field(b, "collection", str), _decode_selector(b["selector"])),
+    "set_payload": _decode_payload_command(SetPayload),
+    "overwrite_payload": _decode_payload_command(OverwritePayload),
+    "delete_payload_keys": _decode_delete_keys,
+    "ingest_batch": _decode_ingest,
+}

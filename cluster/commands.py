@@ -1,0 +1,206 @@
+"""Write commands: the only things a shard's state machine applies, in log order.
+
+Commands are frozen dataclasses built through validating constructors (`Upsert.build`);
+their wire form lives in `vecstore.cluster.codec`. Vectors travel as little-endian
+float32 bytes so a command is compact, comparable and never pickled.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from vecstore.cluster.errors import InvalidRequest, InvalidVector, PayloadTooLarge
+from vecstore.cluster.filters import Filter
+from vecstore.cluster.ids import PointId, normalize_point_id
+from vecstore.cluster.schema import CollectionSchema, validate_collection_name
+
+DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024
+
+Payload = dict[str, Any]
+FloatMatrix = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class CreateCollection:
+    """Create a collection; the same schema twice is a no-op, a different one a conflict."""
+
+    schema: CollectionSchema
+
+
+@dataclass(frozen=True)
+class DropCollection:
+    """Drop a collection and all its points; dropping a missing one is a no-op."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Upsert:
+    """Insert or replace points. `vectors` holds len(ids) x dimension float32 values."""
+
+    collection: str
+    ids: tuple[PointId, ...]
+    dimension: int
+    vectors: bytes
+    payloads: tuple[Payload, ...]
+
+    @classmethod
+    def build(
+        cls,
+        collection: str,
+        ids: Sequence[object],
+        vectors: npt.ArrayLike,
+        payloads: Sequence[Mapping[str, Any] | None] | None = None,
+        *,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> Upsert:
+        """Validate and normalise user input into a command."""
+        validate_collection_name(collection)
+        normalized = tuple(normalize_point_id(i) for i in ids)
+        matrix = as_vector_matrix(vectors, expected_rows=len(normalized))
+        if len(set(normalized)) != len(normalized):
+            raise InvalidRequest("an upsert must not name the same point id twice")
+        payload_list = list(payloads) if payloads is not None else [None] * len(normalized)
+        if len(payload_list) != len(normalized):
+            raise InvalidRequest(
+                f"got {len(payload_list)} payloads for {len(normalized)} points; expected one each"
+            )
+        checked = tuple(validate_payload(p or {}, max_payload_bytes) for p in payload_list)
+        return cls(
+            collection,
+            normalized,
+            int(matrix.shape[1]),
+            matrix.astype("<f4", copy=False).tobytes(),
+            checked,
+        )
+
+    def matrix(self) -> FloatMatrix:
+        """The vectors as a read-only (n, dimension) float32 array."""
+        flat = np.frombuffer(self.vectors, dtype="<f4")
+        return flat.reshape(len(self.ids), self.dimension)
+
+
+@dataclass(frozen=True)
+class Selector:
+    """Which points a command touches: explicit ids or a filter, never both."""
+
+    ids: tuple[PointId, ...] | None = None
+    filter: Filter | None = None
+
+    @classmethod
+    def of_ids(cls, ids: Iterable[object]) -> Selector:
+        """Select points by id (normalised)."""
+        return cls(ids=tuple(normalize_point_id(i) for i in ids))
+
+    @classmethod
+    def of_filter(cls, selection: Filter) -> Selector:
+        """Select every point matching a filter."""
+        return cls(filter=selection)
+
+    def __post_init__(self) -> None:
+        if (self.ids is None) == (self.filter is None):
+            raise InvalidRequest("select points either by ids or by filter, exactly one of them")
+
+
+@dataclass(frozen=True)
+class DeletePoints:
+    """Delete the selected points; missing ids are ignored."""
+
+    collection: str
+    selector: Selector
+
+
+@dataclass(frozen=True)
+class SetPayload:
+    """Merge `payload` into the selected points' payloads (top-level keys replaced)."""
+
+    collection: str
+    selector: Selector
+    payload: Payload
+
+
+@dataclass(frozen=True)
+class OverwritePayload:
+    """Replace the selected points' payloads with `payload`."""
+
+    collection: str
+    selector: Selector
+    payload: Payload
+
+
+@dataclass(frozen=True)
+class DeletePayloadKeys:
+    """Remove top-level `keys` from the selected points' payloads."""
+
+    collection: str
+    selector: Selector
+    keys: tuple[str, ...]
+
+
+PointCommand = Upsert | DeletePoints | SetPayload | OverwritePayload | DeletePayloadKeys
+
+
+@dataclass(frozen=True)
+class IngestRecord:
+    """One Kafka record, decoded: its offset and the point command it carries."""
+
+    offset: int
+    command: PointCommand
+
+
+@dataclass(frozen=True)
+class PartitionBatch:
+    """The records of one topic-partition in a batch, in offset order."""
+
+    topic: str
+    partition: int
+    records: tuple[IngestRecord, ...]
+
+
+@dataclass(frozen=True)
+class IngestBatch:
+    """Records from Kafka, fenced by offset: a shard applies only offsets above its high mark."""
+
+    partitions: tuple[PartitionBatch, ...]
+
+
+Command = CreateCollection | DropCollection | PointCommand | IngestBatch
+
+
+def as_vector_matrix(vectors: npt.ArrayLike, expected_rows: int | None = None) -> FloatMatrix:
+    """Return vectors as a finite 2-D float32 array, or raise InvalidVector."""
+    try:
+        matrix = np.asarray(vectors, dtype=np.float32)
+    except (TypeError, ValueError) as err:
+        raise InvalidVector(f"vectors must be lists of numbers: {err}") from None
+    if matrix.ndim == 1 and expected_rows == 1:
+        matrix = matrix.reshape(1, -1)
+    if matrix.ndim != 2 or (expected_rows is not None and matrix.shape[0] != expected_rows):
+        raise InvalidVector(
+            f"expected {expected_rows if expected_rows is not None else 'n'} vectors of equal "
+            f"length, got an array of shape {matrix.shape}"
+        )
+    if matrix.shape[1] == 0:
+        raise InvalidVector("vectors must have at least one dimension")
+    if not np.isfinite(matrix).all():
+        raise InvalidVector("vectors must be finite: NaN or infinity found")
+    return matrix
+
+
+def validate_payload(payload: object, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> Payload:
+    """Return `payload` if it is a JSON object of at most `max_bytes` encoded, else raise."""
+    if not isinstance(payload, dict):
+        raise InvalidRequest(f"payload must be a JSON object, got {type(payload).__name__}")
+    try:
+        encoded = json.dumps(payload, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as err:
+        raise InvalidRequest(f"payload is not valid JSON (NaN, infinity or odd types): {err}") from None
+    if len(encoded) > max_bytes:
+        raise PayloadTooLarge(f"payload is {len(encoded)} bytes encoded; the limit is {max_bytes}")
+    return payload

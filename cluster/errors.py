@@ -1,0 +1,197 @@
+"""The one error hierarchy of VecStore: every failure a user can see is one of these.
+
+Each class carries the HTTP status it maps to and whether retrying the same request
+can succeed, so callers branch on flags (`err.retriable`) rather than on isinstance chains.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class VecStoreError(Exception):
+    """Base of all errors VecStore raises on purpose."""
+
+    http_status: ClassVar[int] = 500
+    retriable: ClassVar[bool] = False
+    code: ClassVar[str] = "internal"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body every adapter returns for this error."""
+        return {"status": "error", "error": self.message, "code": self.code}
+
+
+class InvalidRequest(VecStoreError):
+    """The request is malformed or violates a constraint; retrying it cannot help."""
+
+    http_status = 400
+    code = "invalid_request"
+
+
+class InvalidVector(InvalidRequest):
+    """Wrong dimension, non-finite values, or an unusable shape."""
+
+    code = "invalid_vector"
+
+
+class InvalidFilter(InvalidRequest):
+    """A filter that does not parse or names an unknown operator."""
+
+    code = "invalid_filter"
+
+
+class InvalidPointId(InvalidRequest):
+    """A point id that is neither an unsigned 64-bit integer nor a UUID."""
+
+    code = "invalid_point_id"
+
+
+class InvalidSchema(InvalidRequest):
+    """A collection schema with a bad name, dimension, metric, dtype or HNSW setting."""
+
+    code = "invalid_schema"
+
+
+class MalformedCommand(InvalidRequest):
+    """Bytes that do not decode to a command."""
+
+    code = "malformed_command"
+
+
+class UnsupportedVersion(MalformedCommand):
+    """A command encoded with a codec version this build does not know."""
+
+    code = "unsupported_version"
+
+
+class PayloadTooLarge(VecStoreError):
+    """A payload, command or body above its configured bound."""
+
+    http_status = 413
+    code = "payload_too_large"
+
+
+class Unauthorized(VecStoreError):
+    """No credentials, or credentials that are not recognised."""
+
+    http_status = 401
+    code = "unauthorized"
+
+
+class Forbidden(VecStoreError):
+    """Valid credentials whose scope does not allow the operation."""
+
+    http_status = 403
+    code = "forbidden"
+
+
+class NotFound(VecStoreError):
+    """Base for a named thing that does not exist."""
+
+    http_status = 404
+    code = "not_found"
+
+
+class CollectionNotFound(NotFound):
+    """The collection does not exist."""
+
+    code = "collection_not_found"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"collection {name!r} does not exist")
+        self.name = name
+
+
+class Conflict(VecStoreError):
+    """The request conflicts with existing state."""
+
+    http_status = 409
+    code = "conflict"
+
+
+class CollectionConflict(Conflict):
+    """A create that names an existing collection with a different schema."""
+
+    code = "collection_conflict"
+
+
+class NotImplementedParameter(VecStoreError):
+    """A parameter of a compatible API that VecStore does not support (never ignored)."""
+
+    http_status = 501
+    code = "not_implemented"
+
+
+class NotLeader(VecStoreError):
+    """This node is not its shard's leader; `leader` names the one it knows, if any."""
+
+    http_status = 421
+    retriable = True
+    code = "not_leader"
+
+    def __init__(self, leader: str | None) -> None:
+        known = f"the leader is {leader}" if leader else "no leader is known yet"
+        super().__init__(f"this node is not the leader: {known}")
+        self.leader = leader
+
+    def to_dict(self) -> dict[str, Any]:
+        body = super().to_dict()
+        body["leader"] = self.leader
+        return body
+
+
+class Unavailable(VecStoreError):
+    """A shard, quorum or dependency cannot serve the request right now."""
+
+    http_status = 503
+    retriable = True
+    code = "unavailable"
+
+
+class Timeout(VecStoreError):
+    """The operation did not complete in time; it may or may not have been applied."""
+
+    http_status = 504
+    retriable = True
+    code = "timeout"
+
+
+ERROR_CLASSES: dict[str, type[VecStoreError]] = {
+    cls.code: cls
+    for cls in (
+        VecStoreError,
+        InvalidRequest,
+        InvalidVector,
+        InvalidFilter,
+        InvalidPointId,
+        InvalidSchema,
+        MalformedCommand,
+        UnsupportedVersion,
+        PayloadTooLarge,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        CollectionConflict,
+        NotImplementedParameter,
+        Unavailable,
+        Timeout,
+    )
+}
+
+
+def error_from_dict(body: dict[str, Any]) -> VecStoreError:
+    """Rebuild an error sent over the wire by `VecStoreError.to_dict` (clients use this)."""
+    code = str(body.get("code", "internal"))
+    message = str(body.get("error", "unknown error"))
+    if code == "not_leader":
+        leader = body.get("leader")
+        return NotLeader(str(leader) if leader else None)
+    if code == "collection_not_found":
+        err: VecStoreError = NotFound(message)
+        return err
+    return ERROR_CLASSES.get(code, VecStoreError)(message)

@@ -1,0 +1,274 @@
+"""Payload filters: a small typed AST and its JSON form, close to Qdrant's conditions.
+
+JSON form (every key optional, all combined with AND):
+    {"must": [cond, ...], "should": [cond, ...], "must_not": [cond, ...]}
+A condition is a nested filter, or one of:
+    {"key": "a.b", "match": {"value": v}}          a.b == v
+    {"key": "a.b", "match": {"any": [v, ...]}}     a.b in [...]
+    {"key": "a.b", "match": {"except": [v, ...]}}  a.b not in [...]
+    {"key": "a.b", "match": {"text": "s"}}         string a.b contains "s"
+    {"key": "a.b", "range": {"gt"|"gte"|"lt"|"lte": number}}
+    {"key": "a.b", "contains": v}                  array a.b has element v, or string has substring
+    {"key": "a.b", "op": "=="|"!="|"<"|"<="|">"|">=", "value": v}
+    {"is_empty": {"key": "a.b"}}                   a.b missing, null or []
+    {"has_id": [id, ...]}
+Parsing never evaluates; evaluation lives in the shard. This module defines the AST once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from vecstore.cluster.errors import InvalidFilter, InvalidPointId
+from vecstore.cluster.ids import PointId, normalize_point_id
+
+MAX_FILTER_DEPTH = 16
+MAX_FILTER_NODES = 1_000
+
+Scalar = str | int | float | bool
+
+
+class CompareOp(StrEnum):
+    """Comparison operators on one payload field."""
+
+    EQ = "=="
+    NE = "!="
+    LT = "<"
+    LE = "<="
+    GT = ">"
+    GE = ">="
+
+
+@dataclass(frozen=True)
+class Compare:
+    """`key <op> value`; true if any value stored at `key` satisfies it."""
+
+    key: str
+    op: CompareOp
+    value: Scalar
+
+
+@dataclass(frozen=True)
+class In:
+    """`key in values` (or `not in` when negate): any stored value is (not) one of them."""
+
+    key: str
+    values: tuple[Scalar, ...]
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class Contains:
+    """Array at `key` has element `value`, or the string at `key` contains it as a substring."""
+
+    key: str
+    value: Scalar
+
+
+@dataclass(frozen=True)
+class IsEmpty:
+    """The field is missing, null, or an empty array."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class HasId:
+    """The point's id is one of `ids`."""
+
+    ids: frozenset[PointId]
+
+
+@dataclass(frozen=True)
+class And:
+    """All children hold (true when there are none)."""
+
+    children: tuple[Filter, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    """At least one child holds."""
+
+    children: tuple[Filter, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    """The child does not hold."""
+
+    child: Filter
+
+
+Filter = Compare | In | Contains | IsEmpty | HasId | And | Or | Not
+
+_RANGE_OPS = {"gt": CompareOp.GT, "gte": CompareOp.GE, "lt": CompareOp.LT, "lte": CompareOp.LE}
+
+
+def parse_filter(data: object) -> Filter:
+    """Parse the JSON form into the AST, or raise InvalidFilter saying what was expected."""
+    counter = [0]
+    return _parse_clauses(data, depth=0, counter=counter)
+
+
+def _parse_clauses(data: object, depth: int, counter: list[int]) -> Filter:
+    if not isinstance(data, dict):
+        raise InvalidFilter(f"filter must be an object, got {type(data).__name__}")
+    unknown = set(data) - {"must", "should", "must_not", "min_should"}
+    if unknown:
+        raise InvalidFilter(f"unknown filter clause(s) {sorted(unknown)}: expected must, should or must_not")
+    if "min_should" in data:
+        raise InvalidFilter("min_should is not supported")
+    parts: list[Filter] = []
+    for clause in ("must", "should", "must_not"):
+        raw = data.get(clause)
+        if raw is None:
+            continue
+        items = raw if isinstance(raw, list) else [raw]
+        children = tuple(_parse_condition(item, depth + 1, counter) for item in items)
+        if clause == "must":
+            parts.extend(children)
+        elif clause == "should":
+            if children:
+                parts.append(Or(children))
+        else:
+            parts.extend(Not(child) for child in children)
+    if len(parts) == 1:
+        return parts[0]
+    return And(tuple(parts))
+
+
+def _parse_condition(data: object, depth: int, counter: list[int]) -> Filter:
+    counter[0] += 1
+    if depth > MAX_FILTER_DEPTH:
+        raise InvalidFilter(f"filter is nested deeper than {MAX_FILTER_DEPTH} levels")
+    if counter[0] > MAX_FILTER_NODES:
+        raise InvalidFilter(f"filter has more than {MAX_FILTER_NODES} conditions")
+    if not isinstance(data, dict):
+        raise InvalidFilter(f"condition must be an object, got {type(data).__name__}")
+    if set(data) & {"must", "should", "must_not"}:
+        return _parse_clauses(data, depth, counter)
+    if "has_id" in data:
+        return _parse_has_id(data["has_id"])
+    if "is_empty" in data:
+        target = data["is_empty"]
+        if not isinstance(target, dict) or set(target) != {"key"}:
+            raise InvalidFilter('is_empty expects {"key": "<field>"}')
+        return IsEmpty(_parse_key(target["key"]))
+    if "key" not in data:
+        raise InvalidFilter(f"condition {data!r} has no 'key' and is not has_id, is_empty or a filter")
+    key = _parse_key(data["key"])
+    kinds = set(data) & {"match", "range", "contains", "op"}
+    if len(kinds) != 1 or set(data) - {"key", "match", "range", "contains", "op", "value"}:
+        raise InvalidFilter(
+            f"condition on {key!r} must have exactly one of match, range, contains or op/value"
+        )
+    if "match" in data:
+        return _parse_match(key, data["match"])
+    if "range" in data:
+        return _parse_range(key, data["range"])
+    if "contains" in data:
+        return Contains(key, _parse_scalar(data["contains"], key))
+    try:
+        op = CompareOp(data["op"])
+    except ValueError:
+        allowed = ", ".join(o.value for o in CompareOp)
+        raise InvalidFilter(f"operator {data['op']!r} on {key!r} is not one of {allowed}") from None
+    if "value" not in data:
+        raise InvalidFilter(f"condition on {key!r} with op {op.value} needs a 'value'")
+    value = _parse_scalar(data["value"], key)
+    if op in (CompareOp.LT, CompareOp.LE, CompareOp.GT, CompareOp.GE):
+        _require_number(value, key)
+    return Compare(key, op, value)
+
+
+def _parse_match(key: str, match: object) -> Filter:
+    if not isinstance(match, dict) or len(match) != 1:
+        raise InvalidFilter(f"match on {key!r} must have exactly one of value, any, except, text")
+    ((kind, operand),) = match.items()
+    if kind == "value":
+        return Compare(key, CompareOp.EQ, _parse_scalar(operand, key))
+    if kind in ("any", "except"):
+        if not isinstance(operand, list):
+            raise InvalidFilter(f"match.{kind} on {key!r} must be a list")
+        values = tuple(_parse_scalar(v, key) for v in operand)
+        return In(key, values, negate=kind == "except")
+    if kind == "text":
+        if not isinstance(operand, str):
+            raise InvalidFilter(f"match.text on {key!r} must be a string")
+        return Contains(key, operand)
+    raise InvalidFilter(f"match kind {kind!r} on {key!r} is not one of value, any, except, text")
+
+
+def _parse_range(key: str, bounds: object) -> Filter:
+    if not isinstance(bounds, dict) or not bounds:
+        raise InvalidFilter(f"range on {key!r} must be an object with gt, gte, lt or lte")
+    unknown = set(bounds) - set(_RANGE_OPS)
+    if unknown:
+        raise InvalidFilter(f"range on {key!r} has unknown bounds {sorted(unknown)}")
+    parts: list[Filter] = []
+    for name, op in _RANGE_OPS.items():
+        if bounds.get(name) is None:
+            continue
+        parts.append(Compare(key, op, _require_number(bounds[name], key)))
+    if not parts:
+        raise InvalidFilter(f"range on {key!r} has no bounds")
+    return parts[0] if len(parts) == 1 else And(tuple(parts))
+
+
+def _parse_has_id(raw: object) -> Filter:
+    if not isinstance(raw, list):
+        raise InvalidFilter("has_id must be a list of point ids")
+    try:
+        return HasId(frozenset(normalize_point_id(v) for v in raw))
+    except InvalidPointId as err:
+        raise InvalidFilter(f"has_id: {err.message}") from None
+
+
+def _parse_key(key: object) -> str:
+    if not isinstance(key, str) or not key or any(not part for part in key.split(".")):
+        raise InvalidFilter(f"filter key {key!r} must be a non-empty dotted path like 'a.b'")
+    return key
+
+
+def _parse_scalar(value: object, key: str) -> Scalar:
+    if isinstance(value, (str, int, float, bool)):
+        if isinstance(value, float) and math.isnan(value):
+            raise InvalidFilter(f"filter value for {key!r} is NaN")
+        return value
+    raise InvalidFilter(f"filter value {value!r} for {key!r} must be a string, number or boolean")
+
+
+def _require_number(value: object, key: str) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidFilter(f"range/comparison on {key!r} needs a number, got {value!r}")
+    if math.isnan(value):
+        raise InvalidFilter(f"range bound for {key!r} is NaN")
+    return value
+
+
+def filter_to_json(node: Filter) -> dict[str, Any]:
+    """The canonical JSON form of an AST (parse_filter(filter_to_json(f)) == f up to nesting)."""
+    return {"must": [_condition_to_json(node)]}
+
+
+def _condition_to_json(node: Filter) -> dict[str, Any]:
+    if isinstance(node, Compare):
+        return {"key": node.key, "op": node.op.value, "value": node.value}
+    if isinstance(node, In):
+        kind = "except" if node.negate else "any"
+        return {"key": node.key, "match": {kind: list(node.values)}}
+    if isinstance(node, Contains):
+        return {"key": node.key, "contains": node.value}
+    if isinstance(node, IsEmpty):
+        return {"is_empty": {"key": node.key}}
+    if isinstance(node, HasId):
+        return {"has_id": sorted(node.ids, key=str)}
+    if isinstance(node, And):
+        return {"must": [_condition_to_json(c) for c in node.children]}
+    if isinstance(node, Or):
+        return {"should": [_condition_to_json(c) for c in node.children]}
+    return {"must_not": [_condition_to_json(node.child)]}

@@ -1,0 +1,359 @@
+"""One collection inside one shard: its logical state and the segments that hold it.
+
+Logical state (decided by apply, identical on every replica): the id map, internal keys
+assigned in apply order, tombstones, payloads. Physical layout (memtables, sealed
+segments) is local. Mutations run under the write lock; reads under the read lock.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import itertools
+import json
+import logging
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from vecstore.cluster.commands import (
+    DeletePayloadKeys,
+    DeletePoints,
+    OverwritePayload,
+    Selector,
+    SetPayload,
+    Upsert,
+    as_vector_matrix,
+    validate_payload,
+)
+from vecstore.cluster.errors import InvalidVector
+from vecstore.cluster.filters import Filter
+from vecstore.cluster.ids import PointId
+from vecstore.cluster.schema import CollectionSchema
+from vecstore.shard.memtable import FloatMatrix, KeyArray, MemTable
+from vecstore.shard.payload_filter import matches
+from vecstore.shard.rwlock import ReadWriteLock
+from vecstore.shard.scorer import Scorer
+from vecstore.shard.segment import SealedSegment, write_segment
+from vecstore.shard.settings import ShardSettings
+
+log = logging.getLogger(__name__)
+
+Payload = dict[str, Any]
+Container = MemTable | SealedSegment
+DIGEST_MOD = 2**64
+
+
+def point_hash(point_id: PointId, vector: FloatMatrix, payload: Payload) -> int:
+    """A 64-bit hash of one point's logical content (id, vector, payload)."""
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(msgpack.packb(point_id))
+    digest.update(np.ascontiguousarray(vector, dtype="<f4").tobytes())
+    digest.update(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode())
+    return int.from_bytes(digest.digest(), "little")
+
+
+class Collection:
+    """State and storage of one collection on one shard replica."""
+
+    def __init__(
+        self, schema: CollectionSchema, settings: ShardSettings, scorer: Scorer, directory: Path
+    ) -> None:
+        self.schema = schema
+        self.settings = settings
+        self.scorer = scorer
+        self.directory = directory
+        self.lock = ReadWriteLock()
+        self.id_map: dict[PointId, int] = {}
+        self.next_key = 0
+        self.tombstones: set[int] = set()
+        self.overrides: dict[int, Payload] = {}
+        self.sealed: list[SealedSegment] = []
+        self.frozen: list[MemTable] = []
+        self.active = MemTable(schema, 0)
+        self.digest_sum = 0
+        self.segment_seq = 0
+        self.dropped = False
+        self.maintenance_lock = threading.Lock()
+
+    # ---- lookups (callers hold a lock) -------------------------------------------------
+
+    def container_of(self, key: int) -> Container:
+        """The memtable or segment that stores `key`."""
+        if key >= self.active.key_lo:
+            return self.active
+        for memtable in self.frozen:
+            if memtable.contains(key):
+                return memtable
+        position = bisect.bisect_right([s.key_lo for s in self.sealed], key) - 1
+        return self.sealed[position]
+
+    def containers(self) -> list[Container]:
+        """All storage, in key order."""
+        return [*self.sealed, *self.frozen, self.active]
+
+    def payload_of(self, key: int) -> Payload:
+        """Current payload of a live key."""
+        override = self.overrides.get(key)
+        return override if override is not None else self.container_of(key).payload(key)
+
+    def vectors_of(self, keys: KeyArray) -> FloatMatrix:
+        """Full-precision vectors of keys, in the order given."""
+        result = np.zeros((len(keys), self.schema.dimension), dtype=np.float32)
+        if not len(keys):
+            return result
+        for container, positions in self.group_by_container(keys):
+            result[positions] = container.vectors_of(keys[positions])
+        return result
+
+    def group_by_container(self, keys: KeyArray) -> list[tuple[Container, np.ndarray]]:
+        """Split keys by the container that stores them: (container, positions in `keys`)."""
+        groups = []
+        for container in self.containers():
+            inside = np.flatnonzero((keys >= container.key_lo) & (keys < container.key_hi))
+            if len(inside):
+                groups.append((container, inside))
+        return groups
+
+    def live_items(self) -> list[tuple[PointId, int]]:
+        """(external id, key) of every live point, in key order."""
+        return sorted(self.id_map.items(), key=lambda item: item[1])
+
+    def filter_matches(self, point_id: PointId, key: int, condition: Filter) -> bool:
+        """Evaluate a filter on a live point."""
+        return matches(condition, point_id, self.payload_of(key))
+
+    def select(self, selector: Selector) -> list[tuple[PointId, int]]:
+        """Live points chosen by ids (missing ids skipped) or by filter."""
+        if selector.ids is not None:
+            return [(i, self.id_map[i]) for i in dict.fromkeys(selector.ids) if i in self.id_map]
+        assert selector.filter is not None
+        return [(i, k) for i, k in self.live_items() if self.filter_matches(i, k, selector.filter)]
+
+    # ---- mutations (callers hold the write lock) ---------------------------------------
+
+    def upsert(self, command: Upsert) -> int:
+        """Insert or replace points; returns how many were written."""
+        if command.dimension != self.schema.dimension:
+            raise InvalidVector(
+                f"vector has {command.dimension} dimensions, collection {self.schema.name!r} "
+                f"expects {self.schema.dimension}"
+            )
+        vectors = as_vector_matrix(command.matrix())
+        payloads = [validate_payload(p, self.settings.max_payload_bytes) for p in command.payloads]
+        for point_id in command.ids:
+            if point_id in self.id_map:
+                self._bury(point_id, self.id_map.pop(point_id))
+        first = self.next_key
+        self.active.append(list(command.ids), vectors, payloads)
+        for offset, point_id in enumerate(command.ids):
+            self.id_map[point_id] = first + offset
+            self.digest_sum += point_hash(point_id, vectors[offset], payloads[offset])
+        self.next_key += len(command.ids)
+        self.digest_sum %= DIGEST_MOD
+        return len(command.ids)
+
+    def delete(self, command: DeletePoints) -> int:
+        """Delete selected points; returns how many existed."""
+        chosen = self.select(command.selector)
+        for point_id, key in chosen:
+            del self.id_map[point_id]
+            self._bury(point_id, key)
+        return len(chosen)
+
+    def change_payloads(self, command: SetPayload | OverwritePayload | DeletePayloadKeys) -> int:
+        """Set, overwrite or delete payload keys of selected points; returns how many changed."""
+        chosen = self.select(command.selector)
+        updates: list[tuple[PointId, int, Payload, Payload]] = []
+        for point_id, key in chosen:
+            old = self.payload_of(key)
+            if isinstance(command, SetPayload):
+                new = {**old, **command.payload}
+            elif isinstance(command, OverwritePayload):
+                new = dict(command.payload)
+            else:
+                new = {k: v for k, v in old.items() if k not in command.keys}
+            updates.append((point_id, key, old, validate_payload(new, self.settings.max_payload_bytes)))
+        for point_id, key, old, new in updates:
+            vector = self.vectors_of(np.array([key], dtype=np.uint64))[0]
+            self.digest_sum -= point_hash(point_id, vector, old)
+            self.digest_sum += point_hash(point_id, vector, new)
+            container = self.container_of(key)
+            if container is self.active:
+                self.active.payloads[key - self.active.key_lo] = new
+            else:
+                self.overrides[key] = new
+        self.digest_sum %= DIGEST_MOD
+        return len(updates)
+
+    def _bury(self, point_id: PointId, key: int) -> None:
+        vector = self.vectors_of(np.array([key], dtype=np.uint64))[0]
+        self.digest_sum = (self.digest_sum - point_hash(point_id, vector, self.payload_of(key))) % (
+            DIGEST_MOD
+        )
+        self.tombstones.add(key)
+        self.overrides.pop(key, None)
+        self.container_of(key).dead += 1
+
+    # ---- physical maintenance (indexer thread) -----------------------------------------
+
+    def index_pending(self) -> int:
+        """Index one chunk of unindexed rows (frozen memtables first); returns rows added."""
+        for memtable in [*self.frozen, self.active]:
+            added = memtable.index_step(self.settings.index_chunk)
+            if added:
+                return added
+        return 0
+
+    def pending(self) -> int:
+        """Rows not yet in any HNSW index."""
+        return sum(m.count - m.indexed for m in [*self.frozen, self.active])
+
+    def seal(self, force: bool = False) -> bool:
+        """Freeze the active memtable if it is big enough, index it fully, write it out."""
+        with self.maintenance_lock:
+            return self._seal(force)
+
+    def _seal(self, force: bool) -> bool:
+        with self.lock.write():
+            memtable = self.active
+            if memtable.count == 0 or (not force and memtable.count < self.settings.seal_threshold):
+                return False
+            memtable.frozen = True
+            self.frozen.append(memtable)
+            self.active = MemTable(self.schema, memtable.key_hi)
+        while memtable.index_step(self.settings.index_chunk * 16, threads=0):
+            pass
+        path = self._new_segment_path()
+        segment = write_segment(
+            path,
+            self.schema,
+            memtable.key_lo,
+            memtable.key_hi,
+            memtable.keys(),
+            memtable.ext_ids,
+            memtable.vectors(),
+            memtable.payloads,
+            index=memtable.index,
+        )
+        with self.lock.write():
+            if self.dropped:
+                return False
+            segment.dead = memtable.dead
+            self.frozen.remove(memtable)
+            self.sealed.append(segment)
+        log.info(
+            "sealed segment",
+            extra={"collection": self.schema.name, "points": segment.count, "path": str(path)},
+        )
+        return True
+
+    def compact(self, force: bool = False) -> bool:
+        """Rewrite one run of sealed segments (many deletions, or small neighbours)."""
+        with self.maintenance_lock:
+            return self._compact(force)
+
+    def _compact(self, force: bool) -> bool:
+        run = self._compaction_run(force)
+        if not run:
+            return False
+        keys_parts: list[int] = []
+        ids: list[PointId] = []
+        vectors_parts: list[FloatMatrix] = []
+        payloads: list[Payload] = []
+        captured: dict[int, Payload] = {}
+        dropped: list[int] = []
+        for segment in run:
+            # segments are immutable; tombstones and overrides only grow or get newer, and
+            # the swap below reconciles whatever changed while this copy was made
+            segment_keys = np.asarray(segment.keys())
+            live = np.fromiter((int(k) not in self.tombstones for k in segment_keys), bool, len(segment_keys))
+            dropped.extend(segment_keys[~live].tolist())
+            rows = np.flatnonzero(live)
+            vectors_parts.append(np.asarray(segment.all_vectors()[rows], dtype=np.float32))
+            for row, key in zip(rows.tolist(), segment_keys[live].tolist(), strict=True):
+                override = self.overrides.get(key)
+                if override is not None:
+                    captured[key] = override
+                keys_parts.append(key)
+                ids.append(segment.ext_ids[row])
+                payloads.append(override if override is not None else segment.payload(key))
+        keys = np.array(keys_parts, dtype=np.uint64)
+        vectors = np.concatenate(vectors_parts) if vectors_parts else np.zeros((0, self.schema.dimension))
+        segment_new = None
+        if len(keys):
+            segment_new = write_segment(
+                self._new_segment_path(),
+                self.schema,
+                run[0].key_lo,
+                run[-1].key_hi,
+                keys,
+                ids,
+                vectors.astype(np.float32),
+                payloads,
+            )
+        with self.lock.write():
+            if self.dropped:
+                return False
+            start = self.sealed.index(run[0])
+            self.sealed[start : start + len(run)] = [segment_new] if segment_new else []
+            self.tombstones.difference_update(dropped)
+            for key, override in captured.items():
+                if self.overrides.get(key) is override:
+                    del self.overrides[key]
+            if segment_new is not None:
+                segment_new.dead = sum(1 for key in keys_parts if key in self.tombstones)
+        for segment in run:
+            segment.close()
+            shutil.rmtree(segment.path, ignore_errors=True)
+        log.info(
+            "compacted segments",
+            extra={"collection": self.schema.name, "merged": len(run), "dropped": len(dropped)},
+        )
+        return True
+
+    def _compaction_run(self, force: bool) -> list[SealedSegment]:
+        with self.lock.read():
+            sealed = list(self.sealed)
+        for segment in sealed:
+            if segment.count and segment.dead / segment.count >= self.settings.compaction_dead_ratio:
+                return [segment]
+        limit = self.settings.max_segment_points
+        for left, right in itertools.pairwise(sealed):
+            if (left.count - left.dead) + (right.count - right.dead) <= limit:
+                return [left, right]
+        if force:
+            return [s for s in sealed if s.dead][:1]
+        return []
+
+    def _new_segment_path(self) -> Path:
+        self.segment_seq += 1
+        path = self.directory / f"segment-{self.segment_seq:06d}"
+        while path.exists():
+            self.segment_seq += 1
+            path = self.directory / f"segment-{self.segment_seq:06d}"
+        return path
+
+    def close(self) -> None:
+        """Release maps and, if dropped, the files."""
+        self.dropped = True
+        for segment in self.sealed:
+            segment.close()
+        self.sealed = []
+
+    # ---- counts --------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Counts for status and metrics."""
+        return {
+            "points": len(self.id_map),
+            "segments": len(self.sealed),
+            "sealed_points": sum(s.count for s in self.sealed),
+            "memtable_points": sum(m.count for m in [*self.frozen, self.active]),
+            "tombstones": len(self.tombstones),
+            "indexing_lag": self.pending(),
+        }

@@ -1,0 +1,82 @@
+"""Point reads of one collection: get by ids, paginated scroll and filtered count."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from vecstore.cluster.errors import InvalidRequest
+from vecstore.cluster.filters import Filter
+from vecstore.cluster.ids import PointId, normalize_point_id, point_id_sort_key
+from vecstore.shard.collection import Collection
+from vecstore.shard.records import Record
+
+MAX_SCROLL_LIMIT = 10_000
+
+
+def _records(
+    collection: Collection, items: Sequence[tuple[PointId, int]], with_payload: bool, with_vector: bool
+) -> list[Record]:
+    vectors = None
+    if with_vector and items:
+        vectors = collection.vectors_of(np.array([key for _, key in items], dtype=np.uint64))
+    return [
+        Record(
+            id=point_id,
+            payload=collection.payload_of(key) if with_payload else None,
+            vector=vectors[position].tolist() if vectors is not None else None,
+        )
+        for position, (point_id, key) in enumerate(items)
+    ]
+
+
+def get(
+    collection: Collection,
+    ids: Sequence[object],
+    *,
+    with_payload: bool = True,
+    with_vector: bool = False,
+) -> list[Record]:
+    """The points that exist among `ids`, in the order asked (missing ids are left out)."""
+    wanted = list(dict.fromkeys(normalize_point_id(i) for i in ids))
+    with collection.lock.read():
+        items = [(i, collection.id_map[i]) for i in wanted if i in collection.id_map]
+        return _records(collection, items, with_payload, with_vector)
+
+
+def scroll(
+    collection: Collection,
+    *,
+    offset: object = None,
+    limit: int = 100,
+    condition: Filter | None = None,
+    with_payload: bool = True,
+    with_vector: bool = False,
+) -> tuple[list[Record], PointId | None]:
+    """Points in id order starting at `offset`; returns them and the next page's offset."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_SCROLL_LIMIT:
+        raise InvalidRequest(f"scroll limit must be an integer in 1..{MAX_SCROLL_LIMIT}, got {limit!r}")
+    start = point_id_sort_key(normalize_point_id(offset)) if offset is not None else None
+    with collection.lock.read():
+        ordered = sorted(collection.id_map.items(), key=lambda item: point_id_sort_key(item[0]))
+        page: list[tuple[PointId, int]] = []
+        next_offset: PointId | None = None
+        for point_id, key in ordered:
+            if start is not None and point_id_sort_key(point_id) < start:
+                continue
+            if condition is not None and not collection.filter_matches(point_id, key, condition):
+                continue
+            if len(page) == limit:
+                next_offset = point_id
+                break
+            page.append((point_id, key))
+        return _records(collection, page, with_payload, with_vector), next_offset
+
+
+def count(collection: Collection, condition: Filter | None = None) -> int:
+    """How many live points match the filter (all of them without one)."""
+    with collection.lock.read():
+        if condition is None:
+            return len(collection.id_map)
+        return sum(1 for i, key in collection.id_map.items() if collection.filter_matches(i, key, condition))

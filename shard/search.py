@@ -1,0 +1,216 @@
+"""Nearest-neighbour search over one collection: exact or HNSW, as the planner decides.
+
+Every search runs under the collection's read lock, so it sees one applied state: all
+segments through HNSW, the unindexed write buffer by exact scoring, tombstones removed,
+and f16/i8 candidates re-scored with full-precision vectors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from vecstore.cluster.commands import as_vector_matrix
+from vecstore.cluster.errors import InvalidRequest, InvalidVector
+from vecstore.cluster.filters import Filter
+from vecstore.cluster.schema import StorageDtype
+from vecstore.shard.collection import Collection
+from vecstore.shard.memtable import NO_KEY, FloatMatrix, KeyArray, MemTable
+from vecstore.shard.planner import choose_plan
+from vecstore.shard.records import ScoredPoint, SearchPlan
+from vecstore.shard.scorer import distance_to_score
+
+MAX_K = 10_000
+
+
+def validate_queries(collection: Collection, queries: npt.ArrayLike, k: int) -> FloatMatrix:
+    """Queries as a finite (n, dimension) matrix; k in range; else a clear error."""
+    matrix = as_vector_matrix(queries)
+    if matrix.shape[1] != collection.schema.dimension:
+        raise InvalidVector(
+            f"query vector has {matrix.shape[1]} dimensions, collection "
+            f"{collection.schema.name!r} expects {collection.schema.dimension}"
+        )
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise InvalidRequest(f"k (limit) must be an integer in 1..{MAX_K}, got {k!r}")
+    return matrix
+
+
+def explain(collection: Collection, k: int, condition: Filter | None, exact: bool = False) -> SearchPlan:
+    """The plan a search with these parameters would run."""
+    with collection.lock.read():
+        return _plan(collection, k, condition, exact)
+
+
+def _plan(collection: Collection, k: int, condition: Filter | None, exact: bool) -> SearchPlan:
+    live = collection.live_items() if condition is not None else list(collection.id_map.items())
+    plan = choose_plan(live, condition, collection.filter_matches, k, collection.settings.exact_limit, exact)
+    return SearchPlan(
+        plan.kind,
+        plan.live_points,
+        plan.estimated_matches,
+        plan.sample_size,
+        plan.reason,
+        fetch=plan.fetch,
+        segments=len(collection.sealed),
+        details={"unindexed": collection.pending(), "backend": collection.scorer.backend},
+    )
+
+
+def search(
+    collection: Collection,
+    queries: npt.ArrayLike,
+    k: int,
+    condition: Filter | None = None,
+    *,
+    ef: int | None = None,
+    exact: bool = False,
+    with_payload: bool = True,
+    with_vector: bool = False,
+    score_threshold: float | None = None,
+) -> list[list[ScoredPoint]]:
+    """Top-k points for each query, best first."""
+    matrix = validate_queries(collection, queries, k)
+    with collection.lock.read():
+        plan = _plan(collection, k, condition, exact)
+        if plan.kind == "exact":
+            keys, distances = _search_exact(collection, matrix, k, condition)
+        else:
+            keys, distances = _search_hnsw(collection, matrix, k, condition, plan.fetch, ef)
+        return [
+            _hits(collection, row_keys, row_distances, with_payload, with_vector, score_threshold)
+            for row_keys, row_distances in zip(keys, distances, strict=True)
+        ]
+
+
+def _search_exact(
+    collection: Collection, queries: FloatMatrix, k: int, condition: Filter | None
+) -> tuple[list[KeyArray], list[FloatMatrix]]:
+    items = collection.live_items()
+    if condition is not None:
+        items = [(i, key) for i, key in items if collection.filter_matches(i, key, condition)]
+    keys = np.array([key for _, key in items], dtype=np.uint64)
+    vectors = collection.vectors_of(keys)
+    rows, distances = collection.scorer.top_k(queries, vectors, collection.schema.metric, k)
+    return [keys[r] for r in rows], list(distances)
+
+
+def _search_hnsw(
+    collection: Collection,
+    queries: FloatMatrix,
+    k: int,
+    condition: Filter | None,
+    fetch: int,
+    ef: int | None,
+) -> tuple[list[KeyArray], list[FloatMatrix]]:
+    rescore = collection.schema.dtype is not StorageDtype.F32
+    want = k * collection.settings.rescore_factor if rescore else k
+    fetch = max(fetch, want, ef or 0)
+    total = collection.next_key
+    while True:
+        candidates = _candidates(collection, queries, fetch)
+        chosen = [_accept(collection, keys, dists, condition, want) for keys, dists in candidates]
+        if all(len(keys) >= want for keys, _ in chosen) or fetch >= total:
+            break
+        fetch *= 4
+    if rescore:
+        chosen = [_rescore(collection, q, keys, k) for q, (keys, _) in zip(queries, chosen, strict=True)]
+    return [keys[:k] for keys, _ in chosen], [dists[:k] for _, dists in chosen]
+
+
+def _candidates(
+    collection: Collection, queries: FloatMatrix, fetch: int
+) -> list[tuple[KeyArray, FloatMatrix]]:
+    """Per query, candidate keys and distances from every container, closest first."""
+    parts_keys: list[KeyArray] = []
+    parts_dists: list[FloatMatrix] = []
+    for container in collection.containers():
+        count = min(fetch + container.dead, container.count)
+        if count <= 0:
+            continue
+        keys, dists = container.search(queries, count)
+        parts_keys.append(keys)
+        parts_dists.append(dists)
+        if isinstance(container, MemTable) and container.indexed < container.count:
+            tail_keys = container.keys(container.indexed)
+            rows, tail_dists = collection.scorer.top_k(
+                queries, container.vectors(container.indexed), collection.schema.metric, count
+            )
+            parts_keys.append(tail_keys[rows])
+            parts_dists.append(tail_dists)
+    if not parts_keys:
+        empty_keys = np.zeros(0, np.uint64)
+        return [(empty_keys, np.zeros(0, np.float32)) for _ in range(len(queries))]
+    all_keys = np.concatenate(parts_keys, axis=1)
+    all_dists = np.concatenate(parts_dists, axis=1)
+    order = np.argsort(all_dists, axis=1, kind="stable")
+    return [
+        (np.take_along_axis(all_keys, order, 1)[i], np.take_along_axis(all_dists, order, 1)[i])
+        for i in range(len(queries))
+    ]
+
+
+def _accept(
+    collection: Collection,
+    keys: KeyArray,
+    distances: FloatMatrix,
+    condition: Filter | None,
+    want: int,
+) -> tuple[KeyArray, FloatMatrix]:
+    """Drop padding, duplicates, tombstones and filter misses; keep at most `want`."""
+    kept_keys: list[int] = []
+    kept_dists: list[float] = []
+    seen: set[int] = set()
+    tombstones = collection.tombstones
+    for key, distance in zip(keys.tolist(), distances.tolist(), strict=True):
+        if key == int(NO_KEY) or key in seen or key in tombstones:
+            continue
+        seen.add(key)
+        if condition is not None:
+            container = collection.container_of(key)
+            if not collection.filter_matches(container.ext_id(key), key, condition):
+                continue
+        kept_keys.append(key)
+        kept_dists.append(distance)
+        if len(kept_keys) >= want:
+            break
+    return np.array(kept_keys, dtype=np.uint64), np.array(kept_dists, dtype=np.float32)
+
+
+def _rescore(
+    collection: Collection, query: FloatMatrix, keys: KeyArray, k: int
+) -> tuple[KeyArray, FloatMatrix]:
+    if not len(keys):
+        return keys, np.zeros(0, np.float32)
+    vectors = collection.vectors_of(keys)
+    rows, distances = collection.scorer.top_k(query[None, :], vectors, collection.schema.metric, k)
+    return keys[rows[0]], distances[0]
+
+
+def _hits(
+    collection: Collection,
+    keys: KeyArray,
+    distances: FloatMatrix,
+    with_payload: bool,
+    with_vector: bool,
+    score_threshold: float | None,
+) -> list[ScoredPoint]:
+    metric = collection.schema.metric
+    scores = distance_to_score(np.asarray(distances, dtype=np.float32), metric)
+    vectors = collection.vectors_of(keys) if with_vector and len(keys) else None
+    hits = []
+    for position, (key, score) in enumerate(zip(keys.tolist(), scores.tolist(), strict=True)):
+        if score_threshold is not None and (
+            score < score_threshold if metric.higher_is_better else score > score_threshold
+        ):
+            continue
+        container = collection.container_of(key)
+        hits.append(
+            ScoredPoint(
+                id=container.ext_id(key),
+                score=float(score),
+                payload=collection.payload_of(key) if with_payload else None,
+                vector=vectors[position].tolist() if vectors is not None else None,
+            )
+        )
+    return hits

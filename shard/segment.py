@@ -1,0 +1,135 @@
+"""Sealed segments: immutable files of one key range, read through memory maps.
+
+A segment directory holds the usearch index (opened with view=True), full-precision
+vectors, sorted keys, external ids and payloads. It is written once, never modified,
+and can therefore be hard-linked into snapshots. Never call `rename` on a view.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import numpy as np
+import numpy.typing as npt
+from usearch.index import Index
+
+from vecstore.cluster.ids import PointId
+from vecstore.cluster.schema import CollectionSchema
+from vecstore.shard.memtable import FloatMatrix, KeyArray, _batch_arrays, new_index
+
+Payload = dict[str, Any]
+SEGMENT_FORMAT = 1
+
+
+class SealedSegment:
+    """A read-only, memory-mapped segment."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        meta = json.loads((path / "meta.json").read_text())
+        if meta.get("format") != SEGMENT_FORMAT:
+            raise ValueError(f"segment {path} has unknown format {meta.get('format')!r}")
+        self.key_lo: int = meta["key_lo"]
+        self.key_hi: int = meta["key_hi"]
+        self.dead = 0
+        self._keys: KeyArray = np.load(path / "keys.npy", mmap_mode="r")
+        self._vectors: FloatMatrix = np.load(path / "vectors.npy", mmap_mode="r")
+        self._offsets: npt.NDArray[np.uint64] = np.load(path / "payload_offsets.npy", mmap_mode="r")
+        self._payload_blob = (
+            np.memmap(path / "payloads.bin", dtype=np.uint8, mode="r")
+            if int(self._offsets[-1])
+            else np.zeros(0, np.uint8)
+        )
+        self.ext_ids: list[PointId] = msgpack.unpackb((path / "ids.msgpack").read_bytes())
+        self.count = len(self.ext_ids)
+        self.index: Index | None = Index.restore(str(path / "index.usearch"), view=True)
+
+    def contains(self, key: int) -> bool:
+        """True if `key` is stored in this segment."""
+        if not self.key_lo <= key < self.key_hi:
+            return False
+        row = int(np.searchsorted(self._keys, key))
+        return row < self.count and int(self._keys[row]) == key
+
+    def rows_of(self, keys: KeyArray) -> npt.NDArray[np.int64]:
+        """Row numbers of keys known to be in this segment."""
+        return np.searchsorted(self._keys, keys).astype(np.int64)
+
+    def keys(self) -> KeyArray:
+        """All keys, ascending (memory-mapped)."""
+        return self._keys
+
+    def vectors_of(self, keys: KeyArray) -> FloatMatrix:
+        """Full-precision vectors of keys in this segment."""
+        return np.asarray(self._vectors[self.rows_of(keys)], dtype=np.float32)
+
+    def all_vectors(self) -> FloatMatrix:
+        """All vectors (memory-mapped, in key order)."""
+        return self._vectors
+
+    def ext_id(self, key: int) -> PointId:
+        """External id of a stored key."""
+        return self.ext_ids[int(np.searchsorted(self._keys, key))]
+
+    def payload(self, key: int) -> Payload:
+        """The payload stored with a key (the collection applies overrides on top)."""
+        row = int(np.searchsorted(self._keys, key))
+        start, stop = int(self._offsets[row]), int(self._offsets[row + 1])
+        decoded: Payload = msgpack.unpackb(self._payload_blob[start:stop].tobytes())
+        return decoded
+
+    def search(self, queries: FloatMatrix, count: int) -> tuple[KeyArray, FloatMatrix]:
+        """HNSW search over the whole segment (tombstones included; callers filter)."""
+        if self.index is None or self.count == 0:
+            empty = (queries.shape[0], 0)
+            return np.zeros(empty, np.uint64), np.zeros(empty, np.float32)
+        return _batch_arrays(self.index.search(queries, count), queries.shape[0])
+
+    def close(self) -> None:
+        """Drop the maps (the files stay until removed)."""
+        self.index = None
+
+
+def write_segment(
+    path: Path,
+    schema: CollectionSchema,
+    key_lo: int,
+    key_hi: int,
+    keys: KeyArray,
+    ext_ids: Sequence[PointId],
+    vectors: FloatMatrix,
+    payloads: Sequence[Payload],
+    index: Index | None = None,
+    threads: int = 0,
+) -> SealedSegment:
+    """Write a segment directory atomically (temp dir, then rename) and open it.
+
+    `index` is an already-built usearch index over exactly these keys; without it one is
+    built here (compaction does that in the background thread).
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    np.save(tmp / "keys.npy", np.ascontiguousarray(keys, dtype=np.uint64))
+    np.save(tmp / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32))
+    blobs = [msgpack.packb(p) for p in payloads]
+    offsets = np.zeros(len(blobs) + 1, dtype=np.uint64)
+    offsets[1:] = np.cumsum([len(b) for b in blobs], dtype=np.uint64) if blobs else []
+    np.save(tmp / "payload_offsets.npy", offsets)
+    (tmp / "payloads.bin").write_bytes(b"".join(blobs))
+    (tmp / "ids.msgpack").write_bytes(msgpack.packb(list(ext_ids)))
+    if index is None:
+        index = new_index(schema)
+        if len(keys):
+            index.add(np.asarray(keys, np.uint64), np.asarray(vectors, np.float32), threads=threads)
+    index.save(str(tmp / "index.usearch"))
+    meta = {"format": SEGMENT_FORMAT, "key_lo": key_lo, "key_hi": key_hi, "count": len(keys)}
+    (tmp / "meta.json").write_text(json.dumps(meta))
+    tmp.rename(path)
+    return SealedSegment(path)
