@@ -15,6 +15,7 @@ import shutil
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import msgpack
@@ -36,7 +37,7 @@ from vecstore.cluster.errors import CollectionConflict, CollectionNotFound, VecS
 from vecstore.cluster.filters import Filter
 from vecstore.cluster.ids import PointId
 from vecstore.cluster.schema import CollectionSchema
-from vecstore.shard import reads, search
+from vecstore.shard import reads, search, snapshot
 from vecstore.shard.collection import Collection
 from vecstore.shard.indexer import Indexer
 from vecstore.shard.records import Record, ScoredPoint, SearchPlan
@@ -265,3 +266,19 @@ class Shard:
         with self._lock:
             for collection in self.collections.values():
                 collection.close()
+
+    def snapshot(self, path: Path) -> None:
+        """Write a snapshot directory at `path` (which must not exist)."""
+        snapshot.write_snapshot(self, path)
+
+    def restore(self, path: Path) -> None:
+        """Replace this shard's state with the snapshot directory at `path`."""
+        snapshot.restore_snapshot(self, path)
+
+    def snapshot_to_file(self, file: Path) -> None:
+        """Write the snapshot as one tar file."""
+        snapshot.write_snapshot_file(self, file)
+
+    def restore_from_file(self, file: Path) -> None:
+        """Restore from one tar file written by `snapshot_to_file`."""
+        snapshot.restore_snapshot_file(self, file)
