@@ -1,0 +1,79 @@
+"""Request and response bodies between processes: JSON or msgpack, parsed strictly.
+
+Used by the node and router HTTP adapters (server side) and the async client. Field
+readers raise InvalidRequest naming the field and what was expected.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import msgpack
+
+from vecstore.cluster.errors import InvalidRequest
+
+MSGPACK = "application/msgpack"
+JSON = "application/json"
+
+
+def decode_body(data: bytes, content_type: str) -> dict[str, Any]:
+    """Decode a request body by its content type; it must be an object/map."""
+    if not data:
+        return {}
+    try:
+        if content_type == MSGPACK:
+            body = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        else:
+            body = json.loads(data)
+    except (ValueError, msgpack.UnpackException) as err:
+        kind = "msgpack" if content_type == MSGPACK else "JSON"
+        raise InvalidRequest(f"request body is not valid {kind}: {err}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest(f"request body must be an object, got {type(body).__name__}")
+    return body
+
+
+def encode_body(body: Any, content_type: str) -> bytes:
+    """Encode a response body."""
+    if content_type == MSGPACK:
+        packed: bytes = msgpack.packb(body, use_bin_type=True)
+        return packed
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def field_bool(body: dict[str, Any], name: str, default: bool) -> bool:
+    """A boolean field."""
+    value = body.get(name, default)
+    if not isinstance(value, bool):
+        raise InvalidRequest(f"{name} must be true or false, got {value!r}")
+    return value
+
+
+def field_int(body: dict[str, Any], name: str, default: int | None, low: int, high: int) -> int | None:
+    """An optional integer field within [low, high]."""
+    value = body.get(name, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidRequest(f"{name} must be an integer in {low}..{high}, got {value!r}")
+    return value
+
+
+def field_float(body: dict[str, Any], name: str) -> float | None:
+    """An optional finite number field."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidRequest(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+def field_list(body: dict[str, Any], name: str) -> list[Any]:
+    """A required list field."""
+    value = body.get(name)
+    if not isinstance(value, list):
+        raise InvalidRequest(f"{name} must be a list")
+    return value

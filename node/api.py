@@ -1,0 +1,242 @@
+"""The node's HTTP API (aiohttp): a thin adapter over NodeService.
+
+Routers and ingest workers call it. Writes are msgpack-encoded commands accepted only by
+the leader; reads take a consistency level. Every error is a JSON (or msgpack) body
+`{"status": "error", "error": ..., "code": ...}` with the error class's HTTP status.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from vecstore.cluster.errors import InvalidRequest, PayloadTooLarge, VecStoreError
+from vecstore.cluster.filters import Filter, parse_filter
+from vecstore.cluster.wire import (
+    JSON,
+    MSGPACK,
+    decode_body,
+    encode_body,
+    field_bool,
+    field_float,
+    field_int,
+    field_list,
+)
+from vecstore.node.service import NodeService, parse_consistency
+from vecstore.shard import reads, search
+from vecstore.shard.search import MAX_K
+
+log = logging.getLogger(__name__)
+
+SERVICE = web.AppKey("service", NodeService)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def respond(request: web.Request, body: Any, status: int = 200) -> web.Response:
+    """Answer in msgpack when the client asks for it, JSON otherwise."""
+    kind = MSGPACK if MSGPACK in request.headers.get("Accept", "") else JSON
+    return web.Response(body=encode_body(body, kind), status=status, content_type=kind)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map errors to status codes; count requests."""
+    service = request.app[SERVICE]
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "?"
+    try:
+        response = await handler(request)
+    except VecStoreError as err:
+        response = respond(request, err.to_dict(), status=err.http_status)
+    except web.HTTPRequestEntityTooLarge as err:
+        body = PayloadTooLarge(f"request body too large: {err.text}").to_dict()
+        response = respond(request, body, status=413)
+    except web.HTTPException as err:
+        body = {"status": "error", "error": err.reason, "code": "http"}
+        response = respond(request, body, status=err.status)
+    except Exception:
+        log.exception("unhandled error", extra={"route": route})
+        body = {"status": "error", "error": "internal error; see the node log", "code": "internal"}
+        response = respond(request, body, status=500)
+    service.metrics.requests.labels(route, str(response.status)).inc()
+    return response
+
+
+async def body_of(request: web.Request) -> dict[str, Any]:
+    """The decoded request body."""
+    return decode_body(await request.read(), request.content_type)
+
+
+def filter_of(body: dict[str, Any]) -> Filter | None:
+    """The optional `filter` field, parsed."""
+    raw = body.get("filter")
+    return None if raw is None else parse_filter(raw)
+
+
+async def apply_command(request: web.Request) -> web.Response:
+    """POST /v1/apply: one msgpack-encoded command (leader only)."""
+    if request.content_type != MSGPACK:
+        raise InvalidRequest(f"commands must be sent as {MSGPACK}")
+    result = await request.app[SERVICE].submit(await request.read())
+    return respond(request, result)
+
+
+async def search_points(request: web.Request) -> web.Response:
+    """POST /v1/collections/{name}/search: batch top-k."""
+    service = request.app[SERVICE]
+    body = await body_of(request)
+    name = request.match_info["name"]
+    vectors = body["vectors"] if "vectors" in body else [field_list(body, "vector")]
+    k = field_int(body, "k", 10, 1, MAX_K) or 10
+    condition = filter_of(body)
+    ef = field_int(body, "ef", None, 1, 100_000)
+    exact = field_bool(body, "exact", False)
+    with_payload = field_bool(body, "with_payload", True)
+    with_vector = field_bool(body, "with_vector", False)
+    threshold = field_float(body, "score_threshold")
+    started = time.perf_counter()
+    collection = service.shard.collection(name)
+    results = await service.read(
+        parse_consistency(body.get("consistency")),
+        lambda: search.search(
+            collection,
+            vectors,
+            k,
+            condition,
+            ef=ef,
+            exact=exact,
+            with_payload=with_payload,
+            with_vector=with_vector,
+            score_threshold=threshold,
+        ),
+    )
+    service.metrics.search_seconds.observe(time.perf_counter() - started)
+    return respond(request, {"status": "ok", "results": [[hit.to_dict() for hit in row] for row in results]})
+
+
+async def explain_search(request: web.Request) -> web.Response:
+    """POST /v1/collections/{name}/explain: the plan a search would run."""
+    service = request.app[SERVICE]
+    body = await body_of(request)
+    k = field_int(body, "k", 10, 1, MAX_K) or 10
+    collection = service.shard.collection(request.match_info["name"])
+    plan = search.explain(collection, k, filter_of(body), field_bool(body, "exact", False))
+    return respond(request, {"status": "ok", "plan": plan.to_dict()})
+
+
+async def get_points(request: web.Request) -> web.Response:
+    """POST /v1/collections/{name}/points/get."""
+    service = request.app[SERVICE]
+    body = await body_of(request)
+    collection = service.shard.collection(request.match_info["name"])
+    ids = field_list(body, "ids")
+    with_payload = field_bool(body, "with_payload", True)
+    with_vector = field_bool(body, "with_vector", False)
+    records = await service.read(
+        parse_consistency(body.get("consistency")),
+        lambda: reads.get(collection, ids, with_payload=with_payload, with_vector=with_vector),
+    )
+    return respond(request, {"status": "ok", "points": [r.to_dict() for r in records]})
+
+
+async def scroll_points(request: web.Request) -> web.Response:
+    """POST /v1/collections/{name}/points/scroll."""
+    service = request.app[SERVICE]
+    body = await body_of(request)
+    collection = service.shard.collection(request.match_info["name"])
+    offset = body.get("offset")
+    limit = field_int(body, "limit", 100, 1, reads.MAX_SCROLL_LIMIT) or 100
+    condition = filter_of(body)
+    with_payload = field_bool(body, "with_payload", True)
+    with_vector = field_bool(body, "with_vector", False)
+    records, next_offset = await service.read(
+        parse_consistency(body.get("consistency")),
+        lambda: reads.scroll(
+            collection,
+            offset=offset,
+            limit=limit,
+            condition=condition,
+            with_payload=with_payload,
+            with_vector=with_vector,
+        ),
+    )
+    return respond(
+        request,
+        {"status": "ok", "points": [r.to_dict() for r in records], "next_offset": next_offset},
+    )
+
+
+async def count_points(request: web.Request) -> web.Response:
+    """POST /v1/collections/{name}/points/count."""
+    service = request.app[SERVICE]
+    body = await body_of(request)
+    collection = service.shard.collection(request.match_info["name"])
+    condition = filter_of(body)
+    total = await service.read(
+        parse_consistency(body.get("consistency")), lambda: reads.count(collection, condition)
+    )
+    return respond(request, {"status": "ok", "count": total})
+
+
+async def list_collections(request: web.Request) -> web.Response:
+    """GET /v1/collections: schemas and counts."""
+    shard = request.app[SERVICE].shard
+    collections = [{"schema": c.schema.to_dict(), **c.stats()} for _, c in sorted(shard.collections.items())]
+    return respond(request, {"status": "ok", "collections": collections})
+
+
+async def node_status(request: web.Request) -> web.Response:
+    """GET /v1/status."""
+    return respond(request, {"status": "ok", **request.app[SERVICE].status()})
+
+
+async def membership(request: web.Request) -> web.Response:
+    """POST /v1/membership {"action": "add"|"remove", "raft_address": "host:port"}."""
+    body = await body_of(request)
+    address = body.get("raft_address")
+    if not isinstance(address, str) or ":" not in address:
+        raise InvalidRequest("raft_address must look like host:port")
+    await request.app[SERVICE].change_membership(str(body.get("action")), address)
+    return respond(request, {"status": "ok"})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """GET /healthz: the process serves HTTP."""
+    return respond(request, {"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """GET /readyz: 200 when a leader is known and this node has caught up."""
+    ready = request.app[SERVICE].is_ready()
+    return respond(request, {"status": "ok" if ready else "not_ready"}, status=200 if ready else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """GET /metrics: Prometheus text format."""
+    service = request.app[SERVICE]
+    service.refresh_metrics()
+    return web.Response(body=service.metrics.render(), content_type="text/plain")
+
+
+def create_app(service: NodeService) -> web.Application:
+    """The aiohttp application of one node."""
+    app = web.Application(
+        middlewares=[error_middleware], client_max_size=service.config.max_command_bytes + (1 << 20)
+    )
+    app[SERVICE] = service
+    app.router.add_post("/v1/apply", apply_command)
+    app.router.add_get("/v1/collections", list_collections)
+    app.router.add_post("/v1/collections/{name}/search", search_points)
+    app.router.add_post("/v1/collections/{name}/explain", explain_search)
+    app.router.add_post("/v1/collections/{name}/points/get", get_points)
+    app.router.add_post("/v1/collections/{name}/points/scroll", scroll_points)
+    app.router.add_post("/v1/collections/{name}/points/count", count_points)
+    app.router.add_get("/v1/status", node_status)
+    app.router.add_post("/v1/membership", membership)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app

@@ -1,0 +1,150 @@
+"""One node's Raft member: pysyncobj configured as measured, around the shard state.
+
+The replicated state machine is `ShardMachine`, a SyncObjConsumer whose one replicated
+method takes a msgpack-encoded command (our data is never pickled; pysyncobj wraps the
+bytes in its own authenticated, encrypted transport). Apply runs in the tick thread and
+stays cheap: the shard buffers vectors and indexes them in the background.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pysyncobj.syncobj as syncobj_module
+from pysyncobj import SyncObj, SyncObjConf, SyncObjConsumer, replicated
+
+from vecstore.cluster.codec import decode_command
+from vecstore.cluster.errors import VecStoreError
+from vecstore.node.config import NodeConfig
+from vecstore.node.dump import DumpWriter
+from vecstore.node.journal import DiskJournal
+from vecstore.node.metrics import NodeMetrics
+from vecstore.node.raft_patches import advance_on_success, install_transport_patches
+from vecstore.shard.state import Shard
+
+log = logging.getLogger(__name__)
+
+ApplyOutcome = dict[str, Any]
+
+
+class ShardMachine(SyncObjConsumer):  # type: ignore[misc]
+    """The replicated state: applies committed commands to the shard."""
+
+    def __init__(self, shard: Shard, metrics: NodeMetrics) -> None:
+        super().__init__()
+        self.shard = shard
+        self.metrics = metrics
+
+    @replicated  # type: ignore[untyped-decorator]
+    def apply_command(self, data: bytes) -> ApplyOutcome:
+        """Decode and apply one command; errors become values so every replica agrees."""
+        started = time.perf_counter()
+        try:
+            result = self.shard.apply(decode_command(data))
+            outcome: ApplyOutcome = {"ok": True, "result": result}
+        except VecStoreError as err:
+            outcome = {"ok": False, "error": err.to_dict()}
+        except Exception as err:  # a bug: log it loudly, keep the node alive
+            log.exception("apply failed unexpectedly")
+            outcome = {"ok": False, "error": {"code": "internal", "error": f"apply failed: {err!r}"}}
+        self.metrics.apply_seconds.observe(time.perf_counter() - started)
+        return outcome
+
+    @replicated  # type: ignore[untyped-decorator]
+    def barrier(self) -> bool:
+        """A no-op through the log: once applied here, every earlier entry is applied too."""
+        return True
+
+
+class Replica(SyncObj):  # type: ignore[misc]
+    """pysyncobj's SyncObj with a disk-backed journal and bounded entry reads."""
+
+    def __init__(self, config: NodeConfig, machine: ShardMachine, dump: DumpWriter) -> None:
+        self.config = config
+        conf = make_conf(config, dump, on_state_changed=self._on_state_changed)
+        peers = [peer.raft_address for peer in config.peers]
+        install_transport_patches()
+        with _disk_journal(config.raft.journal_fsync == "always"):
+            super().__init__(config.raft_address, peers, conf=conf, consumers=[machine])
+
+    def _SyncObj__getEntries(  # noqa: N802 - overrides pysyncobj's private reader
+        self, fromIDx: int | None, count: int | None = None, maxSizeBytes: int | None = None
+    ) -> list[tuple[bytes, int, int]]:
+        journal = self._SyncObj__raftLog
+        first = journal[0][1]
+        if fromIDx is None or fromIDx < first:
+            return []
+        if isinstance(journal, DiskJournal):
+            return journal.entries(fromIDx - first, count, maxSizeBytes)
+        return list(journal[fromIDx - first :][:count])
+
+    def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802
+        if isinstance(message, dict) and advance_on_success(self, node, message):
+            return
+        super()._SyncObj__onMessageReceived(node, message)
+
+    def _on_state_changed(self, old: int, new: int) -> None:
+        log.info("raft state changed", extra={"from": old, "to": new, "node": self.config.node_id})
+
+    def leader_address(self) -> str | None:
+        """Raft address of the leader this node knows, if any."""
+        leader = self._getLeader()
+        return None if leader is None else str(leader.id)
+
+    def is_leader(self) -> bool:
+        """True while this node believes it leads."""
+        return bool(self._isLeader())
+
+
+def make_conf(
+    config: NodeConfig, dump: DumpWriter, on_state_changed: Callable[[int, int], None]
+) -> SyncObjConf:
+    """SyncObjConf with the tuning measured on this hardware (docs/raft.md says why)."""
+    tuning = config.raft
+    data_dir = config.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # a command must never reach the batch size: pysyncobj's chunked path is broken
+    batch_bytes = 2 * config.max_command_bytes + (1 << 20)
+    return SyncObjConf(
+        password=config.cluster_secret,
+        appendEntriesUseBatch=False,
+        appendEntriesBatchSizeBytes=batch_bytes,
+        appendEntriesPeriod=tuning.append_entries_period,
+        raftMinTimeout=tuning.min_timeout,
+        raftMaxTimeout=tuning.max_timeout,
+        connectionTimeout=max(tuning.connection_timeout, tuning.max_timeout),
+        connectionRetryTime=tuning.connection_retry,
+        sendBufferSize=tuning.socket_buffer_bytes,
+        recvBufferSize=tuning.socket_buffer_bytes,
+        commandsWaitLeader=False,
+        dynamicMembershipChange=True,
+        journalFile=str(data_dir / "raft.journal"),
+        fullDumpFile=str(data_dir / "raft.dump"),
+        serializer=dump.serialize,
+        serializeChecker=dump.check,
+        deserializer=dump.deserialize,
+        logCompactionMinEntries=tuning.log_compaction_min_entries,
+        logCompactionMinTime=tuning.log_compaction_min_seconds,
+        logCompactionBatchSize=1 << 20,
+        onStateChanged=on_state_changed,
+        useFork=False,
+    )
+
+
+@contextlib.contextmanager
+def _disk_journal(fsync: bool) -> Iterator[None]:
+    """Make SyncObj.__init__ build a DiskJournal instead of its in-RAM FileJournal."""
+    original = syncobj_module.createJournal
+
+    def create(path: str | None) -> Any:
+        return original(None) if path is None else DiskJournal(path, fsync=fsync)
+
+    syncobj_module.createJournal = create
+    try:
+        yield
+    finally:
+        syncobj_module.createJournal = original
