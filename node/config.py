@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from vecstore.cluster.errors import InvalidRequest
 from vecstore.shard.settings import ShardSettings
 
 DEFAULT_MAX_COMMAND_BYTES = 8 * 1024 * 1024
+T = TypeVar("T", int, float, str)
 INSECURE_FLAG = "insecure_no_cluster_secret"
 
 
@@ -177,7 +178,10 @@ def load_config(path: Path | None, environ: dict[str, str] | None = None) -> Nod
             secret = Path(node["cluster_secret_file"]).read_text().strip()
         except OSError as err:
             raise ConfigError(f"cannot read cluster_secret_file: {err}") from None
-    raft = RaftTuning(**data.get("raft", {}))
+    raft = _raft_tuning(data.get("raft", {}), env)
+    for key in ("max_command_bytes", "request_timeout"):
+        if f"VECSTORE_{key.upper()}" in env:
+            node[key] = env[f"VECSTORE_{key.upper()}"]
     missing = [k for k in ("node_id", "data_dir", "raft_address", "http_address") if not node.get(k)]
     if missing:
         raise ConfigError(f"missing node settings: {', '.join(missing)} (file or VECSTORE_* env)")
@@ -194,7 +198,32 @@ def load_config(path: Path | None, environ: dict[str, str] | None = None) -> Nod
         peers=peers,
         cluster_secret=secret or None,
         insecure_no_cluster_secret=env.get("VECSTORE_" + INSECURE_FLAG.upper()) == "1",
-        max_command_bytes=int(node.get("max_command_bytes", DEFAULT_MAX_COMMAND_BYTES)),
-        request_timeout=float(node.get("request_timeout", 10.0)),
+        max_command_bytes=_number(node, "max_command_bytes", DEFAULT_MAX_COMMAND_BYTES, int),
+        request_timeout=_number(node, "request_timeout", 10.0, float),
         raft=raft,
     )
+
+
+def _number(source: dict[str, Any], key: str, default: T, kind: type[T]) -> T:
+    try:
+        return kind(source.get(key, default))
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} {source.get(key)!r} is not a valid {kind.__name__}") from None
+
+
+def _raft_tuning(section: dict[str, Any], env: dict[str, str]) -> RaftTuning:
+    """[raft] from the file, each overridable by VECSTORE_RAFT_<NAME>."""
+    values = dict(section)
+    defaults = RaftTuning()
+    unknown = set(values) - {f.name for f in fields(RaftTuning)}
+    if unknown:
+        raise ConfigError(f"unknown [raft] settings: {sorted(unknown)}")
+    for spec in fields(RaftTuning):
+        raw = env.get(f"VECSTORE_RAFT_{spec.name.upper()}")
+        if raw is not None:
+            values[spec.name] = raw
+        if spec.name in values:
+            values[spec.name] = _number(
+                values, spec.name, getattr(defaults, spec.name), type(getattr(defaults, spec.name))
+            )
+    return RaftTuning(**values)
