@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgpack
 import numpy as np
 import numpy.typing as npt
 
@@ -203,4 +204,12 @@ def validate_payload(payload: object, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
         raise InvalidRequest(f"payload is not valid JSON (NaN, infinity or odd types): {err}") from None
     if len(encoded) > max_bytes:
         raise PayloadTooLarge(f"payload is {len(encoded)} bytes encoded; the limit is {max_bytes}")
+    try:
+        # the codec, segments and snapshots store payloads as msgpack with string keys only
+        msgpack.unpackb(msgpack.packb(payload), strict_map_key=True)
+    except (OverflowError, ValueError) as err:
+        raise InvalidRequest(
+            f"payload cannot be stored: object keys must be strings and integers must fit "
+            f"in -2**63..2**64-1 ({err})"
+        ) from None
     return payload

@@ -105,6 +105,11 @@ class CollectionNotFound(NotFound):
         super().__init__(f"collection {name!r} does not exist")
         self.name = name
 
+    def to_dict(self) -> dict[str, Any]:
+        body = super().to_dict()
+        body["name"] = self.name
+        return body
+
 
 class Conflict(VecStoreError):
     """The request conflicts with existing state."""
@@ -192,6 +197,9 @@ def error_from_dict(body: dict[str, Any]) -> VecStoreError:
         leader = body.get("leader")
         return NotLeader(str(leader) if leader else None)
     if code == "collection_not_found":
+        name = body.get("name")
+        if isinstance(name, str):
+            return CollectionNotFound(name)
         err: VecStoreError = NotFound(message)
         return err
     return ERROR_CLASSES.get(code, VecStoreError)(message)

@@ -126,7 +126,7 @@ class CollectionSchema:
 
 def validate_collection_name(name: object) -> str:
     """Return `name` if it is a valid collection name, else raise InvalidSchema."""
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise InvalidSchema(
             f"collection name {name!r} is invalid: expected 1-128 characters of letters, digits, "
             "'_', '-' or '.', starting with a letter or digit"

@@ -30,7 +30,7 @@ from vecstore.cluster.commands import (
     as_vector_matrix,
     validate_payload,
 )
-from vecstore.cluster.errors import InvalidVector
+from vecstore.cluster.errors import InvalidRequest, InvalidVector
 from vecstore.cluster.filters import Filter
 from vecstore.cluster.ids import PointId
 from vecstore.cluster.schema import CollectionSchema
@@ -143,6 +143,9 @@ class Collection:
                 f"vector has {command.dimension} dimensions, collection {self.schema.name!r} "
                 f"expects {self.schema.dimension}"
             )
+        if len(set(command.ids)) != len(command.ids):
+            # a second row for one id would be neither live nor a tombstone: searchable forever
+            raise InvalidRequest("an upsert must not name the same point id twice")
         vectors = as_vector_matrix(command.matrix())
         payloads = [validate_payload(p, self.settings.max_payload_bytes) for p in command.payloads]
         for point_id in command.ids:
@@ -185,6 +188,8 @@ class Collection:
             container = self.container_of(key)
             if container is self.active:
                 self.active.payloads[key - self.active.key_lo] = new
+                # a restored snapshot can hold an override for a row that is now active again
+                self.overrides.pop(key, None)
             else:
                 self.overrides[key] = new
         self.digest_sum %= DIGEST_MOD

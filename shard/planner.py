@@ -36,7 +36,7 @@ def choose_plan(
         return SearchPlan("hnsw", live, live, 0, "no filter", fetch=k)
     if live == 0:
         return SearchPlan("exact", 0, 0, 0, "collection is empty")
-    step = max(1, live // SAMPLE_SIZE)
+    step = max(1, math.ceil(live / SAMPLE_SIZE))
     sample = live_ids[::step]
     hits = sum(1 for point_id, key in sample if matches(point_id, key, condition))
     estimate = round(live * hits / len(sample))

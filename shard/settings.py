@@ -57,7 +57,7 @@ class ShardSettings:
             current = getattr(settings, spec.name)
             try:
                 if isinstance(current, bool):
-                    overrides[spec.name] = raw.strip().lower() in ("1", "true", "yes", "on")
+                    overrides[spec.name] = _parse_bool(raw)
                 elif isinstance(current, GpuMode):
                     overrides[spec.name] = GpuMode(raw.strip().lower())
                 elif isinstance(current, int):
@@ -70,3 +70,13 @@ class ShardSettings:
                     f"{type(current).__name__}"
                 ) from None
         return replace(settings, **overrides)  # type: ignore[arg-type]
+
+
+def _parse_bool(raw: str) -> bool:
+    """A strict boolean: a typo must not silently turn a setting off."""
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)

@@ -97,6 +97,8 @@ def restore_snapshot(shard: Shard, path: Path) -> None:
         manifest = msgpack.unpackb((path / "manifest.msgpack").read_bytes(), strict_map_key=False)
     except (OSError, ValueError, msgpack.UnpackException) as err:
         raise MalformedCommand(f"snapshot at {path} is unreadable: {err}") from None
+    if not isinstance(manifest, dict):
+        raise MalformedCommand(f"snapshot manifest at {path} is not a map")
     if manifest.get("format") != SNAPSHOT_FORMAT:
         raise MalformedCommand(f"snapshot format {manifest.get('format')!r} is not supported")
     from vecstore.shard.state import IngestCounters

@@ -1,0 +1,151 @@
+"""Sealing, compaction and the background indexer: physical changes, same logical content."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from vecstore.cluster.commands import CreateCollection, DeletePoints, Selector, SetPayload, Upsert
+from vecstore.cluster.filters import parse_filter
+from vecstore.cluster.ids import PointId
+from vecstore.cluster.schema import CollectionSchema, HnswConfig
+from vecstore.shard.segment import SealedSegment
+from vecstore.shard.state import Shard
+
+ShardFactory = Callable[..., Shard]
+Matrix = npt.NDArray[np.float32]
+DIM = 6
+WIDE = HnswConfig(connectivity=16, expansion_add=200, expansion_search=400)
+
+
+def add(shard: Shard, ids: range, seed: int = 0) -> Matrix:
+    vectors = np.random.default_rng(seed).normal(size=(len(ids), DIM)).astype(np.float32)
+    shard.apply(Upsert.build("c", list(ids), vectors, [{"n": i} for i in ids]))
+    return vectors
+
+
+def everything(shard: Shard) -> list[tuple[PointId, object, object]]:
+    page, _ = shard.scroll("c", limit=10_000, with_vector=True)
+    return [(r.id, r.payload, r.vector) for r in page]
+
+
+def top_ids(shard: Shard, exact: bool = False) -> list[list[PointId]]:
+    queries = np.random.default_rng(77).normal(size=(5, DIM))
+    return [[h.id for h in hits] for hits in shard.search("c", queries, 8, exact=exact)]
+
+
+@pytest.fixture
+def ready(make_shard: ShardFactory) -> Shard:
+    shard = make_shard(seal_threshold=50)
+    shard.apply(CreateCollection(CollectionSchema("c", DIM, hnsw=WIDE)))
+    return shard
+
+
+def test_seal_writes_a_memory_mapped_segment_without_changing_content(ready: Shard) -> None:
+    add(ready, range(40))
+    ready.maintain()
+    assert ready.collection("c").stats()["segments"] == 0  # below the threshold
+    add(ready, range(40, 60), seed=1)
+    before = (ready.digest(), everything(ready), top_ids(ready, exact=True))
+    ready.maintain()
+    stats = ready.collection("c").stats()
+    assert (stats["segments"], stats["sealed_points"], stats["memtable_points"]) == (1, 60, 0)
+    [segment] = ready.collection("c").sealed
+    assert isinstance(segment, SealedSegment)
+    assert segment.path.parent == ready.collection("c").directory
+    assert {p.name for p in segment.path.iterdir()} >= {"index.usearch", "vectors.npy", "meta.json"}
+    assert (ready.digest(), everything(ready), top_ids(ready, exact=True)) == before
+    assert top_ids(ready) == before[2]
+
+
+def test_compaction_merges_small_segments(ready: Shard) -> None:
+    for start in (0, 60, 120):
+        add(ready, range(start, start + 60), seed=start)
+        ready.maintain(compact=False)
+    assert ready.collection("c").stats()["segments"] == 3
+    before = (ready.digest(), everything(ready), top_ids(ready, exact=True))
+    ready.maintain()
+    assert ready.collection("c").stats()["segments"] == 1
+    assert (ready.digest(), everything(ready), top_ids(ready)) == before
+    assert len(list(ready.collection("c").directory.iterdir())) == 1  # old segment files removed
+
+
+def test_compaction_drops_tombstones_and_keeps_payload_overrides(make_shard: ShardFactory) -> None:
+    shard = make_shard(seal_threshold=50, compaction_dead_ratio=0.3)
+    shard.apply(CreateCollection(CollectionSchema("c", DIM, hnsw=WIDE)))
+    add(shard, range(100))
+    shard.maintain()
+    shard.apply(DeletePoints("c", Selector.of_ids(range(40))))
+    shard.apply(SetPayload("c", Selector.of_ids([50, 51]), {"changed": True}))
+    collection = shard.collection("c")
+    assert collection.stats()["tombstones"] == 40
+    assert set(collection.overrides) == {50, 51}
+    before = (shard.digest(), everything(shard), top_ids(shard, exact=True))
+    shard.maintain()
+    assert collection.stats()["tombstones"] == 0
+    assert collection.overrides == {}
+    assert collection.stats()["sealed_points"] == 60
+    assert (shard.digest(), everything(shard), top_ids(shard)) == before
+    assert shard.get("c", [50])[0].payload == {"n": 50, "changed": True}
+    changed = parse_filter({"must": [{"key": "changed", "match": {"value": True}}]})
+    assert shard.count("c", changed) == 2
+
+
+def test_deleting_a_whole_segment(ready: Shard) -> None:
+    add(ready, range(60))
+    ready.maintain()
+    add(ready, range(60, 70), seed=1)
+    ready.apply(DeletePoints("c", Selector.of_ids(range(60))))
+    ready.maintain()
+    assert ready.collection("c").stats()["segments"] == 0
+    assert ready.count("c") == 10
+    assert sorted(i for hits in top_ids(ready) for i in hits) == sorted(
+        i for hits in top_ids(ready, exact=True) for i in hits
+    )
+    add(ready, range(100, 160), seed=2)
+    ready.maintain()
+    assert ready.count("c") == 70
+    assert top_ids(ready) == top_ids(ready, exact=True)
+
+
+def test_background_indexer_seals_and_compacts_while_answers_stay_complete(
+    make_shard: ShardFactory,
+) -> None:
+    shard = make_shard(seal_threshold=50, background=True, index_chunk=32)
+    assert shard.indexer is not None and shard.indexer.is_alive()
+    shard.apply(CreateCollection(CollectionSchema("c", DIM, hnsw=WIDE)))
+    vectors = []
+    for start in range(0, 300, 30):
+        vectors.append(add(shard, range(start, start + 30), seed=start))
+        # every acknowledged point is searchable at once, whatever the indexer is doing
+        probe = vectors[-1][-1]
+        [hits] = shard.search("c", probe[None], 3)
+        assert hits[0].id == start + 29
+        assert shard.count("c") == start + 30
+    assert shard.wait_indexed(timeout=30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and shard.collection("c").stats()["segments"] != 1:
+        time.sleep(0.02)
+    stats = shard.collection("c").stats()
+    assert stats["segments"] == 1
+    assert stats["points"] == 300
+    assert stats["indexing_lag"] == 0
+    assert top_ids(shard) == top_ids(shard, exact=True)
+    shard.close()
+    assert not shard.indexer.is_alive()
+
+
+def test_a_dropped_collection_leaves_no_files(ready: Shard, tmp_path: Path) -> None:
+    add(ready, range(60))
+    ready.maintain()
+    directory = ready.collection("c").directory
+    from vecstore.cluster.commands import DropCollection
+
+    ready.apply(DropCollection("c"))
+    assert not directory.exists()
+    assert not any((ready.settings.data_dir / "collections").iterdir())
