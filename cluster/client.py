@@ -7,6 +7,7 @@ from "not leader" answers and cached); eventual reads rotate over replicas.
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import logging
 import time
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 RETRY_BASE_SECONDS = 0.05
 RETRY_MAX_SECONDS = 1.0
+LARGE_BODY_BYTES = 256 * 1024
 
 
 class NodeClient:
@@ -74,11 +76,14 @@ class NodeClient:
         headers = {"Accept": MSGPACK}
         if raw is not None:
             headers["Content-Type"] = MSGPACK
+        data: bytes | io.BytesIO | None = raw
+        if raw is not None and len(raw) > LARGE_BODY_BYTES:
+            data = io.BytesIO(raw)  # aiohttp streams file-likes instead of copying
         try:
             async with session.request(
                 method,
                 f"http://{address}{path}",
-                data=raw,
+                data=data,
                 json=body if raw is None and body is not None else None,
                 headers=headers,
                 timeout=self._request_timeout,
