@@ -26,7 +26,7 @@ from vecstore.cluster.errors import VecStoreError
 from vecstore.cluster.launcher import LocalShardGroup
 from vecstore.cluster.schema import CollectionSchema
 
-SECRET = "benchmark-cluster-secret-0123456789"
+SECRET = "benchmark-cluster-secret-0123456789"  # noqa: S105 - a throwaway local cluster
 DIM = 128
 
 
