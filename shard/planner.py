@@ -25,9 +25,13 @@ def choose_plan(
     k: int,
     exact_limit: int,
     force_exact: bool = False,
+    live_count: int | None = None,
 ) -> SearchPlan:
-    """Decide between exact and HNSW search for one filter (shared by a batch of queries)."""
-    live = len(live_ids)
+    """Decide between exact and HNSW search for one filter (shared by a batch of queries).
+
+    Without a filter only the number of live points matters: pass `live_count` and no ids.
+    """
+    live = len(live_ids) if live_count is None else live_count
     if force_exact:
         return SearchPlan("exact", live, live, 0, "exact search was requested")
     if condition is None:

@@ -43,8 +43,16 @@ def explain(collection: Collection, k: int, condition: Filter | None, exact: boo
 
 
 def _plan(collection: Collection, k: int, condition: Filter | None, exact: bool) -> SearchPlan:
-    live = collection.live_items() if condition is not None else list(collection.id_map.items())
-    plan = choose_plan(live, condition, collection.filter_matches, k, collection.settings.exact_limit, exact)
+    settings = collection.settings
+    if condition is None:
+        # without a filter only the count matters: copying the id map cost more than the search
+        plan = choose_plan(
+            (), None, collection.filter_matches, k, settings.exact_limit, exact, len(collection.id_map)
+        )
+    else:
+        plan = choose_plan(
+            collection.live_items(), condition, collection.filter_matches, k, settings.exact_limit, exact
+        )
     return SearchPlan(
         plan.kind,
         plan.live_points,
@@ -128,13 +136,16 @@ def _candidates(
         count = min(fetch + container.dead, container.count)
         if count <= 0:
             continue
+        # read the watermark before the graph search: the indexer thread may add rows in
+        # between, and those must come from the exact scan (duplicates are dropped later)
+        indexed = container.indexed if isinstance(container, MemTable) else container.count
         keys, dists = container.search(queries, count)
         parts_keys.append(keys)
         parts_dists.append(dists)
-        if isinstance(container, MemTable) and container.indexed < container.count:
-            tail_keys = container.keys(container.indexed)
+        if isinstance(container, MemTable) and indexed < container.count:
+            tail_keys = container.keys(indexed)
             rows, tail_dists = collection.scorer.top_k(
-                queries, container.vectors(container.indexed), collection.schema.metric, count
+                queries, container.vectors(indexed), collection.schema.metric, count
             )
             parts_keys.append(tail_keys[rows])
             parts_dists.append(tail_dists)
@@ -144,10 +155,9 @@ def _candidates(
     all_keys = np.concatenate(parts_keys, axis=1)
     all_dists = np.concatenate(parts_dists, axis=1)
     order = np.argsort(all_dists, axis=1, kind="stable")
-    return [
-        (np.take_along_axis(all_keys, order, 1)[i], np.take_along_axis(all_dists, order, 1)[i])
-        for i in range(len(queries))
-    ]
+    sorted_keys = np.take_along_axis(all_keys, order, 1)
+    sorted_dists = np.take_along_axis(all_dists, order, 1)
+    return list(zip(sorted_keys, sorted_dists, strict=True))
 
 
 def _accept(

@@ -53,7 +53,7 @@ class SealedSegment:
         """True if `key` is stored in this segment."""
         if not self.key_lo <= key < self.key_hi:
             return False
-        row = int(np.searchsorted(self._keys, key))
+        row = int(np.searchsorted(self._keys, np.uint64(key)))
         return row < self.count and int(self._keys[row]) == key
 
     def rows_of(self, keys: KeyArray) -> npt.NDArray[np.int64]:
@@ -74,11 +74,12 @@ class SealedSegment:
 
     def ext_id(self, key: int) -> PointId:
         """External id of a stored key."""
-        return self.ext_ids[int(np.searchsorted(self._keys, key))]
+        # a Python int against uint64 keys would make numpy convert the whole array to float64
+        return self.ext_ids[int(np.searchsorted(self._keys, np.uint64(key)))]
 
     def payload(self, key: int) -> Payload:
         """The payload stored with a key (the collection applies overrides on top)."""
-        row = int(np.searchsorted(self._keys, key))
+        row = int(np.searchsorted(self._keys, np.uint64(key)))
         start, stop = int(self._offsets[row]), int(self._offsets[row + 1])
         decoded: Payload = msgpack.unpackb(self._payload_blob[start:stop].tobytes())
         return decoded
