@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from vecstore.cluster.client import NodeClient
@@ -75,6 +76,20 @@ def _node_run(argv: list[str]) -> NoReturn:
     os.execv(sys.executable, [sys.executable, "-m", "vecstore.node", *argv])  # noqa: S606
 
 
+def _up(args: argparse.Namespace) -> int:
+    from vecstore.cluster.local_cluster import LocalCluster
+
+    cluster = LocalCluster(args.data_dir, shards=args.shards, replicas=args.replicas, port=args.port)
+    cluster.start()
+    print(f"VecStore cluster: {len(cluster.spec.shards)} shard(s) x {len(cluster.spec.shards[0].nodes)}")
+    print(f"  router    {cluster.router_url}  (native /v1 API and Qdrant-compatible API)")
+    print(f"  nodes     {', '.join(cluster.node_addresses())}")
+    print(f"  data      {cluster.data_dir}  (cluster.json lists every process)")
+    print("Ctrl-C stops the cluster.", flush=True)
+    cluster.run_forever()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command tree (also used to check the docs' commands)."""
     parser = argparse.ArgumentParser(prog="vecstore", description="VecStore Cluster admin CLI.")
@@ -84,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--nodes", required=True, help="comma-separated node HTTP addresses")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=_status)
+
+    up = commands.add_parser("up", help="run a whole local cluster in the foreground")
+    up.add_argument("--shards", type=int, default=2, help="number of shards (default 2)")
+    up.add_argument("--replicas", type=int, default=3, help="nodes per shard (default 3)")
+    up.add_argument("--port", type=int, default=6333, help="router port (default 6333)")
+    up.add_argument("--data-dir", type=Path, default=Path("vecstore-data"), help="data directory")
+    up.set_defaults(handler=_up, sync=True)
 
     node = commands.add_parser("node", help="run a node, or change a shard's membership")
     node_commands = node.add_subparsers(dest="node_command", required=True)
@@ -105,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         _node_run(argv[2:])
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "sync", False):
+            return int(args.handler(args))
         result: int = asyncio.run(args.handler(args))
     except VecStoreError as err:
         print(f"error: {err.message}", file=sys.stderr)

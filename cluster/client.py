@@ -11,7 +11,7 @@ import io
 import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -38,6 +38,7 @@ class NodeClient:
         session: aiohttp.ClientSession | None = None,
         deadline_seconds: float = 15.0,
         request_seconds: float = 10.0,
+        on_retry: Callable[[], None] | None = None,
     ) -> None:
         if not addresses:
             raise ValueError("a shard needs at least one node address")
@@ -48,6 +49,7 @@ class NodeClient:
         self._session = session
         self._owns_session = session is None
         self._rotation = itertools.cycle(range(len(self.addresses)))
+        self._on_retry = on_retry
 
     async def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -97,8 +99,9 @@ class NodeClient:
         except TimeoutError:
             raise Timeout(f"node {address} did not answer in time") from None
 
-    async def _with_retries(self, pick: str, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        """Retry retriable errors until the deadline, following leader hints."""
+    async def request(self, pick: str, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """One logical request: retriable errors are retried until the deadline, following
+        leader hints. `pick` is "leader" (writes, leader/strong reads) or "any"."""
         deadline = time.monotonic() + self.deadline_seconds
         delay = RETRY_BASE_SECONDS
         last_error: VecStoreError | None = None
@@ -111,6 +114,8 @@ class NodeClient:
                     raise
                 last_error = err
                 self._learn(address, err)
+                if self._on_retry is not None:
+                    self._on_retry()
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_SECONDS)
         raise last_error or Unavailable("no node answered before the deadline")
@@ -138,12 +143,12 @@ class NodeClient:
         Retrying after a timeout is safe for every VecStore command: upserts, deletes and
         payload changes converge to the same state, and ingest batches are offset-fenced.
         """
-        return await self._with_retries("leader", "POST", "/v1/apply", raw=encode_command(command))
+        return await self.request("leader", "POST", "/v1/apply", raw=encode_command(command))
 
     async def read(self, path: str, body: dict[str, Any], consistency: str = "eventual") -> dict[str, Any]:
         """A read request at a consistency level (leader-bound unless eventual)."""
         pick = "any" if consistency == "eventual" else "leader"
-        return await self._with_retries(pick, "POST", path, body={**body, "consistency": consistency})
+        return await self.request(pick, "POST", path, body={**body, "consistency": consistency})
 
     async def search(
         self, collection: str, vectors: list[list[float]], k: int, **options: Any
@@ -191,4 +196,4 @@ class NodeClient:
     async def change_membership(self, action: str, raft_address: str) -> None:
         """Add or remove a member (through the leader)."""
         body = {"action": action, "raft_address": raft_address}
-        await self._with_retries("leader", "POST", "/v1/membership", body=body)
+        await self.request("leader", "POST", "/v1/membership", body=body)

@@ -19,10 +19,12 @@ class VecStoreError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        self.details: dict[str, Any] = {}
+        """Extra fields for the response body (for example, which points failed)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON body every adapter returns for this error."""
-        return {"status": "error", "error": self.message, "code": self.code}
+        return {"status": "error", "error": self.message, "code": self.code, **self.details}
 
 
 class InvalidRequest(VecStoreError):

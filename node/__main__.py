@@ -32,6 +32,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "Settings come from --config (TOML) and VECSTORE_* environment variables.",
     )
     parser.add_argument("--config", type=Path, help="node config file (TOML)")
+    parser.add_argument("--spec", type=Path, help="cluster spec file (TOML/YAML/JSON)")
+    parser.add_argument("--node-id", help="this node's id in the cluster spec")
+    parser.add_argument("--data-dir", type=Path, help="data directory (VECSTORE_DATA_DIR)")
     parser.add_argument(
         "--insecure-no-cluster-secret",
         action="store_true",
@@ -63,10 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.log_level)
     environ = dict(os.environ)
+    if args.node_id:
+        environ["VECSTORE_NODE_ID"] = args.node_id
+    if args.data_dir:
+        environ["VECSTORE_DATA_DIR"] = str(args.data_dir)
     if args.insecure_no_cluster_secret:
         environ["VECSTORE_" + INSECURE_FLAG.upper()] = "1"
     try:
-        config = load_config(args.config, environ)
+        config = load_config(args.config, environ, spec_path=args.spec)
         if config.insecure_no_cluster_secret and not config.cluster_secret:
             log.warning(
                 "RUNNING WITHOUT A CLUSTER SECRET: the Raft port accepts pickled messages from "

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from vecstore.cluster.errors import InvalidRequest
+from vecstore.cluster.spec import ClusterSpec, load_spec
 from vecstore.shard.settings import ShardSettings
 
 DEFAULT_MAX_COMMAND_BYTES = 8 * 1024 * 1024
@@ -69,16 +70,20 @@ class NodeConfig:
     request_timeout: float = 10.0
     raft: RaftTuning = field(default_factory=RaftTuning)
     shard: ShardSettings | None = None
+    http_bind: str | None = None
+    """Address to listen on when it differs from the advertised `http_address` (0.0.0.0:8000)."""
+    raft_bind: str | None = None
+    """Raft bind address when it differs from the advertised `raft_address`."""
 
     @property
     def http_host(self) -> str:
-        """Host part of the HTTP address."""
-        return split_address(self.http_address, "http_address")[0]
+        """Host the HTTP server listens on."""
+        return split_address(self.http_bind or self.http_address, "http_address")[0]
 
     @property
     def http_port(self) -> int:
-        """Port of the HTTP address."""
-        return split_address(self.http_address, "http_address")[1]
+        """Port the HTTP server listens on."""
+        return split_address(self.http_bind or self.http_address, "http_address")[1]
 
     def shard_settings(self) -> ShardSettings:
         """Shard settings, with the data directory under this node's."""
@@ -154,7 +159,9 @@ def parse_peers(raw: str) -> tuple[Peer, ...]:
     return tuple(peers)
 
 
-def load_config(path: Path | None, environ: dict[str, str] | None = None) -> NodeConfig:
+def load_config(
+    path: Path | None, environ: dict[str, str] | None = None, spec_path: Path | None = None
+) -> NodeConfig:
     """Build the node config from an optional TOML file overlaid with the environment."""
     env = dict(os.environ if environ is None else environ)
     data: dict[str, Any] = {}
@@ -164,7 +171,8 @@ def load_config(path: Path | None, environ: dict[str, str] | None = None) -> Nod
         except (OSError, tomllib.TOMLDecodeError) as err:
             raise ConfigError(f"cannot read node config {path}: {err}") from None
     node = dict(data.get("node", data))
-    for key in ("node_id", "data_dir", "raft_address", "http_address", "cluster_secret_file"):
+    keys = ("node_id", "data_dir", "raft_address", "http_address", "cluster_secret_file")
+    for key in (*keys, "http_bind", "raft_bind"):
         if f"VECSTORE_{key.upper()}" in env:
             node[key] = env[f"VECSTORE_{key.upper()}"]
     if "VECSTORE_SHARD_ID" in env:
@@ -172,6 +180,8 @@ def load_config(path: Path | None, environ: dict[str, str] | None = None) -> Nod
     peers = tuple(Peer(**p) for p in node.get("peers", []))
     if "VECSTORE_PEERS" in env:
         peers = parse_peers(env["VECSTORE_PEERS"])
+    if spec_path is not None or "VECSTORE_CLUSTER_SPEC_FILE" in env or "VECSTORE_CLUSTER_SPEC" in env:
+        peers = _fill_from_spec(node, load_spec(spec_path, env))
     secret = env.get("VECSTORE_CLUSTER_SECRET") or node.get("cluster_secret")
     if not secret and node.get("cluster_secret_file"):
         try:
@@ -201,7 +211,20 @@ def load_config(path: Path | None, environ: dict[str, str] | None = None) -> Nod
         max_command_bytes=_number(node, "max_command_bytes", DEFAULT_MAX_COMMAND_BYTES, int),
         request_timeout=_number(node, "request_timeout", 10.0, float),
         raft=raft,
+        http_bind=node.get("http_bind"),
+        raft_bind=node.get("raft_bind"),
     )
+
+
+def _fill_from_spec(node: dict[str, Any], spec: ClusterSpec) -> tuple[Peer, ...]:
+    """Take this node's shard, addresses and peers from the cluster spec."""
+    if not node.get("node_id"):
+        raise ConfigError("with a cluster spec, the node id must be given (--node-id or VECSTORE_NODE_ID)")
+    shard, me = spec.node(str(node["node_id"]))
+    node["shard_id"] = shard.id
+    node.setdefault("raft_address", me.raft)
+    node.setdefault("http_address", me.http)
+    return tuple(Peer(n.id, n.raft, n.http) for n in shard.nodes if n.id != me.id)
 
 
 def _number(source: dict[str, Any], key: str, default: T, kind: type[T]) -> T:

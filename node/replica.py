@@ -132,6 +132,7 @@ def make_conf(
         logCompactionBatchSize=1 << 20,
         onStateChanged=on_state_changed,
         useFork=False,
+        bindAddress=config.raft_bind,
     )
 
 

@@ -7,10 +7,12 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from vecstore.cluster.client import NodeClient
-from vecstore.cluster.launcher import LocalShardGroup
+from vecstore.cluster.launcher import LocalShardGroup, free_ports
+from vecstore.cluster.local_cluster import LocalCluster
 
 SECRET = "integration-test-secret-0123456789"
 
@@ -60,3 +62,32 @@ async def wait_converged(client: NodeClient, addresses: list[str], timeout: floa
             return digests
         await asyncio.sleep(0.2)
     raise AssertionError(f"replicas did not converge: {digests}")
+
+
+@pytest.fixture
+def local_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
+    """A 2 shards x 3 replicas cluster plus a router, started as `vecstore up` starts it."""
+    port = free_ports(1)[0]
+    cluster = LocalCluster(tmp_path / "cluster", shards=2, replicas=3, port=port)
+    for process in cluster.processes:
+        process.env.update(TEST_ENV)
+    cluster.start()
+    try:
+        asyncio.run(_wait_router_ready(cluster.router_url))
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+async def _wait_router_ready(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(f"{url}/readyz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"router at {url} never became ready")
