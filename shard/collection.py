@@ -114,6 +114,8 @@ class Collection:
         """Split keys by the container that stores them: (container, positions in `keys`)."""
         groups = []
         for container in self.containers():
+            if not container.count:
+                continue
             inside = np.flatnonzero((keys >= container.key_lo) & (keys < container.key_hi))
             if len(inside):
                 groups.append((container, inside))

@@ -13,6 +13,7 @@ import numpy.typing as npt
 from vecstore.cluster.commands import as_vector_matrix
 from vecstore.cluster.errors import InvalidRequest, InvalidVector
 from vecstore.cluster.filters import Filter
+from vecstore.cluster.ids import PointId
 from vecstore.cluster.schema import StorageDtype
 from vecstore.shard.collection import Collection
 from vecstore.shard.memtable import NO_KEY, FloatMatrix, KeyArray, MemTable
@@ -152,6 +153,8 @@ def _candidates(
     if not parts_keys:
         empty_keys = np.zeros(0, np.uint64)
         return [(empty_keys, np.zeros(0, np.float32)) for _ in range(len(queries))]
+    if len(parts_keys) == 1:  # one graph's results are already closest first
+        return list(zip(parts_keys[0], parts_dists[0], strict=True))
     all_keys = np.concatenate(parts_keys, axis=1)
     all_dists = np.concatenate(parts_dists, axis=1)
     order = np.argsort(all_dists, axis=1, kind="stable")
@@ -208,19 +211,32 @@ def _hits(
     metric = collection.schema.metric
     scores = distance_to_score(np.asarray(distances, dtype=np.float32), metric)
     vectors = collection.vectors_of(keys) if with_vector and len(keys) else None
+    ids = _external_ids(collection, keys)
     hits = []
     for position, (key, score) in enumerate(zip(keys.tolist(), scores.tolist(), strict=True)):
         if score_threshold is not None and (
             score < score_threshold if metric.higher_is_better else score > score_threshold
         ):
             continue
-        container = collection.container_of(key)
         hits.append(
             ScoredPoint(
-                id=container.ext_id(key),
+                id=ids[position],
                 score=float(score),
                 payload=collection.payload_of(key) if with_payload else None,
                 vector=vectors[position].tolist() if vectors is not None else None,
             )
         )
     return hits
+
+
+def _external_ids(collection: Collection, keys: KeyArray) -> list[PointId]:
+    """External ids of live keys: one vectorised lookup per container, not one per key."""
+    ids: list[PointId] = [0] * len(keys)
+    for container, positions in collection.group_by_container(keys):
+        if isinstance(container, MemTable):
+            rows = (keys[positions] - np.uint64(container.key_lo)).tolist()
+        else:
+            rows = container.rows_of(keys[positions]).tolist()
+        for position, row in zip(positions.tolist(), rows, strict=True):
+            ids[position] = container.ext_ids[row]
+    return ids

@@ -48,6 +48,8 @@ class SealedSegment:
         self.ext_ids: list[PointId] = msgpack.unpackb((path / "ids.msgpack").read_bytes())
         self.count = len(self.ext_ids)
         self.index: Index | None = Index.restore(str(path / "index.usearch"), view=True)
+        if self.index is not None and "expansion_search" in meta:  # not saved by usearch: views get 64
+            self.index.expansion_search = meta["expansion_search"]
 
     def contains(self, key: int) -> bool:
         """True if `key` is stored in this segment."""
@@ -130,7 +132,13 @@ def write_segment(
         if len(keys):
             index.add(np.asarray(keys, np.uint64), np.asarray(vectors, np.float32), threads=threads)
     index.save(str(tmp / "index.usearch"))
-    meta = {"format": SEGMENT_FORMAT, "key_lo": key_lo, "key_hi": key_hi, "count": len(keys)}
+    meta = {
+        "format": SEGMENT_FORMAT,
+        "key_lo": key_lo,
+        "key_hi": key_hi,
+        "count": len(keys),
+        "expansion_search": schema.hnsw.expansion_search,
+    }
     (tmp / "meta.json").write_text(json.dumps(meta))
     tmp.rename(path)
     return SealedSegment(path)
