@@ -49,7 +49,8 @@ class SealedSegment:
         self.count = len(self.ext_ids)
         self.index: Index | None = Index.restore(str(path / "index.usearch"), view=True)
         if self.index is not None and "expansion_search" in meta:  # not saved by usearch: views get 64
-            self.index.expansion_search = meta["expansion_search"]
+            # usearch declares this setter apart from its getter, which mypy reads as read-only
+            self.index.expansion_search = meta["expansion_search"]  # type: ignore[misc]
 
     def contains(self, key: int) -> bool:
         """True if `key` is stored in this segment."""
