@@ -72,8 +72,8 @@ async def _membership(args: argparse.Namespace) -> int:
     return 0
 
 
-def _node_run(argv: list[str]) -> NoReturn:
-    os.execv(sys.executable, [sys.executable, "-m", "vecstore.node", *argv])  # noqa: S606
+def _run_process(module: str, argv: list[str]) -> NoReturn:
+    os.execv(sys.executable, [sys.executable, "-m", module, *argv])  # noqa: S606
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -117,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--nodes", required=True, help="HTTP addresses of the shard's nodes")
         sub.add_argument("--raft-address", required=True, help="the member's Raft host:port")
         sub.set_defaults(handler=_membership, action=action)
+    router = commands.add_parser("router", help="run a router")
+    router.add_subparsers(dest="router_command", required=True).add_parser(
+        "run", help="run a router process (see `vecstore router run --help`)", add_help=False
+    )
     return parser
 
 
@@ -124,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `vecstore` command."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:2] == ["node", "run"]:
-        _node_run(argv[2:])
+        _run_process("vecstore.node", argv[2:])
+    if argv[:2] == ["router", "run"]:
+        _run_process("vecstore.router", argv[2:])
     args = build_parser().parse_args(argv)
     try:
         if getattr(args, "sync", False):

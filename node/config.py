@@ -52,6 +52,11 @@ class RaftTuning:
     journal_fsync: str = "never"
     """'never' (pysyncobj's behaviour: a process kill loses nothing, a machine crash can),
     or 'always' (msync the journal after every append: survives power loss, slower)."""
+    dns_cache_time: float = 600.0
+    """Seconds a peer's resolved address is reused (pysyncobj's default). Lower it where a
+    restarted peer comes back under the same name with a new IP (Kubernetes pods)."""
+    dns_fail_cache_time: float = 30.0
+    """Seconds before a name that did not resolve is looked up again."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,8 @@ class NodeConfig:
     """Address to listen on when it differs from the advertised `http_address` (0.0.0.0:8000)."""
     raft_bind: str | None = None
     """Raft bind address when it differs from the advertised `raft_address`."""
+    raft_source_host: str | None = None
+    """Source IP for outgoing Raft connections (multi-homed hosts; chaos partitions)."""
 
     @property
     def http_host(self) -> str:
@@ -134,6 +141,8 @@ class NodeConfig:
             raise ConfigError("max_command_bytes must be between 1 KiB and 256 MiB")
         if self.raft.journal_fsync not in ("never", "always"):
             raise ConfigError("raft.journal_fsync must be 'never' or 'always'")
+        if min(self.raft.dns_cache_time, self.raft.dns_fail_cache_time) < 0:
+            raise ConfigError("raft.dns_cache_time and raft.dns_fail_cache_time must be >= 0")
         if not self.raft.append_entries_period * 3 < self.raft.min_timeout < self.raft.max_timeout:
             raise ConfigError(
                 "raft timeouts must satisfy 3 x append_entries_period < min_timeout < max_timeout"
@@ -172,7 +181,7 @@ def load_config(
             raise ConfigError(f"cannot read node config {path}: {err}") from None
     node = dict(data.get("node", data))
     keys = ("node_id", "data_dir", "raft_address", "http_address", "cluster_secret_file")
-    for key in (*keys, "http_bind", "raft_bind"):
+    for key in (*keys, "http_bind", "raft_bind", "raft_source_host"):
         if f"VECSTORE_{key.upper()}" in env:
             node[key] = env[f"VECSTORE_{key.upper()}"]
     if "VECSTORE_SHARD_ID" in env:
@@ -213,6 +222,7 @@ def load_config(
         raft=raft,
         http_bind=node.get("http_bind"),
         raft_bind=node.get("raft_bind"),
+        raft_source_host=node.get("raft_source_host"),
     )
 
 

@@ -23,7 +23,11 @@ from vecstore.node.config import NodeConfig
 from vecstore.node.dump import DumpWriter
 from vecstore.node.journal import DiskJournal
 from vecstore.node.metrics import NodeMetrics
-from vecstore.node.raft_patches import advance_on_success, install_transport_patches
+from vecstore.node.raft_patches import (
+    advance_on_success,
+    install_source_address,
+    install_transport_patches,
+)
 from vecstore.shard.state import Shard
 
 log = logging.getLogger(__name__)
@@ -68,6 +72,7 @@ class Replica(SyncObj):  # type: ignore[misc]
         conf = make_conf(config, dump, on_state_changed=self._on_state_changed)
         peers = [peer.raft_address for peer in config.peers]
         install_transport_patches()
+        install_source_address(config.raft_source_host)
         with _disk_journal(config.raft.journal_fsync == "always"):
             super().__init__(config.raft_address, peers, conf=conf, consumers=[machine])
 
@@ -133,6 +138,8 @@ def make_conf(
         onStateChanged=on_state_changed,
         useFork=False,
         bindAddress=config.raft_bind,
+        dnsCacheTime=tuning.dns_cache_time,
+        dnsFailCacheTime=tuning.dns_fail_cache_time,
     )
 
 
