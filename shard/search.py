@@ -20,6 +20,7 @@ from vecstore.shard.memtable import NO_KEY, FloatMatrix, KeyArray, MemTable
 from vecstore.shard.planner import choose_plan
 from vecstore.shard.records import ScoredPoint, SearchPlan
 from vecstore.shard.scorer import distance_to_score
+from vecstore.shard.segment import SealedSegment
 
 MAX_K = 10_000
 
@@ -86,10 +87,24 @@ def search(
             keys, distances = _search_exact(collection, matrix, k, condition)
         else:
             keys, distances = _search_hnsw(collection, matrix, k, condition, plan.fetch, ef)
-        return [
-            _hits(collection, row_keys, row_distances, with_payload, with_vector, score_threshold)
-            for row_keys, row_distances in zip(keys, distances, strict=True)
-        ]
+        ids = _external_ids(collection, np.concatenate(keys)) if keys else []  # one lookup per batch
+        results = []
+        start = 0
+        for row_keys, row_distances in zip(keys, distances, strict=True):
+            stop = start + len(row_keys)
+            results.append(
+                _hits(
+                    collection,
+                    row_keys,
+                    row_distances,
+                    ids[start:stop],
+                    with_payload,
+                    with_vector,
+                    score_threshold,
+                )
+            )
+            start = stop
+        return results
 
 
 def _search_exact(
@@ -204,6 +219,7 @@ def _hits(
     collection: Collection,
     keys: KeyArray,
     distances: FloatMatrix,
+    ids: list[PointId],
     with_payload: bool,
     with_vector: bool,
     score_threshold: float | None,
@@ -211,7 +227,6 @@ def _hits(
     metric = collection.schema.metric
     scores = distance_to_score(np.asarray(distances, dtype=np.float32), metric)
     vectors = collection.vectors_of(keys) if with_vector and len(keys) else None
-    ids = _external_ids(collection, keys)
     hits = []
     for position, (key, score) in enumerate(zip(keys.tolist(), scores.tolist(), strict=True)):
         if score_threshold is not None and (
@@ -231,12 +246,19 @@ def _hits(
 
 def _external_ids(collection: Collection, keys: KeyArray) -> list[PointId]:
     """External ids of live keys: one vectorised lookup per container, not one per key."""
+    if not len(keys):
+        return []
+    first = collection.container_of(int(keys.min()))
+    if int(keys.max()) < first.key_hi:  # the usual case: every key in one container
+        return [first.ext_ids[row] for row in _rows(first, keys).tolist()]
     ids: list[PointId] = [0] * len(keys)
     for container, positions in collection.group_by_container(keys):
-        if isinstance(container, MemTable):
-            rows = (keys[positions] - np.uint64(container.key_lo)).tolist()
-        else:
-            rows = container.rows_of(keys[positions]).tolist()
-        for position, row in zip(positions.tolist(), rows, strict=True):
+        for position, row in zip(positions.tolist(), _rows(container, keys[positions]).tolist(), strict=True):
             ids[position] = container.ext_ids[row]
     return ids
+
+
+def _rows(container: MemTable | SealedSegment, keys: KeyArray) -> npt.NDArray[np.int64]:
+    if isinstance(container, MemTable):
+        return keys.astype(np.int64) - container.key_lo
+    return container.rows_of(keys)

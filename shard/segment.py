@@ -37,7 +37,8 @@ class SealedSegment:
         self.key_lo: int = meta["key_lo"]
         self.key_hi: int = meta["key_hi"]
         self.dead = 0
-        self._keys: KeyArray = np.load(path / "keys.npy", mmap_mode="r")
+        # plain ndarray views of the maps: numpy's memmap subclass costs on every small read
+        self._keys: KeyArray = np.load(path / "keys.npy", mmap_mode="r").view(np.ndarray)
         self._vectors: FloatMatrix = np.load(path / "vectors.npy", mmap_mode="r")
         self._offsets: npt.NDArray[np.uint64] = np.load(path / "payload_offsets.npy", mmap_mode="r")
         self._payload_blob = (
@@ -61,7 +62,7 @@ class SealedSegment:
 
     def rows_of(self, keys: KeyArray) -> npt.NDArray[np.int64]:
         """Row numbers of keys known to be in this segment."""
-        return np.searchsorted(self._keys, keys).astype(np.int64)
+        return self._keys.searchsorted(keys).astype(np.int64)
 
     def keys(self) -> KeyArray:
         """All keys, ascending (memory-mapped)."""
