@@ -1,145 +1,210 @@
-"""`vecstore`: the admin CLI. Human-readable tables by default, `--json` for scripts.
+"""`vecstore`: the admin CLI. Human-readable tables by default, `--json` on every command.
 
-Subcommands that run a process (`node run`) exec it, so this module imports no room
-beyond `cluster`.
+Commands that run a process (`node run`, `router run`, `ingest`) exec it, so this
+package imports no room beyond `cluster`. Failures print one `error: ...` line on stderr
+and exit non-zero.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
+import inspect
 import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+import click
+
+from vecstore.cluster.cli_collections import collections
+from vecstore.cluster.cli_output import CliError, emit, note
+from vecstore.cluster.cli_points import points, search
+from vecstore.cluster.cli_snapshot import snapshot
+from vecstore.cluster.cli_status import status
+from vecstore.cluster.cli_target import DEFAULT_DATA_DIR, json_option, run
 from vecstore.cluster.client import NodeClient
 from vecstore.cluster.errors import VecStoreError
 
-
-def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    cells = [[str(row.get(c, "")) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) if cells else len(c) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
-    return "\n".join(lines)
+PASSTHROUGH = {
+    "context_settings": {"ignore_unknown_options": True, "allow_extra_args": True},
+    "add_help_option": False,
+}
 
 
-def _addresses(raw: str) -> list[str]:
-    return [a.strip() for a in raw.split(",") if a.strip()]
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """VecStore Cluster admin CLI.
+
+    Router commands find the router from --router, --data-dir DIR/cluster.json,
+    VECSTORE_ROUTER, ./vecstore-data/cluster.json, then http://127.0.0.1:6333.
+    """
 
 
-async def _status(args: argparse.Namespace) -> int:
-    async with NodeClient(_addresses(args.nodes)) as client:
-        rows: list[dict[str, Any]] = []
-        for address in client.addresses:
-            try:
-                status = await client.status(address)
-            except VecStoreError as err:
-                rows.append({"address": address, "role": "unreachable", "error": err.message})
-                continue
-            points = sum(c["points"] for c in status["collections"].values())
-            rows.append(
-                {
-                    "address": address,
-                    "node": status["node_id"],
-                    "shard": status["shard_id"],
-                    "role": status["role"],
-                    "term": status["term"],
-                    "commit": status["commit_index"],
-                    "applied": status["last_applied"],
-                    "indexing_lag": status["indexing_lag"],
-                    "points": points,
-                    "digest": status["digest"][:12],
-                    "ready": status["ready"],
-                    "ingest": status["ingest"],
-                }
-            )
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        columns = ["address", "node", "shard", "role", "term", "commit", "applied"]
-        print(_table(rows, [*columns, "indexing_lag", "points", "digest", "ready"]))
-    return 0 if all(r.get("role") != "unreachable" for r in rows) else 1
+def exec_module(module: str, arguments: tuple[str, ...]) -> NoReturn:
+    """Replace this process with `python -m <module> <arguments>`."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", module, *arguments])  # noqa: S606 - our interpreter
 
 
-async def _membership(args: argparse.Namespace) -> int:
-    async with NodeClient(_addresses(args.nodes)) as client:
-        await client.change_membership(args.action, args.raft_address)
-    print(f"{args.action}: {args.raft_address} done")
-    return 0
+# ---- up --------------------------------------------------------------------------------
 
 
-def _run_process(module: str, argv: list[str]) -> NoReturn:
-    os.execv(sys.executable, [sys.executable, "-m", module, *argv])  # noqa: S606
-
-
-def _up(args: argparse.Namespace) -> int:
+def _local_cluster(data_dir: Path, shards: int, replicas: int, port: int, with_kafka: bool) -> Any:
     from vecstore.cluster.local_cluster import LocalCluster
 
-    cluster = LocalCluster(args.data_dir, shards=args.shards, replicas=args.replicas, port=args.port)
+    options: dict[str, Any] = {}
+    if with_kafka:
+        if "with_kafka" not in inspect.signature(LocalCluster).parameters:
+            raise CliError("--with-kafka is not available yet: this build's local cluster cannot start Kafka")
+        options["with_kafka"] = True
+    return LocalCluster(data_dir, shards=shards, replicas=replicas, port=port, **options)
+
+
+@cli.command()
+@click.option("--shards", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--replicas", type=click.IntRange(min=1), default=3, show_default=True, help="nodes per shard")
+@click.option("--port", type=click.IntRange(1, 65535), default=6333, show_default=True, help="router port")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=DEFAULT_DATA_DIR,
+    show_default=True,
+    help="where nodes keep their data; running `up` again on it restarts the same cluster",
+)
+@click.option("--with-kafka", is_flag=True, help="also run a Kafka-protocol broker and an ingest worker")
+@json_option
+def up(shards: int, replicas: int, port: int, data_dir: Path, with_kafka: bool, as_json: bool) -> None:
+    """Run a whole local cluster in the foreground, restarting crashed processes.
+
+    Ctrl-C or SIGTERM stops every process cleanly. An existing data dir keeps its shape:
+    --shards, --replicas and --port apply only to a new one.
+    """
+    cluster = _local_cluster(data_dir, shards, replicas, port, with_kafka)
     cluster.start()
-    print(f"VecStore cluster: {len(cluster.spec.shards)} shard(s) x {len(cluster.spec.shards[0].nodes)}")
-    print(f"  router    {cluster.router_url}  (native /v1 API and Qdrant-compatible API)")
-    print(f"  nodes     {', '.join(cluster.node_addresses())}")
-    print(f"  data      {cluster.data_dir}  (cluster.json lists every process)")
-    print("Ctrl-C stops the cluster.", flush=True)
+    endpoints = {
+        "router": cluster.router_url,
+        "shards": len(cluster.spec.shards),
+        "replicas": len(cluster.spec.shards[0].nodes),
+        "nodes": cluster.node_addresses(),
+        "data_dir": str(cluster.data_dir),
+        "manifest": str(cluster.manifest_path),
+        "supervisor_pid": os.getpid(),
+    }
+
+    def describe(e: dict[str, Any]) -> str:
+        return "\n".join(
+            [
+                f"VecStore cluster: {e['shards']} shard(s) x {e['replicas']} replica(s)",
+                f"  router    {e['router']}  (native /v1 API and Qdrant-compatible API)",
+                f"  nodes     {', '.join(e['nodes'])}",
+                f"  data      {e['data_dir']}  (cluster.json lists every process)",
+                "Ctrl-C stops the cluster.",
+            ]
+        )
+
+    emit(endpoints, as_json, describe)
+    sys.stdout.flush()
     cluster.run_forever()
-    return 0
+    note("cluster stopped")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command tree (also used to check the docs' commands)."""
-    parser = argparse.ArgumentParser(prog="vecstore", description="VecStore Cluster admin CLI.")
-    commands = parser.add_subparsers(dest="command", required=True)
+# ---- node, router, ingest --------------------------------------------------------------
 
-    status = commands.add_parser("status", help="status of nodes: role, term, indexes, digest")
-    status.add_argument("--nodes", required=True, help="comma-separated node HTTP addresses")
-    status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.set_defaults(handler=_status)
 
-    up = commands.add_parser("up", help="run a whole local cluster in the foreground")
-    up.add_argument("--shards", type=int, default=2, help="number of shards (default 2)")
-    up.add_argument("--replicas", type=int, default=3, help="nodes per shard (default 3)")
-    up.add_argument("--port", type=int, default=6333, help="router port (default 6333)")
-    up.add_argument("--data-dir", type=Path, default=Path("vecstore-data"), help="data directory")
-    up.set_defaults(handler=_up, sync=True)
+@cli.group()
+def node() -> None:
+    """Run a node, or change a shard's Raft membership."""
 
-    node = commands.add_parser("node", help="run a node, or change a shard's membership")
-    node_commands = node.add_subparsers(dest="node_command", required=True)
-    node_commands.add_parser(
-        "run", help="run a node process (see `vecstore node run --help`)", add_help=False
-    )
-    for action, verb in (("add", "add a member to"), ("remove", "remove a member from")):
-        sub = node_commands.add_parser(action, help=f"{verb} a shard's Raft group")
-        sub.add_argument("--nodes", required=True, help="HTTP addresses of the shard's nodes")
-        sub.add_argument("--raft-address", required=True, help="the member's Raft host:port")
-        sub.set_defaults(handler=_membership, action=action)
-    router = commands.add_parser("router", help="run a router")
-    router.add_subparsers(dest="router_command", required=True).add_parser(
-        "run", help="run a router process (see `vecstore router run --help`)", add_help=False
-    )
-    return parser
+
+@node.command(name="run", **PASSTHROUGH)
+@click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
+def node_run(arguments: tuple[str, ...]) -> None:
+    """Run one node process (all arguments go to it; see `vecstore node run --help`)."""
+    exec_module("vecstore.node", arguments)
+
+
+def _membership_command(action: str, verb: str) -> click.Command:
+    @click.option("--nodes", required=True, metavar="ADDR,ADDR", help="HTTP addresses of the shard's nodes")
+    @click.option("--raft-address", required=True, metavar="HOST:PORT", help="the member's Raft address")
+    @json_option
+    def command(nodes: str, raft_address: str, as_json: bool) -> None:
+        addresses = [a.strip() for a in nodes.split(",") if a.strip()]
+        if not addresses:
+            raise CliError("--nodes needs at least one host:port")
+
+        async def go() -> None:
+            async with NodeClient(addresses) as client:
+                await client.change_membership(action, raft_address)
+
+        run(go())
+        result = {"action": action, "raft_address": raft_address, "done": True}
+        emit(result, as_json, lambda r: f"{action}: {raft_address} done")
+
+    command.__doc__ = f"{verb.capitalize()} a shard's Raft group (through its leader)."
+    return click.command(name=action)(command)
+
+
+node.add_command(_membership_command("add", "add a member to"))
+node.add_command(_membership_command("remove", "remove a member from"))
+
+
+@cli.group()
+def router() -> None:
+    """Run a router."""
+
+
+@router.command(name="run", **PASSTHROUGH)
+@click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
+def router_run(arguments: tuple[str, ...]) -> None:
+    """Run one stateless router (all arguments go to it; see `vecstore router run --help`)."""
+    exec_module("vecstore.router", arguments)
+
+
+@cli.command(**PASSTHROUGH)
+@click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
+def ingest(arguments: tuple[str, ...]) -> None:
+    """Run the Kafka ingestion tools (all arguments go to them; see `vecstore ingest --help`)."""
+    exec_module("vecstore.ingest", arguments)
+
+
+cli.add_command(status)
+cli.add_command(collections)
+cli.add_command(points)
+cli.add_command(search)
+cli.add_command(snapshot)
+
+
+# ---- entry point -----------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `vecstore` command."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:2] == ["node", "run"]:
-        _run_process("vecstore.node", argv[2:])
-    if argv[:2] == ["router", "run"]:
-        _run_process("vecstore.router", argv[2:])
-    args = build_parser().parse_args(argv)
+    """Entry point of the `vecstore` command; returns the exit status."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
     try:
-        if getattr(args, "sync", False):
-            return int(args.handler(args))
-        result: int = asyncio.run(args.handler(args))
-    except VecStoreError as err:
-        print(f"error: {err.message}", file=sys.stderr)
+        result = cli.main(arguments, prog_name="vecstore", standalone_mode=False)
+    except click.exceptions.Abort:
+        note("error: aborted")
+        return 130
+    except click.exceptions.NoArgsIsHelpError as err:
+        note(err.ctx.get_help() if err.ctx is not None else err.format_message())
+        return 2
+    except click.UsageError as err:
+        hint = f" (see `{err.ctx.command_path} --help`)" if err.ctx is not None else ""
+        note(f"error: {err.format_message()}{hint}")
+        return 2
+    except click.ClickException as err:
+        note(f"error: {err.format_message()}")
         return 1
-    return result
+    except VecStoreError as err:
+        note(f"error: {err.message}")
+        return 1
+    except OSError as err:
+        note(f"error: {err}")
+        return 1
+    except KeyboardInterrupt:
+        note("error: interrupted")
+        return 130
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":
