@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -19,18 +20,28 @@ from pathlib import Path
 STOP_GRACE_SECONDS = 10.0
 
 
+_handed_out: set[int] = set()
+PORT_RANGE = (20_000, 32_000)
+"""Below Linux's default ephemeral range (32768+), so outgoing connections of other
+processes never take a port between the moment it is chosen and the moment it is bound."""
+
+
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """Ports the kernel says are free right now (bound together so they are distinct)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind((host, 0))
-            sockets.append(sock)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+    """Ports that are free right now, outside the ephemeral range, distinct within this process."""
+    chosen: list[int] = []
+    rng = random.Random()  # noqa: S311 - spreading test ports, not security
+    while len(chosen) < count:
+        port = rng.randrange(*PORT_RANGE)
+        if port in _handed_out or port in chosen:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        chosen.append(port)
+    _handed_out.update(chosen)
+    return chosen
 
 
 @dataclass

@@ -12,6 +12,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from aiohttp import web
 
 from vecstore.cluster.errors import InvalidRequest, PayloadTooLarge, VecStoreError
@@ -99,11 +101,16 @@ async def search_points(request: web.Request) -> web.Response:
     threshold = field_float(body, "score_threshold")
     started = time.perf_counter()
     collection = service.shard.collection(name)
-    results = await service.read(
-        parse_consistency(body.get("consistency")),
-        lambda: search.search(
+    if not isinstance(vectors, list) or not vectors:
+        raise InvalidRequest("'vectors' must be a non-empty list of vectors")
+    # validate alone, so one bad request never fails the batch it would join
+    vectors = search.validate_queries(collection, vectors, k)
+    key = (name, id(collection), k, condition, ef, exact, with_payload, with_vector, threshold)
+
+    def run(batch: npt.NDArray[np.float32]) -> list[Any]:
+        return search.search(
             collection,
-            vectors,
+            batch,
             k,
             condition,
             ef=ef,
@@ -111,8 +118,10 @@ async def search_points(request: web.Request) -> web.Response:
             with_payload=with_payload,
             with_vector=with_vector,
             score_threshold=threshold,
-        ),
-    )
+        )
+
+    await service.check_consistency(parse_consistency(body.get("consistency")))
+    results = await service.batcher.search(key, vectors, run)
     service.metrics.search_seconds.observe(time.perf_counter() - started)
     return respond(request, {"status": "ok", "results": [[hit.to_dict() for hit in row] for row in results]})
 

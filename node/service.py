@@ -26,6 +26,7 @@ from vecstore.node.config import NodeConfig
 from vecstore.node.dump import DumpWriter
 from vecstore.node.metrics import NodeMetrics
 from vecstore.node.replica import Replica, ShardMachine
+from vecstore.node.search_batcher import SearchBatcher
 from vecstore.shard.state import Shard
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class NodeService:
         self.dump = DumpWriter(self.shard, config.data_dir / "raft.dump")
         self.replica = Replica(config, self.machine, self.dump)
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vecstore-read")
+        self.batcher = SearchBatcher(self.executor)
         self.started = time.monotonic()
 
     # ---- writes ------------------------------------------------------------------------
@@ -120,6 +122,12 @@ class NodeService:
 
     async def read(self, consistency: Consistency, work: Callable[[], T]) -> T:
         """Run a read in the executor at the asked consistency level."""
+        await self.check_consistency(consistency)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, work)
+
+    async def check_consistency(self, consistency: Consistency) -> None:
+        """Make a read at this level valid: leader check, and a log barrier for strong."""
         if consistency is not Consistency.EVENTUAL:
             self.require_leader()
         if consistency is Consistency.STRONG:
@@ -129,8 +137,6 @@ class NodeService:
                 leader_hint=self.leader_http,
             )
             self.require_leader()
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, work)
 
     # ---- status ------------------------------------------------------------------------
 

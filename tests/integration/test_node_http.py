@@ -7,6 +7,7 @@ import io
 import aiohttp
 import msgpack
 
+from tests.integration.conftest import wait_converged
 from tests.integration.test_raft_node import DIM, create, upsert
 from vecstore.cluster.client import NodeClient
 from vecstore.cluster.codec import CODEC_VERSION, encode_command
@@ -110,6 +111,7 @@ async def test_writes_to_a_follower_name_the_leader(shard_group: LocalShardGroup
 async def test_health_ready_and_metrics(shard_group: LocalShardGroup, client: NodeClient) -> None:
     await create(client)
     await upsert(client, list(range(5)))
+    await wait_converged(client, shard_group.http_addresses)
     async with aiohttp.ClientSession() as session:
         for address in shard_group.http_addresses:
             async with session.get(f"http://{address}/healthz") as response:
