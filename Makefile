@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ROOMS := cluster shard node router ingest chaos
 
-.PHONY: demo test lint unit bench chaos clean typecheck-shim
+.PHONY: demo demo-shard test lint unit bench chaos clean typecheck-shim
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,7 +13,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# a whole local cluster (2 shards x 3 replicas + router) driven through the `vecstore` CLI
 demo: $(STAMP)
+	$(PY) -m vecstore.cluster.demo $(DEMO_ARGS)
+
+# the shard core alone, in process
+demo-shard: $(STAMP)
 	$(PY) -m vecstore.shard.demo
 
 # mypy cannot follow setuptools' editable import hook, so it reads the rooms

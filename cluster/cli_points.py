@@ -31,6 +31,14 @@ NPY_CHUNK_ROWS = 1024
 # ---- reading points --------------------------------------------------------------------
 
 
+def parse_json(text: str, where: str) -> Any:
+    """One JSON document, or CliError naming where it came from and the column at fault."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise CliError(f"{where}: not valid JSON ({err.msg} at column {err.colno})") from None
+
+
 def check_vector(vector: object, dimension: int, where: str) -> list[float]:
     """A vector as a list of finite floats of the collection's dimension, or CliError."""
     if not isinstance(vector, list) or not all(
@@ -53,10 +61,7 @@ def check_payload(payload: object, where: str) -> dict[str, Any] | None:
 
 def parse_point_line(line: str, dimension: int, where: str) -> Point:
     """One JSONL line {"id", "vector", "payload"} as a checked point."""
-    try:
-        record = json.loads(line)
-    except ValueError as err:
-        raise CliError(f"{where}: not valid JSON: {err}") from None
+    record = parse_json(line, where)
     if not isinstance(record, dict):
         raise CliError(f"{where}: expected an object with 'id', 'vector' and 'payload'")
     unknown = set(record) - {"id", "vector", "payload"}
@@ -131,10 +136,7 @@ def npy_points(
                 payload_line = next(payload_lines)
                 if payload_line is not None:
                     where = f"{payloads_path} payload for row {row}"
-                    try:
-                        payload = json.loads(payload_line)
-                    except ValueError as err:
-                        raise CliError(f"{where}: not valid JSON: {err}") from None
+                    payload = parse_json(payload_line, where)
                     if payload is not None:
                         point["payload"] = check_payload(payload, where)
                 yield point
@@ -211,12 +213,13 @@ def upsert(
             written = 0
             disable = None if progress is None else not progress  # None: only on a tty
             with tqdm(total=total, unit="pt", desc=f"upsert {collection}", disable=disable) as bar:
-                for batch in batches(source, batch_size):
-                    try:
+                try:
+                    for batch in batches(source, batch_size):
                         written += await client.upsert(collection, batch)
-                    except VecStoreError as err:
-                        raise CliError(f"{err.message} ({written} points were written before it)") from None
-                    bar.update(len(batch))
+                        bar.update(len(batch))
+                except (CliError, VecStoreError) as err:
+                    message = err.message if isinstance(err, VecStoreError) else err.format_message()
+                    raise CliError(f"{message} ({written} points were written before it)") from None
             return written
 
     written = run(go())
@@ -232,10 +235,7 @@ def upsert(
 
 def parse_query_vector(text: str) -> list[list[float]]:
     """--vector: one JSON list of numbers (or a list of them, for several queries)."""
-    try:
-        value = json.loads(text)
-    except ValueError as err:
-        raise CliError(f"--vector is not valid JSON: {err}") from None
+    value = parse_json(text, "--vector")
     rows = value if isinstance(value, list) and value and isinstance(value[0], list) else [value]
     if not isinstance(rows[0], list) or not rows[0]:
         raise CliError("--vector must be a non-empty JSON list of numbers, e.g. '[0.1, 0.2]'")
@@ -246,10 +246,7 @@ def parse_filter_option(text: str | None) -> dict[str, Any] | None:
     """--filter: a JSON filter object (docs/filters.md); the router validates its meaning."""
     if text is None:
         return None
-    try:
-        value = json.loads(text)
-    except ValueError as err:
-        raise CliError(f"--filter is not valid JSON: {err}") from None
+    value = parse_json(text, "--filter")
     if not isinstance(value, dict):
         raise CliError('--filter must be a JSON object like {"must": [...]}')
     return value
