@@ -19,7 +19,7 @@ import aiohttp
 from vecstore.cluster.codec import encode_command
 from vecstore.cluster.commands import Command
 from vecstore.cluster.errors import Timeout, Unavailable, VecStoreError, error_from_dict
-from vecstore.cluster.wire import JSON, MSGPACK, decode_body
+from vecstore.cluster.wire import JSON, MSGPACK, decode_body, encode_body
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,8 @@ class NodeClient:
         """One HTTP request to one node; raises the node's error as a VecStoreError."""
         session = await self._http()
         headers = {"Accept": MSGPACK}
+        if raw is None and body is not None:
+            raw = encode_body(body, MSGPACK)
         if raw is not None:
             headers["Content-Type"] = MSGPACK
         data: bytes | io.BytesIO | None = raw
@@ -86,7 +88,6 @@ class NodeClient:
                 method,
                 f"http://{address}{path}",
                 data=data,
-                json=body if raw is None and body is not None else None,
                 headers=headers,
                 timeout=self._request_timeout,
             ) as response:

@@ -7,13 +7,13 @@ the leader; reads take a consistency level. Every error is a JSON (or msgpack) b
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 from aiohttp import web
 
 from vecstore.cluster.errors import InvalidRequest, PayloadTooLarge, VecStoreError
@@ -107,10 +107,10 @@ async def search_points(request: web.Request) -> web.Response:
     vectors = search.validate_queries(collection, vectors, k)
     key = (name, id(collection), k, condition, ef, exact, with_payload, with_vector, threshold)
 
-    def run(batch: npt.NDArray[np.float32]) -> list[Any]:
+    def run(batch: list[Any]) -> list[Any]:
         return search.search(
             collection,
-            batch,
+            np.stack(batch),
             k,
             condition,
             ef=ef,
@@ -120,8 +120,12 @@ async def search_points(request: web.Request) -> web.Response:
             score_threshold=threshold,
         )
 
+    async def run_batch(batch: list[Any]) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(service.executor, run, batch)
+
     await service.check_consistency(parse_consistency(body.get("consistency")))
-    results = await service.batcher.search(key, vectors, run)
+    results = await service.searches.submit(key, list(vectors), run_batch)
     service.metrics.search_seconds.observe(time.perf_counter() - started)
     return respond(request, {"status": "ok", "results": [[hit.to_dict() for hit in row] for row in results]})
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from pysyncobj.node import TCPNode
 
+from vecstore.cluster.coalescer import Coalescer
 from vecstore.cluster.errors import (
     InvalidRequest,
     NotLeader,
@@ -26,7 +27,6 @@ from vecstore.node.config import NodeConfig
 from vecstore.node.dump import DumpWriter
 from vecstore.node.metrics import NodeMetrics
 from vecstore.node.replica import Replica, ShardMachine
-from vecstore.node.search_batcher import SearchBatcher
 from vecstore.shard.state import Shard
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class NodeService:
         self.dump = DumpWriter(self.shard, config.data_dir / "raft.dump")
         self.replica = Replica(config, self.machine, self.dump)
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vecstore-read")
-        self.batcher = SearchBatcher(self.executor)
+        self.searches: Coalescer[Any, Any] = Coalescer()
         self.started = time.monotonic()
 
     # ---- writes ------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import aiohttp
 
 from vecstore.cluster.client import NodeClient
+from vecstore.cluster.coalescer import Coalescer
 from vecstore.cluster.commands import (
     Command,
     CreateCollection,
@@ -56,6 +57,7 @@ class ShardSet:
         self.session: aiohttp.ClientSession | None = None
         self.clients: list[NodeClient] = []
         self.schemas: dict[str, CollectionSchema] = {}
+        self._searches: Coalescer[list[float], tuple[list[Hit], list[str]]] = Coalescer()
 
     async def start(self) -> None:
         """Open the HTTP session and the per-shard clients."""
@@ -265,8 +267,32 @@ class ShardSet:
         allow_partial: bool = False,
         **options: Any,
     ) -> tuple[list[list[Hit]], list[str]]:
-        """Scatter a batch of queries to every shard; merge each query's global top-k."""
+        """Top-k for each query: concurrent identical searches share one scatter-gather."""
         schema = await self.schema(collection)
+        key = (collection, k, condition, consistency, allow_partial, tuple(sorted(options.items())))
+
+        async def run(batch: list[list[float]]) -> list[tuple[list[Hit], list[str]]]:
+            merged, warnings = await self._scatter_search(
+                collection, schema, batch, k, condition, consistency, allow_partial, options
+            )
+            return [(hits, warnings) for hits in merged]
+
+        answers = await self._searches.submit(key, vectors, run)
+        warnings = sorted({w for _, ws in answers for w in ws})
+        return [hits for hits, _ in answers], warnings
+
+    async def _scatter_search(
+        self,
+        collection: str,
+        schema: CollectionSchema,
+        vectors: list[list[float]],
+        k: int,
+        condition: Filter | None,
+        consistency: str,
+        allow_partial: bool,
+        options: dict[str, Any],
+    ) -> tuple[list[list[Hit]], list[str]]:
+        """Scatter a batch of queries to every shard; merge each query's global top-k."""
         body: dict[str, Any] = {"vectors": vectors, "k": k, **options}
         if condition is not None:
             body["filter"] = filter_to_json(condition)

@@ -79,7 +79,7 @@ def local_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
         cluster.stop()
 
 
-async def _wait_router_ready(url: str, timeout: float = 60.0) -> None:
+async def _wait_router_ready(url: str, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
@@ -91,3 +91,8 @@ async def _wait_router_ready(url: str, timeout: float = 60.0) -> None:
                 pass
             await asyncio.sleep(0.2)
     raise AssertionError(f"router at {url} never became ready")
+
+
+# Kafka: the session broker and the ingest harness (tests/integration/kafka/)
+from tests.integration.kafka.broker import kafka_bootstrap  # noqa: E402, F401
+from tests.integration.kafka.harness import ingest_cluster, workers  # noqa: E402, F401
