@@ -78,7 +78,13 @@ VARIANTS = (
                 "autoscaling": {"enabled": True},
                 "ingress": {"enabled": True, "className": "nginx"},
             },
-            "ingest": {"enabled": True, "bootstrap": "kafka:9092", "topics": ["points"]},
+            "ingest": {
+                "enabled": True,
+                "bootstrap": "kafka-0.kafka:9092,kafka-1.kafka:9092",
+                "topics": ["points"],
+                "replicas": 2,
+                "settings": {"batch_max_records": 5000, "max_in_flight": 50000},
+            },
             "networkPolicy": {
                 "metricsFrom": [
                     {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}

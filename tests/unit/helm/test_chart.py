@@ -36,6 +36,7 @@ from tests.unit.helm.chart import (
     walk_strings,
 )
 from vecstore.cluster.spec import parse_spec
+from vecstore.ingest.settings import WorkerSettings
 from vecstore.node.api import create_app as create_node_app
 from vecstore.node.config import RaftTuning, load_config
 from vecstore.node.metrics import NodeMetrics
@@ -317,6 +318,12 @@ def test_ingest_worker_gets_its_flags_from_values(rendered: Rendered) -> None:
     assert flags["--group"] == ingest_values.get("group", "vecstore-ingest")
     assert flags.get("--dlq-topic") == ingest_values.get("dlqTopic")
     assert int(flags["--metrics-port"]) == port_of(container, "metrics")
+    assert flags["--metrics-host"] == "0.0.0.0"  # kubelet probes come from outside the pod
+    settings = {f"VECSTORE_INGEST_{f.name.upper()}" for f in fields(WorkerSettings)}
+    environment = env_of(container)
+    assert {name for name in environment if name.startswith("VECSTORE_INGEST_")} <= settings
+    for key, value in ingest_values.get("settings", {}).items():
+        assert environment[f"VECSTORE_INGEST_{key.upper()}"]["value"] == str(value)
 
 
 # -- probes -------------------------------------------------------------------------
