@@ -85,6 +85,38 @@ class Scorer:
         rows = np.take_along_axis(part, order, axis=1).astype(np.int64)
         return rows, np.take_along_axis(part_dist, order, axis=1)
 
+    def top_k_each(
+        self, queries: FloatArray, candidates: FloatArray, metric: Metric, k: int
+    ) -> tuple[IndexArray, FloatArray]:
+        """Per query i, the k closest of its own candidates[i] (shape (queries, m, dim)).
+
+        Rows index into each query's m candidates, closest first, ties by row as in top_k.
+        """
+        xp = self._xp
+        q = xp.asarray(queries, dtype=xp.float32)
+        c = xp.asarray(candidates, dtype=xp.float32)
+        if metric is Metric.COSINE:
+            q = q / _safe_norm(xp, q)
+            c = c / _safe_norm(xp, c)
+            result = 1.0 - xp.einsum("nd,nmd->nm", q, c)
+        elif metric is Metric.DOT:
+            result = 1.0 - xp.einsum("nd,nmd->nm", q, c)
+        else:
+            q_sq = (q * q).sum(axis=1)[:, None]
+            c_sq = (c * c).sum(axis=2)
+            result = xp.maximum(q_sq + c_sq - 2.0 * xp.einsum("nd,nmd->nm", q, c), 0.0)
+        dist = self._to_numpy(result.astype(xp.float32))
+        count = dist.shape[1]
+        take = min(k, count)
+        if take < count:
+            part = np.argpartition(dist, take - 1, axis=1)[:, :take]
+        else:
+            part = np.broadcast_to(np.arange(count), dist.shape)
+        part_dist = np.take_along_axis(dist, part, axis=1)
+        order = np.lexsort((part, part_dist), axis=1)
+        rows = np.take_along_axis(part, order, axis=1).astype(np.int64)
+        return rows, np.take_along_axis(part_dist, order, axis=1)
+
     def _to_numpy(self, array: Any) -> FloatArray:
         if self._xp is np:
             return np.asarray(array, dtype=np.float32)
@@ -92,7 +124,7 @@ class Scorer:
 
 
 def _safe_norm(xp: Any, matrix: Any) -> Any:
-    norms = xp.linalg.norm(matrix, axis=1, keepdims=True)
+    norms = xp.linalg.norm(matrix, axis=-1, keepdims=True)
     return xp.where(norms == 0, 1.0, norms)
 
 

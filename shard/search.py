@@ -138,7 +138,7 @@ def _search_hnsw(
             break
         fetch *= 4
     if rescore:
-        chosen = [_rescore(collection, q, keys, k) for q, (keys, _) in zip(queries, chosen, strict=True)]
+        chosen = _rescore_all(collection, queries, [keys for keys, _ in chosen], k)
     return [keys[:k] for keys, _ in chosen], [dists[:k] for _, dists in chosen]
 
 
@@ -203,6 +203,35 @@ def _accept(
         if len(kept_keys) >= want:
             break
     return np.array(kept_keys, dtype=np.uint64), np.array(kept_dists, dtype=np.float32)
+
+
+RESCORE_CHUNK_FLOATS = 1 << 22
+"""Bound on candidate floats gathered at once when re-scoring a batch (16 MiB of float32)."""
+
+
+def _rescore_all(
+    collection: Collection, queries: FloatMatrix, candidates: list[KeyArray], k: int
+) -> list[tuple[KeyArray, FloatMatrix]]:
+    """Re-rank each query's quantized candidates by full-precision distance.
+
+    When every query has the same number of candidates (the usual case) the vectors are
+    gathered and scored a chunk of queries at a time instead of one query at a time.
+    """
+    sizes = {len(keys) for keys in candidates}
+    if len(sizes) != 1 or not (size := sizes.pop()):
+        return [_rescore(collection, q, keys, k) for q, keys in zip(queries, candidates, strict=True)]
+    keys = np.stack(candidates)
+    chunk = max(1, RESCORE_CHUNK_FLOATS // (size * collection.schema.dimension))
+    results: list[tuple[KeyArray, FloatMatrix]] = []
+    for start in range(0, len(keys), chunk):
+        part = keys[start : start + chunk]
+        vectors = collection.vectors_of(part.reshape(-1)).reshape(len(part), size, -1)
+        rows, distances = collection.scorer.top_k_each(
+            queries[start : start + chunk], vectors, collection.schema.metric, k
+        )
+        picked = part[np.arange(len(part))[:, None], rows]
+        results.extend(zip(picked, distances, strict=True))
+    return results
 
 
 def _rescore(
