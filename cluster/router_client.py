@@ -49,11 +49,13 @@ class RouterClient:
         api_key: str | None = None,
         deadline_seconds: float = 30.0,
         request_seconds: float = 60.0,
+        connect_seconds: float = 3.0,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
         self.url = normalize_router_url(url)
         self.api_key = api_key
         self.deadline_seconds = deadline_seconds
+        self.connect_seconds = connect_seconds
         self._timeout = aiohttp.ClientTimeout(total=request_seconds)
         self._session = session
         self._owns_session = session is None
@@ -80,30 +82,33 @@ class RouterClient:
             headers["api-key"] = self.api_key
         return headers
 
-    async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        """One HTTP request; the router's error body becomes a VecStoreError."""
+    async def _exchange(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
         if self._session is None:
             self._session = aiohttp.ClientSession()
         data = None if body is None else encode_body(body, MSGPACK)
+        async with self._session.request(
+            method,
+            f"{self.url}{path}",
+            data=data,
+            headers=self._headers(body is not None),
+            timeout=self._timeout,
+        ) as response:
+            raw = await response.read()
+            content_type = response.content_type or JSON
+            if content_type not in (JSON, MSGPACK):
+                raise VecStoreError(
+                    f"{self.url} answered {response.status} with {content_type}, not a VecStore "
+                    "response: is this the router's address?"
+                )
+            answer = decode_body(raw, content_type)
+            if response.status >= 400:
+                raise error_from_dict(answer)
+            return answer
+
+    async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One HTTP request; the router's error body becomes a VecStoreError."""
         try:
-            async with self._session.request(
-                method,
-                f"{self.url}{path}",
-                data=data,
-                headers=self._headers(body is not None),
-                timeout=self._timeout,
-            ) as response:
-                raw = await response.read()
-                content_type = response.content_type or JSON
-                if content_type not in (JSON, MSGPACK):
-                    raise VecStoreError(
-                        f"router at {self.url} answered {response.status} with {content_type}, "
-                        "not a VecStore response: is this the router's address?"
-                    )
-                answer = decode_body(raw, content_type)
-                if response.status >= 400:
-                    raise error_from_dict(answer)
-                return answer
+            return await self._exchange(method, path, body)
         except (aiohttp.ClientError, ConnectionError) as err:
             raise Unavailable(f"router at {self.url} is unreachable: {err}") from None
         except TimeoutError:
@@ -112,17 +117,30 @@ class RouterClient:
     async def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """A request retried on retriable errors until the deadline.
 
-        Safe for every native call: reads have no effect, and upserts, creates and drops
-        converge to the same state when repeated.
+        A router that refuses connections is retried only for `connect_seconds` (it is
+        down, or the address is wrong); one that answers "unavailable" (a shard without a
+        leader) until the deadline. Retrying is safe for every native call: reads have no
+        effect, and upserts, creates and drops converge when repeated.
         """
-        deadline = time.monotonic() + self.deadline_seconds
+        started = time.monotonic()
         delay = RETRY_BASE_SECONDS
         while True:
+            budget = self.deadline_seconds
             try:
-                return await self.call(method, path, body)
+                return await self._exchange(method, path, body)
+            except aiohttp.ClientConnectorError as err:
+                error: VecStoreError = Unavailable(f"router at {self.url} is unreachable: {err}")
+                budget = min(budget, self.connect_seconds)
+            except (aiohttp.ClientError, ConnectionError) as err:
+                error = Unavailable(f"router at {self.url} is unreachable: {err}")
+            except TimeoutError:
+                error = Timeout(f"router at {self.url} did not answer in time")
             except VecStoreError as err:
-                if not err.retriable or time.monotonic() + delay > deadline:
+                if not err.retriable:
                     raise
+                error = err
+            if time.monotonic() + delay - started > budget:
+                raise error
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_SECONDS)
 

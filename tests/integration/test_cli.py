@@ -1,0 +1,408 @@
+"""The `vecstore` CLI driven as a user drives it: subprocesses against a real cluster.
+
+Covers collections, points from JSONL and .npy, search with filters, status, the logical
+snapshot round trip, clear errors on bad input, and `vecstore up` itself: supervision,
+clean shutdown, and a restart on the same data dir that brings the data back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.integration.conftest import TEST_ENV
+from vecstore.cluster.launcher import free_ports
+from vecstore.cluster.local_cluster import LocalCluster
+
+CLI = [sys.executable, "-m", "vecstore.cluster.cli"]
+
+
+def vecstore(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """One CLI call, stdin closed (not a tty), output captured."""
+    return subprocess.run(
+        [*CLI, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+
+
+def ok(*args: str) -> Any:
+    """A successful call's --json answer."""
+    result = vecstore(*args, "--json")
+    assert result.returncode == 0, f"vecstore {' '.join(args)}: {result.stderr}"
+    return json.loads(result.stdout)
+
+
+def fails(*args: str, expect: str, code: int = 1) -> str:
+    """A failing call: the exit status, and a one-line `error: ...` naming the problem."""
+    result = vecstore(*args)
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: "), result.stderr
+    assert expect in last, last
+    return last
+
+
+def unit_rows(count: int, dim: int, seed: int) -> np.ndarray[Any, np.dtype[np.float32]]:
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(count, dim)).astype(np.float32)
+    normalized: np.ndarray[Any, np.dtype[np.float32]] = vectors / np.linalg.norm(
+        vectors, axis=1, keepdims=True
+    )
+    return normalized
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def test_collections_points_search_status_and_errors(local_cluster: LocalCluster, tmp_path: Path) -> None:
+    r = ("--router", local_cluster.router_url)
+    dim = 8
+
+    created = ok("collections", "create", "docs", "--dim", str(dim), "--m", "12", *r)
+    assert created["created"] is True
+    assert created["schema"]["hnsw"]["connectivity"] == 12
+    assert ok("collections", "create", "docs", "--dim", str(dim), "--m", "12", *r)["created"] is False
+    fails("collections", "create", "docs", "--dim", "9", *r, expect="different schema")
+    listed = ok("collections", "list", *r)
+    assert [(c["name"], c["dimension"], c["metric"], c["m"]) for c in listed] == [("docs", 8, "cosine", 12)]
+
+    # 200 points from JSONL, 300 from .npy with payloads, ids 1000..1299
+    vectors = unit_rows(500, dim, seed=1)
+    colors = ["red", "blue"]
+    jsonl = write_jsonl(
+        tmp_path / "points.jsonl",
+        [
+            {"id": i, "vector": vectors[i].tolist(), "payload": {"n": i, "color": colors[i % 2]}}
+            for i in range(200)
+        ],
+    )
+    assert ok("points", "upsert", "docs", "--file", str(jsonl), "--batch-size", "64", *r)["upserted"] == 200
+    np.save(tmp_path / "rows.npy", vectors[200:])
+    payloads = write_jsonl(
+        tmp_path / "rows.jsonl", [{"n": i, "color": colors[i % 2]} for i in range(200, 500)]
+    )
+    loaded = ok(
+        "points",
+        "upsert",
+        "docs",
+        "--vectors",
+        str(tmp_path / "rows.npy"),
+        "--payloads",
+        str(payloads),
+        "--start-id",
+        "1000",
+        *r,
+    )
+    assert loaded["upserted"] == 300
+    assert ok("collections", "info", "docs", *r)["points"] == 500
+
+    # an exact filtered search agrees with brute force over the points the filter allows
+    ids = np.array(list(range(200)) + list(range(1000, 1300)))
+    allowed = np.array([(i % 2 == 0) and i < 300 for i in range(500)])  # red and n < 300
+    query = unit_rows(1, dim, seed=2)[0]
+    condition = {"must": [{"key": "color", "match": {"value": "red"}}, {"key": "n", "range": {"lt": 300}}]}
+    found = ok(
+        "search",
+        "docs",
+        "--vector",
+        json.dumps(query.tolist()),
+        "--k",
+        "7",
+        "--exact",
+        "--filter",
+        json.dumps(condition),
+        "--consistency",
+        "strong",
+        *r,
+    )["results"][0]
+    scores = vectors @ query
+    expected = ids[allowed][np.argsort(-scores[allowed])[:7]]
+    assert [h["id"] for h in found] == expected.tolist()
+    assert all(h["payload"]["color"] == "red" and h["payload"]["n"] < 300 for h in found)
+    np.save(tmp_path / "queries.npy", unit_rows(3, dim, seed=3))
+    batch = ok("search", "docs", "--vector-file", str(tmp_path / "queries.npy"), "--k", "4", *r)
+    assert [len(hits) for hits in batch["results"]] == [4, 4, 4]
+    table = vecstore("search", "docs", "--vector", json.dumps(query.tolist()), "--k", "3", *r)
+    assert table.returncode == 0 and table.stdout.splitlines()[0].split() == [
+        "RANK",
+        "ID",
+        "SCORE",
+        "PAYLOAD",
+    ]
+
+    # status: one row per node, every shard with one leader, all caught up
+    rows = ok("status", *r)
+    assert len(rows) == 6
+    assert {
+        "shard",
+        "node",
+        "role",
+        "term",
+        "commit",
+        "applied",
+        "commit_lag",
+        "indexing_lag",
+        "health",
+        "ready",
+        "digest",
+    } <= set(rows[0])
+    for shard in (0, 1):
+        members = [row for row in rows if row["shard"] == shard]
+        assert sorted(m["role"] for m in members) == ["follower", "follower", "leader"]
+    assert all(row["health"] == "ok" and isinstance(row["commit_lag"], int) for row in rows)
+    assert sum(row["points"] for row in rows if row["role"] == "leader") == 500
+    human = vecstore("status", *r)
+    assert human.returncode == 0 and "shard 0: leader" in human.stdout
+
+    # bad input: non-zero exit and one line that says what was wrong
+    fails(
+        "points",
+        "upsert",
+        "docs",
+        "--file",
+        str(tmp_path / "missing.jsonl"),
+        *r,
+        expect="does not exist",
+        code=2,
+    )
+    wrong_dim = write_jsonl(
+        tmp_path / "wrong.jsonl", [{"id": 1, "vector": [0.5] * dim}, {"id": 2, "vector": [1.0]}]
+    )
+    fails("points", "upsert", "docs", "--file", str(wrong_dim), *r, expect="line 2: vector has 1 dimensions")
+    (tmp_path / "broken.jsonl").write_text('{"id": 1, "vector": [1, 2\n')
+    fails(
+        "points",
+        "upsert",
+        "docs",
+        "--file",
+        str(tmp_path / "broken.jsonl"),
+        *r,
+        expect="line 1: not valid JSON",
+    )
+    np.save(tmp_path / "narrow.npy", np.ones((3, dim - 1), dtype=np.float32))
+    fails("points", "upsert", "docs", "--vectors", str(tmp_path / "narrow.npy"), *r, expect="7 dimensions")
+    fails("search", "docs", "--vector", "[1, 2]", *r, expect="query vector has 2 dimensions")
+    fails(
+        "search",
+        "docs",
+        "--vector",
+        json.dumps(query.tolist()),
+        "--filter",
+        "{color: red}",
+        *r,
+        expect="--filter: not valid JSON",
+    )
+    fails(
+        "search",
+        "docs",
+        "--vector",
+        json.dumps(query.tolist()),
+        "--filter",
+        '{"must": [{"key": "n"}]}',
+        *r,
+        expect="condition on 'n'",
+    )
+    fails("search", "nope", "--vector", "[1]", *r, expect="collection 'nope' does not exist")
+    fails("collections", "info", "nope", *r, expect="collection 'nope' does not exist")
+    fails("points", "upsert", "nope", "--file", str(jsonl), *r, expect="collection 'nope' does not exist")
+    fails("collections", "drop", "docs", *r, expect="pass --yes")
+    fails("collections", "list", "--router", "http://127.0.0.1:1", expect="unreachable")
+
+    assert ok("collections", "drop", "docs", "--yes", *r)["dropped"] is True
+    assert ok("collections", "list", *r) == []
+    fails("collections", "drop", "docs", "--yes", *r, expect="does not exist")
+
+
+def test_snapshot_round_trip(local_cluster: LocalCluster, tmp_path: Path) -> None:
+    r = ("--router", local_cluster.router_url)
+    ok("collections", "create", "docs", "--dim", "6", "--metric", "l2", "--dtype", "f16", *r)
+    ok("collections", "create", "tags", "--dim", "3", *r)
+    vectors = unit_rows(700, 6, seed=4)
+    rows = [
+        {"id": i, "vector": vectors[i].tolist(), "payload": {"n": i, "odd": i % 2 == 1}} for i in range(690)
+    ]
+    rows += [
+        {"id": f"00000000-0000-0000-0000-{i:012d}", "vector": vectors[i].tolist()} for i in range(690, 700)
+    ]
+    ok("points", "upsert", "docs", "--file", str(write_jsonl(tmp_path / "docs.jsonl", rows)), *r)
+    ok(
+        "points",
+        "upsert",
+        "tags",
+        "--file",
+        str(write_jsonl(tmp_path / "tags.jsonl", [{"id": 7, "vector": [1, 0, 0], "payload": {"tag": "x"}}])),
+        *r,
+    )
+    queries = json.dumps(unit_rows(3, 6, seed=5).tolist())
+    question = (
+        "search",
+        "docs",
+        "--vector",
+        queries,
+        "--k",
+        "10",
+        "--exact",
+        "--filter",
+        '{"must": [{"key": "odd", "match": {"value": true}}]}',
+    )
+    before = ok(*question, *r)["results"]
+
+    backup = tmp_path / "backup.vsb"
+    made = ok("snapshot", "create", "--out", str(backup), "--page-size", "128", *r)
+    assert made["collections"] == {"docs": 700, "tags": 1} and made["bytes"] == backup.stat().st_size
+
+    ok("collections", "drop", "docs", "--yes", *r)
+    restored = ok("snapshot", "restore", "--file", str(backup), *r)
+    assert restored["collections"] == {"docs": 700, "tags": 1}
+    info = ok("collections", "info", "docs", *r)
+    assert (info["points"], info["metric"], info["dtype"]) == (700, "l2", "f16")
+    after = ok(*question, *r)["results"]
+    assert [[h["id"] for h in hits] for hits in after] == [[h["id"] for h in hits] for hits in before]
+    assert [[h["payload"] for h in hits] for hits in after] == [
+        [h["payload"] for h in hits] for hits in before
+    ]
+    uuid_point = ok("search", "docs", "--vector", json.dumps(vectors[695].tolist()), "--k", "1", *r)
+    assert uuid_point["results"][0][0]["id"] == "00000000-0000-0000-0000-000000000695"
+
+    # a collection in the way with another schema is refused unless --force replaces it
+    ok("collections", "drop", "tags", "--yes", *r)
+    ok("collections", "create", "tags", "--dim", "5", *r)
+    fails("snapshot", "restore", "--file", str(backup), *r, expect="tags exist with a different schema")
+    ok("snapshot", "restore", "--file", str(backup), "--force", *r)
+    assert ok("collections", "info", "tags", *r)["dimension"] == 3
+
+    backup_bytes = backup.read_bytes()
+    (tmp_path / "cut.vsb").write_bytes(backup_bytes[: len(backup_bytes) // 2])
+    fails("snapshot", "restore", "--file", str(tmp_path / "cut.vsb"), *r, expect="truncated")
+    (tmp_path / "other.vsb").write_bytes(b"\x81\xa1a\x01")
+    fails(
+        "snapshot",
+        "restore",
+        "--file",
+        str(tmp_path / "other.vsb"),
+        *r,
+        expect="not a VecStore logical backup",
+    )
+
+
+# ---- vecstore up -------------------------------------------------------------------------
+
+
+def manifest(data_dir: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((data_dir / "cluster.json").read_text())
+    return loaded
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def wait_until(condition: Any, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            if condition():
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def router_ready(url: str) -> bool:
+    with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
+        return bool(response.status == 200)
+
+
+class UpProcess:
+    """`vecstore up` as a subprocess in its own session (so a failing test can kill it all)."""
+
+    def __init__(self, data_dir: Path, log: Path, *extra: str) -> None:
+        env = {**os.environ, **TEST_ENV}
+        with log.open("ab") as output:
+            self.process = subprocess.Popen(
+                [*CLI, "up", "--data-dir", str(data_dir), *extra],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+
+    def terminate(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=60)
+
+    def kill_all(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_up_supervises_stops_cleanly_and_restarts_with_its_data(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    port = free_ports(1)[0]
+    url = f"http://127.0.0.1:{port}"
+    up = UpProcess(data_dir, tmp_path / "up.log", "--port", str(port), "--shards", "2", "--replicas", "3")
+    seen_pids: set[int] = set()
+    try:
+        wait_until(lambda: router_ready(url), 90, "the router to be ready")
+        processes = manifest(data_dir)["processes"]
+        assert manifest(data_dir)["router"] == url
+        assert manifest(data_dir)["supervisor_pid"] == up.process.pid
+        nodes = [p for p in processes if p["role"] == "node"]
+        assert sorted((p["shard"], p["name"]) for p in nodes) == [
+            (s, f"s{s}-n{n}") for s in range(2) for n in range(3)
+        ]
+        assert [p["role"] for p in processes].count("router") == 1
+        assert all(alive(p["pid"]) for p in processes)
+        seen_pids |= {p["pid"] for p in processes}
+
+        d = ("--data-dir", str(data_dir))
+        ok("collections", "create", "kept", "--dim", "4", *d)
+        rows = [{"id": i, "vector": [1.0, i, 0.5, 2.0], "payload": {"i": i}} for i in range(50)]
+        ok("points", "upsert", "kept", "--file", str(write_jsonl(tmp_path / "kept.jsonl", rows)), *d)
+
+        victim = nodes[1]
+        os.kill(victim["pid"], signal.SIGKILL)
+
+        def restarted() -> bool:
+            entry = next(p for p in manifest(data_dir)["processes"] if p["name"] == victim["name"])
+            return bool(entry["pid"] != victim["pid"] and entry["restarts"] == 1 and alive(entry["pid"]))
+
+        wait_until(restarted, 30, f"{victim['name']} to be restarted")
+        processes = manifest(data_dir)["processes"]
+        seen_pids |= {p["pid"] for p in processes}
+
+        assert up.terminate() == 0
+        assert not [pid for pid in seen_pids if alive(pid)], "a child of `vecstore up` outlived it"
+
+        # again on the same data dir: same spec, same port, same data
+        up = UpProcess(data_dir, tmp_path / "up.log")
+        wait_until(lambda: router_ready(url), 90, "the restarted router to be ready")
+        wait_until(lambda: ok("collections", "info", "kept", *d)["points"] == 50, 30, "the data to come back")
+        seen_pids |= {p["pid"] for p in manifest(data_dir)["processes"]}
+        assert up.terminate() == 0
+        assert not [pid for pid in seen_pids if alive(pid)]
+    finally:
+        up.kill_all()
