@@ -194,16 +194,31 @@ def as_vector_matrix(vectors: npt.ArrayLike, expected_rows: int | None = None) -
     return matrix
 
 
-def validate_payload(payload: object, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> Payload:
-    """Return `payload` if it is a JSON object of at most `max_bytes` encoded, else raise."""
+_CANONICAL_JSON = json.JSONEncoder(allow_nan=False, separators=(",", ":"), sort_keys=True)
+
+
+def canonical_payload(payload: object, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> str:
+    """The payload's canonical JSON (sorted keys), or InvalidRequest/PayloadTooLarge.
+
+    Used for the size bound and for replica digests, so every replica computes the same
+    text. Rejects NaN, infinity and values JSON cannot carry.
+    """
     if not isinstance(payload, dict):
         raise InvalidRequest(f"payload must be a JSON object, got {type(payload).__name__}")
     try:
-        encoded = json.dumps(payload, allow_nan=False, separators=(",", ":"))
+        encoded = _CANONICAL_JSON.encode(payload)
     except (TypeError, ValueError) as err:
         raise InvalidRequest(f"payload is not valid JSON (NaN, infinity or odd types): {err}") from None
     if len(encoded) > max_bytes:
         raise PayloadTooLarge(f"payload is {len(encoded)} bytes encoded; the limit is {max_bytes}")
+    return encoded
+
+
+def validate_payload(payload: object, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> Payload:
+    """Return `payload` if it is a JSON object of at most `max_bytes` encoded that msgpack can
+    carry (string keys, 64-bit integers), else raise."""
+    canonical_payload(payload, max_bytes)
+    assert isinstance(payload, dict)
     try:
         # the codec, segments and snapshots store payloads as msgpack with string keys only
         msgpack.unpackb(msgpack.packb(payload), strict_map_key=True)

@@ -26,6 +26,7 @@ from vecstore.cluster.commands import (
     Selector,
     SetPayload,
     Upsert,
+    validate_payload,
 )
 from vecstore.cluster.errors import (
     CollectionNotFound,
@@ -242,6 +243,7 @@ class ShardSet:
         self, collection: str, selector: Selector, payload: dict[str, Any], overwrite: bool = False
     ) -> dict[str, Any]:
         """Merge (or overwrite) payloads."""
+        validate_payload(payload)
         if overwrite:
             return await self.change(collection, selector, lambda s: OverwritePayload(collection, s, payload))
         return await self.change(collection, selector, lambda s: SetPayload(collection, s, payload))

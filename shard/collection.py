@@ -10,7 +10,6 @@ from __future__ import annotations
 import bisect
 import hashlib
 import itertools
-import json
 import logging
 import shutil
 import threading
@@ -28,11 +27,12 @@ from vecstore.cluster.commands import (
     SetPayload,
     Upsert,
     as_vector_matrix,
+    canonical_payload,
     validate_payload,
 )
 from vecstore.cluster.errors import InvalidRequest, InvalidVector
 from vecstore.cluster.filters import Filter
-from vecstore.cluster.ids import PointId
+from vecstore.cluster.ids import PointId, point_id_to_routing_key
 from vecstore.cluster.schema import CollectionSchema
 from vecstore.shard.memtable import FloatMatrix, KeyArray, MemTable
 from vecstore.shard.payload_filter import matches
@@ -46,15 +46,30 @@ log = logging.getLogger(__name__)
 Payload = dict[str, Any]
 Container = MemTable | SealedSegment
 DIGEST_MOD = 2**64
+MAX_STORED = 2**62
+"""No bound when re-encoding a payload that is already stored."""
 
 
-def point_hash(point_id: PointId, vector: FloatMatrix, payload: Payload) -> int:
-    """A 64-bit hash of one point's logical content (id, vector, payload)."""
-    digest = hashlib.blake2b(digest_size=8)
-    digest.update(msgpack.packb(point_id))
+def point_hash(point_id: PointId, vector: FloatMatrix, payload_json: str) -> int:
+    """A 64-bit hash of one point's logical content (id, vector, canonical payload JSON)."""
+    digest = hashlib.blake2b(point_id_to_routing_key(point_id).encode(), digest_size=8)
     digest.update(np.ascontiguousarray(vector, dtype="<f4").tobytes())
-    digest.update(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode())
+    digest.update(payload_json.encode())
     return int.from_bytes(digest.digest(), "little")
+
+
+def check_storable(payloads: list[Payload]) -> None:
+    """Raise unless msgpack can store every payload (string keys, 64-bit integers).
+
+    One round trip for the whole batch; only a failing batch is checked item by item,
+    for a precise message. Commands from the wire always pass; in-process callers may not.
+    """
+    try:
+        msgpack.unpackb(msgpack.packb(payloads), strict_map_key=True)
+    except (OverflowError, ValueError, TypeError):
+        for payload in payloads:
+            validate_payload(payload, MAX_STORED)
+        raise
 
 
 class Collection:
@@ -149,7 +164,9 @@ class Collection:
             # a second row for one id would be neither live nor a tombstone: searchable forever
             raise InvalidRequest("an upsert must not name the same point id twice")
         vectors = as_vector_matrix(command.matrix())
-        payloads = [validate_payload(p, self.settings.max_payload_bytes) for p in command.payloads]
+        texts = [canonical_payload(p, self.settings.max_payload_bytes) for p in command.payloads]
+        payloads = list(command.payloads)
+        check_storable(payloads)
         for point_id in command.ids:
             if point_id in self.id_map:
                 self._bury(point_id, self.id_map.pop(point_id))
@@ -157,7 +174,7 @@ class Collection:
         self.active.append(list(command.ids), vectors, payloads)
         for offset, point_id in enumerate(command.ids):
             self.id_map[point_id] = first + offset
-            self.digest_sum += point_hash(point_id, vectors[offset], payloads[offset])
+            self.digest_sum += point_hash(point_id, vectors[offset], texts[offset])
         self.next_key += len(command.ids)
         self.digest_sum %= DIGEST_MOD
         return len(command.ids)
@@ -182,11 +199,13 @@ class Collection:
                 new = dict(command.payload)
             else:
                 new = {k: v for k, v in old.items() if k not in command.keys}
-            updates.append((point_id, key, old, validate_payload(new, self.settings.max_payload_bytes)))
+            canonical_payload(new, self.settings.max_payload_bytes)
+            updates.append((point_id, key, old, new))
+        check_storable([new for _, _, _, new in updates])
         for point_id, key, old, new in updates:
             vector = self.vectors_of(np.array([key], dtype=np.uint64))[0]
-            self.digest_sum -= point_hash(point_id, vector, old)
-            self.digest_sum += point_hash(point_id, vector, new)
+            self.digest_sum -= point_hash(point_id, vector, canonical_payload(old, MAX_STORED))
+            self.digest_sum += point_hash(point_id, vector, canonical_payload(new, MAX_STORED))
             container = self.container_of(key)
             if container is self.active:
                 self.active.payloads[key - self.active.key_lo] = new
@@ -199,9 +218,10 @@ class Collection:
 
     def _bury(self, point_id: PointId, key: int) -> None:
         vector = self.vectors_of(np.array([key], dtype=np.uint64))[0]
-        self.digest_sum = (self.digest_sum - point_hash(point_id, vector, self.payload_of(key))) % (
-            DIGEST_MOD
-        )
+        self.digest_sum = (
+            self.digest_sum
+            - point_hash(point_id, vector, canonical_payload(self.payload_of(key), MAX_STORED))
+        ) % (DIGEST_MOD)
         self.tombstones.add(key)
         self.overrides.pop(key, None)
         self.container_of(key).dead += 1
