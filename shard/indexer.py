@@ -7,6 +7,7 @@ builds). It only changes the physical layout, never what a search can find.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,7 @@ class Indexer(threading.Thread):
             self.join(timeout=30)
 
     def run(self) -> None:
+        _lower_priority()
         while not self._stopping.is_set():
             try:
                 busy = self._step()
@@ -64,3 +66,18 @@ class Indexer(threading.Thread):
             else:
                 busy = collection.compact() or busy
         return busy
+
+
+INDEXER_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """Run this thread at a lower CPU priority than apply and Raft (Linux per-thread nice).
+
+    Indexing may lag behind writes; searches cover the unindexed tail exactly. Heartbeats
+    and commits must not wait for HNSW inserts on a busy machine.
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), INDEXER_NICENESS)
+    except (OSError, AttributeError):  # not Linux, or not permitted: keep normal priority
+        log.debug("could not lower the indexer thread's priority")
