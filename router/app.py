@@ -1,7 +1,8 @@
 """The router's aiohttp application: middlewares (errors, auth, metrics) and lifecycle.
 
 Routes live in `native_api` (the `/v1` JSON API) and `qdrant_api` (the Qdrant-compatible
-subset). Every error becomes `{"status": "error", "error": ..., "code": ...}`.
+subset). Every error becomes `{"status": "error", "error": ..., "code": ...}`, except on the
+Qdrant routes, whose handlers reshape it as Qdrant does (`error_shape`).
 """
 
 from __future__ import annotations
@@ -60,6 +61,15 @@ def scope(needed: Scope) -> Callable[[Handler], Handler]:
     return mark
 
 
+def error_response(request: web.Request, body: dict[str, Any], status: int, started: float) -> web.Response:
+    """An error in the shape of the route's API: native, unless the handler carries an
+    `error_shape(body, seconds) -> body` (the Qdrant routes do)."""
+    shape = getattr(request.match_info.handler, "error_shape", None)
+    if callable(shape):
+        body = shape(body, time.perf_counter() - started)
+    return respond(request, body, status=status)
+
+
 @web.middleware
 async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Auth, error mapping and metrics for every request."""
@@ -72,17 +82,17 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
             request.app[KEYS].check(presented_key(request.headers), required_scope(request))
         response = await handler(request)
     except VecStoreError as err:
-        response = respond(request, err.to_dict(), status=err.http_status)
+        response = error_response(request, err.to_dict(), err.http_status, started)
     except web.HTTPRequestEntityTooLarge as err:
         error = PayloadTooLarge(f"request body too large: {err.text}")
-        response = respond(request, error.to_dict(), status=413)
+        response = error_response(request, error.to_dict(), 413, started)
     except web.HTTPException as err:
         body = {"status": "error", "error": err.reason, "code": "http"}
-        response = respond(request, body, status=err.status)
+        response = error_response(request, body, err.status, started)
     except Exception:
         log.exception("unhandled router error", extra={"route": route})
         body = {"status": "error", "error": "internal error; see the router log", "code": "internal"}
-        response = respond(request, body, status=500)
+        response = error_response(request, body, 500, started)
     metrics.requests.labels(route, str(response.status)).inc()
     metrics.request_seconds.labels(route).observe(time.perf_counter() - started)
     return response

@@ -1,17 +1,425 @@
-"""`GET /openapi.json`: the OpenAPI document of what the router serves."""
+"""`GET /openapi.json`: the OpenAPI 3.1 document of exactly the routes the router serves.
+
+The document is built from the application's route table: a Qdrant handler carries its own
+`Operation`; the native and service routes are described in `NATIVE` below. A route without
+a description (or a description without a route) fails loudly instead of drifting.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
 from aiohttp import web
+
+from vecstore.router import qdrant_schemas
+from vecstore.router.qdrant_schemas import (
+    BOOLEAN,
+    INTEGER,
+    NUMBER,
+    STRING,
+    Schema,
+    array,
+    nullable,
+    ref,
+    strict,
+)
+
+VERSION = "0.1.0"
+NAME_PARAMETER = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"}
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One documented route: what it does, what it takes and what it answers."""
+
+    method: str
+    path: str
+    summary: str
+    tag: str
+    response: Schema
+    """Schema of the 200 body."""
+    error: Schema
+    """Schema of every error body (4xx and 5xx)."""
+    request: Schema | None = None
+    body_required: bool = True
+    query: tuple[str, ...] = ()
+    """Names from `qdrant_schemas.QUERY_PARAMETERS`."""
+    content_type: str = "application/json"
+    extra_statuses: tuple[tuple[int, Schema], ...] = ()
+    unsupported: bool = False
+    """A Qdrant endpoint VecStore does not implement: it always answers 501."""
+
+    def render(self) -> dict[str, Any]:
+        """The OpenAPI operation object."""
+        operation: dict[str, Any] = {
+            "summary": self.summary,
+            "operationId": _operation_id(self.method, self.path),
+            "tags": [self.tag],
+            "responses": {
+                **{
+                    str(status): _content(schema, self.content_type) for status, schema in self.extra_statuses
+                },
+                "default": {"description": "error", "content": {"application/json": {"schema": self.error}}},
+            },
+        }
+        if not self.unsupported:
+            operation["responses"]["200"] = _content(self.response, self.content_type)
+        else:
+            operation["x-vecstore-unsupported"] = True
+        parameters = [_path_parameter(name) for name in re.findall(r"{(\w+)}", self.path)]
+        for name in self.query:
+            schema, description = qdrant_schemas.QUERY_PARAMETERS[name]
+            parameters.append(
+                {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+            )
+        if parameters:
+            operation["parameters"] = parameters
+        if self.request is not None:
+            operation["requestBody"] = {
+                "required": self.body_required,
+                "content": {"application/json": {"schema": self.request}},
+            }
+        return operation
+
+
+def _content(schema: Schema, content_type: str) -> dict[str, Any]:
+    return {"description": "success", "content": {content_type: {"schema": schema}}}
+
+
+def _operation_id(method: str, path: str) -> str:
+    words = re.sub(r"[{}]", "", path).replace("/", "_").replace(".", "_").strip("_") or "root"
+    return f"{method.lower()}_{words}"
+
+
+def _path_parameter(name: str) -> dict[str, Any]:
+    schema = ref("QdrantPointId") if name == "id" else NAME_PARAMETER
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+# ---- native API and service routes -------------------------------------------------------
+
+ERROR = ref("Error")
+OK = {"type": "string", "enum": ["ok"]}
+CONSISTENCY = {"type": "string", "enum": ["eventual", "leader", "strong"]}
+IDS_OR_FILTER: dict[str, Schema] = {
+    "ids": array(ref("QdrantPointId"), maxItems=10_000),
+    "filter": ref("Filter"),
+}
+READ_OPTIONS: dict[str, Schema] = {
+    "with_payload": BOOLEAN,
+    "with_vector": BOOLEAN,
+    "consistency": CONSISTENCY,
+}
+SEARCH_OPTIONS: dict[str, Schema] = {
+    "k": {"type": "integer", "minimum": 1, "maximum": 1_000},
+    "filter": ref("Filter"),
+    "ef": {"type": "integer", "minimum": 1, "maximum": 100_000},
+    "exact": BOOLEAN,
+    "score_threshold": NUMBER,
+    "allow_partial": BOOLEAN,
+    **READ_OPTIONS,
+}
+
+
+def ok(**properties: Schema) -> Schema:
+    """A native success body: `{"status": "ok", ...}`."""
+    return {"type": "object", "properties": {"status": OK, **properties}, "required": ["status"]}
+
+
+def native(
+    method: str, path: str, summary: str, response: Schema, request: Schema | None = None
+) -> Operation:
+    """A route of the native `/v1` API."""
+    return Operation(method, path, summary, "native", response, ERROR, request)
+
+
+def service(
+    method: str, path: str, summary: str, response: Schema, content_type: str = "application/json"
+) -> Operation:
+    """A health, metrics or documentation route."""
+    return Operation(method, path, summary, "service", response, ERROR, content_type=content_type)
+
+
+def _selected(extra: dict[str, Schema], required: tuple[str, ...]) -> Schema:
+    return {
+        "oneOf": [
+            strict({**extra, "ids": IDS_OR_FILTER["ids"]}, (*required, "ids")),
+            strict({**extra, "filter": IDS_OR_FILTER["filter"]}, (*required, "filter")),
+        ]
+    }
+
+
+WRITE_RESULT = ok(upserted=INTEGER, deleted=INTEGER, updated=INTEGER)
+POINTS = array(ref("Record"))
+NATIVE: tuple[Operation, ...] = (
+    service("GET", "/healthz", "Liveness", ok()),
+    service(
+        "GET",
+        "/readyz",
+        "Readiness: every shard has a reachable leader (503 with the shards that do not)",
+        ok(),
+    ),
+    service("GET", "/metrics", "Prometheus metrics", STRING, content_type="text/plain"),
+    service("GET", "/openapi.json", "This document", {"type": "object"}),
+    native("GET", "/v1/collections", "List collections", ok(collections=array(ref("CollectionSchema")))),
+    native(
+        "PUT",
+        "/v1/collections/{name}",
+        "Create a collection (idempotent; a conflicting schema is 409)",
+        ok(created=BOOLEAN, schema=ref("CollectionSchema")),
+        ref("CollectionCreate"),
+    ),
+    native(
+        "GET",
+        "/v1/collections/{name}",
+        "Collection schema and counts summed over shards",
+        ok(
+            schema=ref("CollectionSchema"),
+            points=INTEGER,
+            segments=INTEGER,
+            indexing_lag=INTEGER,
+            tombstones=INTEGER,
+        ),
+    ),
+    native("DELETE", "/v1/collections/{name}", "Drop a collection", ok(dropped=BOOLEAN)),
+    native(
+        "PUT",
+        "/v1/collections/{name}/points",
+        "Upsert points",
+        WRITE_RESULT,
+        strict({"points": array(ref("Point"), minItems=1, maxItems=10_000)}, ("points",)),
+    ),
+    native(
+        "POST",
+        "/v1/collections/{name}/points/delete",
+        "Delete points by ids or filter",
+        WRITE_RESULT,
+        _selected({}, ()),
+    ),
+    native(
+        "POST",
+        "/v1/collections/{name}/points/payload",
+        "Merge payload keys into the selected points",
+        WRITE_RESULT,
+        _selected({"payload": {"type": "object"}}, ("payload",)),
+    ),
+    native(
+        "PUT",
+        "/v1/collections/{name}/points/payload",
+        "Replace the payload of the selected points",
+        WRITE_RESULT,
+        _selected({"payload": {"type": "object"}}, ("payload",)),
+    ),
+    native(
+        "POST",
+        "/v1/collections/{name}/points/payload/delete",
+        "Remove payload keys from the selected points",
+        WRITE_RESULT,
+        _selected({"keys": array(STRING)}, ("keys",)),
+    ),
+    native(
+        "POST",
+        "/v1/collections/{name}/points/get",
+        "Points by id",
+        ok(points=POINTS),
+        strict({"ids": IDS_OR_FILTER["ids"], **READ_OPTIONS}, ("ids",)),
+    ),
+    native(
+        "POST",
+        "/v1/collections/{name}/points/scroll",
+        "A page of points in id order",
+        ok(points=POINTS, next_offset=nullable(ref("QdrantPointId"))),
+        strict(
+            {
+                "offset": nullable(ref("QdrantPointId")),
+                "limit": {"type": "integer", "minimum": 1, "maximum": 10_000},
+                "filter": ref("Filter"),
+                **READ_OPTIONS,
+            }
+        ),
+    ),
+    native(
+        "POST",
+        "/v1/collections/{name}/points/count",
+        "Number of (matching) points",
+        ok(count=INTEGER),
+        strict({"filter": ref("Filter"), "consistency": CONSISTENCY}),
+    ),
+    native(
+        "POST",
+        "/v1/collections/{name}/search",
+        "Top-k search for one vector (result) or several (results)",
+        ok(result=array(ref("Hit")), results=array(array(ref("Hit"))), warnings=array(STRING)),
+        {
+            "oneOf": [
+                strict({"vector": ref("QdrantVector"), **SEARCH_OPTIONS}, ("vector",)),
+                strict(
+                    {"vectors": array(ref("QdrantVector"), minItems=1, maxItems=1_000), **SEARCH_OPTIONS},
+                    ("vectors",),
+                ),
+            ]
+        },
+    ),
+    native(
+        "POST",
+        "/v1/collections/{name}/search/batch",
+        "Several searches, each with its own options",
+        ok(results=array(array(ref("Hit"))), warnings=array(STRING)),
+        strict(
+            {
+                "searches": array(
+                    strict({"vector": ref("QdrantVector"), **SEARCH_OPTIONS}, ("vector",)), maxItems=1_000
+                )
+            },
+            ("searches",),
+        ),
+    ),
+    native("GET", "/v1/status", "Every node of every shard", ok(nodes=array({"type": "object"}))),
+)
+
+NATIVE_CONDITION_FORMS: list[Schema] = [
+    strict({"key": qdrant_schemas.KEY, "match": ref("QdrantMatch")}, ("key", "match")),
+    strict({"key": qdrant_schemas.KEY, "range": ref("QdrantRange")}, ("key", "range")),
+    strict({"key": qdrant_schemas.KEY, "contains": qdrant_schemas.SCALAR}, ("key", "contains")),
+    strict(
+        {
+            "key": qdrant_schemas.KEY,
+            "op": {"type": "string", "enum": ["==", "!=", "<", "<=", ">", ">="]},
+            "value": qdrant_schemas.SCALAR,
+        },
+        ("key", "op", "value"),
+    ),
+    strict({"is_empty": strict({"key": qdrant_schemas.KEY}, ("key",))}, ("is_empty",)),
+    strict({"has_id": array(ref("QdrantPointId"))}, ("has_id",)),
+    ref("Filter"),
+]
+NATIVE_COMPONENTS: dict[str, Schema] = {
+    "Error": {
+        "type": "object",
+        "properties": {"status": {"type": "string"}, "error": STRING, "code": STRING},
+        "required": ["status", "error"],
+    },
+    "Filter": strict(
+        {
+            clause: {"anyOf": [ref("Condition"), array(ref("Condition"), maxItems=8)]}
+            for clause in ("must", "should", "must_not")
+        }
+    ),
+    "Condition": {"anyOf": NATIVE_CONDITION_FORMS},
+    "Hnsw": strict(
+        {
+            "connectivity": {"type": "integer", "minimum": 2, "maximum": 256},
+            "expansion_add": {"type": "integer", "minimum": 1, "maximum": 10_000},
+            "expansion_search": {"type": "integer", "minimum": 1, "maximum": 10_000},
+        }
+    ),
+    "CollectionCreate": strict(
+        {
+            "dimension": {"type": "integer", "minimum": 1, "maximum": 65_536},
+            "metric": {"type": "string", "enum": ["cosine", "l2", "dot"]},
+            "dtype": {"type": "string", "enum": ["f32", "f16", "i8"]},
+            "hnsw": ref("Hnsw"),
+        },
+        ("dimension",),
+    ),
+    "CollectionSchema": {
+        "type": "object",
+        "properties": {
+            "name": STRING,
+            "dimension": INTEGER,
+            "metric": STRING,
+            "dtype": STRING,
+            "hnsw": {"type": "object"},
+        },
+        "required": ["name", "dimension", "metric", "dtype", "hnsw"],
+    },
+    "Point": strict(
+        {"id": ref("QdrantPointId"), "vector": ref("QdrantVector"), "payload": nullable({"type": "object"})},
+        ("id", "vector"),
+    ),
+    "Record": {
+        "type": "object",
+        "properties": {
+            "id": ref("QdrantPointId"),
+            "payload": nullable({"type": "object"}),
+            "vector": nullable(array(NUMBER)),
+        },
+        "required": ["id"],
+    },
+    "Hit": {
+        "type": "object",
+        "properties": {
+            "id": ref("QdrantPointId"),
+            "score": NUMBER,
+            "payload": nullable({"type": "object"}),
+            "vector": nullable(array(NUMBER)),
+        },
+        "required": ["id", "score"],
+    },
+}
+
+
+def describe(route: web.AbstractRoute) -> Operation:
+    """The description of a registered route; LookupError when it has none."""
+    declared = getattr(route.handler, "openapi", None)
+    if isinstance(declared, Operation):
+        return declared
+    path = route.resource.canonical if route.resource is not None else ""
+    for operation in NATIVE:
+        if (operation.method, operation.path) == (route.method, path):
+            return operation
+    raise LookupError(f"route {route.method} {path} has no OpenAPI description")
+
+
+def document(app: web.Application) -> dict[str, Any]:
+    """The OpenAPI document of every route registered on `app` (HEAD is implied by GET)."""
+    paths: dict[str, dict[str, Any]] = {}
+    for route in app.router.routes():
+        if route.method == "HEAD":
+            continue
+        operation = describe(route)
+        paths.setdefault(operation.path, {})[operation.method.lower()] = operation.render()
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "VecStore",
+            "version": VERSION,
+            "description": "The native /v1 API and the Qdrant-compatible REST subset (docs/qdrant.md).",
+        },
+        "components": {
+            "schemas": {**NATIVE_COMPONENTS, **qdrant_schemas.COMPONENTS},
+            "securitySchemes": {
+                "apiKey": {"type": "apiKey", "in": "header", "name": "api-key"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
+        },
+        "security": [{"apiKey": []}, {"bearer": []}, {}],
+        "paths": paths,
+    }
+
+
+@dataclass
+class DocumentCache:
+    """The encoded document, built on first request (when every route is registered)."""
+
+    body: bytes | None = None
+
+
+DOCUMENT = web.AppKey("openapi_document", DocumentCache)
 
 
 async def openapi_document(request: web.Request) -> web.Response:
-    """The OpenAPI 3 document."""
-    return web.json_response(
-        {"openapi": "3.0.3", "info": {"title": "VecStore", "version": "0.1.0"}, "paths": {}}
-    )
+    """GET /openapi.json."""
+    cache = request.app[DOCUMENT]
+    if cache.body is None:
+        cache.body = json.dumps(document(request.app)).encode()
+    return web.Response(body=cache.body, content_type="application/json")
 
 
 def add_routes(app: web.Application) -> None:
     """Register /openapi.json."""
+    app[DOCUMENT] = DocumentCache()
     app.router.add_get("/openapi.json", openapi_document)

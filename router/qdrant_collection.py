@@ -1,0 +1,220 @@
+"""Qdrant collection configs translated to our schemas and back.
+
+A create request becomes a CollectionSchema (Cosine -> cosine, Euclid -> l2, Dot -> dot;
+m -> connectivity, ef_construct -> expansion_add). Parameters we cannot honour are refused
+by name, never ignored. Collection info is rendered in the shape qdrant-client parses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from vecstore.cluster.errors import InvalidSchema, NotImplementedParameter
+from vecstore.cluster.schema import MAX_DIMENSION, CollectionSchema, HnswConfig, Metric, StorageDtype
+from vecstore.cluster.spec import ClusterSpec
+
+DISTANCES = {"Cosine": Metric.COSINE, "Euclid": Metric.L2, "Dot": Metric.DOT}
+DATATYPES = {"float32": StorageDtype.F32, "float16": StorageDtype.F16}
+HNSW_NAMES = {"m": "connectivity", "ef_construct": "expansion_add"}
+UNSUPPORTED_CREATE = {
+    "sparse_vectors": "sparse vectors",
+    "quantization_config": "quantization_config (VecStore has f32/f16 storage; i8 via the native API)",
+    "optimizers_config": "optimizers_config (VecStore seals and compacts segments on its own)",
+    "wal_config": "wal_config (the Raft log is VecStore's write-ahead log)",
+    "on_disk_payload": "on_disk_payload",
+    "strict_mode_config": "strict_mode_config",
+    "metadata": "collection metadata",
+    "payload": "payload storage params",
+    "id_tracker": "id_tracker params",
+    "init_from": "init_from",
+}
+UNSUPPORTED_VECTOR = {
+    "quantization_config": "vectors.quantization_config",
+    "on_disk": "vectors.on_disk (sealed segments are always memory-mapped from disk)",
+    "memory": "vectors.memory",
+    "multivector_config": "multivectors",
+}
+UNSUPPORTED_HNSW = (
+    "full_scan_threshold",
+    "max_indexing_threads",
+    "on_disk",
+    "memory",
+    "payload_m",
+    "inline_storage",
+)
+# Required by qdrant-client's CollectionInfo model; VecStore has no such settings, so these
+# are Qdrant's neutral defaults, reported for parsing only (docs/qdrant.md says so).
+FULL_SCAN_THRESHOLD_KB = 10_000
+OPTIMIZER_CONFIG = {"default_segment_number": 0, "flush_interval_sec": 5}
+
+
+@dataclass(frozen=True)
+class ClusterShape:
+    """What every collection inherits from the cluster: its shard and replica counts."""
+
+    shards: int
+    replicas: int
+
+    @classmethod
+    def of(cls, spec: ClusterSpec) -> ClusterShape:
+        """The shape of a cluster spec (replicas of its smallest shard)."""
+        return cls(len(spec.shards), min(len(shard.nodes) for shard in spec.shards))
+
+    @property
+    def write_quorum(self) -> int:
+        """Replicas that must apply a write before it is acknowledged (a Raft majority)."""
+        return self.replicas // 2 + 1
+
+
+def present(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields that are set: Qdrant treats null as absent."""
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def schema_from_qdrant(name: str, body: Mapping[str, Any], shape: ClusterShape) -> CollectionSchema:
+    """The schema a Qdrant create-collection request asks for, or a clear error."""
+    fields = present(body)
+    for key, what in UNSUPPORTED_CREATE.items():
+        if key in fields:
+            raise NotImplementedParameter(f"{what} is not supported by VecStore (parameter '{key}')")
+    _check_cluster_wide(fields, shape)
+    unknown = set(fields) - {
+        "vectors",
+        "hnsw_config",
+        "shard_number",
+        "replication_factor",
+        "write_consistency_factor",
+        "sharding_method",
+    }
+    if unknown:
+        raise InvalidSchema(f"unknown create-collection field(s) {sorted(unknown)}")
+    vectors = fields.get("vectors")
+    if not isinstance(vectors, dict):
+        raise InvalidSchema("'vectors' is required: an object with 'size' and 'distance'")
+    if "size" not in vectors and "distance" not in vectors and vectors:
+        raise NotImplementedParameter(
+            f"named vectors ({sorted(vectors)}) are not supported: VecStore collections have one "
+            'unnamed vector, {"vectors": {"size": N, "distance": "Cosine"}}'
+        )
+    params = present(vectors)
+    for key, what in UNSUPPORTED_VECTOR.items():
+        if key in params:
+            raise NotImplementedParameter(f"{what} is not supported by VecStore (parameter 'vectors.{key}')")
+    unknown = set(params) - {"size", "distance", "hnsw_config", "datatype"}
+    if unknown:
+        raise InvalidSchema(f"unknown vectors field(s) {sorted(unknown)}")
+    hnsw = _hnsw(fields.get("hnsw_config"), "hnsw_config", {})
+    hnsw = _hnsw(params.get("hnsw_config"), "vectors.hnsw_config", hnsw)
+    size = params.get("size")
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_DIMENSION:
+        raise InvalidSchema(f"vectors.size must be an integer in 1..{MAX_DIMENSION}, got {size!r}")
+    schema = CollectionSchema(
+        name=name,
+        dimension=size,
+        metric=_distance(params.get("distance")),
+        dtype=_datatype(params.get("datatype", "float32")),
+        hnsw=HnswConfig(**hnsw),
+    )
+    schema.validate()
+    return schema
+
+
+def _check_cluster_wide(fields: Mapping[str, Any], shape: ClusterShape) -> None:
+    """Sharding and replication belong to the cluster: accept them only when they agree."""
+    actual = {
+        "shard_number": shape.shards,
+        "replication_factor": shape.replicas,
+        "write_consistency_factor": shape.write_quorum,
+    }
+    for key, value in actual.items():
+        if key in fields and fields[key] != value:
+            raise InvalidSchema(
+                f"{key}={fields[key]!r}: every VecStore collection uses the cluster's {key} of {value} "
+                "(set by the cluster spec, not per collection)"
+            )
+    method = fields.get("sharding_method", "auto")
+    if method != "auto":
+        raise NotImplementedParameter(f"sharding_method {method!r} is not supported; only 'auto'")
+
+
+def _hnsw(raw: object, where: str, base: dict[str, int]) -> dict[str, int]:
+    if raw is None:
+        return base
+    if not isinstance(raw, dict):
+        raise InvalidSchema(f"{where} must be an object")
+    config = present(raw)
+    for key in UNSUPPORTED_HNSW:
+        if key in config:
+            raise NotImplementedParameter(f"{where}.{key} is not supported by VecStore")
+    unknown = set(config) - set(HNSW_NAMES)
+    if unknown:
+        raise InvalidSchema(f"unknown {where} field(s) {sorted(unknown)}")
+    merged = dict(base)
+    for qdrant_name, our_name in HNSW_NAMES.items():
+        if qdrant_name in config:
+            merged[our_name] = config[qdrant_name]
+    low_high = {"connectivity": (2, 256), "expansion_add": (1, 10_000)}
+    for qdrant_name, our_name in HNSW_NAMES.items():
+        value = merged.get(our_name)
+        low, high = low_high[our_name]
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high
+        ):
+            raise InvalidSchema(f"{where}.{qdrant_name} must be an integer in {low}..{high}, got {value!r}")
+    return merged
+
+
+def _distance(value: object) -> Metric:
+    if value == "Manhattan":
+        raise NotImplementedParameter("distance 'Manhattan' is not supported; use Cosine, Euclid or Dot")
+    if not isinstance(value, str) or value not in DISTANCES:
+        raise InvalidSchema(f"vectors.distance must be one of Cosine, Euclid, Dot; got {value!r}")
+    return DISTANCES[value]
+
+
+def _datatype(value: object) -> StorageDtype:
+    if value == "uint8":
+        raise NotImplementedParameter("vectors.datatype 'uint8' is not supported; use float32 or float16")
+    if not isinstance(value, str) or value not in DATATYPES:
+        raise InvalidSchema(f"vectors.datatype must be float32 or float16, got {value!r}")
+    return DATATYPES[value]
+
+
+def collection_info(
+    schema: CollectionSchema, totals: Mapping[str, int], shape: ClusterShape
+) -> dict[str, Any]:
+    """Qdrant's CollectionInfo for one of our collections and its summed counts."""
+    distance = {metric: name for name, metric in DISTANCES.items()}[schema.metric]
+    vectors: dict[str, Any] = {"size": schema.dimension, "distance": distance}
+    config: dict[str, Any] = {
+        "params": {
+            "vectors": vectors,
+            "shard_number": shape.shards,
+            "replication_factor": shape.replicas,
+            "write_consistency_factor": shape.write_quorum,
+        },
+        "hnsw_config": {
+            "m": schema.hnsw.connectivity,
+            "ef_construct": schema.hnsw.expansion_add,
+            "full_scan_threshold": FULL_SCAN_THRESHOLD_KB,
+        },
+        "optimizer_config": dict(OPTIMIZER_CONFIG),
+    }
+    if schema.dtype is StorageDtype.I8:
+        # i8 index storage re-scored with full-precision vectors: Qdrant's scalar quantization.
+        config["quantization_config"] = {"scalar": {"type": "int8"}}
+    else:
+        vectors["datatype"] = {StorageDtype.F32: "float32", StorageDtype.F16: "float16"}[schema.dtype]
+    points = int(totals.get("points", 0))
+    lag = int(totals.get("indexing_lag", 0))
+    return {
+        "status": "green" if lag == 0 else "yellow",
+        "optimizer_status": "ok",
+        "points_count": points,
+        "indexed_vectors_count": max(points - lag, 0),
+        "segments_count": int(totals.get("segments", 0)),
+        "config": config,
+        "payload_schema": {},
+    }

@@ -1,0 +1,149 @@
+"""Qdrant filter JSON translated into our filter AST, refusing what we cannot evaluate exactly.
+
+Qdrant's condition vocabulary is larger than ours. Every condition is either translated
+to one with the same meaning or refused with an error naming it: never dropped, never
+approximated. Pure functions only: no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vecstore.cluster.errors import InvalidFilter, NotImplementedParameter
+from vecstore.cluster.filters import Filter, parse_filter
+
+CLAUSES = ("must", "should", "must_not")
+FIELD_KINDS = ("match", "range", "is_empty", "is_null", "geo_bounding_box", "geo_radius", "geo_polygon")
+FIELD_KINDS_ALL = (*FIELD_KINDS, "values_count")
+SUPPORTED = (
+    "supported conditions: match value/any/except/text/substring, numeric range, is_empty, has_id "
+    "and nested must/should/must_not filters"
+)
+UNSUPPORTED_CONDITIONS = {
+    "is_null": "is_null (VecStore does not keep null fields apart from missing ones; use is_empty)",
+    "nested": "nested (array-of-object conditions)",
+    "has_vector": "has_vector (VecStore collections have one unnamed vector)",
+    "slice": "slice",
+}
+UNSUPPORTED_MATCHES = {
+    "text_any": "full-text match.text_any",
+    "phrase": "full-text match.phrase",
+    "prefix": "match.prefix",
+}
+
+
+def filter_from_qdrant(raw: object, where: str = "filter") -> Filter | None:
+    """The AST of a Qdrant filter (None for a missing or null filter)."""
+    if raw is None:
+        return None
+    return parse_filter(_clauses(raw, where))
+
+
+def _unsupported(what: str, where: str) -> NotImplementedParameter:
+    return NotImplementedParameter(f"{where}: {what} is not supported by VecStore; {SUPPORTED}")
+
+
+def _clauses(data: object, where: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise InvalidFilter(f"{where} must be an object with must, should or must_not")
+    unknown = set(data) - {*CLAUSES, "min_should"}
+    if unknown:
+        raise InvalidFilter(
+            f"{where} has unknown field(s) {sorted(unknown)}: expected must, should, must_not"
+        )
+    if data.get("min_should") is not None:
+        raise _unsupported("min_should", where)
+    translated: dict[str, Any] = {}
+    for clause in CLAUSES:
+        raw = data.get(clause)
+        if raw is None:
+            continue
+        items = raw if isinstance(raw, list) else [raw]
+        translated[clause] = [_condition(item, f"{where}.{clause}[{i}]") for i, item in enumerate(items)]
+    return translated
+
+
+def _condition(data: object, where: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise InvalidFilter(f"{where} must be an object (a condition or a nested filter)")
+    present = {key for key, value in data.items() if value is not None}
+    if present & {*CLAUSES, "min_should"} or not present:
+        return _clauses(data, where)
+    for name, what in UNSUPPORTED_CONDITIONS.items():
+        if name in present and "key" not in present:
+            raise _unsupported(what, where)
+    if "has_id" in present:
+        _only(present, {"has_id"}, where)
+        return {"has_id": data["has_id"]}
+    if "is_empty" in present and "key" not in present:
+        _only(present, {"is_empty"}, where)
+        target = data["is_empty"]
+        if not isinstance(target, dict) or "key" not in target:
+            raise InvalidFilter(f'{where}: is_empty expects {{"key": "<field>"}}')
+        return {"is_empty": {"key": payload_key(target["key"], where)}}
+    if "key" in present:
+        return _field_condition(data, present, where)
+    raise InvalidFilter(f"{where}: unknown condition {sorted(present)}; {SUPPORTED}")
+
+
+def _only(present: set[str], allowed: set[str], where: str) -> None:
+    extra = present - allowed
+    if extra:
+        raise InvalidFilter(f"{where}: unexpected field(s) {sorted(extra)} next to {sorted(allowed)}")
+
+
+def _field_condition(data: dict[str, Any], present: set[str], where: str) -> dict[str, Any]:
+    key = payload_key(data["key"], where)
+    _only(present, {"key", *FIELD_KINDS_ALL}, where)
+    kinds = sorted(present & set(FIELD_KINDS_ALL))
+    if len(kinds) != 1:
+        raise InvalidFilter(
+            f"{where}: a condition on {key!r} needs exactly one of match, range or is_empty, got {kinds}"
+        )
+    kind = kinds[0]
+    operand = data[kind]
+    if kind == "match":
+        return {"key": key, "match": _match(operand, key, where)}
+    if kind == "range":
+        return {"key": key, "range": _range(operand, key, where)}
+    if kind == "is_empty":
+        if not isinstance(operand, bool):
+            raise InvalidFilter(f"{where}: is_empty on {key!r} must be true or false")
+        empty = {"is_empty": {"key": key}}
+        return empty if operand else {"must_not": [empty]}
+    raise _unsupported(f"the {kind} condition (on {key!r})", where)
+
+
+def _match(match: object, key: str, where: str) -> dict[str, Any]:
+    if not isinstance(match, dict) or len(match) != 1:
+        raise InvalidFilter(f"{where}: match on {key!r} needs exactly one of value, any, except, text")
+    ((kind, operand),) = match.items()
+    if kind in UNSUPPORTED_MATCHES:
+        raise _unsupported(f"{UNSUPPORTED_MATCHES[kind]} (on {key!r})", where)
+    if kind in ("value", "any", "except"):
+        return {kind: operand}
+    if kind in ("text", "substring"):
+        # Without a full-text index Qdrant's text match is a substring match: so is ours.
+        return {"text": operand}
+    raise InvalidFilter(f"{where}: match kind {kind!r} on {key!r} is not one of value, any, except, text")
+
+
+def _range(bounds: object, key: str, where: str) -> dict[str, Any]:
+    if not isinstance(bounds, dict):
+        raise InvalidFilter(f"{where}: range on {key!r} must be an object with gt, gte, lt or lte")
+    unknown = set(bounds) - {"gt", "gte", "lt", "lte"}
+    if unknown:
+        raise InvalidFilter(f"{where}: range on {key!r} has unknown bound(s) {sorted(unknown)}")
+    if any(isinstance(value, str) for value in bounds.values()):
+        raise _unsupported(f"a datetime range (on {key!r})", where)
+    return {name: value for name, value in bounds.items() if value is not None}
+
+
+def payload_key(key: object, where: str) -> str:
+    """A Qdrant payload key in our dotted form: `a[].b` is `a.b` (we flatten arrays anyway)."""
+    if not isinstance(key, str):
+        raise InvalidFilter(f"{where}: key must be a string, got {key!r}")
+    dotted = key.replace("[]", "")
+    if any(mark in dotted for mark in '[]"'):
+        raise _unsupported(f"the key syntax {key!r} (array indexes, quoted keys)", where)
+    return dotted

@@ -1,0 +1,327 @@
+"""JSON schemas (OpenAPI 3.1 components) of the Qdrant-compatible subset, exactly as served.
+
+Request schemas list only what VecStore accepts (additionalProperties false), so a request
+valid against them never hits a 501; the handlers in `qdrant_api` are described with them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Schema = dict[str, Any]
+MAX_POINT_ID = 2**64 - 1
+MAX_K = 1_000
+MAX_BATCH = 10_000
+
+
+def ref(name: str) -> Schema:
+    """A reference to a component schema."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: Schema) -> Schema:
+    """`schema` or null."""
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def strict(properties: dict[str, Schema], required: tuple[str, ...] = (), **extra: Any) -> Schema:
+    """An object with exactly these properties."""
+    schema: Schema = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        schema["required"] = list(required)
+    schema.update(extra)
+    return schema
+
+
+def envelope(result: Schema) -> Schema:
+    """Qdrant's success body: `{"result": ..., "status": "ok", "time": seconds}`."""
+    return strict(
+        {"result": result, "status": {"type": "string", "enum": ["ok"]}, "time": {"type": "number"}},
+        ("result", "status", "time"),
+    )
+
+
+def array(items: Schema, **extra: Any) -> Schema:
+    """A JSON array of `items`."""
+    return {"type": "array", "items": items, **extra}
+
+
+INTEGER = {"type": "integer"}
+NUMBER = {"type": "number"}
+BOOLEAN = {"type": "boolean"}
+STRING = {"type": "string"}
+KEY = {"type": "string", "pattern": r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$", "maxLength": 64}
+SCALAR = {"anyOf": [STRING, INTEGER, BOOLEAN]}
+WAIT = {"type": "boolean"}
+ORDERING = {"type": "string", "enum": ["weak", "medium", "strong"]}
+TIMEOUT = {"type": "integer", "minimum": 1, "maximum": 3600}
+CONSISTENCY = {
+    "anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "enum": ["majority", "quorum", "all"]}]
+}
+QUERY_PARAMETERS: dict[str, tuple[Schema, str]] = {
+    "wait": (WAIT, "Accepted; every write is answered only after it is committed, so both values wait."),
+    "ordering": (ORDERING, "Accepted; every write goes through its shard's Raft leader (strong ordering)."),
+    "timeout": (TIMEOUT, "Seconds before the request fails with 504 (it may still be applied)."),
+    "consistency": (
+        CONSISTENCY,
+        "1 (default): any replica; majority, quorum, all or >1: the leader, linearizable.",
+    ),
+}
+
+COMPONENTS: dict[str, Schema] = {
+    "QdrantError": strict(
+        {
+            "status": strict({"error": STRING}, ("error",)),
+            "time": NUMBER,
+            "result": {"type": "object"},
+        },
+        ("status", "time"),
+    ),
+    "QdrantPointId": {
+        "anyOf": [
+            {"type": "integer", "minimum": 0, "maximum": MAX_POINT_ID},
+            {"type": "string", "format": "uuid"},
+        ]
+    },
+    "QdrantPayload": {"type": "object"},
+    "QdrantVector": array(NUMBER, minItems=1, maxItems=65_536),
+    "QdrantFilter": strict(
+        {clause: ref("QdrantConditions") for clause in ("must", "should", "must_not")},
+        description="must: all hold; should: at least one holds; must_not: none holds",
+    ),
+    "QdrantConditions": {"anyOf": [ref("QdrantCondition"), array(ref("QdrantCondition"), maxItems=8)]},
+    "QdrantCondition": {
+        "anyOf": [
+            strict({"key": KEY, "match": ref("QdrantMatch")}, ("key", "match")),
+            strict({"key": KEY, "range": ref("QdrantRange")}, ("key", "range")),
+            strict({"key": KEY, "is_empty": BOOLEAN}, ("key", "is_empty")),
+            strict({"is_empty": strict({"key": KEY}, ("key",))}, ("is_empty",)),
+            strict({"has_id": array(ref("QdrantPointId"))}, ("has_id",)),
+            ref("QdrantFilter"),
+        ]
+    },
+    "QdrantMatch": {
+        "oneOf": [
+            strict({"value": SCALAR}, ("value",)),
+            strict({"any": {"anyOf": [array(STRING), array(INTEGER)]}}, ("any",)),
+            strict({"except": {"anyOf": [array(STRING), array(INTEGER)]}}, ("except",)),
+            strict({"text": STRING}, ("text",)),
+            strict({"substring": STRING}, ("substring",)),
+        ]
+    },
+    "QdrantRange": strict(dict.fromkeys(("gt", "gte", "lt", "lte"), NUMBER), minProperties=1),
+    "QdrantWithPayload": {
+        "anyOf": [
+            BOOLEAN,
+            array(KEY),
+            strict({"include": array(KEY)}, ("include",)),
+            strict({"exclude": array(KEY)}, ("exclude",)),
+        ]
+    },
+    "QdrantSearchParams": strict(
+        {
+            "hnsw_ef": {"type": "integer", "minimum": 1, "maximum": 100_000},
+            "exact": BOOLEAN,
+            "indexed_only": {"type": "boolean", "enum": [False]},
+        }
+    ),
+    "QdrantHnswConfigDiff": strict(
+        {
+            "m": {"type": "integer", "minimum": 2, "maximum": 256},
+            "ef_construct": {"type": "integer", "minimum": 1, "maximum": 10_000},
+        }
+    ),
+    "QdrantVectorParams": strict(
+        {
+            "size": {"type": "integer", "minimum": 1, "maximum": 65_536},
+            "distance": {"type": "string", "enum": ["Cosine", "Euclid", "Dot"]},
+            "hnsw_config": ref("QdrantHnswConfigDiff"),
+            "datatype": {"type": "string", "enum": ["float32", "float16"]},
+        },
+        ("size", "distance"),
+    ),
+    "QdrantCreateCollection": strict(
+        {
+            "vectors": ref("QdrantVectorParams"),
+            "hnsw_config": ref("QdrantHnswConfigDiff"),
+            "shard_number": {"type": "integer", "minimum": 1, "description": "must equal the cluster's"},
+            "replication_factor": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "must equal the cluster's",
+            },
+            "write_consistency_factor": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "must equal the cluster's Raft majority",
+            },
+            "sharding_method": {"type": "string", "enum": ["auto"]},
+        },
+        ("vectors",),
+    ),
+    "QdrantPointStruct": strict(
+        {
+            "id": ref("QdrantPointId"),
+            "vector": ref("QdrantVector"),
+            "payload": nullable(ref("QdrantPayload")),
+        },
+        ("id", "vector"),
+    ),
+    "QdrantPointInsertOperations": {
+        "oneOf": [
+            strict({"points": array(ref("QdrantPointStruct"), maxItems=MAX_BATCH)}, ("points",)),
+            strict(
+                {
+                    "batch": strict(
+                        {
+                            "ids": array(ref("QdrantPointId"), maxItems=MAX_BATCH),
+                            "vectors": array(ref("QdrantVector"), maxItems=MAX_BATCH),
+                            "payloads": array(nullable(ref("QdrantPayload"))),
+                        },
+                        ("ids", "vectors"),
+                    )
+                },
+                ("batch",),
+            ),
+        ]
+    },
+    "QdrantPointRequest": strict(
+        {
+            "ids": array(ref("QdrantPointId"), maxItems=MAX_BATCH),
+            "with_payload": ref("QdrantWithPayload"),
+            "with_vector": BOOLEAN,
+        },
+        ("ids",),
+    ),
+    "QdrantPointsSelector": {
+        "oneOf": [
+            strict({"points": array(ref("QdrantPointId"))}, ("points",)),
+            strict({"filter": ref("QdrantFilter")}, ("filter",)),
+        ]
+    },
+    "QdrantSetPayload": {
+        "oneOf": [
+            strict(
+                {"payload": ref("QdrantPayload"), "points": array(ref("QdrantPointId"))},
+                ("payload", "points"),
+            ),
+            strict({"payload": ref("QdrantPayload"), "filter": ref("QdrantFilter")}, ("payload", "filter")),
+        ]
+    },
+    "QdrantDeletePayload": {
+        "oneOf": [
+            strict({"keys": array(KEY), "points": array(ref("QdrantPointId"))}, ("keys", "points")),
+            strict({"keys": array(KEY), "filter": ref("QdrantFilter")}, ("keys", "filter")),
+        ]
+    },
+    "QdrantScrollRequest": strict(
+        {
+            "offset": nullable(ref("QdrantPointId")),
+            "limit": {"type": "integer", "minimum": 1, "maximum": MAX_BATCH},
+            "filter": ref("QdrantFilter"),
+            "with_payload": ref("QdrantWithPayload"),
+            "with_vector": BOOLEAN,
+        }
+    ),
+    "QdrantCountRequest": strict({"filter": ref("QdrantFilter"), "exact": BOOLEAN}),
+    "QdrantSearchRequest": strict(
+        {
+            "vector": ref("QdrantVector"),
+            "filter": ref("QdrantFilter"),
+            "params": ref("QdrantSearchParams"),
+            "limit": {"type": "integer", "minimum": 1, "maximum": MAX_K},
+            "offset": {"type": "integer", "minimum": 0, "maximum": MAX_K - 1},
+            "with_payload": ref("QdrantWithPayload"),
+            "with_vector": BOOLEAN,
+            "score_threshold": NUMBER,
+        },
+        ("vector", "limit"),
+    ),
+    "QdrantSearchRequestBatch": strict(
+        {"searches": array(ref("QdrantSearchRequest"), maxItems=MAX_K)}, ("searches",)
+    ),
+    "QdrantQueryRequest": strict(
+        {
+            "query": {
+                "anyOf": [
+                    ref("QdrantVector"),
+                    ref("QdrantPointId"),
+                    strict({"nearest": {"anyOf": [ref("QdrantVector"), ref("QdrantPointId")]}}, ("nearest",)),
+                ]
+            },
+            "filter": ref("QdrantFilter"),
+            "params": ref("QdrantSearchParams"),
+            "limit": {"type": "integer", "minimum": 1, "maximum": MAX_K},
+            "offset": {"type": "integer", "minimum": 0, "maximum": MAX_K - 1},
+            "with_payload": ref("QdrantWithPayload"),
+            "with_vector": BOOLEAN,
+            "score_threshold": NUMBER,
+        },
+        ("query",),
+    ),
+    "QdrantQueryRequestBatch": strict(
+        {"searches": array(ref("QdrantQueryRequest"), maxItems=MAX_K)}, ("searches",)
+    ),
+    # ---- answers ----
+    "QdrantVersionInfo": {
+        "type": "object",
+        "properties": {"title": STRING, "version": STRING},
+        "required": ["title", "version"],
+    },
+    "QdrantCollectionsResponse": strict(
+        {"collections": array(strict({"name": STRING}, ("name",)))}, ("collections",)
+    ),
+    "QdrantCollectionExistence": strict({"exists": BOOLEAN}, ("exists",)),
+    "QdrantCollectionInfo": {
+        "type": "object",
+        "required": ["status", "optimizer_status", "segments_count", "config", "payload_schema"],
+        "properties": {
+            "status": {"type": "string", "enum": ["green", "yellow"]},
+            "optimizer_status": {"type": "string", "enum": ["ok"]},
+            "points_count": INTEGER,
+            "indexed_vectors_count": INTEGER,
+            "segments_count": INTEGER,
+            "config": {
+                "type": "object",
+                "required": ["params", "hnsw_config", "optimizer_config"],
+                "properties": {
+                    "params": {"type": "object", "properties": {"vectors": {"type": "object"}}},
+                    "hnsw_config": {
+                        "type": "object",
+                        "required": ["m", "ef_construct", "full_scan_threshold"],
+                    },
+                    "optimizer_config": {"type": "object"},
+                    "quantization_config": {"type": "object"},
+                },
+            },
+            "payload_schema": {"type": "object"},
+        },
+    },
+    "QdrantUpdateResult": strict(
+        {"operation_id": nullable(INTEGER), "status": {"type": "string", "enum": ["completed"]}}, ("status",)
+    ),
+    "QdrantRecord": strict(
+        {
+            "id": ref("QdrantPointId"),
+            "payload": nullable(ref("QdrantPayload")),
+            "vector": nullable(array(NUMBER)),
+        },
+        ("id",),
+    ),
+    "QdrantScoredPoint": strict(
+        {
+            "id": ref("QdrantPointId"),
+            "version": INTEGER,
+            "score": NUMBER,
+            "payload": nullable(ref("QdrantPayload")),
+            "vector": nullable(array(NUMBER)),
+        },
+        ("id", "version", "score"),
+    ),
+    "QdrantScrollResult": strict(
+        {"points": array(ref("QdrantRecord")), "next_page_offset": nullable(ref("QdrantPointId"))},
+        ("points",),
+    ),
+    "QdrantCountResult": strict({"count": INTEGER}, ("count",)),
+    "QdrantQueryResponse": strict({"points": array(ref("QdrantScoredPoint"))}, ("points",)),
+}

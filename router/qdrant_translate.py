@@ -1,0 +1,465 @@
+"""Qdrant point, payload and search requests translated into ShardSet calls, and answers back.
+
+Pure functions over decoded JSON: no I/O, no aiohttp. Whatever a request asks for that
+VecStore cannot do is refused with an error naming the parameter (400 when malformed,
+501 when it is a Qdrant feature VecStore does not have); nothing is silently ignored.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from vecstore.cluster.commands import Selector
+from vecstore.cluster.errors import InvalidRequest, InvalidVector, NotImplementedParameter
+from vecstore.cluster.filters import And, Filter, HasId, Not
+from vecstore.cluster.ids import PointId, normalize_point_id
+from vecstore.router.qdrant_collection import present
+from vecstore.router.qdrant_filter import filter_from_qdrant, payload_key
+
+QUERY_KINDS = (
+    "recommend",
+    "discover",
+    "context",
+    "order_by",
+    "fusion",
+    "rrf",
+    "formula",
+    "sample",
+    "relevance_feedback",
+    "text",
+)
+
+
+def refuse(body: Mapping[str, Any], names: Sequence[str], where: str = "") -> None:
+    """Raise NotImplementedParameter if any of `names` is set in `body`."""
+    for name in names:
+        if body.get(name) is not None:
+            raise NotImplementedParameter(f"parameter '{where}{name}' is not supported by VecStore")
+
+
+def allow_only(body: Mapping[str, Any], allowed: Sequence[str], what: str) -> None:
+    """Raise InvalidRequest naming any field outside `allowed`."""
+    unknown = set(body) - set(allowed)
+    if unknown:
+        raise InvalidRequest(f"unknown field(s) {sorted(unknown)} in {what}; expected {sorted(allowed)}")
+
+
+# ---- payload and vector selection ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PayloadSelection:
+    """Which payload to return: none, all, only `include` paths, or all but `exclude` paths."""
+
+    wanted: bool
+    include: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] | None = None
+
+    def apply(self, payload: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """The payload as this selection returns it (None when not wanted)."""
+        if not self.wanted or payload is None:
+            return None
+        if self.include is not None:
+            selected: dict[str, Any] = {}
+            for path in self.include:
+                _merge(selected, _project(payload, path.split(".")))
+            return selected
+        trimmed = copy.deepcopy(dict(payload))
+        for path in self.exclude or ():
+            _remove(trimmed, path.split("."))
+        return trimmed
+
+
+def _project(value: Any, parts: list[str]) -> Any:
+    """The part of `value` at a dotted path, keeping the objects around it (arrays mapped)."""
+    if not parts:
+        return value
+    if isinstance(value, dict):
+        if parts[0] not in value:
+            return {}
+        return {parts[0]: _project(value[parts[0]], parts[1:])}
+    if isinstance(value, list):
+        return [_project(item, parts) for item in value if isinstance(item, dict)]
+    return {}
+
+
+def _merge(into: dict[str, Any], extra: Any) -> None:
+    if not isinstance(extra, dict):
+        return
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def _remove(value: Any, parts: list[str]) -> None:
+    if isinstance(value, list):
+        for item in value:
+            _remove(item, parts)
+    elif isinstance(value, dict) and parts[0] in value:
+        if len(parts) == 1:
+            del value[parts[0]]
+        else:
+            _remove(value[parts[0]], parts[1:])
+
+
+def payload_selection(raw: object, default: bool) -> PayloadSelection:
+    """Qdrant's with_payload: true/false, a list of keys, or {"include"|"exclude": [keys]}."""
+    if raw is None:
+        return PayloadSelection(default)
+    if isinstance(raw, bool):
+        return PayloadSelection(raw)
+    if isinstance(raw, list):
+        return PayloadSelection(True, include=_keys(raw, "with_payload"))
+    if isinstance(raw, dict) and len(raw) == 1:
+        ((kind, keys),) = raw.items()
+        if kind == "include":
+            return PayloadSelection(True, include=_keys(keys, "with_payload.include"))
+        if kind == "exclude":
+            return PayloadSelection(True, exclude=_keys(keys, "with_payload.exclude"))
+    raise InvalidRequest(
+        'with_payload must be true, false, a list of keys, {"include": [keys]} or {"exclude": [keys]}'
+    )
+
+
+def _keys(raw: object, where: str) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(key, str) and key for key in raw):
+        raise InvalidRequest(f"{where} must be a list of payload keys")
+    return tuple(payload_key(key, where) for key in raw)
+
+
+def vector_wanted(raw: object) -> bool:
+    """Qdrant's with_vector (with_vectors): true or false; named vectors do not exist here."""
+    if raw is None:
+        return False
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, list):
+        raise NotImplementedParameter(
+            "with_vector as a list of vector names is not supported: collections have one unnamed "
+            "vector; use true or false"
+        )
+    raise InvalidRequest("with_vector must be true or false")
+
+
+# ---- points ----------------------------------------------------------------------------
+
+
+def dense_vector(raw: object, where: str) -> list[float]:
+    """One dense vector, or an error naming the unsupported vector kind."""
+    if isinstance(raw, dict):
+        if "indices" in raw or "values" in raw:
+            raise NotImplementedParameter(f"{where}: sparse vectors are not supported")
+        if "model" in raw:
+            raise NotImplementedParameter(
+                f"{where}: server-side inference (documents, images) is not supported"
+            )
+        raise NotImplementedParameter(f"{where}: named vectors are not supported; send a list of numbers")
+    if not isinstance(raw, list) or not raw:
+        raise InvalidVector(f"{where} must be a non-empty list of numbers")
+    if any(isinstance(item, list) for item in raw):
+        raise NotImplementedParameter(f"{where}: multivectors (lists of lists) are not supported")
+    vector: list[float] = []
+    for item in raw:
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            raise InvalidVector(f"{where} must contain only numbers, found {item!r}")
+        try:
+            value = float(item)
+        except OverflowError:
+            value = math.inf
+        if not math.isfinite(value) or abs(value) > 3.4e38:
+            raise InvalidVector(f"{where} must contain finite float32 numbers, found {item!r}")
+        vector.append(value)
+    return vector
+
+
+@dataclass(frozen=True)
+class PointBatch:
+    """Points to upsert, one entry each, ids unique (a later duplicate wins, as in Qdrant)."""
+
+    ids: list[PointId]
+    vectors: list[list[float]]
+    payloads: list[dict[str, Any] | None]
+
+
+def upsert_batch(body: Mapping[str, Any]) -> PointBatch:
+    """The points of Qdrant's `{"batch": {...}}` or `{"points": [...]}` upsert body."""
+    fields = present(body)
+    refuse(fields, ("shard_key", "update_filter", "update_mode"))
+    if ("batch" in fields) == ("points" in fields):
+        raise InvalidRequest(
+            'upsert needs exactly one of "points": [...] or "batch": {ids, vectors, payloads}'
+        )
+    allow_only(fields, ("batch", "points"), "the upsert body")
+    ids, vectors, payloads = (
+        _points_form(fields["points"]) if "points" in fields else _batch_form(fields["batch"])
+    )
+    last_position = {normalize_point_id(raw_id): position for position, raw_id in enumerate(ids)}
+    batch = PointBatch([], [], [])
+    for point_id, position in sorted(last_position.items(), key=lambda item: item[1]):
+        payload = payloads[position]
+        if payload is not None and not isinstance(payload, dict):
+            raise InvalidRequest(f"payload of point {ids[position]!r} must be an object or null")
+        batch.ids.append(point_id)
+        batch.vectors.append(dense_vector(vectors[position], f"vector of point {ids[position]!r}"))
+        batch.payloads.append(payload)
+    return batch
+
+
+def _points_form(points: object) -> tuple[list[object], list[object], list[object]]:
+    if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
+        raise InvalidRequest("points must be a list of {id, vector, payload} objects")
+    for position, point in enumerate(points):
+        allow_only(point, ("id", "vector", "payload"), f"points[{position}]")
+        if "id" not in point or "vector" not in point:
+            raise InvalidRequest(f"points[{position}] needs an 'id' and a 'vector'")
+    return [p["id"] for p in points], [p["vector"] for p in points], [p.get("payload") for p in points]
+
+
+def _batch_form(batch: object) -> tuple[list[object], list[object], list[object]]:
+    if not isinstance(batch, dict):
+        raise InvalidRequest("batch must be an object with ids, vectors and payloads")
+    allow_only(batch, ("ids", "vectors", "payloads"), "batch")
+    ids, vectors, payloads = batch.get("ids"), batch.get("vectors"), batch.get("payloads")
+    if isinstance(vectors, dict):
+        raise NotImplementedParameter("batch.vectors: named vectors are not supported")
+    if not isinstance(ids, list) or not isinstance(vectors, list) or len(ids) != len(vectors):
+        raise InvalidRequest("batch needs 'ids' and 'vectors' lists of the same length")
+    if payloads is None:
+        payloads = [None] * len(ids)
+    if not isinstance(payloads, list) or len(payloads) != len(ids):
+        raise InvalidRequest("batch.payloads must be a list with one payload (or null) per id")
+    return ids, vectors, payloads
+
+
+def point_ids(raw: object, where: str) -> list[PointId]:
+    """A list of point ids, normalised, duplicates dropped (first kept)."""
+    if not isinstance(raw, list):
+        raise InvalidRequest(f"{where} must be a list of point ids")
+    return list(dict.fromkeys(normalize_point_id(value) for value in raw))
+
+
+def points_selector(body: Mapping[str, Any], what: str) -> Selector:
+    """Qdrant's PointsSelector: `{"points": [ids]}` or `{"filter": {...}}`."""
+    if ("points" in body) == ("filter" in body):
+        raise InvalidRequest(f'{what} needs exactly one of "points": [ids] or "filter": {{...}}')
+    if "points" in body:
+        return Selector(ids=tuple(point_ids(body["points"], "points")))
+    condition = filter_from_qdrant(body["filter"])
+    if condition is None:
+        raise InvalidRequest(f"{what}: filter must be an object")
+    return Selector(filter=condition)
+
+
+# ---- search ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NearestQuery:
+    """One nearest-neighbour search: by vector, or by a stored point's vector (excluded)."""
+
+    vector: list[float] | None
+    point_id: PointId | None
+    limit: int
+    offset: int
+    condition: Filter | None
+    score_threshold: float | None
+    ef: int | None
+    exact: bool
+    payload: PayloadSelection
+    with_vector: bool
+
+    @property
+    def k(self) -> int:
+        """How many hits to ask the shards for: the page plus what the offset skips."""
+        return self.offset + self.limit
+
+    def shard_filter(self) -> Filter | None:
+        """The filter to send: the user's, minus the query point itself when searching by id."""
+        if self.point_id is None:
+            return self.condition
+        itself: Filter = Not(HasId(frozenset({self.point_id})))
+        return itself if self.condition is None else And((self.condition, itself))
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments for ShardSet.search."""
+        return {
+            "ef": self.ef,
+            "exact": self.exact,
+            "with_payload": self.payload.wanted,
+            "with_vector": self.with_vector,
+            "score_threshold": self.score_threshold,
+        }
+
+
+def _count(body: Mapping[str, Any], name: str, default: int | None, low: int, high: int) -> int:
+    value = body.get(name, default)
+    if value is None:
+        raise InvalidRequest(f"{name} is required")
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidRequest(f"{name} must be an integer in {low}..{high}, got {value!r}")
+    return value
+
+
+def _search_params(raw: object) -> tuple[int | None, bool]:
+    if raw is None:
+        return None, False
+    if not isinstance(raw, dict):
+        raise InvalidRequest("params must be an object with hnsw_ef and exact")
+    params = present(raw)
+    refuse(params, ("quantization", "acorn", "idf"), "params.")
+    if params.get("indexed_only") is True:
+        raise NotImplementedParameter(
+            "params.indexed_only=true is not supported: every search covers all points"
+        )
+    allow_only(params, ("hnsw_ef", "exact", "indexed_only"), "params")
+    ef = params.get("hnsw_ef")
+    if ef is not None and (isinstance(ef, bool) or not isinstance(ef, int) or not 1 <= ef <= 100_000):
+        raise InvalidRequest(f"params.hnsw_ef must be an integer in 1..100000, got {ef!r}")
+    exact = params.get("exact", False)
+    if not isinstance(exact, bool):
+        raise InvalidRequest("params.exact must be true or false")
+    return ef, exact
+
+
+def _threshold(raw: object) -> float | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
+        raise InvalidRequest(f"score_threshold must be a number, got {raw!r}")
+    return float(raw)
+
+
+SEARCH_FIELDS = (
+    "vector",
+    "filter",
+    "params",
+    "limit",
+    "offset",
+    "with_payload",
+    "with_vector",
+    "score_threshold",
+)
+
+
+def search_request(body: Mapping[str, Any], max_k: int) -> NearestQuery:
+    """Qdrant's SearchRequest (POST /points/search)."""
+    fields = present(body)
+    refuse(fields, ("shard_key",))
+    allow_only(fields, SEARCH_FIELDS, "the search request")
+    if "vector" not in fields:
+        raise InvalidRequest("vector is required")
+    return _nearest(fields, dense_vector(fields["vector"], "vector"), None, max_k, default_limit=None)
+
+
+QUERY_FIELDS = (
+    "query",
+    "filter",
+    "params",
+    "limit",
+    "offset",
+    "with_payload",
+    "with_vector",
+    "score_threshold",
+)
+
+
+def query_request(body: Mapping[str, Any], max_k: int) -> NearestQuery:
+    """Qdrant's QueryRequest (POST /points/query), plain nearest-neighbour only."""
+    fields = present(body)
+    refuse(fields, ("shard_key", "lookup_from", "using"))
+    if "prefetch" in fields:
+        raise NotImplementedParameter(
+            "prefetch (multi-stage and hybrid queries) is not supported; send a single nearest query"
+        )
+    allow_only(fields, QUERY_FIELDS, "the query request")
+    if "query" not in fields:
+        raise NotImplementedParameter(
+            "a query request without 'query' (listing points by id) is not supported; use /points/scroll"
+        )
+    query = fields["query"]
+    if isinstance(query, dict):
+        kinds = set(query)
+        if "nearest" not in kinds and "model" not in kinds:
+            known = sorted(kinds & set(QUERY_KINDS))
+            if known:
+                raise NotImplementedParameter(
+                    f"query kind '{known[0]}' is not supported; only nearest-neighbour queries are"
+                )
+            if not kinds & {"indices", "values"}:
+                raise InvalidRequest(f"query has unknown kind(s) {sorted(kinds)}")
+        elif "nearest" in kinds:
+            refuse(query, ("mmr",), "query.")
+            allow_only(query, ("nearest", "mmr"), "query")
+            query = query["nearest"]
+    if isinstance(query, (int, str)) and not isinstance(query, bool):
+        return _nearest(fields, None, normalize_point_id(query), max_k, default_limit=10)
+    return _nearest(fields, dense_vector(query, "query"), None, max_k, default_limit=10)
+
+
+def _nearest(
+    fields: Mapping[str, Any],
+    vector: list[float] | None,
+    point_id: PointId | None,
+    max_k: int,
+    default_limit: int | None,
+) -> NearestQuery:
+    limit = _count(fields, "limit", default_limit, 1, max_k)
+    offset = _count(fields, "offset", 0, 0, max_k)
+    if offset + limit > max_k:
+        raise InvalidRequest(f"offset + limit must be at most {max_k}, got {offset + limit}")
+    ef, exact = _search_params(fields.get("params"))
+    return NearestQuery(
+        vector=vector,
+        point_id=point_id,
+        limit=limit,
+        offset=offset,
+        condition=filter_from_qdrant(fields.get("filter")),
+        score_threshold=_threshold(fields.get("score_threshold")),
+        ef=ef,
+        exact=exact,
+        payload=payload_selection(fields.get("with_payload"), default=False),
+        with_vector=vector_wanted(fields.get("with_vector")),
+    )
+
+
+def batch_items(body: Mapping[str, Any], limit: int) -> list[Mapping[str, Any]]:
+    """The `searches` list of a batch request."""
+    allow_only(present(body), ("searches",), "the batch request")
+    searches = body.get("searches")
+    if not isinstance(searches, list) or not all(isinstance(item, dict) for item in searches):
+        raise InvalidRequest("searches must be a list of request objects")
+    if len(searches) > limit:
+        raise InvalidRequest(f"batch has {len(searches)} searches; the limit is {limit} per request")
+    return searches
+
+
+# ---- answers ---------------------------------------------------------------------------
+
+
+def scored_points(hits: Sequence[Mapping[str, Any]], query: NearestQuery) -> list[dict[str, Any]]:
+    """Merged hits as Qdrant ScoredPoints, after the offset. VecStore keeps no point versions: 0."""
+    return [
+        {
+            "id": hit["id"],
+            "version": 0,
+            "score": hit["score"],
+            "payload": query.payload.apply(hit.get("payload")),
+            "vector": hit.get("vector") if query.with_vector else None,
+        }
+        for hit in hits[query.offset :]
+    ]
+
+
+def record(point: Mapping[str, Any], payload: PayloadSelection, with_vector: bool) -> dict[str, Any]:
+    """A stored point as a Qdrant Record."""
+    return {
+        "id": point["id"],
+        "payload": payload.apply(point.get("payload")),
+        "vector": point.get("vector") if with_vector else None,
+    }
