@@ -1,0 +1,1 @@
+"""Failpoints: process kills and pauses, network partitions, router and ingest kills, membership."""

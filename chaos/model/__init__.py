@@ -1,0 +1,1 @@
+"""The model: what a correct cluster may hold and return, derived from the client history."""

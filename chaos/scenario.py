@@ -1,0 +1,83 @@
+"""The scenarios `make chaos` runs: which failpoints, at what cadence, with which traffic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vecstore.chaos.failpoint.base import Failpoint, FaultTiming
+from vecstore.chaos.failpoint.membership import MembershipChange
+from vecstore.chaos.failpoint.network import AsymmetricPartition, FlakyLink, IsolateNode
+from vecstore.chaos.failpoint.process import KillNode, KillRole, PauseNode
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One row of the report: a set of failpoints injected under traffic, then validation."""
+
+    name: str
+    description: str
+    failpoints: tuple[Failpoint, ...]
+    timing: FaultTiming = field(default_factory=FaultTiming)
+    kafka: bool = False
+    """Needs Kafka ingestion (a broker, an ingest worker and Kafka producers)."""
+    weight: float = 1.0
+    """Share of the total duration, relative to the other scenarios."""
+
+
+def all_scenarios(pause_seconds: float = 2.0) -> list[Scenario]:
+    """Every scenario, in the order they run. `pause_seconds` exceeds the election timeout."""
+    pause = FaultTiming(pause=pause_seconds)
+    return [
+        Scenario(
+            "kill-leader", "SIGKILL a shard's leader; the supervisor restarts it", (KillNode("leader"),)
+        ),
+        Scenario("kill-follower", "SIGKILL a follower; it restarts and catches up", (KillNode("follower"),)),
+        Scenario("kill-any", "SIGKILL a node chosen at random", (KillNode("any"),)),
+        Scenario(
+            "pause",
+            "SIGSTOP the leader or any node longer than the election timeout, then SIGCONT",
+            (PauseNode("leader"), PauseNode("any")),
+            timing=pause,
+        ),
+        Scenario(
+            "partition-leader", "cut every Raft link of the leader, then heal", (IsolateNode("leader"),)
+        ),
+        Scenario(
+            "partition-minority",
+            "cut every Raft link of a follower (a minority), then heal",
+            (IsolateNode("follower"),),
+        ),
+        Scenario(
+            "partition-asymmetric",
+            "the leader's outbound or inbound Raft traffic is blackholed, then released",
+            (AsymmetricPartition(),),
+        ),
+        Scenario(
+            "flaky-network",
+            "single links cut, blackholed one way, or delayed 50-1000 ms, briefly and often",
+            (FlakyLink(),),
+            timing=FaultTiming(hold=1.0, interval=0.2),
+        ),
+        Scenario("kill-router", "SIGKILL the router; the supervisor restarts it", (KillRole("router"),)),
+        Scenario(
+            "membership",
+            "remove a follower, stop it (wiping its data every other time), add it back, restart it",
+            (MembershipChange(),),
+            timing=FaultTiming(hold=1.0),
+        ),
+        Scenario(
+            "mixed",
+            "every failpoint above, chosen at random, in every shard at once, plus router kills",
+            (
+                KillNode("leader"),
+                KillNode("any"),
+                PauseNode("any"),
+                IsolateNode("leader"),
+                IsolateNode("follower"),
+                AsymmetricPartition(),
+                FlakyLink(),
+                KillRole("router"),
+            ),
+            timing=pause,
+        ),
+    ]

@@ -1,0 +1,1 @@
+"""Validators: compare what the cluster holds and returned with what the model allows."""

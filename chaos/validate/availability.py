@@ -1,0 +1,48 @@
+"""Availability figures: the error rate, and the longest time a shard acknowledged no write."""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from vecstore.chaos.traffic.history import History, Outcome
+
+
+@dataclass
+class Availability:
+    """What clients experienced."""
+
+    writes_attempted: int = 0
+    writes_acknowledged: int = 0
+    reads_attempted: int = 0
+    reads_acknowledged: int = 0
+    strong_reads_acknowledged: int = 0
+    error_rate: float = 0.0
+    longest_unavailable: float = 0.0
+    """Seconds: the longest gap between acknowledged writes of any one shard."""
+    longest_by_shard: dict[int, float] = field(default_factory=dict)
+
+
+def measure(history: History, shards: int, start: float, end: float) -> Availability:
+    """Figures over the traffic window [start, end]."""
+    figures = Availability()
+    acknowledged: dict[int, list[float]] = defaultdict(list)
+    for write in history.writes:
+        figures.writes_attempted += 1
+        if write.outcome is Outcome.OK and write.completed is not None:
+            figures.writes_acknowledged += 1
+            acknowledged[write.shard].append(write.completed)
+    for read in history.reads:
+        figures.reads_attempted += 1
+        if read.outcome is Outcome.OK:
+            figures.reads_acknowledged += 1
+            figures.strong_reads_acknowledged += read.consistency == "strong"
+    attempted = figures.writes_attempted + figures.reads_attempted
+    failed = attempted - figures.writes_acknowledged - figures.reads_acknowledged
+    figures.error_rate = round(failed / attempted, 4) if attempted else 0.0
+    for shard in range(shards):
+        times = sorted([start, *(t for t in acknowledged[shard] if start <= t <= end), end])
+        figures.longest_by_shard[shard] = round(max(b - a for a, b in itertools.pairwise(times)), 2)
+    figures.longest_unavailable = max(figures.longest_by_shard.values(), default=0.0)
+    return figures
