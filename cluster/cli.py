@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -17,11 +18,11 @@ import click
 
 from vecstore.cluster.cli_collections import collections
 from vecstore.cluster.cli_output import CliError, emit, note
-from vecstore.cluster.cli_points import points, search
+from vecstore.cluster.cli_points import points
+from vecstore.cluster.cli_search import search
 from vecstore.cluster.cli_snapshot import snapshot
 from vecstore.cluster.cli_status import status
 from vecstore.cluster.cli_target import DEFAULT_DATA_DIR, json_option, run
-from vecstore.cluster.client import NodeClient
 from vecstore.cluster.errors import VecStoreError
 
 PASSTHROUGH = {
@@ -60,6 +61,10 @@ def _local_cluster(data_dir: Path, shards: int, replicas: int, port: int, with_k
     return LocalCluster(data_dir, shards=shards, replicas=replicas, port=port, **options)
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 @cli.command()
 @click.option("--shards", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--replicas", type=click.IntRange(min=1), default=3, show_default=True, help="nodes per shard")
@@ -79,33 +84,50 @@ def up(shards: int, replicas: int, port: int, data_dir: Path, with_kafka: bool, 
     Ctrl-C or SIGTERM stops every process cleanly. An existing data dir keeps its shape:
     --shards, --replicas and --port apply only to a new one.
     """
-    cluster = _local_cluster(data_dir, shards, replicas, port, with_kafka)
-    cluster.start()
-    endpoints = {
+    try:
+        cluster = _local_cluster(data_dir, shards, replicas, port, with_kafka)
+    except RuntimeError as err:  # a missing broker binary, for one
+        raise CliError(str(err)) from None
+    signal.signal(signal.SIGTERM, _interrupt)  # until run_forever takes over: stop what started
+    try:
+        cluster.start()
+        emit(_endpoints(cluster), as_json, _describe_endpoints)
+        sys.stdout.flush()
+        cluster.run_forever()  # returns after SIGINT/SIGTERM, every process stopped
+    except BaseException as err:
+        cluster.stop()  # never leave processes behind (stopping twice is harmless)
+        if isinstance(err, RuntimeError):
+            raise CliError(f"the cluster did not start: {err}") from None
+        raise
+    note("cluster stopped")
+
+
+def _endpoints(cluster: Any) -> dict[str, Any]:
+    kafka = getattr(cluster, "kafka", None)
+    return {
         "router": cluster.router_url,
         "shards": len(cluster.spec.shards),
         "replicas": len(cluster.spec.shards[0].nodes),
         "nodes": cluster.node_addresses(),
+        "kafka": {"bootstrap": kafka.bootstrap, "topic": kafka.topic} if kafka is not None else None,
         "data_dir": str(cluster.data_dir),
         "manifest": str(cluster.manifest_path),
         "supervisor_pid": os.getpid(),
     }
 
-    def describe(e: dict[str, Any]) -> str:
-        return "\n".join(
-            [
-                f"VecStore cluster: {e['shards']} shard(s) x {e['replicas']} replica(s)",
-                f"  router    {e['router']}  (native /v1 API and Qdrant-compatible API)",
-                f"  nodes     {', '.join(e['nodes'])}",
-                f"  data      {e['data_dir']}  (cluster.json lists every process)",
-                "Ctrl-C stops the cluster.",
-            ]
-        )
 
-    emit(endpoints, as_json, describe)
-    sys.stdout.flush()
-    cluster.run_forever()
-    note("cluster stopped")
+def _describe_endpoints(e: dict[str, Any]) -> str:
+    kafka = e["kafka"]
+    return "\n".join(
+        [
+            f"VecStore cluster: {e['shards']} shard(s) x {e['replicas']} replica(s)",
+            f"  router    {e['router']}  (native /v1 API and Qdrant-compatible API)",
+            f"  nodes     {', '.join(e['nodes'])}",
+            *([f"  kafka     {kafka['bootstrap']}  (ingest topic {kafka['topic']})"] if kafka else []),
+            f"  data      {e['data_dir']}  (cluster.json lists every process)",
+            "Ctrl-C stops the cluster.",
+        ]
+    )
 
 
 # ---- node, router, ingest --------------------------------------------------------------
@@ -133,6 +155,8 @@ def _membership_command(action: str, verb: str) -> click.Command:
             raise CliError("--nodes needs at least one host:port")
 
         async def go() -> None:
+            from vecstore.cluster.client import NodeClient  # pulls in the command codecs and numpy
+
             async with NodeClient(addresses) as client:
                 await client.change_membership(action, raft_address)
 

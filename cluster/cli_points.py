@@ -1,4 +1,4 @@
-"""`vecstore points upsert` and `vecstore search`: points in and hits out, through the router.
+"""`vecstore points upsert`: points from JSONL or .npy files into a collection, through the router.
 
 Input files are checked as they are read, and a bad line or row is reported by number
 before its batch is sent; batches go in file order so a later duplicate id wins.
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from vecstore.cluster.cli_output import CliError, emit, format_table
+from vecstore.cluster.cli_output import CliError, emit
 from vecstore.cluster.cli_target import Target, router_command, run
 from vecstore.cluster.errors import VecStoreError
 
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 Point = dict[str, Any]
-CONSISTENCY = ("eventual", "leader", "strong")
 NPY_CHUNK_ROWS = 1024
 
 
@@ -162,23 +161,43 @@ def points() -> None:
     """Load points into a collection."""
 
 
-def _source(
-    file: Path | None, vectors: Path | None, payloads: Path | None, start_id: int, dimension: int
-) -> tuple[Iterator[Point], int]:
-    """The points to send and how many there are."""
+def _check_source(
+    file: Path | None, vectors: Path | None, payloads: Path | None
+) -> tuple[int, npt.NDArray[Any] | None]:
+    """Check the input flags and files before any request: how many points, and the matrix."""
     if (file is None) == (vectors is None):
         raise CliError("give exactly one of --file data.jsonl or --vectors x.npy")
     if file is not None:
         if payloads is not None:
             raise CliError("--payloads goes with --vectors; JSONL lines carry their own payloads")
-        return jsonl_points(file, dimension), count_lines(file)
+        return count_lines(file), None
     assert vectors is not None
-    matrix = load_matrix(vectors, dimension)
+    matrix = load_matrix(vectors)
     if payloads is not None:
         lines = count_lines(payloads)
         if lines != len(matrix):
             raise CliError(f"{payloads} has {lines} payload lines but {vectors} has {len(matrix)} rows")
-    return npy_points(matrix, payloads, start_id, vectors), len(matrix)
+    return len(matrix), matrix
+
+
+def _points(
+    file: Path | None,
+    vectors: Path | None,
+    matrix: npt.NDArray[Any] | None,
+    payloads: Path | None,
+    start_id: int,
+    dimension: int,
+) -> Iterator[Point]:
+    """The points to send, checked against the collection's dimension."""
+    if matrix is None:
+        assert file is not None
+        return jsonl_points(file, dimension)
+    assert vectors is not None
+    if matrix.shape[1] != dimension:
+        raise CliError(
+            f"{vectors}: vectors have {matrix.shape[1]} dimensions, the collection expects {dimension}"
+        )
+    return npy_points(matrix, payloads, start_id, vectors)
 
 
 @points.command()
@@ -206,10 +225,12 @@ def upsert(
     "payload"}) or from --vectors (a .npy matrix; ids from --start-id) with --payloads."""
     from tqdm import tqdm
 
+    total, matrix = _check_source(file, vectors, payloads)
+
     async def go() -> int:
         async with target.client(deadline_seconds=60) as client:
             dimension = int((await client.collection_info(collection))["schema"]["dimension"])
-            source, total = _source(file, vectors, payloads, start_id, dimension)
+            source = _points(file, vectors, matrix, payloads, start_id, dimension)
             written = 0
             disable = None if progress is None else not progress  # None: only on a tty
             with tqdm(total=total, unit="pt", desc=f"upsert {collection}", disable=disable) as bar:
@@ -227,103 +248,4 @@ def upsert(
         {"collection": collection, "upserted": written},
         target.as_json,
         lambda r: f"upserted {r['upserted']} points into {collection!r}",
-    )
-
-
-# ---- search ----------------------------------------------------------------------------
-
-
-def parse_query_vector(text: str) -> list[list[float]]:
-    """--vector: one JSON list of numbers (or a list of them, for several queries)."""
-    value = parse_json(text, "--vector")
-    rows = value if isinstance(value, list) and value and isinstance(value[0], list) else [value]
-    if not isinstance(rows[0], list) or not rows[0]:
-        raise CliError("--vector must be a non-empty JSON list of numbers, e.g. '[0.1, 0.2]'")
-    return [check_vector(row, len(rows[0]), f"--vector row {n}") for n, row in enumerate(rows)]
-
-
-def parse_filter_option(text: str | None) -> dict[str, Any] | None:
-    """--filter: a JSON filter object (docs/filters.md); the router validates its meaning."""
-    if text is None:
-        return None
-    value = parse_json(text, "--filter")
-    if not isinstance(value, dict):
-        raise CliError('--filter must be a JSON object like {"must": [...]}')
-    return value
-
-
-def hit_rows(hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Hits as table rows with their rank."""
-    return [{"rank": rank, **hit} for rank, hit in enumerate(hits, start=1)]
-
-
-def render_results(results: list[list[dict[str, Any]]], with_payload: bool) -> str:
-    """One table per query."""
-    columns = ["rank", "id", "score", *(["payload"] if with_payload else [])]
-    parts = []
-    for number, hits in enumerate(results):
-        title = f"query {number}:\n" if len(results) > 1 else ""
-        parts.append(title + (format_table(hit_rows(hits), columns) if hits else "no hits"))
-    return "\n\n".join(parts)
-
-
-@click.command()
-@click.argument("collection")
-@click.option("--vector", "vector_text", metavar="JSON", help="query vector, e.g. '[0.1, 0.2, ...]'")
-@click.option(
-    "--vector-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="queries in .npy"
-)
-@click.option("--k", type=click.IntRange(1, 1000), default=10, show_default=True, help="hits per query")
-@click.option("--filter", "filter_text", metavar="JSON", help="payload filter (docs/filters.md)")
-@click.option("--with-payload/--no-with-payload", default=True, show_default=True)
-@click.option("--consistency", type=click.Choice(CONSISTENCY), default="eventual", show_default=True)
-@click.option("--ef", type=click.IntRange(min=1), help="HNSW expansion for this search")
-@click.option("--exact", is_flag=True, help="exact (brute-force) scoring instead of HNSW")
-@router_command
-def search(
-    target: Target,
-    collection: str,
-    vector_text: str | None,
-    vector_file: Path | None,
-    k: int,
-    filter_text: str | None,
-    with_payload: bool,
-    consistency: str,
-    ef: int | None,
-    exact: bool,
-) -> None:
-    """Nearest neighbours in COLLECTION of --vector or of each row of --vector-file."""
-    if (vector_text is None) == (vector_file is None):
-        raise CliError("give exactly one of --vector JSON or --vector-file q.npy")
-    condition = parse_filter_option(filter_text)
-    if vector_text is not None:
-        queries = parse_query_vector(vector_text)
-    else:
-        assert vector_file is not None
-        queries = load_matrix(vector_file).astype("float64").tolist()
-
-    async def go() -> list[list[dict[str, Any]]]:
-        async with target.client() as client:
-            dimension = int((await client.collection_info(collection))["schema"]["dimension"])
-            if len(queries[0]) != dimension:
-                raise CliError(
-                    f"query vector has {len(queries[0])} dimensions, collection {collection!r} "
-                    f"expects {dimension}"
-                )
-            return await client.search(
-                collection,
-                queries,
-                k=k,
-                filter=condition,
-                with_payload=with_payload,
-                consistency=consistency,
-                ef=ef,
-                exact=exact,
-            )
-
-    results = run(go())
-    emit(
-        {"collection": collection, "results": results},
-        target.as_json,
-        lambda r: render_results(r["results"], with_payload),
     )

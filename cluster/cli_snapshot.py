@@ -22,7 +22,7 @@ import click
 import msgpack
 
 from vecstore.cluster.cli_output import CliError, emit, format_table
-from vecstore.cluster.cli_points import CONSISTENCY
+from vecstore.cluster.cli_search import CONSISTENCY
 from vecstore.cluster.cli_target import Target, router_command, run
 from vecstore.cluster.router_client import RouterClient
 

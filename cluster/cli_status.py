@@ -15,7 +15,6 @@ import click
 
 from vecstore.cluster.cli_output import CliError, emit, format_table, note
 from vecstore.cluster.cli_target import json_option, resolve_router, run
-from vecstore.cluster.client import NodeClient
 from vecstore.cluster.errors import VecStoreError
 from vecstore.cluster.router_client import RouterClient
 
@@ -40,15 +39,17 @@ def node_row(status: dict[str, Any]) -> dict[str, Any]:
     """A node's status document (or an `unreachable` entry) as one flat row."""
     address = status.get("http_address") or status.get("address")
     if status.get("role") == "unreachable" or "commit_index" not in status:
-        return {
-            "shard": status.get("shard_id"),
-            "node": status.get("node_id"),
-            "address": address,
-            "role": "unreachable",
-            "health": "unreachable",
-            "ready": False,
-            "error": status.get("error"),
-        }
+        row: dict[str, Any] = dict.fromkeys(COLUMNS)
+        row.update(
+            shard=status.get("shard_id"),
+            node=status.get("node_id"),
+            address=address,
+            role="unreachable",
+            health="unreachable",
+            ready=False,
+            error=status.get("error"),
+        )
+        return row
     collections = status.get("collections") or {}
     return {
         "shard": status.get("shard_id"),
@@ -104,6 +105,8 @@ def render(rows: list[dict[str, Any]]) -> str:
 
 
 async def _from_nodes(addresses: list[str]) -> list[dict[str, Any]]:
+    from vecstore.cluster.client import NodeClient  # pulls in the command codecs and numpy
+
     async with NodeClient(addresses) as client:
         statuses = []
         for address in addresses:

@@ -72,235 +72,151 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
-def test_collections_points_search_status_and_errors(local_cluster: LocalCluster, tmp_path: Path) -> None:
+def test_collections_points_search_status_snapshot_and_errors(
+    local_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """One cluster, the way an operator goes: collections, loading, searching, status,
+    backup and restore, and the mistakes people make on the way."""
     r = ("--router", local_cluster.router_url)
-    dim = 8
+    check_collections(r)
+    vectors = check_points_and_search(r, tmp_path)
+    check_status(r)
+    check_bad_input(r, tmp_path, vectors[0])
+    check_snapshot(r, tmp_path)
+    assert ok("collections", "drop", "docs", "--yes", *r)["dropped"] is True
+    assert [c["name"] for c in ok("collections", "list", *r)] == ["tags"]
+    fails("collections", "drop", "docs", "--yes", *r, expect="collection 'docs' does not exist")
 
-    created = ok("collections", "create", "docs", "--dim", str(dim), "--m", "12", *r)
+
+DIM = 8
+
+
+def check_collections(r: tuple[str, str]) -> None:
+    created = ok("collections", "create", "docs", "--dim", str(DIM), "--m", "12", *r)
     assert created["created"] is True
     assert created["schema"]["hnsw"]["connectivity"] == 12
-    assert ok("collections", "create", "docs", "--dim", str(dim), "--m", "12", *r)["created"] is False
+    assert ok("collections", "create", "docs", "--dim", str(DIM), "--m", "12", *r)["created"] is False
     fails("collections", "create", "docs", "--dim", "9", *r, expect="different schema")
     listed = ok("collections", "list", *r)
-    assert [(c["name"], c["dimension"], c["metric"], c["m"]) for c in listed] == [("docs", 8, "cosine", 12)]
+    assert [(c["name"], c["dimension"], c["metric"], c["m"]) for c in listed] == [("docs", DIM, "cosine", 12)]
 
-    # 200 points from JSONL, 300 from .npy with payloads, ids 1000..1299
-    vectors = unit_rows(500, dim, seed=1)
+
+def check_points_and_search(r: tuple[str, str], tmp_path: Path) -> np.ndarray[Any, np.dtype[np.float32]]:
+    # 200 points from JSONL (ids 0..199), 300 from .npy with payloads (ids 1000..1299)
+    vectors = unit_rows(500, DIM, seed=1)
     colors = ["red", "blue"]
-    jsonl = write_jsonl(
-        tmp_path / "points.jsonl",
-        [
-            {"id": i, "vector": vectors[i].tolist(), "payload": {"n": i, "color": colors[i % 2]}}
-            for i in range(200)
-        ],
-    )
+    rows = [
+        {"id": i, "vector": vectors[i].tolist(), "payload": {"n": i, "color": colors[i % 2]}}
+        for i in range(200)
+    ]
+    jsonl = write_jsonl(tmp_path / "points.jsonl", rows)
     assert ok("points", "upsert", "docs", "--file", str(jsonl), "--batch-size", "64", *r)["upserted"] == 200
     np.save(tmp_path / "rows.npy", vectors[200:])
     payloads = write_jsonl(
         tmp_path / "rows.jsonl", [{"n": i, "color": colors[i % 2]} for i in range(200, 500)]
     )
-    loaded = ok(
-        "points",
-        "upsert",
-        "docs",
-        "--vectors",
-        str(tmp_path / "rows.npy"),
-        "--payloads",
-        str(payloads),
-        "--start-id",
-        "1000",
-        *r,
-    )
-    assert loaded["upserted"] == 300
+    npy = ("--vectors", str(tmp_path / "rows.npy"), "--payloads", str(payloads), "--start-id", "1000")
+    assert ok("points", "upsert", "docs", *npy, *r)["upserted"] == 300
     assert ok("collections", "info", "docs", *r)["points"] == 500
 
     # an exact filtered search agrees with brute force over the points the filter allows
     ids = np.array(list(range(200)) + list(range(1000, 1300)))
     allowed = np.array([(i % 2 == 0) and i < 300 for i in range(500)])  # red and n < 300
-    query = unit_rows(1, dim, seed=2)[0]
+    query = unit_rows(1, DIM, seed=2)[0]
     condition = {"must": [{"key": "color", "match": {"value": "red"}}, {"key": "n", "range": {"lt": 300}}]}
-    found = ok(
-        "search",
-        "docs",
-        "--vector",
-        json.dumps(query.tolist()),
-        "--k",
-        "7",
-        "--exact",
-        "--filter",
-        json.dumps(condition),
-        "--consistency",
-        "strong",
-        *r,
-    )["results"][0]
-    scores = vectors @ query
-    expected = ids[allowed][np.argsort(-scores[allowed])[:7]]
-    assert [h["id"] for h in found] == expected.tolist()
-    assert all(h["payload"]["color"] == "red" and h["payload"]["n"] < 300 for h in found)
-    np.save(tmp_path / "queries.npy", unit_rows(3, dim, seed=3))
+    search = ("search", "docs", "--vector", json.dumps(query.tolist()), "--k", "7")
+    found = ok(*search, "--exact", "--filter", json.dumps(condition), "--consistency", "strong", *r)
+    hits = found["results"][0]
+    expected = ids[allowed][np.argsort(-(vectors @ query)[allowed])[:7]]
+    assert [h["id"] for h in hits] == expected.tolist()
+    assert all(h["payload"]["color"] == "red" and h["payload"]["n"] < 300 for h in hits)
+
+    np.save(tmp_path / "queries.npy", unit_rows(3, DIM, seed=3))
     batch = ok("search", "docs", "--vector-file", str(tmp_path / "queries.npy"), "--k", "4", *r)
     assert [len(hits) for hits in batch["results"]] == [4, 4, 4]
-    table = vecstore("search", "docs", "--vector", json.dumps(query.tolist()), "--k", "3", *r)
-    assert table.returncode == 0 and table.stdout.splitlines()[0].split() == [
-        "RANK",
-        "ID",
-        "SCORE",
-        "PAYLOAD",
-    ]
+    table = vecstore(*search, *r)
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.splitlines()[0].split() == ["RANK", "ID", "SCORE", "PAYLOAD"]
+    return vectors
 
-    # status: one row per node, every shard with one leader, all caught up
+
+def check_status(r: tuple[str, str]) -> None:
     rows = ok("status", *r)
     assert len(rows) == 6
-    assert {
-        "shard",
-        "node",
-        "role",
-        "term",
-        "commit",
-        "applied",
-        "commit_lag",
-        "indexing_lag",
-        "health",
-        "ready",
-        "digest",
-    } <= set(rows[0])
+    columns = {"shard", "node", "role", "term", "commit", "applied", "commit_lag", "indexing_lag"}
+    assert columns | {"points", "health", "ready", "digest"} <= set(rows[0])
     for shard in (0, 1):
         members = [row for row in rows if row["shard"] == shard]
         assert sorted(m["role"] for m in members) == ["follower", "follower", "leader"]
     assert all(row["health"] == "ok" and isinstance(row["commit_lag"], int) for row in rows)
     assert sum(row["points"] for row in rows if row["role"] == "leader") == 500
     human = vecstore("status", *r)
-    assert human.returncode == 0 and "shard 0: leader" in human.stdout
+    assert human.returncode == 0, human.stderr
+    assert "shard 0: leader" in human.stdout and "COMMIT_LAG" in human.stdout
 
-    # bad input: non-zero exit and one line that says what was wrong
-    fails(
-        "points",
-        "upsert",
-        "docs",
-        "--file",
-        str(tmp_path / "missing.jsonl"),
-        *r,
-        expect="does not exist",
-        code=2,
+
+def check_bad_input(r: tuple[str, str], tmp_path: Path, vector: np.ndarray[Any, Any]) -> None:
+    """Non-zero exit and one line that says what was wrong."""
+    missing = str(tmp_path / "missing.jsonl")
+    fails("points", "upsert", "docs", "--file", missing, *r, expect="does not exist", code=2)
+    wrong = write_jsonl(
+        tmp_path / "wrong.jsonl", [{"id": 1, "vector": [0.5] * DIM}, {"id": 2, "vector": [1.0]}]
     )
-    wrong_dim = write_jsonl(
-        tmp_path / "wrong.jsonl", [{"id": 1, "vector": [0.5] * dim}, {"id": 2, "vector": [1.0]}]
+    last = fails(
+        "points", "upsert", "docs", "--file", str(wrong), *r, expect="line 2: vector has 1 dimensions"
     )
-    fails("points", "upsert", "docs", "--file", str(wrong_dim), *r, expect="line 2: vector has 1 dimensions")
-    (tmp_path / "broken.jsonl").write_text('{"id": 1, "vector": [1, 2\n')
-    fails(
-        "points",
-        "upsert",
-        "docs",
-        "--file",
-        str(tmp_path / "broken.jsonl"),
-        *r,
-        expect="line 1: not valid JSON",
-    )
-    np.save(tmp_path / "narrow.npy", np.ones((3, dim - 1), dtype=np.float32))
+    assert "expects 8" in last
+    np.save(tmp_path / "narrow.npy", np.ones((3, DIM - 1), dtype=np.float32))
     fails("points", "upsert", "docs", "--vectors", str(tmp_path / "narrow.npy"), *r, expect="7 dimensions")
+    query = ("--vector", json.dumps(vector.tolist()))
     fails("search", "docs", "--vector", "[1, 2]", *r, expect="query vector has 2 dimensions")
-    fails(
-        "search",
-        "docs",
-        "--vector",
-        json.dumps(query.tolist()),
-        "--filter",
-        "{color: red}",
-        *r,
-        expect="--filter: not valid JSON",
-    )
-    fails(
-        "search",
-        "docs",
-        "--vector",
-        json.dumps(query.tolist()),
-        "--filter",
-        '{"must": [{"key": "n"}]}',
-        *r,
-        expect="condition on 'n'",
-    )
-    fails("search", "nope", "--vector", "[1]", *r, expect="collection 'nope' does not exist")
+    fails("search", "docs", *query, "--filter", "{color: red}", *r, expect="--filter: not valid JSON")
+    fails("search", "docs", *query, "--filter", '{"must": [{"key": "n"}]}', *r, expect="condition on 'n'")
+    fails("search", "nope", *query, *r, expect="collection 'nope' does not exist")
     fails("collections", "info", "nope", *r, expect="collection 'nope' does not exist")
-    fails("points", "upsert", "nope", "--file", str(jsonl), *r, expect="collection 'nope' does not exist")
-    fails("collections", "drop", "docs", *r, expect="pass --yes")
-    fails("collections", "list", "--router", "http://127.0.0.1:1", expect="unreachable")
-
-    assert ok("collections", "drop", "docs", "--yes", *r)["dropped"] is True
-    assert ok("collections", "list", *r) == []
-    fails("collections", "drop", "docs", "--yes", *r, expect="does not exist")
 
 
-def test_snapshot_round_trip(local_cluster: LocalCluster, tmp_path: Path) -> None:
-    r = ("--router", local_cluster.router_url)
-    ok("collections", "create", "docs", "--dim", "6", "--metric", "l2", "--dtype", "f16", *r)
-    ok("collections", "create", "tags", "--dim", "3", *r)
-    vectors = unit_rows(700, 6, seed=4)
-    rows = [
-        {"id": i, "vector": vectors[i].tolist(), "payload": {"n": i, "odd": i % 2 == 1}} for i in range(690)
+def check_snapshot(r: tuple[str, str], tmp_path: Path) -> None:
+    # a second collection with another metric and dtype, and UUID ids
+    ok("collections", "create", "tags", "--dim", "3", "--metric", "l2", "--dtype", "f16", *r)
+    tag_rows = [
+        {"id": f"00000000-0000-0000-0000-{i:012d}", "vector": [i, 1.0, -i], "payload": {"tag": f"t{i}"}}
+        for i in range(20)
     ]
-    rows += [
-        {"id": f"00000000-0000-0000-0000-{i:012d}", "vector": vectors[i].tolist()} for i in range(690, 700)
-    ]
-    ok("points", "upsert", "docs", "--file", str(write_jsonl(tmp_path / "docs.jsonl", rows)), *r)
-    ok(
-        "points",
-        "upsert",
-        "tags",
-        "--file",
-        str(write_jsonl(tmp_path / "tags.jsonl", [{"id": 7, "vector": [1, 0, 0], "payload": {"tag": "x"}}])),
-        *r,
-    )
-    queries = json.dumps(unit_rows(3, 6, seed=5).tolist())
-    question = (
-        "search",
-        "docs",
-        "--vector",
-        queries,
-        "--k",
-        "10",
-        "--exact",
-        "--filter",
-        '{"must": [{"key": "odd", "match": {"value": true}}]}',
-    )
-    before = ok(*question, *r)["results"]
+    ok("points", "upsert", "tags", "--file", str(write_jsonl(tmp_path / "tags.jsonl", tag_rows)), *r)
+    queries = json.dumps(unit_rows(3, DIM, seed=5).tolist())
+    odd = '{"must": [{"key": "color", "match": {"value": "blue"}}]}'
+    question = ("search", "docs", "--vector", queries, "--k", "10", "--exact", "--filter", odd, *r)
+    before = ok(*question)["results"]
 
     backup = tmp_path / "backup.vsb"
     made = ok("snapshot", "create", "--out", str(backup), "--page-size", "128", *r)
-    assert made["collections"] == {"docs": 700, "tags": 1} and made["bytes"] == backup.stat().st_size
+    assert made["collections"] == {"docs": 500, "tags": 20}
+    assert made["bytes"] == backup.stat().st_size
 
     ok("collections", "drop", "docs", "--yes", *r)
     restored = ok("snapshot", "restore", "--file", str(backup), *r)
-    assert restored["collections"] == {"docs": 700, "tags": 1}
+    assert restored["collections"] == {"docs": 500, "tags": 20}
     info = ok("collections", "info", "docs", *r)
-    assert (info["points"], info["metric"], info["dtype"]) == (700, "l2", "f16")
-    after = ok(*question, *r)["results"]
-    assert [[h["id"] for h in hits] for hits in after] == [[h["id"] for h in hits] for hits in before]
-    assert [[h["payload"] for h in hits] for hits in after] == [
-        [h["payload"] for h in hits] for hits in before
+    assert (info["points"], info["metric"], info["m"]) == (500, "cosine", 12)
+    after = ok(*question)["results"]
+    assert [[(h["id"], h["payload"]) for h in hits] for hits in after] == [
+        [(h["id"], h["payload"]) for h in hits] for hits in before
     ]
-    uuid_point = ok("search", "docs", "--vector", json.dumps(vectors[695].tolist()), "--k", "1", *r)
-    assert uuid_point["results"][0][0]["id"] == "00000000-0000-0000-0000-000000000695"
 
     # a collection in the way with another schema is refused unless --force replaces it
     ok("collections", "drop", "tags", "--yes", *r)
     ok("collections", "create", "tags", "--dim", "5", *r)
     fails("snapshot", "restore", "--file", str(backup), *r, expect="tags exist with a different schema")
     ok("snapshot", "restore", "--file", str(backup), "--force", *r)
-    assert ok("collections", "info", "tags", *r)["dimension"] == 3
+    tags = ok("collections", "info", "tags", *r)
+    assert (tags["dimension"], tags["metric"], tags["dtype"], tags["points"]) == (3, "l2", "f16", 20)
+    nearest = ok("search", "tags", "--vector", "[7, 1, -7]", "--k", "1", *r)["results"][0][0]
+    assert nearest["id"] == "00000000-0000-0000-0000-000000000007" and nearest["payload"] == {"tag": "t7"}
 
-    backup_bytes = backup.read_bytes()
-    (tmp_path / "cut.vsb").write_bytes(backup_bytes[: len(backup_bytes) // 2])
+    data = backup.read_bytes()
+    (tmp_path / "cut.vsb").write_bytes(data[: len(data) // 2])
     fails("snapshot", "restore", "--file", str(tmp_path / "cut.vsb"), *r, expect="truncated")
-    (tmp_path / "other.vsb").write_bytes(b"\x81\xa1a\x01")
-    fails(
-        "snapshot",
-        "restore",
-        "--file",
-        str(tmp_path / "other.vsb"),
-        *r,
-        expect="not a VecStore logical backup",
-    )
 
 
 # ---- vecstore up -------------------------------------------------------------------------
