@@ -182,7 +182,8 @@ def _decode_value(value: bytes | None) -> dict[str, Any]:
     if not value:
         raise MalformedRecord("record has no value")
     # a JSON object starts with '{' (0x7b); in msgpack that byte is the integer 123, never a map
-    is_json = value.lstrip()[:1] == b"{"
+    first = value[:1]
+    is_json = first == b"{" or (first.isspace() and value.lstrip()[:1] == b"{")
     try:
         body = json.loads(value) if is_json else msgpack.unpackb(value, raw=False, strict_map_key=True)
     except Exception as err:  # json and msgpack raise several unrelated exception types

@@ -389,17 +389,17 @@ class IngestWorker:
                     gauge.remove(topic, str(partition))
 
     async def on_assigned(self, assigned: Iterable[Any]) -> None:
-        """Partitions join this worker: start each from its committed offset (or the start)."""
+        """Partitions join this worker. aiokafka gives every new assignment fresh positions,
+        fetched from the committed offsets (or the log start), so consumption resumes where
+        everything before is applied; seeking here again would only replay records that
+        may already be polled. Only the committed offsets are recorded, for status and lag."""
         for tp in assigned:
             position = (tp.topic, tp.partition)
-            committed = await self._consumer.committed(tp)
-            if committed is None:
-                await self._consumer.seek_to_beginning(tp)
-            else:
-                self._consumer.seek(tp, committed)
-                self.ledger.safe[position] = committed
-                self.committed[position] = committed
             self.assigned.add(position)
+            committed = await self._consumer.committed(tp)
+            if committed is not None:
+                self.committed.setdefault(position, committed)
+                self.ledger.safe[position] = max(self.ledger.safe.get(position, -1), committed)
         log.info("partitions assigned", extra={"partitions": sorted(self.assigned)})
 
     # ---- observation --------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Kafka test support: the broker fixture and the ingest harness."""
