@@ -7,12 +7,11 @@ and exit non-zero.
 
 from __future__ import annotations
 
-import inspect
 import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -24,6 +23,9 @@ from vecstore.cluster.cli_snapshot import snapshot
 from vecstore.cluster.cli_status import status
 from vecstore.cluster.cli_target import DEFAULT_DATA_DIR, json_option, run
 from vecstore.cluster.errors import VecStoreError
+
+if TYPE_CHECKING:
+    from vecstore.cluster.local_cluster import LocalCluster
 
 PASSTHROUGH = {
     "context_settings": {"ignore_unknown_options": True, "allow_extra_args": True},
@@ -50,17 +52,6 @@ def exec_module(module: str, arguments: tuple[str, ...]) -> NoReturn:
 # ---- up --------------------------------------------------------------------------------
 
 
-def _local_cluster(data_dir: Path, shards: int, replicas: int, port: int, with_kafka: bool) -> Any:
-    from vecstore.cluster.local_cluster import LocalCluster
-
-    options: dict[str, Any] = {}
-    if with_kafka:
-        if "with_kafka" not in inspect.signature(LocalCluster).parameters:
-            raise CliError("--with-kafka is not available yet: this build's local cluster cannot start Kafka")
-        options["with_kafka"] = True
-    return LocalCluster(data_dir, shards=shards, replicas=replicas, port=port, **options)
-
-
 def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
@@ -84,9 +75,11 @@ def up(shards: int, replicas: int, port: int, data_dir: Path, with_kafka: bool, 
     Ctrl-C or SIGTERM stops every process cleanly. An existing data dir keeps its shape:
     --shards, --replicas and --port apply only to a new one.
     """
+    from vecstore.cluster.local_cluster import LocalCluster
+
     try:
-        cluster = _local_cluster(data_dir, shards, replicas, port, with_kafka)
-    except RuntimeError as err:  # a missing broker binary, for one
+        cluster = LocalCluster(data_dir, shards=shards, replicas=replicas, port=port, with_kafka=with_kafka)
+    except RuntimeError as err:  # no broker binary, for one
         raise CliError(str(err)) from None
     signal.signal(signal.SIGTERM, _interrupt)  # until run_forever takes over: stop what started
     try:
@@ -102,8 +95,8 @@ def up(shards: int, replicas: int, port: int, data_dir: Path, with_kafka: bool, 
     note("cluster stopped")
 
 
-def _endpoints(cluster: Any) -> dict[str, Any]:
-    kafka = getattr(cluster, "kafka", None)
+def _endpoints(cluster: LocalCluster) -> dict[str, Any]:
+    kafka = cluster.kafka
     return {
         "router": cluster.router_url,
         "shards": len(cluster.spec.shards),
