@@ -148,6 +148,7 @@ def _candidates(
     """Per query, candidate keys and distances from every container, closest first."""
     parts_keys: list[KeyArray] = []
     parts_dists: list[FloatMatrix] = []
+    exact_tail = False
     for container in collection.containers():
         count = min(fetch + container.dead, container.count)
         if count <= 0:
@@ -165,6 +166,7 @@ def _candidates(
             )
             parts_keys.append(tail_keys[rows])
             parts_dists.append(tail_dists)
+            exact_tail = True
     if not parts_keys:
         empty_keys = np.zeros(0, np.uint64)
         return [(empty_keys, np.zeros(0, np.float32)) for _ in range(len(queries))]
@@ -172,10 +174,26 @@ def _candidates(
         return list(zip(parts_keys[0], parts_dists[0], strict=True))
     all_keys = np.concatenate(parts_keys, axis=1)
     all_dists = np.concatenate(parts_dists, axis=1)
+    if exact_tail and collection.schema.dtype is not StorageDtype.F32:
+        # quantized graphs measure on their own scale (usearch normalises i8 vectors), so
+        # the exact tail's distances cannot be merged with them: compare all at full precision
+        all_dists = _full_precision_distances(collection, queries, all_keys)
     order = np.argsort(all_dists, axis=1, kind="stable")
     sorted_keys = np.take_along_axis(all_keys, order, 1)
     sorted_dists = np.take_along_axis(all_dists, order, 1)
     return list(zip(sorted_keys, sorted_dists, strict=True))
+
+
+def _full_precision_distances(collection: Collection, queries: FloatMatrix, keys: KeyArray) -> FloatMatrix:
+    """Each query's exact distances to its own candidate keys; padding stays at +inf."""
+    distances = np.full(keys.shape, np.inf, dtype=np.float32)
+    for row, (query, row_keys) in enumerate(zip(queries, keys, strict=True)):
+        real = np.flatnonzero(row_keys != NO_KEY)
+        if len(real):
+            vectors = collection.vectors_of(row_keys[real])
+            scored = collection.scorer.distances(query[None, :], vectors, collection.schema.metric)
+            distances[row, real] = scored[0]
+    return distances
 
 
 def _accept(
