@@ -62,3 +62,8 @@ def emit(data: object, as_json: bool, render: Callable[[Any], str]) -> None:
 def note(message: str) -> None:
     """A progress or status line on stderr (keeps stdout clean for --json)."""
     click.echo(message, err=True)
+
+
+def progress_disabled(progress: bool | None) -> bool | None:
+    """tqdm's `disable` for --progress/--no-progress: None (the default) shows it on a tty."""
+    return None if progress is None else not progress

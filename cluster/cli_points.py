@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from vecstore.cluster.cli_output import CliError, emit
+from vecstore.cluster.cli_output import CliError, emit, progress_disabled
 from vecstore.cluster.cli_target import Target, router_command, run
 from vecstore.cluster.errors import VecStoreError
 
@@ -232,7 +232,7 @@ def upsert(
             dimension = int((await client.collection_info(collection))["schema"]["dimension"])
             source = _points(file, vectors, matrix, payloads, start_id, dimension)
             written = 0
-            disable = None if progress is None else not progress  # None: only on a tty
+            disable = progress_disabled(progress)
             with tqdm(total=total, unit="pt", desc=f"upsert {collection}", disable=disable) as bar:
                 try:
                     for batch in batches(source, batch_size):

@@ -21,7 +21,7 @@ from typing import IO, Any
 import click
 import msgpack
 
-from vecstore.cluster.cli_output import CliError, emit, format_table
+from vecstore.cluster.cli_output import CliError, emit, format_table, progress_disabled
 from vecstore.cluster.cli_search import CONSISTENCY
 from vecstore.cluster.cli_target import Target, router_command, run
 from vecstore.cluster.router_client import RouterClient
@@ -151,11 +151,12 @@ async def _create(
         counts = {s["name"]: await client.count(s["name"], consistency=consistency) for s in schemas}
         collections = [{"schema": s, "points": counts[s["name"]]} for s in schemas]
         partial = out.with_name(out.name + ".partial")
+        hidden = progress_disabled(show)
         written: dict[str, int] = {}
         try:
             with (
                 partial.open("wb") as stream,
-                tqdm(total=sum(counts.values()), unit="pt", desc="snapshot", disable=show_flag(show)) as bar,
+                tqdm(total=sum(counts.values()), unit="pt", desc="snapshot", disable=hidden) as bar,
             ):
                 write_record(stream, header_record(client.url, consistency, collections))
                 for schema in schemas:
@@ -190,11 +191,6 @@ async def _copy_collection(
             bar.update(len(points))
         if offset is None:
             return copied
-
-
-def show_flag(progress: bool | None) -> bool | None:
-    """tqdm's `disable` for --progress/--no-progress (None: only on a tty)."""
-    return None if progress is None else not progress
 
 
 def render_summary(summary: dict[str, Any]) -> str:
@@ -260,7 +256,7 @@ async def _restore(
     async with target.client(deadline_seconds=60) as client:
         await _prepare(client, header, force)
         total = sum(header["counted"].values())
-        with tqdm(total=total, unit="pt", desc="restore", disable=show_flag(show)) as bar:
+        with tqdm(total=total, unit="pt", desc="restore", disable=progress_disabled(show)) as bar:
             for record in read_records(file):
                 if record.get("kind") != "points":
                     continue
