@@ -18,7 +18,7 @@ import aiohttp
 
 from vecstore.cluster.codec import encode_command
 from vecstore.cluster.commands import Command
-from vecstore.cluster.errors import Timeout, Unavailable, VecStoreError, error_from_dict
+from vecstore.cluster.errors import InvalidRequest, Timeout, Unavailable, VecStoreError, error_from_dict
 from vecstore.cluster.wire import JSON, MSGPACK, decode_body, encode_body
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,10 @@ class NodeClient:
         session = await self._http()
         headers = {"Accept": MSGPACK}
         if raw is None and body is not None:
-            raw = encode_body(body, MSGPACK)
+            try:
+                raw = encode_body(body, MSGPACK)
+            except OverflowError:
+                raise InvalidRequest("the request has an integer outside -2**63..2**64-1") from None
         if raw is not None:
             headers["Content-Type"] = MSGPACK
         data: bytes | io.BytesIO | None = raw

@@ -178,7 +178,7 @@ def as_vector_matrix(vectors: npt.ArrayLike, expected_rows: int | None = None) -
     """Return vectors as a finite 2-D float32 array, or raise InvalidVector."""
     try:
         matrix = np.asarray(vectors, dtype=np.float32)
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, OverflowError) as err:
         raise InvalidVector(f"vectors must be lists of numbers: {err}") from None
     if matrix.ndim == 1 and expected_rows == 1:
         matrix = matrix.reshape(1, -1)

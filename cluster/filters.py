@@ -27,6 +27,8 @@ from vecstore.cluster.ids import PointId, normalize_point_id
 
 MAX_FILTER_DEPTH = 16
 MAX_FILTER_NODES = 1_000
+INTEGER_RANGE = (-(2**63), 2**64 - 1)
+"""What msgpack (routers to nodes) carries; payload integers have the same bound."""
 
 Scalar = str | int | float | bool
 
@@ -238,6 +240,7 @@ def _parse_scalar(value: object, key: str) -> Scalar:
     if isinstance(value, (str, int, float, bool)):
         if isinstance(value, float) and math.isnan(value):
             raise InvalidFilter(f"filter value for {key!r} is NaN")
+        _check_integer_range(value, key)
         return value
     raise InvalidFilter(f"filter value {value!r} for {key!r} must be a string, number or boolean")
 
@@ -247,7 +250,14 @@ def _require_number(value: object, key: str) -> int | float:
         raise InvalidFilter(f"range/comparison on {key!r} needs a number, got {value!r}")
     if math.isnan(value):
         raise InvalidFilter(f"range bound for {key!r} is NaN")
+    _check_integer_range(value, key)
     return value
+
+
+def _check_integer_range(value: object, key: str) -> None:
+    low, high = INTEGER_RANGE
+    if isinstance(value, int) and not isinstance(value, bool) and not low <= value <= high:
+        raise InvalidFilter(f"filter value {value} for {key!r} is outside the integer range -2**63..2**64-1")
 
 
 def filter_to_json(node: Filter) -> dict[str, Any]:

@@ -168,10 +168,7 @@ def dense_vector(raw: object, where: str) -> list[float]:
     for item in raw:
         if isinstance(item, bool) or not isinstance(item, (int, float)):
             raise InvalidVector(f"{where} must contain only numbers, found {item!r}")
-        try:
-            value = float(item)
-        except OverflowError:
-            value = math.inf
+        value = _as_float(item)
         if not math.isfinite(value) or abs(value) > 3.4e38:
             raise InvalidVector(f"{where} must contain finite float32 numbers, found {item!r}")
         vector.append(value)
@@ -330,9 +327,17 @@ def _search_params(raw: object) -> tuple[int | None, bool]:
 def _threshold(raw: object) -> float | None:
     if raw is None:
         return None
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
-        raise InvalidRequest(f"score_threshold must be a number, got {raw!r}")
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(_as_float(raw)):
+        raise InvalidRequest(f"score_threshold must be a finite number, got {raw!r}")
     return float(raw)
+
+
+def _as_float(number: float) -> float:
+    """`number` as a float; integers beyond float range become infinity instead of raising."""
+    try:
+        return float(number)
+    except OverflowError:
+        return math.inf
 
 
 SEARCH_FIELDS = (

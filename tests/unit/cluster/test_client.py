@@ -83,3 +83,9 @@ async def test_gives_up_at_the_deadline_with_the_last_error() -> None:
     async with NodeClient(["127.0.0.1:1"], deadline_seconds=0.5) as client:
         with pytest.raises(Unavailable, match="unreachable"):
             await client.request("any", "GET", "/v1/status")
+
+
+async def test_a_body_msgpack_cannot_carry_is_an_invalid_request() -> None:
+    async with NodeClient(["127.0.0.1:1"], deadline_seconds=0.5) as client:
+        with pytest.raises(InvalidRequest, match="outside -2\\*\\*63"):
+            await client.call("127.0.0.1:1", "POST", "/v1/collections/c/search", {"vectors": [[2**70]]})

@@ -125,3 +125,8 @@ def test_selector_needs_exactly_one_of_ids_or_filter() -> None:
         Selector(ids=(1,), filter=IsEmpty("a"))
     with pytest.raises(InvalidPointId):
         Selector.of_ids([True])
+
+
+def test_as_vector_matrix_rejects_integers_beyond_float_range() -> None:
+    with pytest.raises(InvalidVector, match="lists of numbers"):
+        as_vector_matrix([[10**400, 0]])

@@ -202,3 +202,21 @@ CANONICAL: list[Filter] = [
 @pytest.mark.parametrize("node", CANONICAL)
 def test_filter_to_json_round_trip(node: Filter) -> None:
     assert parse_filter(filter_to_json(node)) == node
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"key": "a", "match": {"value": 2**64}},
+        {"key": "a", "match": {"any": [1, -(2**63) - 1]}},
+        {"key": "a", "range": {"gt": 2**70}},
+        {"key": "a", "op": "<", "value": 2**70},
+        {"key": "a", "contains": 2**70},
+    ],
+)
+def test_integers_the_wire_cannot_carry_are_rejected(condition: dict[str, Any]) -> None:
+    with pytest.raises(InvalidFilter, match="outside the integer range"):
+        parse_filter(must(condition))
+    assert parse_filter(must({"key": "a", "match": {"value": 2**64 - 1}})) == Compare(
+        "a", CompareOp.EQ, 2**64 - 1
+    )

@@ -347,6 +347,12 @@ def test_search_request() -> None:
         ),
         ({"vector": [1.0], "limit": 1, "params": {"hnsw_ef": 0}}, InvalidRequest, "hnsw_ef"),
         ({"vector": [1.0], "limit": 1, "score_threshold": "high"}, InvalidRequest, "score_threshold"),
+        ({"vector": [1.0], "limit": 1, "score_threshold": 10**400}, InvalidRequest, "score_threshold"),
+        (
+            {"vector": [1.0], "limit": 1, "filter": {"must": [{"key": "a", "match": {"value": 2**70}}]}},
+            InvalidFilter,
+            "integer range",
+        ),
         ({"vector": [1.0], "limit": 1, "shard_key": "x"}, NotImplementedParameter, "shard_key"),
         ({"vector": [1.0], "limit": 1, "group_by": "x"}, InvalidRequest, "group_by"),
     ],
