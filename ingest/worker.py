@@ -376,6 +376,7 @@ class IngestWorker:
         """Partitions leave this worker: finish what is nearly done, commit it, drop the rest."""
         self.generation += 1
         self.metrics.rebalances.inc()
+        log.info("partitions revoked", extra={"batches_in_flight": len(self.ledger)})
         await self._drain(self.settings.session_timeout_ms / 2000)
         await self.commit()
         await self._abandon()

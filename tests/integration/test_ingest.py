@@ -97,7 +97,9 @@ async def test_every_record_is_applied_once_in_key_order(
 
     # the last version of each point won
     live = [i for i in range(POINTS) if i % 10 != 0]
-    count = await router_post(ingest_cluster, f"/v1/collections/{collection}/points/count", {})
+    count = await router_post(
+        ingest_cluster, f"/v1/collections/{collection}/points/count", {"consistency": "leader"}
+    )
     assert count["count"] == len(live)
     sample = list(range(0, POINTS, 7))
     got = await router_post(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -92,20 +93,25 @@ class WorkerProcess:
 
     async def status(self) -> dict[str, Any]:
         """The worker's /v1/status document."""
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(f"http://127.0.0.1:{self.metrics_port}/v1/status") as response,
-        ):
-            body: dict[str, Any] = await response.json()
-            return body
+        body: dict[str, Any] = json.loads(await self._get("/v1/status"))
+        return body
 
     async def metrics(self) -> str:
         """The worker's Prometheus text."""
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(f"http://127.0.0.1:{self.metrics_port}/metrics") as response,
-        ):
-            return await response.text()
+        return await self._get("/metrics")
+
+    async def _get(self, path: str, wait_seconds: float = 30.0) -> str:
+        """GET from the worker's endpoint, waiting for a starting worker to serve it."""
+        deadline = time.monotonic() + wait_seconds
+        async with aiohttp.ClientSession() as session:
+            while True:
+                try:
+                    async with session.get(f"http://127.0.0.1:{self.metrics_port}{path}") as response:
+                        return await response.text()
+                except aiohttp.ClientConnectionError:
+                    if not self.alive or time.monotonic() > deadline:
+                        raise
+                await asyncio.sleep(0.1)
 
     def log(self) -> str:
         """Everything it logged."""
