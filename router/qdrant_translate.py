@@ -1,4 +1,4 @@
-"""Qdrant point, payload and search requests translated into ShardSet calls, and answers back.
+"""Qdrant point and payload requests translated into ShardSet calls, and records back.
 
 Pure functions over decoded JSON: no I/O, no aiohttp. Whatever a request asks for that
 VecStore cannot do is refused with an error naming the parameter (400 when malformed,
@@ -15,23 +15,9 @@ from typing import Any
 
 from vecstore.cluster.commands import Selector
 from vecstore.cluster.errors import InvalidRequest, InvalidVector, NotImplementedParameter
-from vecstore.cluster.filters import And, Filter, HasId, Not
 from vecstore.cluster.ids import PointId, normalize_point_id
 from vecstore.router.qdrant_collection import present
 from vecstore.router.qdrant_filter import filter_from_qdrant, payload_key
-
-QUERY_KINDS = (
-    "recommend",
-    "discover",
-    "context",
-    "order_by",
-    "fusion",
-    "rrf",
-    "formula",
-    "sample",
-    "relevance_feedback",
-    "text",
-)
 
 
 def refuse(body: Mapping[str, Any], names: Sequence[str], where: str = "") -> None:
@@ -150,6 +136,14 @@ def vector_wanted(raw: object) -> bool:
 # ---- points ----------------------------------------------------------------------------
 
 
+def as_float(number: float) -> float:
+    """`number` as a float; integers beyond float range become infinity instead of raising."""
+    try:
+        return float(number)
+    except OverflowError:
+        return math.inf
+
+
 def dense_vector(raw: object, where: str) -> list[float]:
     """One dense vector, or an error naming the unsupported vector kind."""
     if isinstance(raw, dict):
@@ -168,7 +162,7 @@ def dense_vector(raw: object, where: str) -> list[float]:
     for item in raw:
         if isinstance(item, bool) or not isinstance(item, (int, float)):
             raise InvalidVector(f"{where} must contain only numbers, found {item!r}")
-        value = _as_float(item)
+        value = as_float(item)
         if not math.isfinite(value) or abs(value) > 3.4e38:
             raise InvalidVector(f"{where} must contain finite float32 numbers, found {item!r}")
         vector.append(value)
@@ -253,212 +247,7 @@ def points_selector(body: Mapping[str, Any], what: str) -> Selector:
     return Selector(filter=condition)
 
 
-# ---- search ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NearestQuery:
-    """One nearest-neighbour search: by vector, or by a stored point's vector (excluded)."""
-
-    vector: list[float] | None
-    point_id: PointId | None
-    limit: int
-    offset: int
-    condition: Filter | None
-    score_threshold: float | None
-    ef: int | None
-    exact: bool
-    payload: PayloadSelection
-    with_vector: bool
-
-    @property
-    def k(self) -> int:
-        """How many hits to ask the shards for: the page plus what the offset skips."""
-        return self.offset + self.limit
-
-    def shard_filter(self) -> Filter | None:
-        """The filter to send: the user's, minus the query point itself when searching by id."""
-        if self.point_id is None:
-            return self.condition
-        itself: Filter = Not(HasId(frozenset({self.point_id})))
-        return itself if self.condition is None else And((self.condition, itself))
-
-    def options(self) -> dict[str, Any]:
-        """Keyword arguments for ShardSet.search."""
-        return {
-            "ef": self.ef,
-            "exact": self.exact,
-            "with_payload": self.payload.wanted,
-            "with_vector": self.with_vector,
-            "score_threshold": self.score_threshold,
-        }
-
-
-def _count(body: Mapping[str, Any], name: str, default: int | None, low: int, high: int) -> int:
-    value = body.get(name, default)
-    if value is None:
-        raise InvalidRequest(f"{name} is required")
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidRequest(f"{name} must be an integer in {low}..{high}, got {value!r}")
-    return value
-
-
-def _search_params(raw: object) -> tuple[int | None, bool]:
-    if raw is None:
-        return None, False
-    if not isinstance(raw, dict):
-        raise InvalidRequest("params must be an object with hnsw_ef and exact")
-    params = present(raw)
-    refuse(params, ("quantization", "acorn", "idf"), "params.")
-    if params.get("indexed_only") is True:
-        raise NotImplementedParameter(
-            "params.indexed_only=true is not supported: every search covers all points"
-        )
-    allow_only(params, ("hnsw_ef", "exact", "indexed_only"), "params")
-    ef = params.get("hnsw_ef")
-    if ef is not None and (isinstance(ef, bool) or not isinstance(ef, int) or not 1 <= ef <= 100_000):
-        raise InvalidRequest(f"params.hnsw_ef must be an integer in 1..100000, got {ef!r}")
-    exact = params.get("exact", False)
-    if not isinstance(exact, bool):
-        raise InvalidRequest("params.exact must be true or false")
-    return ef, exact
-
-
-def _threshold(raw: object) -> float | None:
-    if raw is None:
-        return None
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(_as_float(raw)):
-        raise InvalidRequest(f"score_threshold must be a finite number, got {raw!r}")
-    return float(raw)
-
-
-def _as_float(number: float) -> float:
-    """`number` as a float; integers beyond float range become infinity instead of raising."""
-    try:
-        return float(number)
-    except OverflowError:
-        return math.inf
-
-
-SEARCH_FIELDS = (
-    "vector",
-    "filter",
-    "params",
-    "limit",
-    "offset",
-    "with_payload",
-    "with_vector",
-    "score_threshold",
-)
-
-
-def search_request(body: Mapping[str, Any], max_k: int) -> NearestQuery:
-    """Qdrant's SearchRequest (POST /points/search)."""
-    fields = present(body)
-    refuse(fields, ("shard_key",))
-    allow_only(fields, SEARCH_FIELDS, "the search request")
-    if "vector" not in fields:
-        raise InvalidRequest("vector is required")
-    return _nearest(fields, dense_vector(fields["vector"], "vector"), None, max_k, default_limit=None)
-
-
-QUERY_FIELDS = (
-    "query",
-    "filter",
-    "params",
-    "limit",
-    "offset",
-    "with_payload",
-    "with_vector",
-    "score_threshold",
-)
-
-
-def query_request(body: Mapping[str, Any], max_k: int) -> NearestQuery:
-    """Qdrant's QueryRequest (POST /points/query), plain nearest-neighbour only."""
-    fields = present(body)
-    refuse(fields, ("shard_key", "lookup_from", "using"))
-    if "prefetch" in fields:
-        raise NotImplementedParameter(
-            "prefetch (multi-stage and hybrid queries) is not supported; send a single nearest query"
-        )
-    allow_only(fields, QUERY_FIELDS, "the query request")
-    if "query" not in fields:
-        raise NotImplementedParameter(
-            "a query request without 'query' (listing points by id) is not supported; use /points/scroll"
-        )
-    query = fields["query"]
-    if isinstance(query, dict):
-        kinds = set(query)
-        if "nearest" not in kinds and "model" not in kinds:
-            known = sorted(kinds & set(QUERY_KINDS))
-            if known:
-                raise NotImplementedParameter(
-                    f"query kind '{known[0]}' is not supported; only nearest-neighbour queries are"
-                )
-            if not kinds & {"indices", "values"}:
-                raise InvalidRequest(f"query has unknown kind(s) {sorted(kinds)}")
-        elif "nearest" in kinds:
-            refuse(query, ("mmr",), "query.")
-            allow_only(query, ("nearest", "mmr"), "query")
-            query = query["nearest"]
-    if isinstance(query, (int, str)) and not isinstance(query, bool):
-        return _nearest(fields, None, normalize_point_id(query), max_k, default_limit=10)
-    return _nearest(fields, dense_vector(query, "query"), None, max_k, default_limit=10)
-
-
-def _nearest(
-    fields: Mapping[str, Any],
-    vector: list[float] | None,
-    point_id: PointId | None,
-    max_k: int,
-    default_limit: int | None,
-) -> NearestQuery:
-    limit = _count(fields, "limit", default_limit, 1, max_k)
-    offset = _count(fields, "offset", 0, 0, max_k)
-    if offset + limit > max_k:
-        raise InvalidRequest(f"offset + limit must be at most {max_k}, got {offset + limit}")
-    ef, exact = _search_params(fields.get("params"))
-    return NearestQuery(
-        vector=vector,
-        point_id=point_id,
-        limit=limit,
-        offset=offset,
-        condition=filter_from_qdrant(fields.get("filter")),
-        score_threshold=_threshold(fields.get("score_threshold")),
-        ef=ef,
-        exact=exact,
-        payload=payload_selection(fields.get("with_payload"), default=False),
-        with_vector=vector_wanted(fields.get("with_vector")),
-    )
-
-
-def batch_items(body: Mapping[str, Any], limit: int) -> list[Mapping[str, Any]]:
-    """The `searches` list of a batch request."""
-    allow_only(present(body), ("searches",), "the batch request")
-    searches = body.get("searches")
-    if not isinstance(searches, list) or not all(isinstance(item, dict) for item in searches):
-        raise InvalidRequest("searches must be a list of request objects")
-    if len(searches) > limit:
-        raise InvalidRequest(f"batch has {len(searches)} searches; the limit is {limit} per request")
-    return searches
-
-
 # ---- answers ---------------------------------------------------------------------------
-
-
-def scored_points(hits: Sequence[Mapping[str, Any]], query: NearestQuery) -> list[dict[str, Any]]:
-    """Merged hits as Qdrant ScoredPoints, after the offset. VecStore keeps no point versions: 0."""
-    return [
-        {
-            "id": hit["id"],
-            "version": 0,
-            "score": hit["score"],
-            "payload": query.payload.apply(hit.get("payload")),
-            "vector": hit.get("vector") if query.with_vector else None,
-        }
-        for hit in hits[query.offset :]
-    ]
 
 
 def record(point: Mapping[str, Any], payload: PayloadSelection, with_vector: bool) -> dict[str, Any]:

@@ -1,0 +1,275 @@
+"""Qdrant's point endpoints: upsert, delete, payload changes, retrieve, scroll and count.
+
+Writes answer after their command is committed by a majority and applied on the leader, so
+`wait=true` and `wait=false` both answer after commit. Reads default to any replica
+(Qdrant's consistency 1); `consistency` above 1 reads through the leader, linearizably.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from vecstore.cluster.errors import InvalidRequest, NotFound, NotImplementedParameter
+from vecstore.cluster.ids import PointId, normalize_point_id
+from vecstore.router.app import SHARDS, SPEC, body_of
+from vecstore.router.auth import Scope
+from vecstore.router.native_api import check_batch, name_of
+from vecstore.router.qdrant_filter import filter_from_qdrant
+from vecstore.router.qdrant_http import (
+    READ_QUERY,
+    UPDATE_COMPLETED,
+    WRITE_QUERY,
+    body_object,
+    consistency_of,
+    qdrant_route,
+)
+from vecstore.router.qdrant_schemas import array, ref
+from vecstore.router.qdrant_translate import (
+    allow_only,
+    payload_selection,
+    point_ids,
+    points_selector,
+    record,
+    refuse,
+    upsert_batch,
+    vector_wanted,
+)
+
+UPDATE = ref("QdrantUpdateResult")
+
+
+@qdrant_route(
+    "PUT",
+    "/collections/{name}/points",
+    "Upsert points (batch or list form)",
+    Scope.WRITE,
+    UPDATE,
+    ref("QdrantPointInsertOperations"),
+    query=WRITE_QUERY,
+)
+async def upsert_points(request: web.Request) -> dict[str, Any]:
+    """PUT /collections/{name}/points."""
+    name = name_of(request)
+    batch = upsert_batch(await body_of(request))
+    shards = request.app[SHARDS]
+    if not batch.ids:
+        await shards.schema(name)  # a missing collection is still an error
+        return UPDATE_COMPLETED
+    check_batch(request, len(batch.ids))
+    await shards.upsert(name, batch.ids, batch.vectors, batch.payloads)
+    return UPDATE_COMPLETED
+
+
+@qdrant_route(
+    "POST",
+    "/collections/{name}/points/delete",
+    "Delete points by ids or filter",
+    Scope.WRITE,
+    UPDATE,
+    ref("QdrantPointsSelector"),
+    query=WRITE_QUERY,
+)
+async def delete_points(request: web.Request) -> dict[str, Any]:
+    """POST /collections/{name}/points/delete."""
+    body = await body_object(request)
+    refuse(body, ("shard_key",))
+    allow_only(body, ("points", "filter"), "the delete request")
+    await request.app[SHARDS].delete(name_of(request), points_selector(body, "delete"))
+    return UPDATE_COMPLETED
+
+
+async def _payload_write(request: web.Request, overwrite: bool) -> dict[str, Any]:
+    body = await body_object(request)
+    if "key" in body:
+        raise NotImplementedParameter("parameter 'key' (setting a payload at a nested path) is not supported")
+    refuse(body, ("shard_key",))
+    allow_only(body, ("payload", "points", "filter"), "the payload request")
+    payload = body.get("payload")
+    if not isinstance(payload, dict):
+        raise InvalidRequest("payload must be an object")
+    selector = points_selector(body, "the payload request")
+    await request.app[SHARDS].set_payload(name_of(request), selector, payload, overwrite=overwrite)
+    return UPDATE_COMPLETED
+
+
+@qdrant_route(
+    "POST",
+    "/collections/{name}/points/payload",
+    "Set payload keys on the selected points (merge)",
+    Scope.WRITE,
+    UPDATE,
+    ref("QdrantSetPayload"),
+    query=WRITE_QUERY,
+)
+async def set_payload(request: web.Request) -> dict[str, Any]:
+    """POST /collections/{name}/points/payload."""
+    return await _payload_write(request, overwrite=False)
+
+
+@qdrant_route(
+    "PUT",
+    "/collections/{name}/points/payload",
+    "Replace the payload of the selected points",
+    Scope.WRITE,
+    UPDATE,
+    ref("QdrantSetPayload"),
+    query=WRITE_QUERY,
+)
+async def overwrite_payload(request: web.Request) -> dict[str, Any]:
+    """PUT /collections/{name}/points/payload."""
+    return await _payload_write(request, overwrite=True)
+
+
+@qdrant_route(
+    "POST",
+    "/collections/{name}/points/payload/delete",
+    "Delete payload keys from the selected points",
+    Scope.WRITE,
+    UPDATE,
+    ref("QdrantDeletePayload"),
+    query=WRITE_QUERY,
+)
+async def delete_payload(request: web.Request) -> dict[str, Any]:
+    """POST /collections/{name}/points/payload/delete."""
+    body = await body_object(request)
+    refuse(body, ("shard_key",))
+    allow_only(body, ("keys", "points", "filter"), "the delete-payload request")
+    keys = body.get("keys")
+    if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+        raise InvalidRequest("keys must be a list of payload keys")
+    selector = points_selector(body, "the delete-payload request")
+    await request.app[SHARDS].delete_payload_keys(name_of(request), selector, keys)
+    return UPDATE_COMPLETED
+
+
+@qdrant_route(
+    "POST",
+    "/collections/{name}/points/payload/clear",
+    "Remove the whole payload of the selected points",
+    Scope.WRITE,
+    UPDATE,
+    ref("QdrantPointsSelector"),
+    query=WRITE_QUERY,
+)
+async def clear_payload(request: web.Request) -> dict[str, Any]:
+    """POST /collections/{name}/points/payload/clear."""
+    body = await body_object(request)
+    refuse(body, ("shard_key",))
+    allow_only(body, ("points", "filter"), "the clear-payload request")
+    selector = points_selector(body, "the clear-payload request")
+    await request.app[SHARDS].set_payload(name_of(request), selector, {}, overwrite=True)
+    return UPDATE_COMPLETED
+
+
+@qdrant_route(
+    "POST",
+    "/collections/{name}/points",
+    "Retrieve points by id",
+    Scope.READ,
+    array(ref("QdrantRecord")),
+    ref("QdrantPointRequest"),
+    query=READ_QUERY,
+)
+async def retrieve_points(request: web.Request) -> list[dict[str, Any]]:
+    """POST /collections/{name}/points."""
+    body = await body_object(request)
+    refuse(body, ("shard_key",))
+    allow_only(body, ("ids", "with_payload", "with_vector"), "the retrieve request")
+    ids = point_ids(body.get("ids"), "ids")
+    check_batch(request, max(len(ids), 1))
+    payload = payload_selection(body.get("with_payload"), default=True)
+    with_vector = vector_wanted(body.get("with_vector"))
+    points = await request.app[SHARDS].get(
+        name_of(request),
+        ids,
+        consistency_of(request),
+        with_payload=payload.wanted,
+        with_vector=with_vector,
+    )
+    return [record(point, payload, with_vector) for point in points]
+
+
+def path_point_id(request: web.Request) -> PointId:
+    """The point id in the path: digits are an integer id, anything else must be a UUID."""
+    raw = request.match_info["id"]
+    return normalize_point_id(int(raw) if raw.isascii() and raw.isdigit() else raw)
+
+
+@qdrant_route(
+    "GET",
+    "/collections/{name}/points/{id}",
+    "One point by id (404 if missing)",
+    Scope.READ,
+    ref("QdrantRecord"),
+    query=READ_QUERY,
+)
+async def get_point(request: web.Request) -> dict[str, Any]:
+    """GET /collections/{name}/points/{id}."""
+    point_id = path_point_id(request)
+    points = await request.app[SHARDS].get(
+        name_of(request), [point_id], consistency_of(request), with_payload=True, with_vector=True
+    )
+    if not points:
+        raise NotFound(f"Not found: No point with id {point_id} found")
+    return record(points[0], payload_selection(True, default=True), with_vector=True)
+
+
+@qdrant_route(
+    "POST",
+    "/collections/{name}/points/scroll",
+    "A page of points in id order (next_page_offset starts the next page)",
+    Scope.READ,
+    ref("QdrantScrollResult"),
+    ref("QdrantScrollRequest"),
+    query=READ_QUERY,
+    body_required=False,
+)
+async def scroll_points(request: web.Request) -> dict[str, Any]:
+    """POST /collections/{name}/points/scroll."""
+    body = await body_object(request)
+    refuse(body, ("shard_key", "order_by"))
+    allow_only(body, ("offset", "limit", "filter", "with_payload", "with_vector"), "the scroll request")
+    limit = body.get("limit", 10)
+    max_limit = request.app[SPEC].router.max_batch_points
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= max_limit:
+        raise InvalidRequest(f"limit must be an integer in 1..{max_limit}, got {limit!r}")
+    offset = body.get("offset")
+    payload = payload_selection(body.get("with_payload"), default=True)
+    with_vector = vector_wanted(body.get("with_vector"))
+    points, next_offset = await request.app[SHARDS].scroll(
+        name_of(request),
+        None if offset is None else normalize_point_id(offset),
+        limit,
+        filter_from_qdrant(body.get("filter")),
+        consistency_of(request),
+        with_payload=payload.wanted,
+        with_vector=with_vector,
+    )
+    return {
+        "points": [record(point, payload, with_vector) for point in points],
+        "next_page_offset": next_offset,
+    }
+
+
+@qdrant_route(
+    "POST",
+    "/collections/{name}/points/count",
+    "Number of (matching) points; always exact",
+    Scope.READ,
+    ref("QdrantCountResult"),
+    ref("QdrantCountRequest"),
+    query=READ_QUERY,
+    body_required=False,
+)
+async def count_points(request: web.Request) -> dict[str, Any]:
+    """POST /collections/{name}/points/count."""
+    body = await body_object(request)
+    refuse(body, ("shard_key",))
+    allow_only(body, ("filter", "exact"), "the count request")
+    if not isinstance(body.get("exact", True), bool):
+        raise InvalidRequest("exact must be true or false")
+    condition = filter_from_qdrant(body.get("filter"))
+    total = await request.app[SHARDS].count(name_of(request), condition, consistency_of(request))
+    return {"count": total}

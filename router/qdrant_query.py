@@ -1,0 +1,235 @@
+"""Qdrant search and query requests as NearestQuery values, and hits as ScoredPoints.
+
+Only plain nearest-neighbour search exists here: by vector, or by a stored point's vector
+(that point left out, as in Qdrant). Prefetch, fusion, recommend and the other query kinds
+are refused with 501 naming them. Pure functions: no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from vecstore.cluster.errors import InvalidRequest, NotImplementedParameter
+from vecstore.cluster.filters import And, Filter, HasId, Not
+from vecstore.cluster.ids import PointId, normalize_point_id
+from vecstore.router.qdrant_collection import present
+from vecstore.router.qdrant_filter import filter_from_qdrant
+from vecstore.router.qdrant_translate import (
+    PayloadSelection,
+    allow_only,
+    as_float,
+    dense_vector,
+    payload_selection,
+    refuse,
+    vector_wanted,
+)
+
+QUERY_KINDS = (
+    "recommend",
+    "discover",
+    "context",
+    "order_by",
+    "fusion",
+    "rrf",
+    "formula",
+    "sample",
+    "relevance_feedback",
+    "text",
+)
+
+
+@dataclass(frozen=True)
+class NearestQuery:
+    """One nearest-neighbour search: by vector, or by a stored point's vector (excluded)."""
+
+    vector: list[float] | None
+    point_id: PointId | None
+    limit: int
+    offset: int
+    condition: Filter | None
+    score_threshold: float | None
+    ef: int | None
+    exact: bool
+    payload: PayloadSelection
+    with_vector: bool
+
+    @property
+    def k(self) -> int:
+        """How many hits to ask the shards for: the page plus what the offset skips."""
+        return self.offset + self.limit
+
+    def shard_filter(self) -> Filter | None:
+        """The filter to send: the user's, minus the query point itself when searching by id."""
+        if self.point_id is None:
+            return self.condition
+        itself: Filter = Not(HasId(frozenset({self.point_id})))
+        return itself if self.condition is None else And((self.condition, itself))
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments for ShardSet.search."""
+        return {
+            "ef": self.ef,
+            "exact": self.exact,
+            "with_payload": self.payload.wanted,
+            "with_vector": self.with_vector,
+            "score_threshold": self.score_threshold,
+        }
+
+
+def _count(body: Mapping[str, Any], name: str, default: int | None, low: int, high: int) -> int:
+    value = body.get(name, default)
+    if value is None:
+        raise InvalidRequest(f"{name} is required")
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidRequest(f"{name} must be an integer in {low}..{high}, got {value!r}")
+    return value
+
+
+def _search_params(raw: object) -> tuple[int | None, bool]:
+    if raw is None:
+        return None, False
+    if not isinstance(raw, dict):
+        raise InvalidRequest("params must be an object with hnsw_ef and exact")
+    params = present(raw)
+    refuse(params, ("quantization", "acorn", "idf"), "params.")
+    if params.get("indexed_only") is True:
+        raise NotImplementedParameter(
+            "params.indexed_only=true is not supported: every search covers all points"
+        )
+    allow_only(params, ("hnsw_ef", "exact", "indexed_only"), "params")
+    ef = params.get("hnsw_ef")
+    if ef is not None and (isinstance(ef, bool) or not isinstance(ef, int) or not 1 <= ef <= 100_000):
+        raise InvalidRequest(f"params.hnsw_ef must be an integer in 1..100000, got {ef!r}")
+    exact = params.get("exact", False)
+    if not isinstance(exact, bool):
+        raise InvalidRequest("params.exact must be true or false")
+    return ef, exact
+
+
+def _threshold(raw: object) -> float | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(as_float(raw)):
+        raise InvalidRequest(f"score_threshold must be a finite number, got {raw!r}")
+    return float(raw)
+
+
+SEARCH_FIELDS = (
+    "vector",
+    "filter",
+    "params",
+    "limit",
+    "offset",
+    "with_payload",
+    "with_vector",
+    "score_threshold",
+)
+
+
+def search_request(body: Mapping[str, Any], max_k: int) -> NearestQuery:
+    """Qdrant's SearchRequest (POST /points/search)."""
+    fields = present(body)
+    refuse(fields, ("shard_key",))
+    allow_only(fields, SEARCH_FIELDS, "the search request")
+    if "vector" not in fields:
+        raise InvalidRequest("vector is required")
+    return _nearest(fields, dense_vector(fields["vector"], "vector"), None, max_k, default_limit=None)
+
+
+QUERY_FIELDS = (
+    "query",
+    "filter",
+    "params",
+    "limit",
+    "offset",
+    "with_payload",
+    "with_vector",
+    "score_threshold",
+)
+
+
+def query_request(body: Mapping[str, Any], max_k: int) -> NearestQuery:
+    """Qdrant's QueryRequest (POST /points/query), plain nearest-neighbour only."""
+    fields = present(body)
+    refuse(fields, ("shard_key", "lookup_from", "using"))
+    if "prefetch" in fields:
+        raise NotImplementedParameter(
+            "prefetch (multi-stage and hybrid queries) is not supported; send a single nearest query"
+        )
+    allow_only(fields, QUERY_FIELDS, "the query request")
+    if "query" not in fields:
+        raise NotImplementedParameter(
+            "a query request without 'query' (listing points by id) is not supported; use /points/scroll"
+        )
+    query = fields["query"]
+    if isinstance(query, dict):
+        kinds = set(query)
+        if "nearest" not in kinds and "model" not in kinds:
+            known = sorted(kinds & set(QUERY_KINDS))
+            if known:
+                raise NotImplementedParameter(
+                    f"query kind '{known[0]}' is not supported; only nearest-neighbour queries are"
+                )
+            if not kinds & {"indices", "values"}:
+                raise InvalidRequest(f"query has unknown kind(s) {sorted(kinds)}")
+        elif "nearest" in kinds:
+            refuse(query, ("mmr",), "query.")
+            allow_only(query, ("nearest", "mmr"), "query")
+            query = query["nearest"]
+    if isinstance(query, (int, str)) and not isinstance(query, bool):
+        return _nearest(fields, None, normalize_point_id(query), max_k, default_limit=10)
+    return _nearest(fields, dense_vector(query, "query"), None, max_k, default_limit=10)
+
+
+def _nearest(
+    fields: Mapping[str, Any],
+    vector: list[float] | None,
+    point_id: PointId | None,
+    max_k: int,
+    default_limit: int | None,
+) -> NearestQuery:
+    limit = _count(fields, "limit", default_limit, 1, max_k)
+    offset = _count(fields, "offset", 0, 0, max_k)
+    if offset + limit > max_k:
+        raise InvalidRequest(f"offset + limit must be at most {max_k}, got {offset + limit}")
+    ef, exact = _search_params(fields.get("params"))
+    return NearestQuery(
+        vector=vector,
+        point_id=point_id,
+        limit=limit,
+        offset=offset,
+        condition=filter_from_qdrant(fields.get("filter")),
+        score_threshold=_threshold(fields.get("score_threshold")),
+        ef=ef,
+        exact=exact,
+        payload=payload_selection(fields.get("with_payload"), default=False),
+        with_vector=vector_wanted(fields.get("with_vector")),
+    )
+
+
+def batch_items(body: Mapping[str, Any], limit: int) -> list[Mapping[str, Any]]:
+    """The `searches` list of a batch request."""
+    allow_only(present(body), ("searches",), "the batch request")
+    searches = body.get("searches")
+    if not isinstance(searches, list) or not all(isinstance(item, dict) for item in searches):
+        raise InvalidRequest("searches must be a list of request objects")
+    if len(searches) > limit:
+        raise InvalidRequest(f"batch has {len(searches)} searches; the limit is {limit} per request")
+    return searches
+
+
+def scored_points(hits: Sequence[Mapping[str, Any]], query: NearestQuery) -> list[dict[str, Any]]:
+    """Merged hits as Qdrant ScoredPoints, after the offset. VecStore keeps no point versions: 0."""
+    return [
+        {
+            "id": hit["id"],
+            "version": 0,
+            "score": hit["score"],
+            "payload": query.payload.apply(hit.get("payload")),
+            "vector": hit.get("vector") if query.with_vector else None,
+        }
+        for hit in hits[query.offset :]
+    ]

@@ -1,0 +1,137 @@
+"""Qdrant's search endpoints: /points/search, /points/query and their batches.
+
+Every request becomes NearestQuery values (qdrant_query); queries that share k, filter and
+options are scattered to the shards together, and each merged top-k is cut at its offset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from aiohttp import web
+
+from vecstore.cluster.errors import InvalidVector, NotFound
+from vecstore.router.app import SHARDS, body_of
+from vecstore.router.auth import Scope
+from vecstore.router.native_api import name_of
+from vecstore.router.qdrant_http import READ_QUERY, consistency_of, max_k, qdrant_route
+from vecstore.router.qdrant_query import (
+    NearestQuery,
+    batch_items,
+    query_request,
+    scored_points,
+    search_request,
+)
+from vecstore.router.qdrant_schemas import array, ref
+
+
+async def run_nearest(
+    request: web.Request, name: str, queries: Sequence[NearestQuery]
+) -> list[list[dict[str, Any]]]:
+    """Answer nearest queries; those sharing k, filter and options go to the shards together."""
+    shards = request.app[SHARDS]
+    dimension = (await shards.schema(name)).dimension
+    consistency = consistency_of(request)
+    vectors: list[list[float]] = []
+    for query in queries:
+        vector = query.vector if query.vector is not None else await _stored_vector(request, name, query)
+        if len(vector) != dimension:
+            raise InvalidVector(
+                f"Wrong input: Vector dimension error: expected dim: {dimension}, got {len(vector)}"
+            )
+        vectors.append(vector)
+    groups: dict[Any, list[int]] = {}
+    for position, query in enumerate(queries):
+        key = (query.k, query.shard_filter(), tuple(sorted(query.options().items())))
+        groups.setdefault(key, []).append(position)
+    answers: list[list[dict[str, Any]]] = [[] for _ in queries]
+    for positions in groups.values():
+        first = queries[positions[0]]
+        found, _ = await shards.search(
+            name,
+            [vectors[p] for p in positions],
+            first.k,
+            first.shard_filter(),
+            consistency=consistency,
+            **first.options(),
+        )
+        for position, hits in zip(positions, found, strict=True):
+            answers[position] = scored_points(hits, queries[position])
+    return answers
+
+
+async def _stored_vector(request: web.Request, name: str, query: NearestQuery) -> list[float]:
+    assert query.point_id is not None
+    points = await request.app[SHARDS].get(
+        name, [query.point_id], consistency_of(request), with_payload=False, with_vector=True
+    )
+    if not points or points[0].get("vector") is None:
+        raise NotFound(f"Not found: No point with id {query.point_id} found")
+    vector: list[float] = points[0]["vector"]
+    return vector
+
+
+SCORED = array(ref("QdrantScoredPoint"))
+
+
+@qdrant_route(
+    "POST",
+    "/collections/{name}/points/search",
+    "Nearest neighbours of a vector",
+    Scope.READ,
+    SCORED,
+    ref("QdrantSearchRequest"),
+    query=READ_QUERY,
+)
+async def search_points(request: web.Request) -> list[dict[str, Any]]:
+    """POST /collections/{name}/points/search."""
+    query = search_request(await body_of(request), max_k(request))
+    return (await run_nearest(request, name_of(request), [query]))[0]
+
+
+@qdrant_route(
+    "POST",
+    "/collections/{name}/points/search/batch",
+    "Several searches in one request",
+    Scope.READ,
+    array(SCORED),
+    ref("QdrantSearchRequestBatch"),
+    query=READ_QUERY,
+)
+async def search_batch(request: web.Request) -> list[list[dict[str, Any]]]:
+    """POST /collections/{name}/points/search/batch."""
+    items = batch_items(await body_of(request), max_k(request))
+    queries = [search_request(item, max_k(request)) for item in items]
+    return await run_nearest(request, name_of(request), queries)
+
+
+@qdrant_route(
+    "POST",
+    "/collections/{name}/points/query",
+    "Nearest neighbours of a vector or of a stored point (plain nearest queries only)",
+    Scope.READ,
+    ref("QdrantQueryResponse"),
+    ref("QdrantQueryRequest"),
+    query=READ_QUERY,
+)
+async def query_points(request: web.Request) -> dict[str, Any]:
+    """POST /collections/{name}/points/query."""
+    query = query_request(await body_of(request), max_k(request))
+    return {"points": (await run_nearest(request, name_of(request), [query]))[0]}
+
+
+@qdrant_route(
+    "POST",
+    "/collections/{name}/points/query/batch",
+    "Several nearest queries in one request",
+    Scope.READ,
+    array(ref("QdrantQueryResponse")),
+    ref("QdrantQueryRequestBatch"),
+    query=READ_QUERY,
+)
+async def query_batch(request: web.Request) -> list[dict[str, Any]]:
+    """POST /collections/{name}/points/query/batch."""
+    items = batch_items(await body_of(request), max_k(request))
+    queries = [query_request(item, max_k(request)) for item in items]
+    return [{"points": hits} for hits in await run_nearest(request, name_of(request), queries)]
