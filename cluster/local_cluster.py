@@ -324,6 +324,11 @@ class LocalCluster:
             kafka.dlq_topic,
             "--metrics-port",
             metrics_port,
+            # short group timeouts: a restarted worker gets its partitions back sooner
+            "--session-timeout-ms",
+            "6000",
+            "--heartbeat-interval-ms",
+            "1000",
         ]
 
     def _start_broker(self, broker: ManagedProcess) -> None:

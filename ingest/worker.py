@@ -374,13 +374,15 @@ class IngestWorker:
 
     async def on_revoked(self, revoked: Iterable[Any]) -> None:
         """Partitions leave this worker: finish what is nearly done, commit it, drop the rest."""
+        positions = {(tp.topic, tp.partition) for tp in revoked}
+        if not positions:
+            return  # the first join of the group revokes nothing
         self.generation += 1
         self.metrics.rebalances.inc()
         log.info("partitions revoked", extra={"batches_in_flight": len(self.ledger)})
         await self._drain(self.settings.session_timeout_ms / 2000)
         await self.commit()
         await self._abandon()
-        positions = {(tp.topic, tp.partition) for tp in revoked}
         self.assigned -= positions
         self.ledger.forget(positions)
         for topic, partition in positions:

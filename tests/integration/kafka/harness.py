@@ -212,12 +212,20 @@ async def wait_for_leaders(cluster: LocalCluster) -> None:
 
 
 async def create_collection(cluster: LocalCluster, name: str, dimension: int) -> None:
-    """Create a collection on every shard through the router."""
-    async with (
-        aiohttp.ClientSession() as session,
-        session.put(f"{cluster.router_url}/v1/collections/{name}", json={"dimension": dimension}) as response,
-    ):
-        assert response.status == 200, await response.text()
+    """Create a collection on every shard through the router (waiting for it to be ready)."""
+    async with aiohttp.ClientSession() as session:
+
+        async def router_ready() -> bool:
+            try:
+                async with session.get(f"{cluster.router_url}/readyz") as response:
+                    return response.status == 200
+            except aiohttp.ClientError:
+                return False
+
+        await wait_until(router_ready, 60, "the router to be ready", poll=0.2)
+        body = {"dimension": dimension}
+        async with session.put(f"{cluster.router_url}/v1/collections/{name}", json=body) as response:
+            assert response.status == 200, await response.text()
 
 
 async def leader_statuses(cluster: LocalCluster) -> list[dict[str, Any]]:
