@@ -32,7 +32,7 @@ from vecstore.cluster.commands import (
 )
 from vecstore.cluster.errors import InvalidRequest, InvalidVector
 from vecstore.cluster.filters import Filter
-from vecstore.cluster.ids import PointId, point_id_to_routing_key
+from vecstore.cluster.ids import PointId, point_id_sort_key, point_id_to_routing_key
 from vecstore.cluster.schema import CollectionSchema
 from vecstore.shard.memtable import FloatMatrix, KeyArray, MemTable
 from vecstore.shard.payload_filter import matches
@@ -94,6 +94,9 @@ class Collection:
         self.segment_seq = 0
         self.dropped = False
         self.maintenance_lock = threading.Lock()
+        self.id_version = 0
+        """Bumped whenever the set of live ids changes (keys the sorted-id cache)."""
+        self._sorted_ids: tuple[int, list[tuple[int, int]], list[PointId]] | None = None
 
     # ---- lookups (callers hold a lock) -------------------------------------------------
 
@@ -140,6 +143,16 @@ class Collection:
         """(external id, key) of every live point, in key order."""
         return sorted(self.id_map.items(), key=lambda item: item[1])
 
+    def sorted_ids(self) -> tuple[list[tuple[int, int]], list[PointId]]:
+        """Live ids in scroll order with their sort keys, cached until the id set changes."""
+        cached = self._sorted_ids
+        if cached is not None and cached[0] == self.id_version:
+            return cached[1], cached[2]
+        ordered = sorted(self.id_map, key=point_id_sort_key)
+        sort_keys = [point_id_sort_key(i) for i in ordered]
+        self._sorted_ids = (self.id_version, sort_keys, ordered)
+        return sort_keys, ordered
+
     def filter_matches(self, point_id: PointId, key: int, condition: Filter) -> bool:
         """Evaluate a filter on a live point."""
         return matches(condition, point_id, self.payload_of(key))
@@ -176,6 +189,7 @@ class Collection:
             self.id_map[point_id] = first + offset
             self.digest_sum += point_hash(point_id, vectors[offset], texts[offset])
         self.next_key += len(command.ids)
+        self.id_version += 1
         self.digest_sum %= DIGEST_MOD
         return len(command.ids)
 
@@ -185,6 +199,7 @@ class Collection:
         for point_id, key in chosen:
             del self.id_map[point_id]
             self._bury(point_id, key)
+        self.id_version += 1
         return len(chosen)
 
     def change_payloads(self, command: SetPayload | OverwritePayload | DeletePayloadKeys) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -59,12 +61,12 @@ def scroll(
         raise InvalidRequest(f"scroll limit must be an integer in 1..{MAX_SCROLL_LIMIT}, got {limit!r}")
     start = point_id_sort_key(normalize_point_id(offset)) if offset is not None else None
     with collection.lock.read():
-        ordered = sorted(collection.id_map.items(), key=lambda item: point_id_sort_key(item[0]))
+        sort_keys, ordered = collection.sorted_ids()
+        first = bisect.bisect_left(sort_keys, start) if start is not None else 0
         page: list[tuple[PointId, int]] = []
         next_offset: PointId | None = None
-        for point_id, key in ordered:
-            if start is not None and point_id_sort_key(point_id) < start:
-                continue
+        for point_id in itertools.islice(ordered, first, None):
+            key = collection.id_map[point_id]
             if condition is not None and not collection.filter_matches(point_id, key, condition):
                 continue
             if len(page) == limit:
