@@ -139,6 +139,11 @@ async def delete_payload(request: web.Request) -> dict[str, Any]:
     keys = body.get("keys")
     if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
         raise InvalidRequest("keys must be a list of payload keys")
+    nested = [key for key in keys if "." in key or "[" in key]
+    if nested:
+        raise NotImplementedParameter(
+            f"deleting nested payload keys {nested} is not supported; only top-level keys can be deleted"
+        )
     selector = points_selector(body, "the delete-payload request")
     await request.app[SHARDS].delete_payload_keys(name_of(request), selector, keys)
     return UPDATE_COMPLETED

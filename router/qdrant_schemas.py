@@ -51,6 +51,7 @@ NUMBER = {"type": "number"}
 BOOLEAN = {"type": "boolean"}
 STRING = {"type": "string"}
 KEY = {"type": "string", "pattern": r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$", "maxLength": 64}
+TOP_KEY = {"type": "string", "pattern": r"^[A-Za-z0-9_\-]+$", "maxLength": 64}
 SCALAR = {"anyOf": [STRING, INTEGER, BOOLEAN]}
 WAIT = {"type": "boolean"}
 ORDERING = {"type": "string", "enum": ["weak", "medium", "strong"]}
@@ -210,8 +211,8 @@ COMPONENTS: dict[str, Schema] = {
     },
     "QdrantDeletePayload": {
         "oneOf": [
-            strict({"keys": array(KEY), "points": array(ref("QdrantPointId"))}, ("keys", "points")),
-            strict({"keys": array(KEY), "filter": ref("QdrantFilter")}, ("keys", "filter")),
+            strict({"keys": array(TOP_KEY), "points": array(ref("QdrantPointId"))}, ("keys", "points")),
+            strict({"keys": array(TOP_KEY), "filter": ref("QdrantFilter")}, ("keys", "filter")),
         ]
     },
     "QdrantScrollRequest": strict(

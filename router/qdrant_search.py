@@ -6,6 +6,7 @@ options are scattered to the shards together, and each merged top-k is cut at it
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,8 +46,8 @@ async def run_nearest(
     for position, query in enumerate(queries):
         key = (query.k, query.shard_filter(), tuple(sorted(query.options().items())))
         groups.setdefault(key, []).append(position)
-    answers: list[list[dict[str, Any]]] = [[] for _ in queries]
-    for positions in groups.values():
+
+    async def search_group(positions: list[int]) -> list[list[dict[str, Any]]]:
         first = queries[positions[0]]
         found, _ = await shards.search(
             name,
@@ -56,6 +57,11 @@ async def run_nearest(
             consistency=consistency,
             **first.options(),
         )
+        return found
+
+    answers: list[list[dict[str, Any]]] = [[] for _ in queries]
+    results = await asyncio.gather(*(search_group(positions) for positions in groups.values()))
+    for positions, found in zip(groups.values(), results, strict=True):
         for position, hits in zip(positions, found, strict=True):
             answers[position] = scored_points(hits, queries[position])
     return answers

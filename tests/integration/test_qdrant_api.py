@@ -560,6 +560,12 @@ def test_unsupported_query_and_filter_features(client: QdrantClient) -> None:
         client.create_payload_index("refusals", "n", models.PayloadSchemaType.INTEGER)
     assert error_of(raised)[0] == 501 and "payload indexes" in error_of(raised)[1]
     with pytest.raises(UnexpectedResponse) as raised:
+        client.delete_payload("refusals", ["meta.a"], points=[1])
+    assert error_of(raised)[0] == 501 and "nested payload keys" in error_of(raised)[1]
+    with pytest.raises(UnexpectedResponse) as raised:
+        client.set_payload("refusals", {"a": 1}, points=[1], key="meta")
+    assert error_of(raised)[0] == 501 and "'key'" in error_of(raised)[1]
+    with pytest.raises(UnexpectedResponse) as raised:
         client.scroll("refusals", order_by="n")
     assert error_of(raised) == (501, "parameter 'order_by' is not supported by VecStore")
     with pytest.raises(UnexpectedResponse) as raised:
