@@ -40,5 +40,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.shard_vs_usearch $(BENCH_ARGS)
 
+# fault injection against real local clusters (docs/chaos.md); non-zero exit on any violation
+CHAOS_DURATION ?= 20m
+CHAOS_REPORT ?= chaos-report.json
+chaos: $(STAMP)
+	$(PY) -m vecstore.chaos --duration $(CHAOS_DURATION) --report $(CHAOS_REPORT) $(CHAOS_ARGS)
+
 clean:
 	rm -rf $(VENV) .typecheck .pytest_cache .mypy_cache .ruff_cache

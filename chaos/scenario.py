@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from vecstore.chaos.failpoint.base import Failpoint, FaultTiming
 from vecstore.chaos.failpoint.membership import MembershipChange
@@ -19,7 +19,7 @@ class Scenario:
     failpoints: tuple[Failpoint, ...]
     timing: FaultTiming = field(default_factory=FaultTiming)
     kafka: bool = False
-    """Needs Kafka ingestion (a broker, an ingest worker and Kafka producers)."""
+    """Runs Kafka producers too (a broker and an ingest worker), when ingestion is available."""
     weight: float = 1.0
     """Share of the total duration, relative to the other scenarios."""
 
@@ -29,7 +29,10 @@ def all_scenarios(pause_seconds: float = 2.0) -> list[Scenario]:
     pause = FaultTiming(pause=pause_seconds)
     return [
         Scenario(
-            "kill-leader", "SIGKILL a shard's leader; the supervisor restarts it", (KillNode("leader"),)
+            "kill-leader",
+            "SIGKILL a shard's leader; the supervisor restarts it",
+            (KillNode("leader"),),
+            kafka=True,
         ),
         Scenario("kill-follower", "SIGKILL a follower; it restarts and catches up", (KillNode("follower"),)),
         Scenario("kill-any", "SIGKILL a node chosen at random", (KillNode("any"),)),
@@ -40,7 +43,10 @@ def all_scenarios(pause_seconds: float = 2.0) -> list[Scenario]:
             timing=pause,
         ),
         Scenario(
-            "partition-leader", "cut every Raft link of the leader, then heal", (IsolateNode("leader"),)
+            "partition-leader",
+            "cut every Raft link of the leader, then heal",
+            (IsolateNode("leader"),),
+            kafka=True,
         ),
         Scenario(
             "partition-minority",
@@ -66,8 +72,14 @@ def all_scenarios(pause_seconds: float = 2.0) -> list[Scenario]:
             timing=FaultTiming(hold=1.0),
         ),
         Scenario(
+            "kill-ingest",
+            "SIGKILL the Kafka ingest worker; it restarts, rejoins its group and replays",
+            (KillRole("ingest"),),
+            kafka=True,
+        ),
+        Scenario(
             "mixed",
-            "every failpoint above, chosen at random, in every shard at once, plus router kills",
+            "every failpoint but membership, at random, in every shard at once, plus router and ingest kills",
             (
                 KillNode("leader"),
                 KillNode("any"),
@@ -77,7 +89,15 @@ def all_scenarios(pause_seconds: float = 2.0) -> list[Scenario]:
                 AsymmetricPartition(),
                 FlakyLink(),
                 KillRole("router"),
+                KillRole("ingest"),
             ),
             timing=pause,
+            kafka=True,
         ),
     ]
+
+
+def without_kafka(scenario: Scenario) -> Scenario | None:
+    """The scenario as it runs where ingestion is unavailable (None: nothing left to run)."""
+    failpoints = tuple(f for f in scenario.failpoints if f.name != "kill-ingest")
+    return replace(scenario, failpoints=failpoints, kafka=False) if failpoints else None

@@ -107,6 +107,5 @@ class KillRole:
         if not await cluster.kill(process.name):
             return None
         await wait_running(cluster, process.name)
-        if self.role == "router":
-            await cluster.wait_router(RESTART_WAIT_SECONDS)
+        await cluster.wait_ready(process.name, RESTART_WAIT_SECONDS)
         return record.heal_now()
