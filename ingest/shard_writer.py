@@ -56,10 +56,12 @@ class ShardWriter:
         The command in flight may still be applied; that is safe because every earlier
         command of this writer was acknowledged first. Nothing queued after it is sent.
         """
+        running = self._task is not None
         await self.close()
         while not self._queue.empty():
             self._queue.get_nowait()
-        self.start()
+        if running:
+            self.start()
 
     async def close(self) -> None:
         """Stop the sender task."""

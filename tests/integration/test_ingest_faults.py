@@ -64,7 +64,7 @@ async def assert_exactly_once(cluster: LocalCluster, topic: str, collection: str
     return sum(t.skipped for t in totals.values())
 
 
-async def test_a_worker_killed_mid_stream_loses_nothing_and_applies_nothing_twice(
+async def test_a_stopped_or_killed_worker_loses_nothing_and_applies_nothing_twice(
     ingest_cluster: LocalCluster, kafka_bootstrap: str, workers: Workers
 ) -> None:
     topic = await new_topic(kafka_bootstrap)
@@ -73,7 +73,13 @@ async def test_a_worker_killed_mid_stream_loses_nothing_and_applies_nothing_twic
     await send(kafka_bootstrap, topic, upserts(collection, RECORDS))
     group = unique("group")
     worker = workers.start(topic, group, "--batch-max-records", "300")
-    for fraction in (0.2, 0.45, 0.7):
+    # SIGTERM: the worker commits everything acknowledged, so its successor replays nothing
+    await wait_progress(ingest_cluster, topic, RECORDS // 10)
+    assert worker.terminate() == 0
+    worker.start()
+    await wait_progress(ingest_cluster, topic, RECORDS // 5)
+    assert sum(t.skipped for t in (await ingest_totals(ingest_cluster, topic)).values()) == 0
+    for fraction in (0.3, 0.5, 0.7):
         await wait_progress(ingest_cluster, topic, int(RECORDS * fraction))
         worker.kill()
         assert worker.exit_codes[-1] == -signal.SIGKILL
