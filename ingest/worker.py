@@ -246,16 +246,23 @@ class IngestWorker:
         self.totals["dead_lettered"] += len(rejected)
         self.metrics.records.labels("dead_lettered").inc(len(rejected))
         self.metrics.dead_letters.inc(len(rejected))
-        for record in rejected:
-            log.warning(
+        first = rejected[0]
+        log.warning(
+            "invalid records in a batch; the first one",
+            extra={
+                "invalid": len(rejected),
+                "dead_letter_topic": self.settings.dlq_topic,
+                "topic": first.topic,
+                "partition": first.partition,
+                "offset": first.offset,
+                "code": first.rejection.code,
+                "error": first.rejection.reason,
+            },
+        )
+        for record in rejected[1:]:
+            log.debug(
                 "invalid record",
-                extra={
-                    "topic": record.topic,
-                    "partition": record.partition,
-                    "offset": record.offset,
-                    "code": record.rejection.code,
-                    "error": record.rejection.reason,
-                },
+                extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
             )
         if self._dead_letters is not None:
             task = asyncio.create_task(self._send_dead_letters(batch_id, rejected))

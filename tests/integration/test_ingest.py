@@ -5,6 +5,7 @@ Each test uses its own topic, group and collection on the shared cluster and bro
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import aiohttp
@@ -29,7 +30,8 @@ from vecstore.ingest.dlq import HEADER_CODE, HEADER_ERROR, HEADER_OFFSET, HEADER
 from vecstore.ingest.records import encode_record
 
 DIM = 8
-POINTS = 3_000
+POINTS = int(os.environ.get("VECSTORE_TEST_INGEST_POINTS", "3000"))
+"""Points of the volume test (three records each); 16667 gives the issue's 50,000 records."""
 
 
 def vector(point_id: int, version: int) -> list[float]:
