@@ -225,7 +225,7 @@ NATIVE: tuple[Operation, ...] = (
         "/v1/collections/{name}/points/get",
         "Points by id",
         ok(points=POINTS),
-        strict({"ids": IDS_OR_FILTER["ids"], **READ_OPTIONS}, ("ids",)),
+        strict({"ids": array(ref("QdrantPointId"), minItems=1, maxItems=10_000), **READ_OPTIONS}, ("ids",)),
     ),
     native(
         "POST",
@@ -271,7 +271,9 @@ NATIVE: tuple[Operation, ...] = (
         strict(
             {
                 "searches": array(
-                    strict({"vector": ref("QdrantVector"), **SEARCH_OPTIONS}, ("vector",)), maxItems=1_000
+                    strict({"vector": ref("QdrantVector"), **SEARCH_OPTIONS}, ("vector",)),
+                    minItems=1,
+                    maxItems=1_000,
                 )
             },
             ("searches",),
@@ -287,8 +289,16 @@ NATIVE_CONDITION_FORMS: list[Schema] = [
     strict(
         {
             "key": qdrant_schemas.KEY,
-            "op": {"type": "string", "enum": ["==", "!=", "<", "<=", ">", ">="]},
+            "op": {"type": "string", "enum": ["==", "!="]},
             "value": qdrant_schemas.SCALAR,
+        },
+        ("key", "op", "value"),
+    ),
+    strict(
+        {
+            "key": qdrant_schemas.KEY,
+            "op": {"type": "string", "enum": ["<", "<=", ">", ">="]},
+            "value": NUMBER,
         },
         ("key", "op", "value"),
     ),

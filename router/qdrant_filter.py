@@ -60,7 +60,8 @@ def _clauses(data: object, where: str) -> dict[str, Any]:
             continue
         items = raw if isinstance(raw, list) else [raw]
         translated[clause] = [_condition(item, f"{where}.{clause}[{i}]") for i, item in enumerate(items)]
-    return translated
+    # an empty filter matches everything, also where it stands as a condition
+    return translated or {"must": []}
 
 
 def _condition(data: object, where: str) -> dict[str, Any]:

@@ -48,6 +48,7 @@ def array(items: Schema, **extra: Any) -> Schema:
 
 INTEGER = {"type": "integer"}
 NUMBER = {"type": "number"}
+FLOAT32 = {"type": "number", "minimum": -3.4e38, "maximum": 3.4e38}
 BOOLEAN = {"type": "boolean"}
 STRING = {"type": "string"}
 KEY = {"type": "string", "pattern": r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$", "maxLength": 64}
@@ -85,7 +86,7 @@ COMPONENTS: dict[str, Schema] = {
         ]
     },
     "QdrantPayload": {"type": "object"},
-    "QdrantVector": array(NUMBER, minItems=1, maxItems=65_536),
+    "QdrantVector": array(FLOAT32, minItems=1, maxItems=65_536),
     "QdrantFilter": strict(
         {clause: ref("QdrantConditions") for clause in ("must", "should", "must_not")},
         description="must: all hold; should: at least one holds; must_not: none holds",

@@ -67,6 +67,7 @@ def test_field_level_is_empty_except_substring_and_nesting() -> None:
     assert filter_from_qdrant(nested) == Or((Compare("a", CompareOp.EQ, 1), HasId(frozenset({3}))))
     assert filter_from_qdrant(None) is None
     assert filter_from_qdrant({}) == And(())
+    assert filter_from_qdrant({"must": [{}], "must_not": {"should": []}}) == And((And(()), Not(And(()))))
 
 
 @pytest.mark.parametrize(
