@@ -403,9 +403,9 @@ class IngestWorker:
         fetched from the committed offsets (or the log start), so consumption resumes where
         everything before is applied; seeking here again would only replay records that
         may already be polled. Only the committed offsets are recorded, for status and lag."""
-        for tp in assigned:
-            position = (tp.topic, tp.partition)
-            self.assigned.add(position)
+        partitions = [(tp, (tp.topic, tp.partition)) for tp in assigned]
+        self.assigned.update(position for _, position in partitions)
+        for tp, position in partitions:
             committed = await self._consumer.committed(tp)
             if committed is not None:
                 self.committed.setdefault(position, committed)
