@@ -12,6 +12,12 @@
 4. Compression: pysyncobj zlib-compresses every message at level 3 (8 ms per 256 KiB of
    float vectors, which do not compress). Level 0 keeps the wire format (peers decompress
    as before) at 0.2 ms. Encryption and authentication (Fernet) are unchanged.
+5. Stale appends: a follower running pysyncobj deletes every entry after `prevLogIdx`
+   before appending, even entries that match. A duplicate or stale append (resent after a
+   reset reply, common with pipelining and flaky links) then cut entries the follower had
+   acknowledged and applied, below the leader's match index (found by the chaos suite).
+   `trim_known_entries` applies Raft's rule: skip entries already present, truncate only
+   at the first conflict.
 """
 
 from __future__ import annotations
@@ -82,3 +88,40 @@ def install_source_address(source_host: str | None) -> None:
     if isinstance(real, _SourceBoundSockets):
         real = real._real
     tcp_connection.socket = _SourceBoundSockets(real, source_host)
+
+
+def trim_known_entries(syncobj: Any, node: Any, message: dict[str, Any]) -> dict[str, Any]:
+    """Raft's AppendEntries rule for a follower, in front of pysyncobj's handler.
+
+    Returns the message pysyncobj should handle: unchanged; without the entries this
+    follower already has (so pysyncobj truncates only at the first conflict); or, when
+    every entry is already here, as a heartbeat whose commit index stops at the last entry
+    it carried, after answering for those entries here exactly as pysyncobj would.
+    """
+    entries = message.get("entries")
+    if (
+        message.get("type") != "append_entries"
+        or not entries
+        or "prevLogIdx" not in message
+        or "transmission" in message
+        or message.get("term") != syncobj._SyncObj__raftCurrentTerm
+        or syncobj._SyncObj__raftState == LEADER_STATE
+        or int(message["prevLogIdx"]) >= syncobj._SyncObj__getCurrentLogIndex()
+    ):
+        return message
+    first = int(message["prevLogIdx"]) + 1
+    present = {int(index): term for _, index, term in syncobj._SyncObj__getEntries(first, len(entries))}
+    matched = 0
+    for _, index, term in entries:
+        if present.get(int(index)) != term:
+            break
+        matched += 1
+    if matched == 0:
+        return message  # a conflict right away (or entries compacted here): pysyncobj's path
+    _, last_index, last_term = entries[matched - 1]
+    if matched < len(entries):
+        return {**message, "prevLogIdx": last_index, "prevLogTerm": last_term, "entries": entries[matched:]}
+    heartbeat = {k: v for k, v in message.items() if k not in ("entries", "prevLogIdx", "prevLogTerm")}
+    heartbeat["commit_index"] = min(int(message["commit_index"]), int(last_index))
+    syncobj._SyncObj__sendNextNodeIdx(node, nextNodeIdx=int(last_index) + 1, success=True)
+    return heartbeat

@@ -27,6 +27,7 @@ from vecstore.node.raft_patches import (
     advance_on_success,
     install_source_address,
     install_transport_patches,
+    trim_known_entries,
 )
 from vecstore.shard.state import Shard
 
@@ -88,8 +89,10 @@ class Replica(SyncObj):  # type: ignore[misc]
         return list(journal[fromIDx - first :][:count])
 
     def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802
-        if isinstance(message, dict) and advance_on_success(self, node, message):
-            return
+        if isinstance(message, dict):
+            if advance_on_success(self, node, message):
+                return
+            message = trim_known_entries(self, node, message)
         super()._SyncObj__onMessageReceived(node, message)
 
     def _on_state_changed(self, old: int, new: int) -> None:
