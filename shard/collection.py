@@ -8,11 +8,13 @@ segments) is local. Mutations run under the write lock; reads under the read loc
 from __future__ import annotations
 
 import bisect
+import contextlib
 import hashlib
 import itertools
 import logging
 import shutil
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,7 @@ from vecstore.cluster.commands import (
     canonical_payload,
     validate_payload,
 )
-from vecstore.cluster.errors import InvalidRequest, InvalidVector
+from vecstore.cluster.errors import InvalidRequest, InvalidVector, Unavailable
 from vecstore.cluster.filters import Filter
 from vecstore.cluster.ids import PointId, point_id_sort_key, point_id_to_routing_key
 from vecstore.cluster.schema import CollectionSchema
@@ -97,6 +99,22 @@ class Collection:
         self.id_version = 0
         """Bumped whenever the set of live ids changes (keys the sorted-id cache)."""
         self._sorted_ids: tuple[int, list[tuple[int, int]], list[PointId]] | None = None
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """The read lock of a collection still in service.
+
+        A request may have looked this collection up just before a snapshot install (or a
+        drop) closed and replaced it: reading it then would fail or answer from the old
+        state, so that read gets a retriable error instead.
+        """
+        with self.lock.read():
+            if self.dropped:
+                raise Unavailable(
+                    f"collection {self.schema.name!r} was replaced (snapshot installed) or dropped "
+                    "while the request waited; retry"
+                )
+            yield
 
     # ---- lookups (callers hold a lock) -------------------------------------------------
 

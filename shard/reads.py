@@ -42,7 +42,7 @@ def get(
 ) -> list[Record]:
     """The points that exist among `ids`, in the order asked (missing ids are left out)."""
     wanted = list(dict.fromkeys(normalize_point_id(i) for i in ids))
-    with collection.lock.read():
+    with collection.reading():
         items = [(i, collection.id_map[i]) for i in wanted if i in collection.id_map]
         return _records(collection, items, with_payload, with_vector)
 
@@ -60,7 +60,7 @@ def scroll(
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_SCROLL_LIMIT:
         raise InvalidRequest(f"scroll limit must be an integer in 1..{MAX_SCROLL_LIMIT}, got {limit!r}")
     start = point_id_sort_key(normalize_point_id(offset)) if offset is not None else None
-    with collection.lock.read():
+    with collection.reading():
         sort_keys, ordered = collection.sorted_ids()
         first = bisect.bisect_left(sort_keys, start) if start is not None else 0
         page: list[tuple[PointId, int]] = []
@@ -78,7 +78,7 @@ def scroll(
 
 def count(collection: Collection, condition: Filter | None = None) -> int:
     """How many live points match the filter (all of them without one)."""
-    with collection.lock.read():
+    with collection.reading():
         if condition is None:
             return len(collection.id_map)
         return sum(1 for i, key in collection.id_map.items() if collection.filter_matches(i, key, condition))

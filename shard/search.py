@@ -40,7 +40,7 @@ def validate_queries(collection: Collection, queries: npt.ArrayLike, k: int) -> 
 
 def explain(collection: Collection, k: int, condition: Filter | None, exact: bool = False) -> SearchPlan:
     """The plan a search with these parameters would run."""
-    with collection.lock.read():
+    with collection.reading():
         return _plan(collection, k, condition, exact)
 
 
@@ -81,7 +81,7 @@ def search(
 ) -> list[list[ScoredPoint]]:
     """Top-k points for each query, best first."""
     matrix = validate_queries(collection, queries, k)
-    with collection.lock.read():
+    with collection.reading():
         plan = _plan(collection, k, condition, exact)
         if plan.kind == "exact":
             keys, distances = _search_exact(collection, matrix, k, condition)
