@@ -39,6 +39,16 @@ def top_ids(shard: Shard, exact: bool = False) -> list[list[PointId]]:
     return [[h.id for h in hits] for hits in shard.search("c", queries, 8, exact=exact)]
 
 
+def assert_close_to_exact(shard: Shard, exact: list[list[PointId]] | None = None) -> None:
+    """HNSW top-k against exact top-k. Graphs built on several threads (sealing, compaction)
+    miss about one neighbour in 200 queries even on small data, so allow a little of that."""
+    exact = top_ids(shard, exact=True) if exact is None else exact
+    approximate = top_ids(shard)
+    assert [len(ids) for ids in approximate] == [len(ids) for ids in exact]
+    found = sum(len(set(a) & set(e)) for a, e in zip(approximate, exact, strict=True))
+    assert found >= 0.95 * sum(len(e) for e in exact)
+
+
 @pytest.fixture
 def ready(make_shard: ShardFactory) -> Shard:
     shard = make_shard(seal_threshold=50)
@@ -60,7 +70,20 @@ def test_seal_writes_a_memory_mapped_segment_without_changing_content(ready: Sha
     assert segment.path.parent == ready.collection("c").directory
     assert {p.name for p in segment.path.iterdir()} >= {"index.usearch", "vectors.npy", "meta.json"}
     assert (ready.digest(), everything(ready), top_ids(ready, exact=True)) == before
-    assert top_ids(ready) == before[2]
+    assert_close_to_exact(ready, before[2])
+
+
+def test_sealed_segments_search_with_the_schema_beam(ready: Shard, tmp_path: Path) -> None:
+    """usearch does not save expansion_search: a reopened view would fall back to 64."""
+    for start in (0, 60):
+        add(ready, range(start, start + 60), seed=start)
+        ready.maintain(compact=False)
+    ready.maintain()
+    ready.snapshot(tmp_path / "snap")
+    ready.restore(tmp_path / "snap")
+    [segment] = ready.collection("c").sealed
+    assert segment.index is not None
+    assert segment.index.expansion_search == WIDE.expansion_search
 
 
 def test_compaction_merges_small_segments(ready: Shard) -> None:
@@ -71,7 +94,8 @@ def test_compaction_merges_small_segments(ready: Shard) -> None:
     before = (ready.digest(), everything(ready), top_ids(ready, exact=True))
     ready.maintain()
     assert ready.collection("c").stats()["segments"] == 1
-    assert (ready.digest(), everything(ready), top_ids(ready)) == before
+    assert (ready.digest(), everything(ready), top_ids(ready, exact=True)) == before
+    assert_close_to_exact(ready, before[2])
     assert len(list(ready.collection("c").directory.iterdir())) == 1  # old segment files removed
 
 
@@ -90,7 +114,8 @@ def test_compaction_drops_tombstones_and_keeps_payload_overrides(make_shard: Sha
     assert collection.stats()["tombstones"] == 0
     assert collection.overrides == {}
     assert collection.stats()["sealed_points"] == 60
-    assert (shard.digest(), everything(shard), top_ids(shard)) == before
+    assert (shard.digest(), everything(shard), top_ids(shard, exact=True)) == before
+    assert_close_to_exact(shard, before[2])
     assert shard.get("c", [50])[0].payload == {"n": 50, "changed": True}
     changed = parse_filter({"must": [{"key": "changed", "match": {"value": True}}]})
     assert shard.count("c", changed) == 2
@@ -104,13 +129,11 @@ def test_deleting_a_whole_segment(ready: Shard) -> None:
     ready.maintain()
     assert ready.collection("c").stats()["segments"] == 0
     assert ready.count("c") == 10
-    assert sorted(i for hits in top_ids(ready) for i in hits) == sorted(
-        i for hits in top_ids(ready, exact=True) for i in hits
-    )
+    assert top_ids(ready) == top_ids(ready, exact=True)  # 10 points, k=8: only the memtable
     add(ready, range(100, 160), seed=2)
     ready.maintain()
     assert ready.count("c") == 70
-    assert top_ids(ready) == top_ids(ready, exact=True)
+    assert_close_to_exact(ready)
 
 
 def test_background_indexer_seals_and_compacts_while_answers_stay_complete(
@@ -135,7 +158,7 @@ def test_background_indexer_seals_and_compacts_while_answers_stay_complete(
     assert stats["segments"] == 1
     assert stats["points"] == 300
     assert stats["indexing_lag"] == 0
-    assert top_ids(shard) == top_ids(shard, exact=True)
+    assert_close_to_exact(shard)
     shard.close()
     assert not shard.indexer.is_alive()
 

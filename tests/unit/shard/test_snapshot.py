@@ -88,8 +88,12 @@ def build(shard: Shard) -> None:
         shard.apply(command)
 
 
-def answers(shard: Shard) -> dict[str, Any]:
-    """Everything a client can observe."""
+def answers(shard: Shard, hnsw: bool = True) -> dict[str, Any]:
+    """Everything a client can observe.
+
+    HNSW answers are compared only between shards that share their graphs (restored from the
+    same snapshot): graphs built separately may differ within HNSW's approximation.
+    """
     result: dict[str, Any] = {"digest": shard.digest(), "ingest": shard.status()["ingest"]}
     for name in sorted(shard.collections):
         page, _ = shard.scroll(name, limit=10_000, with_vector=True)
@@ -103,7 +107,7 @@ def answers(shard: Shard) -> dict[str, Any]:
                     for hits in shard.search(name, QUERIES, 6, parse_filter(f), exact=exact)
                 ]
                 for f in FILTERS
-                for exact in (False, True)
+                for exact in ((False, True) if hnsw else (True,))
             ],
         }
     return result
@@ -179,7 +183,7 @@ def test_replicas_stay_equal_after_more_commands(
     assert answers(replica) == answers(source)
     for shard in (source, replica):
         shard.maintain(force=True)
-    assert answers(replica) == answers(source)
+    assert answers(replica, hnsw=False) == answers(source, hnsw=False)
 
 
 def test_snapshot_hard_links_sealed_files_and_outlives_its_source(
@@ -233,14 +237,14 @@ def test_a_snapshot_taken_while_a_segment_is_being_sealed(
     monkeypatch.setattr(collection_module, "write_segment", real_write_segment)
     replica = make_shard("replica")
     replica.restore(tmp_path / "snap")
-    assert answers(replica) == answers(source)
+    assert answers(replica, hnsw=False) == answers(source, hnsw=False)
     for command in (
         SetPayload("c", Selector.of_ids([3]), {"after": 1}),
         DeletePayloadKeys("c", Selector.of_ids([3]), ("note",)),
     ):
         source.apply(command)
         replica.apply(command)
-        assert answers(replica) == answers(source)
+        assert answers(replica, hnsw=False) == answers(source, hnsw=False)
     assert replica.get("c", [3])[0].payload == {"group": 1, "seed": 1, "after": 1}
 
 
