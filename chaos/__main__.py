@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the suite; returns the exit status."""
     args = parse_args(argv)
     configure_logging(args.log_level)
-    scenarios = all_scenarios()
+    shape = ClusterShape()
+    scenarios = all_scenarios(shape.raft_max_timeout)
     if args.list:
         for scenario in scenarios:
             sys.stdout.write(f"{scenario.name:22} {scenario.description}\n")
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir=workdir,
         duration=args.duration,
         seed=args.seed,
-        shape=ClusterShape(),
+        shape=shape,
         traffic=replace(TrafficShape(), writers_per_shard=args.writers_per_shard),
         fault_interval=args.fault_interval,
         hold=args.hold,

@@ -40,8 +40,8 @@ def row(result: ScenarioResult) -> list[str]:
     return [
         result.name,
         str(len(result.faults)),
-        str(figures.writes_attempted + figures.reads_attempted),
-        str(figures.writes_acknowledged + figures.reads_acknowledged),
+        str(figures.attempted),
+        str(figures.acknowledged),
         str(result.count("lost")),
         str(result.count("duplicated")),
         str(result.count("divergent")),
@@ -59,8 +59,8 @@ def totals(results: Sequence[ScenarioResult]) -> list[str]:
     return [
         "TOTAL",
         str(sum(len(r.faults) for r in ran)),
-        str(sum(r.availability.writes_attempted + r.availability.reads_attempted for r in ran)),
-        str(sum(r.availability.writes_acknowledged + r.availability.reads_acknowledged for r in ran)),
+        str(sum(r.availability.attempted for r in ran)),
+        str(sum(r.availability.acknowledged for r in ran)),
         *(
             str(sum(r.count(c) for r in ran))
             for c in ("lost", "duplicated", "divergent", "stale_reads", "other")

@@ -24,9 +24,13 @@ class Scenario:
     """Share of the total duration, relative to the other scenarios."""
 
 
-def all_scenarios(pause_seconds: float = 2.0) -> list[Scenario]:
-    """Every scenario, in the order they run. `pause_seconds` exceeds the election timeout."""
-    pause = FaultTiming(pause=pause_seconds)
+def all_scenarios(election_timeout: float = 1.2) -> list[Scenario]:
+    """Every scenario, in the order they run, with weights that favour cheap, frequent faults.
+
+    `election_timeout` is the nodes' maximum: pauses last longer, so a paused leader is
+    always replaced.
+    """
+    pause = FaultTiming(pause=election_timeout + 0.4)
     return [
         Scenario(
             "kill-leader",
@@ -62,20 +66,25 @@ def all_scenarios(pause_seconds: float = 2.0) -> list[Scenario]:
             "flaky-network",
             "single links cut, blackholed one way, or delayed 50-1000 ms, briefly and often",
             (FlakyLink(),),
-            timing=FaultTiming(hold=1.0, interval=0.2),
+            timing=FaultTiming(hold=0.8, interval=0.1),
+            weight=2.0,
         ),
-        Scenario("kill-router", "SIGKILL the router; the supervisor restarts it", (KillRole("router"),)),
+        Scenario(
+            "kill-router", "SIGKILL the router; the supervisor restarts it", (KillRole("router"),), weight=0.8
+        ),
         Scenario(
             "membership",
             "remove a follower, stop it (wiping its data every other time), add it back, restart it",
             (MembershipChange(),),
             timing=FaultTiming(hold=1.0),
+            weight=0.7,
         ),
         Scenario(
             "kill-ingest",
             "SIGKILL the Kafka ingest worker; it restarts, rejoins its group and replays",
             (KillRole("ingest"),),
             kafka=True,
+            weight=0.7,
         ),
         Scenario(
             "mixed",
@@ -93,6 +102,7 @@ def all_scenarios(pause_seconds: float = 2.0) -> list[Scenario]:
             ),
             timing=pause,
             kafka=True,
+            weight=1.5,
         ),
     ]
 

@@ -20,11 +20,11 @@ if TYPE_CHECKING:
 class FaultTiming:
     """How long faults last and how often they come."""
 
-    hold: float = 2.0
+    hold: float = 1.5
     """Seconds a partition lasts (each fault draws from hold/2 .. hold*1.5)."""
-    pause: float = 2.0
-    """Seconds a SIGSTOPped process stays stopped (longer than the election timeout)."""
-    interval: float = 0.5
+    pause: float = 1.6
+    """Seconds a SIGSTOPped process stays stopped, at least (longer than the election timeout)."""
+    interval: float = 0.2
     """Seconds between the end of one fault and the start of the next, per stream."""
     recovery_wait: float = 10.0
     """Before the next fault, wait at most this long for the shard to be healthy again."""

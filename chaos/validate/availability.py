@@ -18,10 +18,23 @@ class Availability:
     reads_attempted: int = 0
     reads_acknowledged: int = 0
     strong_reads_acknowledged: int = 0
+    records_produced: int = 0
+    """Kafka records sent (acknowledged by the broker or not)."""
+    records_acknowledged: int = 0
     error_rate: float = 0.0
     longest_unavailable: float = 0.0
     """Seconds: the longest gap between acknowledged writes of any one shard."""
     longest_by_shard: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def attempted(self) -> int:
+        """Client operations of every kind: HTTP writes and reads, Kafka records."""
+        return self.writes_attempted + self.reads_attempted + self.records_produced
+
+    @property
+    def acknowledged(self) -> int:
+        """Operations that got a success answer."""
+        return self.writes_acknowledged + self.reads_acknowledged + self.records_acknowledged
 
 
 def measure(history: History, shards: int, start: float, end: float) -> Availability:
@@ -38,8 +51,11 @@ def measure(history: History, shards: int, start: float, end: float) -> Availabi
         if read.outcome is Outcome.OK:
             figures.reads_acknowledged += 1
             figures.strong_reads_acknowledged += read.consistency == "strong"
-    attempted = figures.writes_attempted + figures.reads_attempted
-    failed = attempted - figures.writes_acknowledged - figures.reads_acknowledged
+    for record in history.produced:
+        figures.records_produced += 1
+        figures.records_acknowledged += record.outcome is Outcome.OK
+    attempted = figures.attempted
+    failed = attempted - figures.acknowledged
     figures.error_rate = round(failed / attempted, 4) if attempted else 0.0
     for shard in range(shards):
         times = sorted([start, *(t for t in acknowledged[shard] if start <= t <= end), end])
