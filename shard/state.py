@@ -28,6 +28,7 @@ from vecstore.cluster.commands import (
     DeletePoints,
     DropCollection,
     IngestBatch,
+    IngestRecord,
     OverwritePayload,
     PointCommand,
     SetPayload,
@@ -133,19 +134,18 @@ class Shard:
             position = (part.topic, part.partition)
             high = self.applied.get(position, -1)
             counters = self.counters.setdefault(position, IngestCounters())
-            applied = skipped = 0
-            errors: list[dict[str, Any]] = []
+            skipped = 0
+            fresh: list[IngestRecord] = []
             for record in part.records:
                 if record.offset <= high:
                     skipped += 1
                     continue
-                try:
-                    self._apply_point_command(record.command)
-                except VecStoreError as err:
-                    # deterministic on every replica; the offset still advances
-                    errors.append({"offset": record.offset, "error": err.message})
+                fresh.append(record)
                 high = record.offset
-                applied += 1
+            errors: list[dict[str, Any]] = []
+            for run in _upsert_runs(fresh):
+                errors += self._apply_records(run)
+            applied = len(fresh)
             self.applied[position] = high
             counters.applied += applied - len(errors)
             counters.rejected += len(errors)
@@ -161,6 +161,40 @@ class Shard:
                 }
             )
         return {"status": "ok", "partitions": partitions}
+
+    def _apply_records(self, run: list[IngestRecord]) -> list[dict[str, Any]]:
+        """Apply a run of records; returns the rejected ones (deterministic on every replica).
+
+        A run of upserts to one collection is applied as one upsert (one validation pass,
+        one memtable append); if any record in it is invalid, the run is applied record by
+        record so that only the invalid ones are rejected.
+        """
+        if len(run) > 1:
+            first = run[0].command
+            assert isinstance(first, Upsert)
+            commands = [r.command for r in run if isinstance(r.command, Upsert)]
+            if all(c.dimension == first.dimension for c in commands):
+                combined = Upsert(
+                    first.collection,
+                    tuple(i for c in commands for i in c.ids),
+                    first.dimension,
+                    b"".join(c.vectors for c in commands),
+                    tuple(p for c in commands for p in c.payloads),
+                )
+                try:
+                    self._apply_point_command(combined)
+                except VecStoreError:
+                    pass
+                else:
+                    return []
+        errors = []
+        for record in run:
+            try:
+                self._apply_point_command(record.command)
+            except VecStoreError as err:
+                # the offset still advances: the record is consumed, and counted as rejected
+                errors.append({"offset": record.offset, "error": err.message})
+        return errors
 
     # ---- reads ---------------------------------------------------------------------------
 
@@ -282,3 +316,26 @@ class Shard:
     def restore_from_file(self, file: Path) -> None:
         """Restore from one tar file written by `snapshot_to_file`."""
         snapshot.restore_snapshot_file(self, file)
+
+
+def _upsert_runs(records: list[IngestRecord]) -> list[list[IngestRecord]]:
+    """Split records, in order, into runs of upserts to one collection with distinct ids
+    (applied together) and single other records."""
+    runs: list[list[IngestRecord]] = []
+    seen: set[PointId] = set()
+    for record in records:
+        command = record.command
+        current = runs[-1] if runs else None
+        if (
+            isinstance(command, Upsert)
+            and current is not None
+            and isinstance(current[0].command, Upsert)
+            and current[0].command.collection == command.collection
+            and seen.isdisjoint(command.ids)
+        ):
+            current.append(record)
+            seen.update(command.ids)
+            continue
+        runs.append([record])
+        seen = set(command.ids) if isinstance(command, Upsert) else set()
+    return runs
