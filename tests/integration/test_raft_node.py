@@ -113,16 +113,22 @@ async def test_lagging_node_installs_a_snapshot_with_sealed_segments(
     lagging.kill()
     for start in range(0, 2_000, 25):  # 80 entries: more than the compaction threshold of 40
         await upsert(client, list(range(start, start + 25)))
-    await upsert(client, [10_000])
-    deadline = time.monotonic() + 30
-    while (await client.status(leader_address))["dumps_written"] == 0:
+    deadline = time.monotonic() + 60
+    while (await client.status(leader_address))["collections"]["docs"]["segments"] == 0:
+        assert time.monotonic() < deadline, "the leader never sealed a segment"
+        await asyncio.sleep(0.2)
+    dumps_before = (await client.status(leader_address))["dumps_written"]
+    for extra in range(45):  # one entry each: enough to trigger another dump, with sealed data
+        await upsert(client, [10_000 + extra])
+    deadline = time.monotonic() + 60
+    while (await client.status(leader_address))["dumps_written"] <= dumps_before:
         assert time.monotonic() < deadline, "the leader never compacted its log"
         await asyncio.sleep(0.2)
     lagging.start()
     await wait_converged(client, shard_group.http_addresses, timeout=60)
     status = await client.status(lagging.http_address)
     assert status["dumps_loaded"] >= 1
-    assert status["collections"]["docs"]["points"] == 2_001
+    assert status["collections"]["docs"]["points"] == 2_045
     assert status["collections"]["docs"]["segments"] >= 1
 
 
