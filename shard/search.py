@@ -223,8 +223,8 @@ def _accept(
     return np.array(kept_keys, dtype=np.uint64), np.array(kept_dists, dtype=np.float32)
 
 
-RESCORE_CHUNK_FLOATS = 1 << 22
-"""Bound on candidate floats gathered at once when re-scoring a batch (16 MiB of float32)."""
+RESCORE_CHUNK_FLOATS = 1 << 20
+"""Bound on candidate floats gathered at once when re-scoring a batch (4 MiB of float32)."""
 
 
 def _rescore_all(
