@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from vecstore.cluster.errors import CollectionConflict, NotImplementedParameter
+from vecstore.cluster.errors import CollectionConflict, CollectionNotFound, NotImplementedParameter
 from vecstore.cluster.schema import CollectionSchema
 from vecstore.router import qdrant_points, qdrant_search
 from vecstore.router.app import SHARDS, SPEC, Handler, body_of, scope
@@ -59,7 +59,12 @@ async def list_collections(request: web.Request) -> dict[str, Any]:
 )
 async def get_collection(request: web.Request) -> dict[str, Any]:
     """GET /collections/{name}."""
-    info = await request.app[SHARDS].collection_info(name_of(request))
+    name = name_of(request)
+    shards = request.app[SHARDS]
+    await shards.refresh_schemas()  # another router (or the CLI) may have dropped it
+    if name not in shards.schemas:
+        raise CollectionNotFound(name)
+    info = await shards.collection_info(name)
     schema = CollectionSchema.from_dict(info["schema"])
     return collection_info(schema, info, ClusterShape.of(request.app[SPEC]))
 

@@ -109,8 +109,11 @@ class ShardSet:
         return self.schemas[name]
 
     async def refresh_schemas(self) -> None:
-        """Reload every schema from shard 0."""
-        answer = await self.clients[0].request("any", "GET", "/v1/collections")
+        """Reload every schema from shard 0's leader: a collection-DDL is acknowledged once the
+        leader applied it, so a create or drop is seen right after it (a follower may lag)."""
+        if self.clients[0].leader is None:
+            await self.clients[0].find_leader()
+        answer = await self.clients[0].request("leader", "GET", "/v1/collections")
         self.schemas = {
             entry["schema"]["name"]: CollectionSchema.from_dict(entry["schema"])
             for entry in answer["collections"]

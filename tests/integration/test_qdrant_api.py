@@ -244,10 +244,10 @@ def test_point_writes_and_reads(client: QdrantClient, cluster: LocalCluster) -> 
     only_n = client.retrieve("writes", [4], with_payload=["n"], consistency=MAJORITY)
     assert only_n[0].payload == {"n": 4}
     assert only_n[0].vector is None
-    single = client.http.points_api.get_point("writes", 5).result
+    single = client.http.points_api.get_point("writes", 5, consistency=MAJORITY).result
     assert single is not None and single.payload is not None and single.payload["n"] == 5
     with pytest.raises(UnexpectedResponse) as raised:
-        client.http.points_api.get_point("writes", 12345)
+        client.http.points_api.get_point("writes", 12345, consistency=MAJORITY)
     assert error_of(raised)[0] == 404
 
     client.set_payload("writes", {"flag": True}, points=[0, 1])
@@ -572,7 +572,7 @@ def test_unsupported_query_and_filter_features(client: QdrantClient) -> None:
         client.query_points("refusals", query=[1.0, 2.0])
     assert error_of(raised) == (400, "Wrong input: Vector dimension error: expected dim: 8, got 2")
     with pytest.raises(UnexpectedResponse) as raised:
-        client.query_points("refusals", query=99)
+        client.query_points("refusals", query=99, consistency=MAJORITY)
     assert error_of(raised) == (404, "Not found: No point with id 99 found")
 
 
