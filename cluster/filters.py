@@ -151,7 +151,7 @@ def _parse_condition(data: object, depth: int, counter: list[int]) -> Filter:
         raise InvalidFilter(f"filter has more than {MAX_FILTER_NODES} conditions")
     if not isinstance(data, dict):
         raise InvalidFilter(f"condition must be an object, got {type(data).__name__}")
-    if set(data) & {"must", "should", "must_not"}:
+    if not data or set(data) & {"must", "should", "must_not"}:  # {} matches everything
         return _parse_clauses(data, depth, counter)
     if "has_id" in data:
         return _parse_has_id(data["has_id"])
