@@ -8,10 +8,10 @@ The Qdrant endpoints marked unsupported answer 501 by design and are left out.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -22,7 +22,6 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from vecstore.cluster.local_cluster import LocalCluster
 
 EXAMPLES = 12
-BUDGET_SECONDS = 240
 COLLECTION = "fuzzed"
 MODES = (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE)
 
@@ -39,12 +38,12 @@ def seed_collection(url: str) -> None:
     assert upserted.status_code == 200, upserted.text
 
 
+@pytest.mark.timeout(600)  # about 1-2 minutes on a quiet 2-core machine
 def test_no_server_errors(local_cluster: LocalCluster) -> None:
     url = local_cluster.router_url
     seed_collection(url)
     schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
     schema.validate()
-    started = time.monotonic()
     operations = [result.ok() for result in schema.get_all_operations() if isinstance(result, Ok)]
     assert len(operations) > 40
     # destructive operations last, so the fixed-name passes still find the collection
@@ -62,7 +61,6 @@ def test_no_server_errors(local_cluster: LocalCluster) -> None:
             )
             exercise(strategy, url)
             tested += 1
-        assert time.monotonic() - started < BUDGET_SECONDS, f"stopped after {tested} runs: over budget"
     assert tested > 50
 
 
