@@ -18,9 +18,16 @@ async def test_native_api_round_trip(local_cluster: LocalCluster) -> None:
         async with session.put(f"{url}/v1/collections/docs/points", json={"points": points}) as response:
             assert response.status == 200
             assert (await response.json())["upserted"] == 40
-        async with session.post(f"{url}/v1/collections/docs/points/count", json={}) as response:
+        async with session.post(
+            f"{url}/v1/collections/docs/points/count", json={"consistency": "strong"}
+        ) as response:
             assert (await response.json())["count"] == 40
-        query = {"vector": [1, 0, 0, 0], "k": 5, "filter": {"must": [{"key": "n", "range": {"lt": 10}}]}}
+        query = {
+            "vector": [1, 0, 0, 0],
+            "k": 5,
+            "filter": {"must": [{"key": "n", "range": {"lt": 10}}]},
+            "consistency": "strong",
+        }
         async with session.post(f"{url}/v1/collections/docs/search", json=query) as response:
             hits = (await response.json())["result"]
         assert len(hits) == 5
@@ -28,7 +35,7 @@ async def test_native_api_round_trip(local_cluster: LocalCluster) -> None:
         pages: list[int] = []
         offset = None
         while True:
-            body = {"limit": 7, "offset": offset}
+            body = {"limit": 7, "offset": offset, "consistency": "strong"}
             async with session.post(f"{url}/v1/collections/docs/points/scroll", json=body) as response:
                 answer = await response.json()
             pages += [p["id"] for p in answer["points"]]
