@@ -69,7 +69,7 @@ async def test_recall_through_the_cluster_matches_a_single_index(local_cluster: 
             session,
             "POST",
             f"{url}/v1/collections/docs/search",
-            json={"vectors": queries.tolist(), "k": 10, "with_payload": False},
+            json={"vectors": queries.tolist(), "k": 10, "with_payload": False, "consistency": "strong"},
         )
     assert status == 200, body
     found = [[hit["id"] for hit in row] for row in body["results"]]
