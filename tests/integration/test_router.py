@@ -223,7 +223,7 @@ async def test_bad_input_gets_4xx_and_leaves_data_unchanged(local_cluster: Local
             session,
             "POST",
             f"{url}/v1/collections/docs/points/scroll",
-            json={"limit": 100, "with_vector": True},
+            json={"limit": 100, "with_vector": True, "consistency": "strong"},
         )
 
         points = f"{url}/v1/collections/docs/points"
@@ -268,6 +268,6 @@ async def test_bad_input_gets_4xx_and_leaves_data_unchanged(local_cluster: Local
             session,
             "POST",
             f"{url}/v1/collections/docs/points/scroll",
-            json={"limit": 100, "with_vector": True},
+            json={"limit": 100, "with_vector": True, "consistency": "strong"},
         )
         assert after == before
