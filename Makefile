@@ -37,8 +37,13 @@ test: $(STAMP)
 	$(MAKE) lint
 	$(PY) -m pytest -q
 
+# The published comparison: each section prints its table; BENCH_ARGS=--quick for a
+# smoke run (also run inside `make test`, tiny, by tests/integration/test_bench_smoke.py).
 bench: $(STAMP)
 	$(PY) -m bench.shard_vs_usearch $(BENCH_ARGS)
+	$(PY) -m bench.replication $(BENCH_ARGS)
+	$(PY) -m bench.router $(BENCH_ARGS)
+	$(PY) -m bench.ingest $(BENCH_ARGS)
 
 # fault injection against real local clusters (docs/chaos.md); non-zero exit on any violation
 CHAOS_DURATION ?= 20m

@@ -1,0 +1,39 @@
+"""`make bench` sections, each run tiny: they must finish and print their tables.
+
+Figures are not asserted (speed is measured by `make bench`, never in tests); the
+smoke proves that every benchmark still runs against the current code.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SECTIONS = {
+    "shard_vs_usearch": (
+        ["--quick", "--rows", "4000", "--queries", "50", "--ef", "32,64", "--dtypes", "f32,i8"],
+        "target",
+    ),
+    "replication": (["--quick", "--kills", "0"], "vectors/s"),
+    "router": (["--quick", "--rows", "1500", "--queries", "40"], "32 clients"),
+}
+
+
+@pytest.mark.parametrize("section", sorted(SECTIONS))
+def test_bench_section_runs(section: str, tmp_path: Path) -> None:
+    args, marker = SECTIONS[section]
+    output = tmp_path / "result.json"
+    result = subprocess.run(
+        [sys.executable, "-m", f"bench.{section}", *args, "--json", str(output)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert marker in result.stdout
+    assert json.loads(output.read_text())
