@@ -57,7 +57,7 @@ def decode_command(data: bytes) -> Command:
     if not isinstance(envelope, list) or len(envelope) != 3:
         raise MalformedCommand("command must be a msgpack array [version, tag, body]")
     version, tag, body = envelope
-    if version != CODEC_VERSION:
+    if isinstance(version, bool) or version != CODEC_VERSION:
         raise UnsupportedVersion(
             f"command codec version {version!r} is not supported; this build reads {CODEC_VERSION}"
         )

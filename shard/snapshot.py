@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 import numpy as np
 
-from vecstore.cluster.errors import MalformedCommand
+from vecstore.cluster.errors import MalformedCommand, VecStoreError
 from vecstore.cluster.schema import CollectionSchema
 from vecstore.shard.collection import Collection
 from vecstore.shard.memtable import MemTable
@@ -104,18 +104,27 @@ def restore_snapshot(shard: Shard, path: Path) -> None:
     from vecstore.shard.state import IngestCounters
 
     with shard._lock:
+        # build everything first: a snapshot with broken entries leaves the shard as it was
+        restored: dict[str, Collection] = {}
+        try:
+            for entry in manifest["collections"]:
+                collection = _restore_collection(shard, path / entry["directory"], entry)
+                restored[collection.schema.name] = collection
+            applied = {(t, p): o for t, p, o in manifest["applied"]}
+            counters: dict[tuple[str, int], IngestCounters] = {
+                (t, p): IngestCounters(a, s, r) for t, p, a, s, r in manifest["counters"]
+            }
+        except (KeyError, TypeError, ValueError, OSError, VecStoreError) as err:
+            for collection in restored.values():
+                collection.close()
+                shutil.rmtree(collection.directory, ignore_errors=True)
+            raise MalformedCommand(f"snapshot at {path} is inconsistent: {err!r}") from None
         for collection in shard.collections.values():
             with collection.lock.write():
                 collection.close()
             shutil.rmtree(collection.directory, ignore_errors=True)
-        shard.collections = {}
-        for entry in manifest["collections"]:
-            collection = _restore_collection(shard, path / entry["directory"], entry)
-            shard.collections[collection.schema.name] = collection
-        shard.applied = {(t, p): o for t, p, o in manifest["applied"]}
-        counters: dict[tuple[str, int], IngestCounters] = {
-            (t, p): IngestCounters(a, s, r) for t, p, a, s, r in manifest["counters"]
-        }
+        shard.collections = restored
+        shard.applied = applied
         shard.counters = counters
     if shard.indexer is not None:
         shard.indexer.wake()
