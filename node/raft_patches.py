@@ -9,10 +9,13 @@
 3. Source address (optional, `raft_source_host`): outgoing Raft connections are bound to
    this host's IP, for multi-homed machines, and so that a proxy can tell peers apart
    by source address (the chaos suite's network partitions rely on it).
-4. Compression: pysyncobj zlib-compresses every message at level 3 (8 ms per 256 KiB of
+4. Encryption: pysyncobj's Fernet (AES-CBC + HMAC + base64) costs about 8 ms per
+   256 KiB message; `raft_cipher` swaps in AES-256-GCM with the same interface and
+   guarantees (authenticated before anything is unpickled) at about 0.35 ms.
+5. Compression: pysyncobj zlib-compresses every message at level 3 (8 ms per 256 KiB of
    float vectors, which do not compress). Level 0 keeps the wire format (peers decompress
-   as before) at 0.2 ms. Encryption and authentication (Fernet) are unchanged.
-5. Stale appends: a follower running pysyncobj deletes every entry after `prevLogIdx`
+   as before) at 0.2 ms.
+6. Stale appends: a follower running pysyncobj deletes every entry after `prevLogIdx`
    before appending, even entries that match. A duplicate or stale append (resent after a
    reset reply, common with pipelining and flaky links) then cut entries the follower had
    acknowledged and applied, below the leader's match index (found by the chaos suite).
@@ -26,8 +29,11 @@ import types
 import zlib
 from typing import Any
 
+from pysyncobj import syncobj as syncobj_module
 from pysyncobj import tcp_connection
 from pysyncobj.monotonic import monotonic as monotonic_time
+
+from vecstore.node.raft_cipher import get_encryptor
 
 LEADER_STATE = 2
 _original_compress = zlib.compress
@@ -38,9 +44,10 @@ def _stored_compress(data: bytes, level: int = 0) -> bytes:
 
 
 def install_transport_patches() -> None:
-    """Make pysyncobj's TCP connections skip compression (idempotent)."""
+    """Skip compression and use AES-GCM for pysyncobj's messages (idempotent)."""
     shim = types.SimpleNamespace(compress=_stored_compress, decompress=zlib.decompress)
     tcp_connection.zlib = shim
+    syncobj_module.getEncryptor = get_encryptor
 
 
 def advance_on_success(syncobj: Any, node: Any, message: dict[str, Any]) -> bool:
