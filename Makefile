@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ROOMS := cluster shard node router ingest chaos
 
-.PHONY: demo demo-shard test lint unit bench chaos clean typecheck-shim
+.PHONY: demo demo-shard test lint unit bench bench-gpu chaos clean typecheck-shim
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,13 +37,29 @@ test: $(STAMP)
 	$(MAKE) lint
 	$(PY) -m pytest -q
 
-# The published comparison: each section prints its table; BENCH_ARGS=--quick for a
-# smoke run (also run inside `make test`, tiny, by tests/integration/test_bench_smoke.py).
-bench: $(STAMP)
+# The peers of the comparison (the `bench` extra) have a stamp of their own, so that
+# `make test` never needs them.
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+# The published comparison (docs/benchmarks.md): each section prints its table, and the
+# last one, against the peers, rewrites the doc's generated tables and plots (about 40
+# minutes on 2 cores). BENCH_ARGS=--quick for a smoke run (also run inside `make test`,
+# tiny, by tests/integration/test_bench_smoke.py).
+bench: $(BENCH_STAMP)
 	$(PY) -m bench.shard_vs_usearch $(BENCH_ARGS)
 	$(PY) -m bench.replication $(BENCH_ARGS)
 	$(PY) -m bench.router $(BENCH_ARGS)
 	$(PY) -m bench.ingest $(BENCH_ARGS)
+	$(if $(findstring --quick,$(BENCH_ARGS)),,$(PY) -m bench.embeddings --rows 20000)
+	$(PY) -m bench.comparison $(if $(findstring --quick,$(BENCH_ARGS)),,--docs) $(BENCH_ARGS)
+
+# The scorer's cupy path against numpy; needs an NVIDIA GPU (exits 2 with a message without one).
+bench-gpu: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[gpu]'
+	$(PY) -m bench.gpu $(BENCH_GPU_ARGS)
 
 # fault injection against real local clusters (docs/chaos.md); non-zero exit on any violation
 CHAOS_DURATION ?= 20m

@@ -1,0 +1,134 @@
+"""The whole cluster through its router: a LocalCluster of S shards x R replicas on this machine.
+
+Rows go in through the router's native API in JSON batches of 1,000 (a few requests in
+flight); searches are one HTTP request per query, as a client application would send them.
+The load generator shares the machine's cores with every node and the router.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+
+from bench.dataset import FloatMatrix, IntArray
+from bench.footprint import directory_bytes
+from bench.peers import CONNECTIVITY, EXPANSION_ADD, HNSW_EFS, BuildTiming
+from bench.router import _wait as wait_ready
+from bench.workload import Workload
+from vecstore.cluster.launcher import free_ports
+from vecstore.cluster.local_cluster import LocalCluster
+
+COLLECTION = "bench"
+BATCH = 1_000
+UPLOADERS = 4
+CONNECTIONS = 64
+
+
+class ClusterPeer:
+    """A local cluster started for the run and stopped by `close`."""
+
+    param_name = "ef"
+    params = HNSW_EFS
+    filtering = "payload filter in the search request, evaluated on every shard by its planner"
+
+    def __init__(self, shards: int, replicas: int) -> None:
+        self.shards, self.replicas = shards, replicas
+        self.notes = (
+            f"vecstore {shards} shard(s) x {replicas} replica(s) behind one router, f32, connectivity "
+            f"{CONNECTIVITY}, expansion_add {EXPANSION_ADD}; one HTTP request per query"
+        )
+        self.loop = asyncio.new_event_loop()
+        self.cluster: LocalCluster | None = None
+        self.session: aiohttp.ClientSession | None = None
+        self.url = ""
+
+    def build(self, workload: Workload, scratch: Path) -> BuildTiming:
+        """Start the cluster, create the collection, upload, wait until every node has indexed."""
+        self.cluster = LocalCluster(
+            scratch / "cluster", shards=self.shards, replicas=self.replicas, port=free_ports(1)[0]
+        )
+        self.cluster.start()
+        self.url = self.cluster.router_url
+        return self.loop.run_until_complete(self._build(workload))
+
+    async def _build(self, workload: Workload) -> BuildTiming:
+        await wait_ready(self.url)
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CONNECTIONS))
+        schema = {
+            "dimension": workload.dim,
+            "metric": "cosine",
+            "hnsw": {"connectivity": CONNECTIVITY, "expansion_add": EXPANSION_ADD},
+        }
+        async with self.session.put(f"{self.url}/v1/collections/{COLLECTION}", json=schema) as response:
+            response.raise_for_status()
+        started = time.perf_counter()
+        batches = iter(range(0, workload.rows, BATCH))
+
+        async def uploader() -> None:
+            assert self.session is not None
+            for start in batches:
+                stop = min(start + BATCH, workload.rows)
+                vectors = workload.base[start:stop].tolist()
+                buckets = workload.buckets[start:stop].tolist()
+                points = [
+                    {"id": start + i, "vector": vector, "payload": {"bucket": bucket}}
+                    for i, (vector, bucket) in enumerate(zip(vectors, buckets, strict=True))
+                ]
+                url = f"{self.url}/v1/collections/{COLLECTION}/points"
+                async with self.session.put(url, json={"points": points}) as response:
+                    response.raise_for_status()
+
+        await asyncio.gather(*(uploader() for _ in range(UPLOADERS)))
+        inserted = time.perf_counter() - started
+        while not await self._indexed():  # noqa: ASYNC110 - polling another process's status
+            await asyncio.sleep(0.25)
+        return BuildTiming(inserted, time.perf_counter() - started)
+
+    async def _indexed(self) -> bool:
+        assert self.session is not None
+        async with self.session.get(f"{self.url}/v1/status") as response:
+            nodes = (await response.json())["nodes"]
+        return all(node.get("indexing_lag", 1) == 0 for node in nodes)
+
+    def search(self, queries: FloatMatrix, k: int, param: int, bucket_below: int | None) -> IntArray:
+        """Blocking form of `search_async` (one request per query)."""
+        return self.loop.run_until_complete(self.search_async(queries, k, param, bucket_below))
+
+    async def search_async(
+        self, queries: FloatMatrix, k: int, param: int, bucket_below: int | None
+    ) -> IntArray:
+        """POST /v1/collections/bench/search, one request per query row."""
+        assert self.session is not None
+        keys = np.full((len(queries), k), -1, dtype=np.int64)
+        for row, query in enumerate(queries):
+            body: dict[str, Any] = {"vector": query.tolist(), "k": k, "ef": param, "with_payload": False}
+            if bucket_below is not None:
+                body["filter"] = {"must": [{"key": "bucket", "range": {"lt": bucket_below}}]}
+            url = f"{self.url}/v1/collections/{COLLECTION}/search"
+            async with self.session.post(url, json=body) as response:
+                response.raise_for_status()
+                hits = (await response.json())["result"]
+            keys[row, : len(hits)] = [hit["id"] for hit in hits[:k]]
+        return keys
+
+    def disk_bytes(self) -> int:
+        """Every node's data folder (Raft journal, snapshots, segments), logs left out."""
+        if self.cluster is None:
+            return 0
+        folder = self.cluster.data_dir
+        return directory_bytes(folder) - directory_bytes(folder / "logs")
+
+    def close(self) -> None:
+        """Close the client session and stop every process of the cluster."""
+        if self.session is not None:
+            self.loop.run_until_complete(self.session.close())
+            self.session = None
+        if self.cluster is not None:
+            self.cluster.stop()
+            self.cluster = None
+        self.loop.close()
