@@ -54,6 +54,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--docs", action="store_true", help="also write docs/benchmarks.md and docs/img/")
     parser.add_argument("--child-timeout", type=float, help="seconds per system (default 1,200)")
     parser.add_argument("--render", type=Path, help="only redraw tables, plots and doc from this result file")
+    parser.add_argument(
+        "--merge-into",
+        type=Path,
+        help="re-measure --systems and replace their entries in this result file (then --docs redraws)",
+    )
     return parser.parse_args(argv)
 
 
@@ -176,12 +181,26 @@ def main(argv: list[str] | None = None) -> int:
                     say(f"{system} FAILED on {data.name}: {runs[system]['error']}")
     result["machine_after"] = machine()
     result["seconds"] = time.monotonic() - STARTED
-    target = args.json or RESULTS_DIR / ("comparison-quick.json" if args.quick else "comparison.json")
+    if args.merge_into:
+        result = merged(json.loads(args.merge_into.read_text()), result)
+    target = args.merge_into or args.json
+    target = target or RESULTS_DIR / ("comparison-quick.json" if args.quick else "comparison.json")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(result, indent=1))
     say(f"wrote {target}")
     publish(result, docs=args.docs)
     return 0
+
+
+def merged(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
+    """`earlier` with the systems that `later` measured replaced (a re-run of some systems)."""
+    remeasured = earlier.setdefault("remeasured", [])
+    for name, entry in later["workloads"].items():
+        earlier["workloads"][name]["systems"].update(entry["systems"])
+        systems = list(entry["systems"])
+        remeasured.append({"workload": name, "systems": systems, "machine": later["machine_after"]})
+    earlier["seconds"] = earlier.get("seconds", 0) + later["seconds"]
+    return earlier
 
 
 def publish(result: dict[str, Any], docs: bool) -> None:

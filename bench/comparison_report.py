@@ -44,6 +44,11 @@ def _heading(result: dict[str, Any]) -> str:
     ]
     if skipped:
         lines.append(f"Skipped (not installed): {', '.join(sorted(skipped))}.")
+    lines += [
+        f"Re-measured in a later run on {again['workload']}: {', '.join(again['systems'])} "
+        f"(load average {again['machine']['load_average'][0]:.1f} at its end)."
+        for again in result.get("remeasured", [])
+    ]
     return "\n".join(lines)
 
 

@@ -38,24 +38,20 @@ def _style(system: str) -> dict[str, Any]:
 
 
 def recall_qps(name: str, runs: dict[str, Any], path: Path) -> Path:
-    """QPS (1 client, log scale) against recall@10 along each system's parameter sweep."""
-    figure, axes = plt.subplots(figsize=(9, 5.5))
-    for system, run in runs.items():
-        points = sorted(run["sweep"], key=lambda point: point["recall"])
-        axes.plot(
-            [p["recall"] for p in points],
-            [p["qps"] for p in points],
-            marker="o",
-            label=system,
-            **_style(system),
-        )
-    axes.axvline(TARGET_RECALL, color="grey", linewidth=1, linestyle=":")
-    axes.set_yscale("log")
-    axes.set_xlabel("recall@10")
-    axes.set_ylabel("queries/s, 1 client (log)")
-    axes.set_title(f"{name}: recall vs QPS along each system's search-parameter sweep")
-    axes.grid(True, which="both", alpha=0.3)
-    axes.legend(fontsize=8, ncol=2)
+    """QPS against recall@10 along each system's sweep, 1 client: per wall second and per CPU second."""
+    figure, panes = plt.subplots(1, 2, figsize=(14, 5.5), sharex=True)
+    for pane, field, label in ((panes[0], "qps", "per second"), (panes[1], "qps_per_cpu", "per CPU-second")):
+        for system, run in runs.items():
+            points = sorted(run["sweep"], key=lambda point: point["recall"])
+            recalls, rates = [p["recall"] for p in points], [p[field] for p in points]
+            pane.plot(recalls, rates, marker="o", label=system, **_style(system))
+        pane.axvline(TARGET_RECALL, color="grey", linewidth=1, linestyle=":")
+        pane.set_yscale("log")
+        pane.set_xlabel("recall@10")
+        pane.set_ylabel(f"queries {label}, 1 client (log)")
+        pane.grid(True, which="both", alpha=0.3)
+    panes[0].legend(fontsize=8, ncol=2)
+    figure.suptitle(f"{name}: recall vs QPS along each system's search-parameter sweep")
     figure.tight_layout()
     figure.savefig(path, dpi=DPI)
     plt.close(figure)

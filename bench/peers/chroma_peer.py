@@ -8,6 +8,7 @@ from typing import Any
 
 import chromadb
 import numpy as np
+from chromadb.api.shared_system_client import SharedSystemClient
 
 from bench.dataset import FloatMatrix, IntArray
 from bench.footprint import directory_bytes
@@ -28,7 +29,7 @@ class ChromaPeer:
     def __init__(self) -> None:
         self.client: Any = None
         self.collection: Any = None
-        self.ef = 0
+        self.ef = 100  # chroma's default ef_search
         self.folder: Path | None = None
 
     def build(self, workload: Workload, scratch: Path) -> BuildTiming:
@@ -54,9 +55,7 @@ class ChromaPeer:
     def search(self, queries: FloatMatrix, k: int, param: int, bucket_below: int | None) -> IntArray:
         """`query` for the rows, ids only."""
         if param != self.ef:
-            self.collection.modify(configuration={"hnsw": {"ef_search": param}})
-            self.collection = self.client.get_collection(COLLECTION)
-            self.ef = param
+            self._set_ef(param)
         where = None if bucket_below is None else {"bucket": {"$lt": bucket_below}}
         found = self.collection.query(
             query_embeddings=np.ascontiguousarray(queries), n_results=k, where=where, include=[]
@@ -65,6 +64,16 @@ class ChromaPeer:
         for row, ids in enumerate(found["ids"]):
             keys[row, : len(ids)] = [int(i) for i in ids[:k]]
         return keys
+
+    def _set_ef(self, ef: int) -> None:
+        """`modify` stores the new ef_search, but the loaded index keeps the old one until the
+        collection is opened again: drop the client's cached system and reopen it."""
+        self.collection.modify(configuration={"hnsw": {"ef_search": ef}})
+        self.collection = self.client = None
+        SharedSystemClient.clear_system_cache()
+        self.client = chromadb.PersistentClient(path=str(self.folder))
+        self.collection = self.client.get_collection(COLLECTION)
+        self.ef = ef
 
     def disk_bytes(self) -> int:
         """The persistent folder (SQLite and the HNSW segment files)."""

@@ -31,7 +31,7 @@ class MilvusPeer:
         self.folder: Path | None = None
 
     def build(self, workload: Workload, scratch: Path) -> BuildTiming:
-        """Insert in batches, then build the index and load the collection."""
+        """Insert in batches, flush, then build the index and load the collection."""
         self.folder = scratch / "milvus"
         self.folder.mkdir()
         self.client = MilvusClient(str(self.folder / "milvus.db"))
@@ -51,6 +51,9 @@ class MilvusPeer:
             ]
             self.client.insert(COLLECTION, rows)
         inserted = time.perf_counter() - started
+        # only sealed segments get the index: unflushed rows are scanned one by one (about
+        # 0.6 s a query at 20k rows here, against 15 ms once flushed and indexed)
+        self.client.flush(COLLECTION)
         index = self.client.prepare_index_params()
         index.add_index(
             field_name="vector",
