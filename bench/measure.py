@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import sys
 import tempfile
 import threading
@@ -262,8 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     spec = json.loads((argv if argv is not None else sys.argv[1:])[0])
     workload = Workload.load(Path(spec["workload"]))
     budget = Budget(**spec["budget"])
-    with tempfile.TemporaryDirectory(prefix="vecstore-bench-peer-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="vecstore-bench-peer-", ignore_cleanup_errors=True) as scratch:
         result = measure(spec["system"], workload, budget, Path(scratch))
+    # milvus-lite's server writes its folder once more while it shuts down, after the cleanup
+    time.sleep(0.5)
+    shutil.rmtree(scratch, ignore_errors=True)
     print(json.dumps(result))
     return 0
 

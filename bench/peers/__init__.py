@@ -23,6 +23,10 @@ CONNECTIVITY = 16
 EXPANSION_ADD = 128
 HNSW_EFS = (10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 """The beam widths swept for HNSW systems, narrowest first (the sweep stops past recall 0.95)."""
+SEARCH_FLOOR = HNSW_EFS[0]
+"""The shard's collection-level expansion_search is a floor under every search's beam (64 by
+default): the shard and the cluster set it to the narrowest swept value, so `ef` alone sets
+the beam, as the other systems' parameters do."""
 
 
 @dataclass(frozen=True)

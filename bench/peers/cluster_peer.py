@@ -17,7 +17,7 @@ import numpy as np
 
 from bench.dataset import FloatMatrix, IntArray
 from bench.footprint import directory_bytes
-from bench.peers import CONNECTIVITY, EXPANSION_ADD, HNSW_EFS, BuildTiming
+from bench.peers import CONNECTIVITY, EXPANSION_ADD, HNSW_EFS, SEARCH_FLOOR, BuildTiming
 from bench.router import _wait as wait_ready
 from bench.workload import Workload
 from vecstore.cluster.launcher import free_ports
@@ -40,7 +40,8 @@ class ClusterPeer:
         self.shards, self.replicas = shards, replicas
         self.notes = (
             f"vecstore {shards} shard(s) x {replicas} replica(s) behind one router, f32, connectivity "
-            f"{CONNECTIVITY}, expansion_add {EXPANSION_ADD}; one HTTP request per query"
+            f"{CONNECTIVITY}, expansion_add {EXPANSION_ADD}, expansion_search {SEARCH_FLOOR} (a floor "
+            "under ef); one HTTP request per query"
         )
         self.loop = asyncio.new_event_loop()
         self.cluster: LocalCluster | None = None
@@ -62,7 +63,11 @@ class ClusterPeer:
         schema = {
             "dimension": workload.dim,
             "metric": "cosine",
-            "hnsw": {"connectivity": CONNECTIVITY, "expansion_add": EXPANSION_ADD},
+            "hnsw": {
+                "connectivity": CONNECTIVITY,
+                "expansion_add": EXPANSION_ADD,
+                "expansion_search": SEARCH_FLOOR,
+            },
         }
         async with self.session.put(f"{self.url}/v1/collections/{COLLECTION}", json=schema) as response:
             response.raise_for_status()

@@ -10,7 +10,7 @@ import numpy as np
 from bench.dataset import FloatMatrix, IntArray
 from bench.engines import COLLECTION, ShardEngine
 from bench.footprint import directory_bytes
-from bench.peers import CONNECTIVITY, EXPANSION_ADD, HNSW_EFS, BuildTiming
+from bench.peers import CONNECTIVITY, EXPANSION_ADD, HNSW_EFS, SEARCH_FLOOR, BuildTiming
 from bench.workload import Workload
 from vecstore.cluster.commands import Upsert
 from vecstore.cluster.filters import Compare, CompareOp
@@ -27,7 +27,7 @@ class ShardPeer:
     filtering = "payload filter: exact scoring of the matches when few, else HNSW over-fetch"
     notes = (
         f"vecstore shard f32, connectivity {CONNECTIVITY}, expansion_add {EXPANSION_ADD}; "
-        "the beam is max(ef, k, expansion_search=64)"
+        f"expansion_search {SEARCH_FLOOR} (a floor under ef; the default is 64)"
     )
 
     def __init__(self) -> None:
@@ -37,7 +37,7 @@ class ShardPeer:
     def build(self, workload: Workload, scratch: Path) -> BuildTiming:
         """Upsert batches of 1,000 with a `bucket` payload, wait for the indexer, seal."""
         self.folder = scratch / "shard"
-        hnsw = HnswConfig(connectivity=CONNECTIVITY, expansion_add=EXPANSION_ADD)
+        hnsw = HnswConfig(CONNECTIVITY, EXPANSION_ADD, expansion_search=SEARCH_FLOOR)
         self.engine = ShardEngine(self.folder, workload.dim, StorageDtype.F32, hnsw)
         shard = self.engine.shard
         started = time.perf_counter()
