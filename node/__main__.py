@@ -16,6 +16,7 @@ from pathlib import Path
 from aiohttp import web
 
 from vecstore.cluster.errors import VecStoreError
+from vecstore.cluster.event_loop import install_event_loop
 from vecstore.cluster.log_format import configure_logging
 from vecstore.node.api import create_app
 from vecstore.node.config import INSECURE_FLAG, load_config
@@ -84,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("cannot start node: %s", err.message)
         return 2
     try:
+        install_event_loop()
         asyncio.run(serve(service))
     finally:
         service.close()

@@ -10,6 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from vecstore.cluster.errors import VecStoreError
+from vecstore.cluster.event_loop import install_event_loop
 from vecstore.cluster.log_format import configure_logging
 from vecstore.cluster.spec import check_address, load_spec
 from vecstore.router.app import create_app
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     if not keys.enabled:
         log.warning("no API keys configured: the router accepts every request (development)")
     log.info("router serving", extra={"listen": listen, "shards": len(spec.shards)})
+    install_event_loop()
     web.run_app(create_app(spec, keys), host=host, port=int(port), access_log=None, print=None)
     return 0
 
