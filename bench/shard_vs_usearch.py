@@ -65,48 +65,63 @@ def progress(message: str) -> None:
     print(f"[{time.monotonic() - STARTED:7.1f}s] {message}", file=sys.stderr, flush=True)
 
 
-SINGLE_SLICE = 100
+SINGLE_SLICE = 200
 """Single-query loops alternate engines every this many queries, so load from elsewhere
 on the machine falls on all of them alike."""
+WARMUP_QUERIES = 20
+"""Untimed queries before each timed slice or batch: an engine that follows another one
+would otherwise pay for refilling CPU caches with its own index."""
+BATCH_REPEATS = 3
+"""Batch calls per engine in a round, alternating engines; the fastest is kept."""
+
+Entry = tuple[str, int | None, Engine]
+"""(engine name, ef as passed: None for the engine's default, the engine)."""
 
 
-def measure_group(
-    group: dict[str, Engine], ef: int | None, data: ClusteredData, k: int
-) -> dict[str, dict[str, Any]]:
-    """Every engine of the group at one ef: a batch call each, then interleaved single queries."""
+def measure_group(entries: list[Entry], data: ClusteredData, k: int) -> list[dict[str, Any]]:
+    """Entries that search with the same beam, measured back to back with interleaved calls."""
     queries = data.queries
-    beams = {name: engine.set_ef(ef, k) for name, engine in group.items()}
-    found: dict[str, Any] = {}
-    wall: dict[str, list[float]] = {name: [0.0, 0.0] for name in group}
-    cpu: dict[str, list[float]] = {name: [0.0, 0.0] for name in group}
-    for name, engine in group.items():
-        engine.search_batch(queries[: min(len(queries), 32)], k)  # warm caches and lazy maps
-        started, cpu_started = time.perf_counter(), time.process_time()
-        found[name] = engine.search_batch(queries, k)
-        wall[name][0] += time.perf_counter() - started
-        cpu[name][0] += time.process_time() - cpu_started
-    singles: dict[str, list[Any]] = {name: [] for name in group}
-    for start in range(0, len(queries), SINGLE_SLICE):
-        part = queries[start : start + SINGLE_SLICE]
-        for name, engine in group.items():
-            started, cpu_started = time.perf_counter(), time.process_time()
-            singles[name].extend([engine.search_one(query, k) for query in part])
-            wall[name][1] += time.perf_counter() - started
-            cpu[name][1] += time.process_time() - cpu_started
     count = len(queries)
-    return {
-        name: {
+    beams = [engine.set_ef(ef, k) for _, ef, engine in entries]
+    found: list[Any] = [None] * len(entries)
+    batch_wall = [float("inf")] * len(entries)
+    batch_cpu = [float("inf")] * len(entries)
+    for repeat in range(BATCH_REPEATS + 1):
+        for number, (_, ef, engine) in enumerate(entries):
+            engine.set_ef(ef, k)
+            engine.search_batch(queries[:WARMUP_QUERIES], k)
+            if repeat == 0:  # a first untimed pass maps lazy pages in
+                continue
+            started, cpu_started = time.perf_counter(), time.process_time()
+            found[number] = engine.search_batch(queries, k)
+            batch_wall[number] = min(batch_wall[number], time.perf_counter() - started)
+            batch_cpu[number] = min(batch_cpu[number], time.process_time() - cpu_started)
+    singles: list[list[Any]] = [[] for _ in entries]
+    single_wall = [0.0] * len(entries)
+    single_cpu = [0.0] * len(entries)
+    for start in range(0, count, SINGLE_SLICE):
+        part = queries[start : start + SINGLE_SLICE]
+        for number, (_, ef, engine) in enumerate(entries):
+            engine.set_ef(ef, k)
+            for query in queries[:WARMUP_QUERIES]:
+                engine.search_one(query, k)
+            started, cpu_started = time.perf_counter(), time.process_time()
+            singles[number].extend([engine.search_one(query, k) for query in part])
+            single_wall[number] += time.perf_counter() - started
+            single_cpu[number] += time.process_time() - cpu_started
+    return [
+        {
             "ef": ef,
-            "beam": beams[name],
-            "recall": recall_at_k(engine.keys_of_batch(found[name], k), data.truth),
-            "single_recall": recall_at_k(engine.keys_of_single(singles[name], k), data.truth),
-            "batch_qps": count / wall[name][0],
-            "single_qps": count / wall[name][1],
-            "batch_qps_cpu": count / max(cpu[name][0], 1e-9),
-            "single_qps_cpu": count / max(cpu[name][1], 1e-9),
+            "beam": beams[number],
+            "recall": recall_at_k(engine.keys_of_batch(found[number], k), data.truth),
+            "single_recall": recall_at_k(engine.keys_of_single(singles[number], k), data.truth),
+            "batch_qps": count / batch_wall[number],
+            "single_qps": count / single_wall[number],
+            "batch_qps_cpu": count / max(batch_cpu[number], 1e-9),
+            "single_qps_cpu": count / max(single_cpu[number], 1e-9),
         }
-        for name, engine in group.items()
-    }
+        for number, (_, ef, engine) in enumerate(entries)
+    ]
 
 
 def measure_searches(
@@ -114,23 +129,27 @@ def measure_searches(
 ) -> dict[str, list[dict[str, Any]]]:
     """Every engine at each of its efs, in rounds; each (engine, ef) keeps its fastest round.
 
-    Within a round, engines sharing an ef are measured back to back and their single-query
-    loops interleaved, so a burst of load from elsewhere hits them alike.
+    Within a round, entries that search with the same ef (a default ef counts as the
+    schema's expansion_search) are measured back to back with interleaved calls, so a
+    burst of load from elsewhere on the machine hits them alike.
     """
-    all_efs: list[int | None] = [None, *sorted({ef for _, efs in engines.values() for ef in efs if ef})]
+    groups: dict[int, list[Entry]] = {}
+    for name, (engine, efs) in engines.items():
+        for ef in efs:
+            groups.setdefault(ef or config.hnsw.expansion_search, []).append((name, ef, engine))
     best: dict[str, dict[int | None, dict[str, Any]]] = {name: {} for name in engines}
     rates = ("batch_qps", "single_qps", "batch_qps_cpu", "single_qps_cpu")
     for round_number in range(1, config.repeats + 1):
-        for ef in all_efs:
-            group = {name: engine for name, (engine, efs) in engines.items() if ef in efs}
-            for name, point in measure_group(group, ef, data, config.k).items():
+        for _, entries in sorted(groups.items()):
+            points = measure_group(entries, data, config.k)
+            for (name, ef, _), point in zip(entries, points, strict=True):
                 kept = best[name].setdefault(ef, point)
                 for rate in rates:
                     kept[rate] = max(kept[rate], point[rate])
-        for name, points in best.items():
+        for name, kept_points in best.items():
             summary = ", ".join(
                 f"ef={p['ef'] or 'default'} {p['recall']:.3f} {p['batch_qps']:,.0f}/{p['single_qps']:,.0f}"
-                for p in points.values()
+                for p in sorted(kept_points.values(), key=_ef_order)
             )
             progress(
                 f"round {round_number}/{config.repeats} {name} (recall, best batch/single q/s): {summary}"
