@@ -55,7 +55,7 @@ class FaissPeer:
 
     def search(self, queries: FloatMatrix, k: int, param: int, bucket_below: int | None) -> IntArray:
         """`search` with per-call parameters (thread-safe: no index-wide state changes)."""
-        params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # SWIG, not in the stubs
+        params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined,unused-ignore]  # SWIG; faiss may be absent
         params.efSearch = param
         if bucket_below is not None:
             params.sel = self.selectors[bucket_below][0]
