@@ -21,6 +21,12 @@
    acknowledged and applied, below the leader's match index (found by the chaos suite).
    `trim_known_entries` applies Raft's rule: skip entries already present, truncate only
    at the first conflict.
+6. Snapshot chunks: an append without `prevLogIdx` (a chunk of the leader's dump) checks
+   nothing in the follower's log, yet pysyncobj raised the follower's commit index to the
+   end of its own log. A deposed leader receiving the new leader's dump thus committed and
+   applied its own unreplicated entries, acknowledged them to clients, and lost them when
+   the dump replaced its state (found by the chaos suite). `hold_commit_without_log_check`
+   keeps such a message from raising the commit index.
 """
 
 from __future__ import annotations
@@ -132,3 +138,18 @@ def trim_known_entries(syncobj: Any, node: Any, message: dict[str, Any]) -> dict
     heartbeat["commit_index"] = min(int(message["commit_index"]), int(last_index))
     syncobj._SyncObj__sendNextNodeIdx(node, nextNodeIdx=int(last_index) + 1, success=True)
     return heartbeat
+
+
+def hold_commit_without_log_check(syncobj: Any, message: dict[str, Any]) -> dict[str, Any]:
+    """An append without `prevLogIdx` verified no entry here: it must not raise the commit index.
+
+    Raft lets a follower commit only up to the last entry an append proved identical to the
+    leader's. A snapshot chunk proves nothing about the follower's log (the dump, once
+    installed, sets the applied index itself; the next regular append moves the commit index).
+    """
+    if message.get("type") != "append_entries" or "prevLogIdx" in message:
+        return message
+    current = int(syncobj._SyncObj__raftCommitIndex)
+    if int(message.get("commit_index", 0)) <= current:
+        return message
+    return {**message, "commit_index": current}

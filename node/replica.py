@@ -25,6 +25,7 @@ from vecstore.node.journal import DiskJournal
 from vecstore.node.metrics import NodeMetrics
 from vecstore.node.raft_patches import (
     advance_on_success,
+    hold_commit_without_log_check,
     install_source_address,
     install_transport_patches,
     trim_known_entries,
@@ -92,7 +93,7 @@ class Replica(SyncObj):  # type: ignore[misc]
         if isinstance(message, dict):
             if advance_on_success(self, node, message):
                 return
-            message = trim_known_entries(self, node, message)
+            message = hold_commit_without_log_check(self, trim_known_entries(self, node, message))
         super()._SyncObj__onMessageReceived(node, message)
 
     def _on_state_changed(self, old: int, new: int) -> None:

@@ -124,3 +124,32 @@ def test_a_conflicting_entry_still_truncates_from_the_conflict(follower: Followe
     follower.append(5, [(6, 1), (7, 2)], commit=3, term=2)
     assert follower.log == [(1, 0), *((i, 1) for i in range(2, 7)), (7, 2)]
     assert follower.replies[-1]["next_node_idx"] == 8
+
+
+def test_a_snapshot_chunk_never_commits_the_followers_own_entries(follower: Follower) -> None:
+    """Reproducer: a deposed leader's unreplicated entries were committed by a snapshot chunk.
+
+    Found by the chaos suite (partition-leader): an isolated leader kept appending client
+    writes it could not commit. When the partition healed, the new leader sent it a snapshot;
+    the first chunk carried the new leader's commit index, and pysyncobj raised the follower's
+    commit index to the end of its own log, applying (and acknowledging to clients) entries
+    the new leader never had. The snapshot then replaced them: acknowledged writes lost.
+    """
+    follower.append(1, [(i, 1) for i in range(2, 11)], commit=3)  # 4..10: never committed
+    acknowledged: list[int] = []
+    follower.raft._SyncObj__commandsWaitingCommit[8].append(
+        (1, lambda _result, reason: acknowledged.append(reason))
+    )
+
+    follower.raft._SyncObj__onMessageReceived(
+        LEADER,
+        {"type": "append_entries", "term": 2, "commit_index": 50, "serialized": (b"dump-part", True, False)},
+    )
+    follower.raft._SyncObj__applyLogEntries()
+
+    try:
+        assert follower.commit_index == 3
+        assert follower.last_applied == 3
+        assert acknowledged == []
+    finally:
+        follower.raft._SyncObj__serializer._Serializer__incomingTransmissionFile.close()
