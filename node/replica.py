@@ -125,6 +125,8 @@ def make_conf(
         appendEntriesPeriod=tuning.append_entries_period,
         raftMinTimeout=tuning.min_timeout,
         raftMaxTimeout=tuning.max_timeout,
+        # an isolated leader steps down instead of accepting writes it cannot commit for 30 s
+        leaderFallbackTimeout=2 * tuning.max_timeout,
         connectionTimeout=max(tuning.connection_timeout, tuning.max_timeout),
         connectionRetryTime=tuning.connection_retry,
         sendBufferSize=tuning.socket_buffer_bytes,
