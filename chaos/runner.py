@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import shutil
@@ -372,6 +373,7 @@ async def run_scenario(
         result.violations = kafka_violations + await validate(
             cluster, traffic.history, result.convergence, rng
         )
+        write_stories(workdir / "violations.json", traffic.history, result.violations)
     except Exception as err:
         log.exception("scenario %s failed to run", scenario.name)
         result.errors.append(f"{type(err).__name__}: {err}")
@@ -384,6 +386,16 @@ async def run_scenario(
         if result.safe and not result.errors and not settings.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     return result
+
+
+def write_stories(path: Path, history: History, violations: Sequence[Violation]) -> None:
+    """For debugging: every violation with the full story (writes, reads) of its key."""
+    if violations:
+        stories = [
+            {**v._asdict(), "story": history.key_story(v.key) if v.key is not None else []}
+            for v in violations[:200]
+        ]
+        path.write_text(json.dumps(stories, indent=1))
 
 
 async def check_ingestion(cluster: ChaosCluster, bound: float) -> tuple[IngestFigures, list[Violation]]:

@@ -42,6 +42,8 @@ class TrafficShape:
     client_timeout: float = 30.0
     """Longer than the router can spend on one request, so an answer nearly always comes."""
     pause_between_ops: float = 0.0
+    eventual_read_pause: float = 0.02
+    """Eventual reads are only checked for phantoms: pace them so they leave CPU to the cluster."""
 
 
 @dataclass
@@ -216,5 +218,8 @@ class Reader:
                 found[int(point["id"])] = int(payload.get("version", -1))
             read.found = found
             History.finish(read, Outcome.OK)
-            if self.shape.pause_between_ops:
-                await asyncio.sleep(self.shape.pause_between_ops)
+            pause = self.shape.pause_between_ops
+            if self.consistency == "eventual":
+                pause = max(pause, self.shape.eventual_read_pause)
+            if pause:
+                await asyncio.sleep(pause)

@@ -87,6 +87,38 @@ class History:
     produced: list[Produced] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     stopped: float | None = None
+    wall_offset: float = field(default_factory=lambda: time.time() - time.monotonic())
+    """Add to a monotonic time to get a Unix time (to line operations up with process logs)."""
+
+    def key_story(self, key: int) -> list[dict[str, object]]:
+        """Every write and read of `key`, in invocation order, with wall-clock times."""
+
+        def wall(moment: float | None) -> str | None:
+            if moment is None:
+                return None
+            stamp = time.strftime("%H:%M:%S", time.localtime(moment + self.wall_offset))
+            return f"{stamp}.{int((moment + self.wall_offset) % 1 * 1000):03d}"
+
+        story: list[tuple[float, dict[str, object]]] = []
+        for write in self.writes:
+            if write.key == key:
+                entry: dict[str, object] = {
+                    "op": write.kind.value,
+                    "version": write.version,
+                    "client": write.client,
+                }
+                entry |= {"invoked": wall(write.invoked), "completed": wall(write.completed)}
+                story.append((write.invoked, {**entry, "outcome": write.outcome.value, "error": write.error}))
+        for read in self.reads:
+            if key in read.found or (read.outcome is not Outcome.OK and key in read.keys):
+                entry = {
+                    "op": f"read-{read.consistency}",
+                    "found": read.found.get(key),
+                    "client": read.client,
+                }
+                entry |= {"invoked": wall(read.invoked), "completed": wall(read.completed)}
+                story.append((read.invoked, {**entry, "outcome": read.outcome.value}))
+        return [entry for _, entry in sorted(story, key=lambda item: item[0])]
 
     def begin_write(self, key: int, version: int, kind: WriteKind, client: str, shard: int) -> Write:
         """Record a write being invoked now."""

@@ -25,6 +25,8 @@ class Availability:
     longest_unavailable: float = 0.0
     """Seconds: the longest gap between acknowledged writes of any one shard."""
     longest_by_shard: dict[int, float] = field(default_factory=dict)
+    longest_starts_at: dict[int, float] = field(default_factory=dict)
+    """Per shard: when its longest gap began, in seconds after the first fault."""
 
     @property
     def attempted(self) -> int:
@@ -59,6 +61,8 @@ def measure(history: History, shards: int, start: float, end: float) -> Availabi
     figures.error_rate = round(failed / attempted, 4) if attempted else 0.0
     for shard in range(shards):
         times = sorted([start, *(t for t in acknowledged[shard] if start <= t <= end), end])
-        figures.longest_by_shard[shard] = round(max(b - a for a, b in itertools.pairwise(times)), 2)
+        gap, begins = max((b - a, a) for a, b in itertools.pairwise(times))
+        figures.longest_by_shard[shard] = round(gap, 2)
+        figures.longest_starts_at[shard] = round(begins - start, 2)
     figures.longest_unavailable = max(figures.longest_by_shard.values(), default=0.0)
     return figures
