@@ -38,6 +38,7 @@ from vecstore.cluster.ids import PointId, point_id_sort_key, point_id_to_routing
 from vecstore.cluster.schema import CollectionSchema
 from vecstore.shard.memtable import FloatMatrix, KeyArray, MemTable
 from vecstore.shard.payload_filter import matches
+from vecstore.shard.payload_index import LiveView, PayloadIndex, container_matches, sorted_keys
 from vecstore.shard.rwlock import ReadWriteLock
 from vecstore.shard.scorer import Scorer
 from vecstore.shard.segment import SealedSegment, write_segment
@@ -99,6 +100,8 @@ class Collection:
         self.id_version = 0
         """Bumped whenever the set of live ids changes (keys the sorted-id cache)."""
         self._sorted_ids: tuple[int, list[tuple[int, int]], list[PointId]] | None = None
+        self.payload_index = PayloadIndex()
+        self._sorted_tombstones: tuple[int, KeyArray] | None = None
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[None]:
@@ -175,6 +178,24 @@ class Collection:
         """Evaluate a filter on a live point."""
         return matches(condition, point_id, self.payload_of(key))
 
+    def matching_keys(self, condition: Filter) -> KeyArray:
+        """Live keys whose current payload satisfies the filter, ascending (payload index)."""
+        view = LiveView(self._tombstone_array(), sorted_keys(self.overrides), self.payload_of, self.id_map)
+        parts = [
+            container_matches(self.payload_index, container, condition, view)
+            for container in self.containers()
+            if container.count
+        ]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
+
+    def _tombstone_array(self) -> KeyArray:
+        # tombstones grow only with the id set; compaction's removals leave keys no container
+        # stores any more (keys are never reused), which the index ignores
+        cached = self._sorted_tombstones
+        if cached is None or cached[0] != self.id_version:
+            cached = self._sorted_tombstones = (self.id_version, sorted_keys(self.tombstones))
+        return cached[1]
+
     def select(self, selector: Selector) -> list[tuple[PointId, int]]:
         """Live points chosen by ids (missing ids skipped) or by filter."""
         if selector.ids is not None:
@@ -241,7 +262,7 @@ class Collection:
             self.digest_sum += point_hash(point_id, vector, canonical_payload(new, MAX_STORED))
             container = self.container_of(key)
             if container is self.active:
-                self.active.payloads[key - self.active.key_lo] = new
+                self.active.replace_payload(key, new)
                 # a restored snapshot can hold an override for a row that is now active again
                 self.overrides.pop(key, None)
             else:
@@ -300,6 +321,8 @@ class Collection:
             memtable.payloads,
             index=memtable.index,
         )
+        # columns the memtable had are wanted again: build them here, not in the first search
+        self.payload_index.warm(segment, self.payload_index.keys_in_use([memtable]))
         with self.lock.write():
             if self.dropped:
                 return False
@@ -356,6 +379,7 @@ class Collection:
                 vectors.astype(np.float32),
                 payloads,
             )
+            self.payload_index.warm(segment_new, self.payload_index.keys_in_use(run))
         with self.lock.write():
             if self.dropped:
                 return False

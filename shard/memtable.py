@@ -48,6 +48,10 @@ class MemTable:
         self.frozen = False
         self.ext_ids: list[PointId] = []
         self.payloads: list[Payload] = []
+        self.edits = 0
+        """Payloads replaced in place so far (the payload index re-reads rows edited after it)."""
+        self.edited: dict[int, int] = {}
+        """Row -> the edit count at its latest in-place payload change."""
         self._vectors: FloatMatrix = np.zeros((64, schema.dimension), dtype=np.float32)
         self.index = new_index(schema)
         self.index_lock = threading.Lock()
@@ -94,6 +98,14 @@ class MemTable:
     def payload(self, key: int) -> Payload:
         """Payload of a row as stored here (overrides are the collection's business)."""
         return self.payloads[key - self.key_lo]
+
+    def replace_payload(self, key: int, payload: Payload) -> None:
+        """Replace a row's payload (called under the write lock, active memtable only)."""
+        assert not self.frozen, "a frozen memtable never changes"
+        row = key - self.key_lo
+        self.payloads[row] = payload
+        self.edits += 1
+        self.edited[row] = self.edits
 
     def index_step(self, limit: int, threads: int = 1) -> int:
         """Add up to `limit` unindexed rows to the HNSW index; returns how many were added."""

@@ -17,6 +17,7 @@ from vecstore.cluster.ids import PointId
 from vecstore.cluster.schema import StorageDtype
 from vecstore.shard.collection import Collection
 from vecstore.shard.memtable import NO_KEY, FloatMatrix, KeyArray, MemTable
+from vecstore.shard.payload_index import contains_keys
 from vecstore.shard.planner import choose_plan
 from vecstore.shard.records import ScoredPoint, SearchPlan
 from vecstore.shard.scorer import distance_to_score
@@ -41,20 +42,17 @@ def validate_queries(collection: Collection, queries: npt.ArrayLike, k: int) -> 
 def explain(collection: Collection, k: int, condition: Filter | None, exact: bool = False) -> SearchPlan:
     """The plan a search with these parameters would run."""
     with collection.reading():
-        return _plan(collection, k, condition, exact)
+        allowed = collection.matching_keys(condition) if condition is not None else None
+        return _plan(collection, k, condition, exact, allowed)
 
 
-def _plan(collection: Collection, k: int, condition: Filter | None, exact: bool) -> SearchPlan:
+def _plan(
+    collection: Collection, k: int, condition: Filter | None, exact: bool, allowed: KeyArray | None
+) -> SearchPlan:
     settings = collection.settings
-    if condition is None:
-        # without a filter only the count matters: copying the id map cost more than the search
-        plan = choose_plan(
-            (), None, collection.filter_matches, k, settings.exact_limit, exact, len(collection.id_map)
-        )
-    else:
-        plan = choose_plan(
-            collection.live_items(), condition, collection.filter_matches, k, settings.exact_limit, exact
-        )
+    live = len(collection.id_map)
+    matching = live if allowed is None else len(allowed)
+    plan = choose_plan(live, condition, matching, k, settings.exact_limit, exact)
     return SearchPlan(
         plan.kind,
         plan.live_points,
@@ -82,11 +80,13 @@ def search(
     """Top-k points for each query, best first."""
     matrix = validate_queries(collection, queries, k)
     with collection.reading():
-        plan = _plan(collection, k, condition, exact)
+        # one pass of the payload index serves the plan's count and the search itself
+        allowed = collection.matching_keys(condition) if condition is not None else None
+        plan = _plan(collection, k, condition, exact, allowed)
         if plan.kind == "exact":
-            keys, distances = _search_exact(collection, matrix, k, condition)
+            keys, distances = _search_exact(collection, matrix, k, allowed)
         else:
-            keys, distances = _search_hnsw(collection, matrix, k, condition, plan.fetch, ef)
+            keys, distances = _search_hnsw(collection, matrix, k, allowed, plan.fetch, ef)
         ids = _external_ids(collection, np.concatenate(keys)) if keys else []  # one lookup per batch
         results = []
         start = 0
@@ -108,12 +108,12 @@ def search(
 
 
 def _search_exact(
-    collection: Collection, queries: FloatMatrix, k: int, condition: Filter | None
+    collection: Collection, queries: FloatMatrix, k: int, allowed: KeyArray | None
 ) -> tuple[list[KeyArray], list[FloatMatrix]]:
-    items = collection.live_items()
-    if condition is not None:
-        items = [(i, key) for i, key in items if collection.filter_matches(i, key, condition)]
-    keys = np.array([key for _, key in items], dtype=np.uint64)
+    """Score every allowed key (every live key without a filter), in key order."""
+    if allowed is None:
+        allowed = np.sort(np.fromiter(collection.id_map.values(), np.uint64, len(collection.id_map)))
+    keys = allowed
     vectors = collection.vectors_of(keys)
     rows, distances = collection.scorer.top_k(queries, vectors, collection.schema.metric, k)
     return [keys[r] for r in rows], list(distances)
@@ -123,7 +123,7 @@ def _search_hnsw(
     collection: Collection,
     queries: FloatMatrix,
     k: int,
-    condition: Filter | None,
+    allowed: KeyArray | None,
     fetch: int,
     ef: int | None,
 ) -> tuple[list[KeyArray], list[FloatMatrix]]:
@@ -131,10 +131,11 @@ def _search_hnsw(
     want = k * collection.settings.rescore_factor if rescore else k
     fetch = max(fetch, want, ef or 0)
     total = collection.next_key
+    enough = want if allowed is None else min(want, len(allowed))  # no more can ever pass
     while True:
         candidates = _candidates(collection, queries, fetch)
-        chosen = [_accept(collection, keys, dists, condition, want) for keys, dists in candidates]
-        if all(len(keys) >= want for keys, _ in chosen) or fetch >= total:
+        chosen = [_accept(collection, keys, dists, allowed, want) for keys, dists in candidates]
+        if all(len(keys) >= enough for keys, _ in chosen) or fetch >= total:
             break
         fetch *= 4
     if rescore:
@@ -200,10 +201,19 @@ def _accept(
     collection: Collection,
     keys: KeyArray,
     distances: FloatMatrix,
-    condition: Filter | None,
+    allowed: KeyArray | None,
     want: int,
 ) -> tuple[KeyArray, FloatMatrix]:
-    """Drop padding, duplicates, tombstones and filter misses; keep at most `want`."""
+    """Drop padding, duplicates, tombstones and filter misses; keep at most `want`.
+
+    `allowed` (sorted live keys passing the filter) already excludes padding and tombstones.
+    """
+    if allowed is not None:
+        positions = np.flatnonzero(contains_keys(allowed, keys))
+        if len(positions):
+            _, first = np.unique(keys[positions], return_index=True)  # first = closest copy
+            positions = positions[np.sort(first)][:want]
+        return keys[positions], np.asarray(distances[positions], dtype=np.float32)
     kept_keys: list[int] = []
     kept_dists: list[float] = []
     seen: set[int] = set()
@@ -212,10 +222,6 @@ def _accept(
         if key == int(NO_KEY) or key in seen or key in tombstones:
             continue
         seen.add(key)
-        if condition is not None:
-            container = collection.container_of(key)
-            if not collection.filter_matches(container.ext_id(key), key, condition):
-                continue
         kept_keys.append(key)
         kept_dists.append(distance)
         if len(kept_keys) >= want:

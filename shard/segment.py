@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,8 @@ from vecstore.shard.memtable import FloatMatrix, KeyArray, _batch_arrays, new_in
 
 Payload = dict[str, Any]
 SEGMENT_FORMAT = 1
+PAYLOAD_CHUNK = 1 << 20
+"""Bytes of the payload file decoded at a time when streaming every payload."""
 
 
 class SealedSegment:
@@ -87,6 +89,13 @@ class SealedSegment:
         start, stop = int(self._offsets[row]), int(self._offsets[row + 1])
         decoded: Payload = msgpack.unpackb(self._payload_blob[start:stop].tobytes())
         return decoded
+
+    def payloads(self) -> Iterator[Payload]:
+        """Every stored payload in row order, streamed from the file (overrides not applied)."""
+        unpacker = msgpack.Unpacker()
+        for start in range(0, len(self._payload_blob), PAYLOAD_CHUNK):
+            unpacker.feed(self._payload_blob[start : start + PAYLOAD_CHUNK].tobytes())
+            yield from unpacker
 
     def search(self, queries: FloatMatrix, count: int) -> tuple[KeyArray, FloatMatrix]:
         """HNSW search over the whole segment (tombstones included; callers filter)."""

@@ -1,0 +1,456 @@
+"""The payload index: per-container payload columns that turn a filter into numpy masks.
+
+A column holds the values found at one payload key for every row of one container
+(sealed segment or memtable), built lazily the first time a filter uses the key. Rows
+whose current payload is not the one the column saw (overrides, in-place edits of the
+active memtable) and values numpy cannot compare exactly are evaluated per point with
+`payload_filter.matches`, so the answer always equals it. Reads only: never changes state.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from array import array
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from vecstore.cluster.filters import (
+    And,
+    Compare,
+    CompareOp,
+    Contains,
+    Filter,
+    HasId,
+    In,
+    IsEmpty,
+    Not,
+    Or,
+    Scalar,
+)
+from vecstore.cluster.ids import PointId
+from vecstore.shard.memtable import KeyArray, MemTable
+from vecstore.shard.payload_filter import field_values, matches
+from vecstore.shard.segment import SealedSegment
+
+Payload = dict[str, Any]
+Container = MemTable | SealedSegment
+Mask = npt.NDArray[np.bool_]
+Rows = npt.NDArray[np.int64]
+
+EMPTY, NUMBER, BOOLEAN, STRING, OTHER = range(5)
+"""Kinds of a stored value (EMPTY: a row without a value, dense layout only)."""
+EXACT_INTEGER = 2**53
+"""Integers beyond this lose precision in float64: such rows are evaluated per point."""
+MIN_REBUILD_STALE = 64
+"""A memtable column is rebuilt once more rows than this (and 1/8 of it) were edited since."""
+
+_ORDERING: dict[CompareOp, Callable[[npt.NDArray[np.float64], float], Mask]] = {
+    CompareOp.LT: lambda values, bound: values < bound,
+    CompareOp.LE: lambda values, bound: values <= bound,
+    CompareOp.GT: lambda values, bound: values > bound,
+    CompareOp.GE: lambda values, bound: values >= bound,
+}
+
+
+class NotVectorizable(Exception):
+    """A filter value numpy cannot compare exactly (a huge integer): evaluate per point."""
+
+
+class StringCodes:
+    """Dictionary encoding of the strings of one column lineage; codes only ever grow."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, int] = {}
+        self.texts: list[str] = []
+
+    def code(self, text: str) -> int:
+        """The code of a string, assigning the next one if new (builders hold the cache lock)."""
+        found = self.codes.get(text)
+        if found is None:
+            found = self.codes[text] = len(self.texts)
+            self.texts.append(text)
+        return found
+
+
+@dataclass(frozen=True)
+class Column:
+    """The values at one key for rows [0, rows) of a container; immutable once built.
+
+    Dense layout (`value_rows` is None): one entry per row, kind EMPTY where there is no
+    value. Sparse layout: one entry per value, `value_rows` naming its row. Numbers,
+    booleans (0/1) and string codes share the float64 array; `kinds` tells them apart.
+    """
+
+    rows: int
+    edits: int
+    """The memtable's edit count when the oldest rows were read (0 for segments)."""
+    kinds: npt.NDArray[np.uint8]
+    numbers: npt.NDArray[np.float64]
+    value_rows: Rows | None
+    awkward: Rows
+    """Rows holding a value numpy cannot mirror exactly: evaluated per point."""
+    strings: StringCodes
+    string_count: int
+
+    def has_value(self) -> Mask:
+        """Rows with at least one value (is_empty is its negation)."""
+        if self.value_rows is None:
+            gaps: Mask = self.kinds != EMPTY
+            return gaps
+        present = np.zeros(self.rows, dtype=bool)
+        present[self.value_rows] = True
+        return present
+
+    def any_per_row(self, per_value: Mask) -> Mask:
+        """Rows where at least one value satisfies `per_value`."""
+        if self.value_rows is None:
+            return per_value
+        result = np.zeros(self.rows, dtype=bool)
+        result[self.value_rows[per_value]] = True
+        return result
+
+    def present(self) -> Mask:
+        """Entries that are values (not dense-layout gaps)."""
+        return self.kinds != EMPTY if self.value_rows is None else np.ones(len(self.kinds), dtype=bool)
+
+    def equal_to(self, wanted: Scalar) -> Mask:
+        """Per value: `values_equal(value, wanted)`."""
+        return self.equal_to_any((wanted,))
+
+    def equal_to_any(self, wanted: Sequence[Scalar]) -> Mask:
+        """Per value: equal to at least one of `wanted` (booleans, numbers, strings apart)."""
+        result = np.zeros(len(self.kinds), dtype=bool)
+        booleans = [float(w) for w in wanted if isinstance(w, bool)]
+        numbers = [_exact_float(w) for w in wanted if isinstance(w, (int, float)) and not isinstance(w, bool)]
+        codes = [
+            float(code)
+            for w in wanted
+            if isinstance(w, str)
+            and (code := self.strings.codes.get(w)) is not None
+            and code < self.string_count
+        ]
+        if len(booleans) + len(numbers) + sum(isinstance(w, str) for w in wanted) != len(wanted):
+            raise NotVectorizable(f"filter values {wanted!r} are not all strings, numbers or booleans")
+        for kind, targets in ((BOOLEAN, booleans), (NUMBER, numbers), (STRING, codes)):
+            if targets:
+                result |= (self.kinds == kind) & np.isin(self.numbers, targets)
+        return result
+
+    def ordered(self, op: CompareOp, bound: Scalar) -> Mask:
+        """Per value: a number satisfying `value <op> bound` (nothing if bound is no number)."""
+        if isinstance(bound, bool) or not isinstance(bound, (int, float)):
+            return np.zeros(len(self.kinds), dtype=bool)
+        passing: Mask = (self.kinds == NUMBER) & _ORDERING[op](self.numbers, _exact_float(bound))
+        return passing
+
+    def containing(self, wanted: Scalar) -> Mask:
+        """Per value: equal to `wanted`, or (both strings) having it as a substring."""
+        if not isinstance(wanted, str):
+            return self.equal_to(wanted)
+        codes = [
+            float(code) for code, text in enumerate(self.strings.texts[: self.string_count]) if wanted in text
+        ]
+        found: Mask = (self.kinds == STRING) & np.isin(self.numbers, codes)
+        return found
+
+
+def _exact_float(value: int | float) -> float:
+    if isinstance(value, int) and not -EXACT_INTEGER <= value <= EXACT_INTEGER:
+        raise NotVectorizable(f"integer {value} is beyond float64's exact range")
+    return float(value)
+
+
+# ---- building -----------------------------------------------------------------------------
+
+
+def build_column(payloads: Iterable[Payload], key: str, edits: int, strings: StringCodes) -> Column:
+    """Read the values at `key` from each payload, in row order."""
+    kinds = bytearray()
+    numbers = array("d")
+    value_rows = array("q")
+    awkward = array("q")
+    simple = "." not in key
+    rows = 0
+    for row, payload in enumerate(payloads):
+        rows = row + 1
+        child = payload.get(key) if simple else None
+        if simple and child is None:
+            continue
+        values: Sequence[Any] = (
+            (child,) if simple and not isinstance(child, (list, dict)) else field_values(payload, key)
+        )
+        for value in values:
+            kind, number = _classify(value, strings)
+            if kind == OTHER and type(value) not in (dict, list):
+                awkward.append(row)  # a subclass of a JSON type: leave its comparisons to Python
+            elif kind == NUMBER and type(value) is int and not -EXACT_INTEGER <= value <= EXACT_INTEGER:
+                awkward.append(row)
+            kinds.append(kind)
+            numbers.append(number)
+            value_rows.append(row)
+    return _assemble(rows, edits, kinds, numbers, value_rows, awkward, strings)
+
+
+def _classify(value: Any, strings: StringCodes) -> tuple[int, float]:
+    kind = type(value)
+    if kind is bool:
+        return BOOLEAN, float(value)
+    if kind is int:
+        return NUMBER, float(value)
+    if kind is float:
+        return NUMBER, value
+    if kind is str:
+        return STRING, float(strings.code(value))
+    return OTHER, 0.0
+
+
+def _assemble(
+    rows: int,
+    edits: int,
+    kinds: bytearray,
+    numbers: array[float],
+    value_rows: array[int],
+    awkward: array[int],
+    strings: StringCodes,
+) -> Column:
+    kind_array = np.frombuffer(kinds, dtype=np.uint8).copy() if kinds else np.zeros(0, np.uint8)
+    number_array = np.frombuffer(numbers, dtype=np.float64).copy() if numbers else np.zeros(0)
+    row_array = np.frombuffer(value_rows, dtype=np.int64) if value_rows else np.zeros(0, np.int64)
+    dense_rows: Rows | None = row_array
+    if not len(row_array) or bool((np.diff(row_array) > 0).all()):  # at most one value per row
+        dense_kinds = np.zeros(rows, dtype=np.uint8)
+        dense_numbers = np.zeros(rows, dtype=np.float64)
+        dense_kinds[row_array] = kind_array
+        dense_numbers[row_array] = number_array
+        kind_array, number_array, dense_rows = dense_kinds, dense_numbers, None
+    else:
+        dense_rows = row_array.copy()
+    awkward_rows = np.unique(np.frombuffer(awkward, dtype=np.int64)) if awkward else np.zeros(0, np.int64)
+    return Column(
+        rows, edits, kind_array, number_array, dense_rows, awkward_rows, strings, len(strings.texts)
+    )
+
+
+def extend_column(column: Column, payloads: Iterable[Payload], key: str) -> Column:
+    """The column with rows appended (the memtable grew); the old column stays valid."""
+    tail = build_column(payloads, key, column.edits, column.strings)
+    shift = column.rows
+
+    def sparse(part: Column, offset: int) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float64], Rows]:
+        if part.value_rows is not None:
+            return part.kinds, part.numbers, part.value_rows + offset
+        present = np.flatnonzero(part.kinds != EMPTY)
+        return part.kinds[present], part.numbers[present], present + offset
+
+    awkward = np.concatenate([column.awkward, tail.awkward + shift])
+    count = len(column.strings.texts)
+    if column.value_rows is None and tail.value_rows is None:
+        kinds = np.concatenate([column.kinds, tail.kinds])
+        numbers = np.concatenate([column.numbers, tail.numbers])
+        return Column(shift + tail.rows, column.edits, kinds, numbers, None, awkward, column.strings, count)
+    head_kinds, head_numbers, head_rows = sparse(column, 0)
+    tail_kinds, tail_numbers, tail_rows = sparse(tail, shift)
+    return Column(
+        shift + tail.rows,
+        column.edits,
+        np.concatenate([head_kinds, tail_kinds]),
+        np.concatenate([head_numbers, tail_numbers]),
+        np.concatenate([head_rows, tail_rows]),
+        awkward,
+        column.strings,
+        count,
+    )
+
+
+class ColumnCache:
+    """The columns of one container, by key. Built under a lock; handed out immutable."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._columns: dict[str, Column] = {}
+
+    def used_keys(self) -> list[str]:
+        """Payload keys with a column (filters have used them)."""
+        return list(self._columns)
+
+    def column(self, container: Container, key: str) -> tuple[Column, Rows]:
+        """The column for `key`, current for the container's rows, and rows edited since it."""
+        with self._lock:
+            column = self._columns.get(key)
+            if isinstance(container, SealedSegment):
+                if column is None:
+                    column = build_column(container.payloads(), key, 0, StringCodes())
+                    self._columns[key] = column
+                return column, np.zeros(0, np.int64)
+            stale = _edited_since(container, column.edits) if column is not None else np.zeros(0, np.int64)
+            if column is None or len(stale) > max(MIN_REBUILD_STALE, container.count // 8):
+                column = build_column(
+                    container.payloads[: container.count], key, container.edits, StringCodes()
+                )
+                stale = np.zeros(0, np.int64)
+            elif column.rows < container.count:
+                column = extend_column(column, container.payloads[column.rows : container.count], key)
+            self._columns[key] = column
+            return column, stale
+
+
+def _edited_since(memtable: MemTable, edits: int) -> Rows:
+    if memtable.edits == edits:
+        return np.zeros(0, np.int64)
+    return np.array(sorted(row for row, number in memtable.edited.items() if number > edits), dtype=np.int64)
+
+
+class PayloadIndex:
+    """Column caches of one collection's containers; a cache goes with its container."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._caches: weakref.WeakKeyDictionary[Container, ColumnCache] = weakref.WeakKeyDictionary()
+
+    def cache(self, container: Container) -> ColumnCache:
+        """The container's column cache (created empty on first use)."""
+        with self._lock:
+            found = self._caches.get(container)
+            if found is None:
+                found = self._caches[container] = ColumnCache()
+            return found
+
+    def keys_in_use(self, containers: Iterable[Container]) -> set[str]:
+        """Keys with a column in any of these containers."""
+        with self._lock:
+            caches = [self._caches.get(c) for c in containers]
+        return {key for cache in caches if cache is not None for key in cache.used_keys()}
+
+    def warm(self, segment: SealedSegment, keys: Iterable[str]) -> None:
+        """Build a new segment's columns ahead of the first search (maintenance thread)."""
+        cache = self.cache(segment)
+        for key in sorted(keys):
+            cache.column(segment, key)
+
+
+# ---- evaluation ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LiveView:
+    """What the collection adds to stored payloads, read under its lock for one filter."""
+
+    tombstones: KeyArray
+    """Sorted."""
+    override_keys: KeyArray
+    """Sorted keys whose payload was replaced after their container stored it."""
+    payload_of: Callable[[int], Payload]
+    id_map: Mapping[PointId, int]
+
+
+class _Evaluation:
+    """One filter over one container's rows: masks from columns, plus rows to redo per point."""
+
+    def __init__(self, index: PayloadIndex, container: Container, view: LiveView) -> None:
+        self.container = container
+        self.cache = index.cache(container)
+        self.view = view
+        self.rows = container.count
+        self.per_point: list[Rows] = []
+
+    def column(self, key: str) -> Column:
+        column, stale = self.cache.column(self.container, key)
+        self.per_point.extend(part for part in (column.awkward, stale) if len(part))
+        return column
+
+    def mask(self, condition: Filter) -> Mask:
+        if isinstance(condition, And):
+            result = np.ones(self.rows, dtype=bool)
+            for child in condition.children:
+                result &= self.mask(child)
+            return result
+        if isinstance(condition, Or):
+            result = np.zeros(self.rows, dtype=bool)
+            for child in condition.children:
+                result |= self.mask(child)
+            return result
+        if isinstance(condition, Not):
+            return ~self.mask(condition.child)
+        if isinstance(condition, HasId):
+            wanted = [self.view.id_map[i] for i in condition.ids if i in self.view.id_map]
+            return self.rows_mask(np.array(sorted(wanted), dtype=np.uint64))
+        if isinstance(condition, IsEmpty):
+            return ~self.column(condition.key).has_value()
+        return self.field_mask(condition)
+
+    def field_mask(self, condition: Compare | In | Contains) -> Mask:
+        column = self.column(condition.key)
+        if isinstance(condition, Compare):
+            if condition.op is CompareOp.EQ:
+                per_value = column.equal_to(condition.value)
+            elif condition.op is CompareOp.NE:
+                per_value = column.present() & ~column.equal_to(condition.value)
+            else:
+                per_value = column.ordered(condition.op, condition.value)
+        elif isinstance(condition, In):
+            per_value = column.equal_to_any(condition.values)
+            if condition.negate:
+                per_value = column.present() & ~per_value
+        else:
+            per_value = column.containing(condition.value)
+        return column.any_per_row(per_value)
+
+    def rows_mask(self, keys: KeyArray) -> Mask:
+        """Rows of this container holding any of the sorted `keys`."""
+        result = np.zeros(self.rows, dtype=bool)
+        result[rows_holding(self.container, keys)] = True
+        return result
+
+
+def rows_holding(container: Container, keys: KeyArray) -> Rows:
+    """Row numbers of those sorted `keys` that this container stores."""
+    keys = keys[(keys >= container.key_lo) & (keys < container.key_hi)]
+    if isinstance(container, MemTable):
+        return keys.astype(np.int64) - container.key_lo
+    stored = container.keys()
+    rows = np.searchsorted(stored, keys).astype(np.int64)
+    inside = rows < len(stored)
+    rows, keys = rows[inside], keys[inside]
+    found: Rows = rows[stored[rows] == keys]
+    return found
+
+
+def container_matches(
+    index: PayloadIndex, container: Container, condition: Filter, view: LiveView
+) -> KeyArray:
+    """Live keys of one container whose current payload satisfies the filter, ascending."""
+    live = np.ones(container.count, dtype=bool)
+    live[rows_holding(container, view.tombstones)] = False
+    evaluation = _Evaluation(index, container, view)
+    try:
+        mask = evaluation.mask(condition) & live
+        per_point = [rows_holding(container, view.override_keys), *evaluation.per_point]
+        redo = np.unique(np.concatenate(per_point))
+        redo = redo[live[redo]]
+    except NotVectorizable:
+        mask = np.zeros(container.count, dtype=bool)
+        redo = np.flatnonzero(live)
+    keys = container.keys()
+    for row in redo.tolist():
+        key = int(keys[row])
+        mask[row] = matches(condition, container.ext_ids[row], view.payload_of(key))
+    return np.asarray(keys[mask], dtype=np.uint64)
+
+
+def sorted_keys(keys: Iterable[int]) -> KeyArray:
+    """A sorted uint64 array of keys (tombstones, override keys)."""
+    return np.sort(np.fromiter(keys, dtype=np.uint64))
+
+
+def contains_keys(allowed: KeyArray, keys: KeyArray) -> Mask:
+    """Which of `keys` are in the sorted array `allowed` (padding never is)."""
+    if not len(allowed):
+        return np.zeros(keys.shape, dtype=bool)
+    positions = np.minimum(np.searchsorted(allowed, keys), len(allowed) - 1)
+    found: Mask = allowed[positions] == keys
+    return found
