@@ -424,19 +424,19 @@ def container_matches(
     index: PayloadIndex, container: Container, condition: Filter, view: LiveView
 ) -> KeyArray:
     """Live keys of one container whose current payload satisfies the filter, ascending."""
-    live = np.ones(container.count, dtype=bool)
-    live[rows_holding(container, view.tombstones)] = False
+    dead = rows_holding(container, view.tombstones)
     evaluation = _Evaluation(index, container, view)
     try:
-        mask = evaluation.mask(condition) & live
-        per_point = [rows_holding(container, view.override_keys), *evaluation.per_point]
-        redo = np.unique(np.concatenate(per_point))
-        redo = redo[live[redo]]
+        mask = np.array(evaluation.mask(condition), dtype=bool)  # a copy: rows are patched below
+        redo = np.concatenate([rows_holding(container, view.override_keys), *evaluation.per_point])
     except NotVectorizable:
         mask = np.zeros(container.count, dtype=bool)
-        redo = np.flatnonzero(live)
+        redo = np.arange(container.count)
+    if len(dead):
+        mask[dead] = False
+        redo = redo[~np.isin(redo, dead)]
     keys = container.keys()
-    for row in redo.tolist():
+    for row in np.unique(redo).tolist():
         key = int(keys[row])
         mask[row] = matches(condition, container.ext_ids[row], view.payload_of(key))
     return np.asarray(keys[mask], dtype=np.uint64)

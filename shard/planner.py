@@ -13,7 +13,7 @@ from vecstore.cluster.filters import Filter
 from vecstore.shard.records import SearchPlan
 
 MIN_SELECTIVITY = 0.001
-OVER_FETCH = 1.5
+OVER_FETCH = 3.0
 """HNSW candidates fetched per wanted hit, beyond the inverse selectivity."""
 
 

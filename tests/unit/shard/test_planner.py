@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 from vecstore.cluster.filters import Compare, CompareOp
-from vecstore.shard.planner import choose_plan
+from vecstore.shard.planner import OVER_FETCH, choose_plan
 
 LIVE = 10_000
 CONDITION = Compare("x", CompareOp.EQ, 1)
@@ -31,11 +33,11 @@ def test_broad_filter_is_hnsw_over_fetching_by_selectivity() -> None:
     plan = choose_plan(LIVE, CONDITION, 2_500, 10, 100)
     assert plan.kind == "hnsw"
     assert plan.estimated_matches == 2_500
-    assert plan.fetch == 60  # 10 / 25% x 1.5
+    assert plan.fetch == math.ceil(10 / 0.25 * OVER_FETCH)
     assert "exact limit 100" in plan.reason
 
 
 def test_tiny_selectivity_is_floored() -> None:
     plan = choose_plan(10**7, CONDITION, 200, 10, 100)
     assert plan.kind == "hnsw"
-    assert plan.fetch == 15_000  # 10 / 0.1% x 1.5, not 10 / 0.002%
+    assert plan.fetch == math.ceil(10 / 0.001 * OVER_FETCH)  # not 10 / 0.002%
