@@ -19,12 +19,14 @@ import aiohttp
 from vecstore.cluster.codec import encode_command
 from vecstore.cluster.commands import Command
 from vecstore.cluster.errors import InvalidRequest, Timeout, Unavailable, VecStoreError, error_from_dict
+from vecstore.cluster.rpc import RpcChannel, RpcUnsupported, new_request
 from vecstore.cluster.wire import JSON, MSGPACK, decode_body, encode_body
 
 log = logging.getLogger(__name__)
 
 RETRY_BASE_SECONDS = 0.05
 RETRY_MAX_SECONDS = 1.0
+CONNECT_SECONDS = 3.0
 LARGE_BODY_BYTES = 256 * 1024
 
 
@@ -39,13 +41,19 @@ class NodeClient:
         deadline_seconds: float = 15.0,
         request_seconds: float = 10.0,
         on_retry: Callable[[], None] | None = None,
+        rpc: bool = True,
     ) -> None:
         if not addresses:
             raise ValueError("a shard needs at least one node address")
         self.addresses = list(addresses)
         self.leader: str | None = None
         self.deadline_seconds = deadline_seconds
+        self._request_seconds = request_seconds
         self._request_timeout = aiohttp.ClientTimeout(total=request_seconds)
+        self._rpc = rpc
+        self._channels: dict[str, RpcChannel] = {}
+        self._connecting: dict[str, asyncio.Lock] = {}
+        self._http_only: set[str] = set()
         self._session = session
         self._owns_session = session is None
         self._rotation = itertools.cycle(range(len(self.addresses)))
@@ -57,7 +65,10 @@ class NodeClient:
         return self._session
 
     async def close(self) -> None:
-        """Close the session if this client created it."""
+        """Close the RPC connections, and the session if this client created it."""
+        channels, self._channels = list(self._channels.values()), {}
+        for channel in channels:
+            await channel.close()
         if self._owns_session and self._session is not None:
             await self._session.close()
             self._session = None
@@ -73,7 +84,35 @@ class NodeClient:
     async def call(
         self, address: str, method: str, path: str, body: Any = None, *, raw: bytes | None = None
     ) -> dict[str, Any]:
-        """One HTTP request to one node; raises the node's error as a VecStoreError."""
+        """One request to one node (over its RPC connection, else HTTP); raises the node's
+        error as a VecStoreError."""
+        if self._rpc and address not in self._http_only:
+            request_id, frame = new_request(method, path, raw if raw is not None else body)
+            try:
+                channel = await self._channel(address)
+            except RpcUnsupported as err:
+                log.info("no RPC endpoint (%s); using HTTP", err)
+                self._http_only.add(address)
+            else:
+                answer: dict[str, Any] = await channel.exchange(request_id, frame, self._request_seconds)
+                return answer
+        return await self._http_call(address, method, path, body, raw)
+
+    async def _channel(self, address: str) -> RpcChannel:
+        channel = self._channels.get(address)
+        if channel is not None and not channel.closed:
+            return channel
+        async with self._connecting.setdefault(address, asyncio.Lock()):
+            channel = self._channels.get(address)
+            if channel is None or channel.closed:
+                connect_seconds = min(CONNECT_SECONDS, self._request_seconds)
+                channel = await RpcChannel.open(await self._http(), f"http://{address}", connect_seconds)
+                self._channels[address] = channel
+            return channel
+
+    async def _http_call(
+        self, address: str, method: str, path: str, body: Any, raw: bytes | None
+    ) -> dict[str, Any]:
         session = await self._http()
         headers = {"Accept": MSGPACK}
         if raw is None and body is not None:

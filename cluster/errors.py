@@ -159,6 +159,13 @@ class Unavailable(VecStoreError):
     code = "unavailable"
 
 
+class Unreachable(Unavailable):
+    """No connection could be opened (refused, no route): the server is down or its address
+    is wrong, unlike one that answers "unavailable"."""
+
+    code = "unreachable"
+
+
 class Timeout(VecStoreError):
     """The operation did not complete in time; it may or may not have been applied."""
 
@@ -186,6 +193,7 @@ ERROR_CLASSES: dict[str, type[VecStoreError]] = {
         CollectionConflict,
         NotImplementedParameter,
         Unavailable,
+        Unreachable,
         Timeout,
     )
 }

@@ -13,7 +13,8 @@ from typing import Any
 
 import aiohttp
 
-from vecstore.cluster.errors import Timeout, Unavailable, VecStoreError, error_from_dict
+from vecstore.cluster.errors import Timeout, Unavailable, Unreachable, VecStoreError, error_from_dict
+from vecstore.cluster.rpc import RpcChannel, RpcUnsupported
 from vecstore.cluster.wire import JSON, MSGPACK, decode_body, encode_body
 
 DEFAULT_ROUTER = "http://127.0.0.1:6333"
@@ -51,12 +52,17 @@ class RouterClient:
         request_seconds: float = 60.0,
         connect_seconds: float = 3.0,
         session: aiohttp.ClientSession | None = None,
+        rpc: bool = True,
     ) -> None:
         self.url = normalize_router_url(url)
         self.api_key = api_key
         self.deadline_seconds = deadline_seconds
         self.connect_seconds = connect_seconds
+        self._request_seconds = request_seconds
         self._timeout = aiohttp.ClientTimeout(total=request_seconds)
+        self._rpc = rpc
+        self._channel: RpcChannel | None = None
+        self._connecting = asyncio.Lock()
         self._session = session
         self._owns_session = session is None
 
@@ -67,7 +73,10 @@ class RouterClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the HTTP session if this client opened it."""
+        """Close the RPC connection, and the HTTP session if this client opened it."""
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
         if self._owns_session and self._session is not None:
             await self._session.close()
             self._session = None
@@ -85,6 +94,14 @@ class RouterClient:
     async def _exchange(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
         if self._session is None:
             self._session = aiohttp.ClientSession()
+        if self._rpc:
+            try:
+                channel = await self._open_channel()
+            except RpcUnsupported:
+                self._rpc = False  # a router without /v1/rpc, or a proxy refusing upgrades
+            else:
+                answer: dict[str, Any] = await channel.call(method, path, body, self._request_seconds)
+                return answer
         data = None if body is None else encode_body(body, MSGPACK)
         async with self._session.request(
             method,
@@ -105,8 +122,19 @@ class RouterClient:
                 raise error_from_dict(answer)
             return answer
 
+    async def _open_channel(self) -> RpcChannel:
+        async with self._connecting:
+            if self._channel is None or self._channel.closed:
+                assert self._session is not None
+                headers = {"api-key": self.api_key} if self.api_key else None
+                self._channel = await RpcChannel.open(
+                    self._session, self.url, min(self.connect_seconds, self._request_seconds), headers
+                )
+            return self._channel
+
     async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        """One HTTP request; the router's error body becomes a VecStoreError."""
+        """One request (over the router's RPC connection, else HTTP); the router's error
+        body becomes a VecStoreError."""
         try:
             return await self._exchange(method, path, body)
         except (aiohttp.ClientError, ConnectionError) as err:
@@ -130,6 +158,9 @@ class RouterClient:
                 return await self._exchange(method, path, body)
             except aiohttp.ClientConnectorError as err:
                 error: VecStoreError = Unavailable(f"router at {self.url} is unreachable: {err}")
+                budget = min(budget, self.connect_seconds)
+            except Unreachable as err:
+                error = err
                 budget = min(budget, self.connect_seconds)
             except (aiohttp.ClientError, ConnectionError) as err:
                 error = Unavailable(f"router at {self.url} is unreachable: {err}")

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from vecstore.cluster.errors import InvalidRequest, PayloadTooLarge, VecStoreError
 from vecstore.cluster.filters import Filter, parse_filter
+from vecstore.cluster.rpc import RPC_PATH
 from vecstore.cluster.wire import (
     JSON,
     MSGPACK,
@@ -28,6 +29,8 @@ from vecstore.cluster.wire import (
     field_int,
     field_list,
 )
+from vecstore.node.routes import Body, Params, Route, max_body_bytes
+from vecstore.node.rpc_server import RpcServer
 from vecstore.node.service import NodeService, parse_consistency
 from vecstore.shard import reads, search
 from vecstore.shard.search import MAX_K
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 
 SERVICE = web.AppKey("service", NodeService)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+INLINE_QUERIES = 4  # unfiltered batches up to this size search on the event loop
 
 
 def respond(request: web.Request, body: Any, status: int = 200) -> web.Response:
@@ -47,7 +51,6 @@ def respond(request: web.Request, body: Any, status: int = 200) -> web.Response:
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Map errors to status codes; count requests."""
-    service = request.app[SERVICE]
     route = request.match_info.route.resource.canonical if request.match_info.route.resource else "?"
     try:
         response = await handler(request)
@@ -63,11 +66,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         log.exception("unhandled error", extra={"route": route})
         body = {"status": "error", "error": "internal error; see the node log", "code": "internal"}
         response = respond(request, body, status=500)
-    service.metrics.requests.labels(route, str(response.status)).inc()
+    request.app[SERVICE].metrics.requests.labels(route, str(response.status)).inc()
     return response
 
 
-async def body_of(request: web.Request) -> dict[str, Any]:
+async def body_of(request: web.Request) -> Body:
     """The decoded request body."""
     return decode_body(await request.read(), request.content_type)
 
@@ -78,19 +81,16 @@ def filter_of(body: dict[str, Any]) -> Filter | None:
     return None if raw is None else parse_filter(raw)
 
 
-async def apply_command(request: web.Request) -> web.Response:
+async def apply_command(service: NodeService, params: Params, body: Any) -> Any:
     """POST /v1/apply: one msgpack-encoded command (leader only)."""
-    if request.content_type != MSGPACK:
+    if not isinstance(body, bytes):
         raise InvalidRequest(f"commands must be sent as {MSGPACK}")
-    result = await request.app[SERVICE].submit(await request.read())
-    return respond(request, result)
+    return await service.submit(body)
 
 
-async def search_points(request: web.Request) -> web.Response:
+async def search_points(service: NodeService, params: Params, body: Body) -> Body:
     """POST /v1/collections/{name}/search: batch top-k."""
-    service = request.app[SERVICE]
-    body = await body_of(request)
-    name = request.match_info["name"]
+    name = params["name"]
     vectors = body["vectors"] if "vectors" in body else [field_list(body, "vector")]
     k = field_int(body, "k", 10, 1, MAX_K) or 10
     condition = filter_of(body)
@@ -121,30 +121,28 @@ async def search_points(request: web.Request) -> web.Response:
         )
 
     async def run_batch(batch: list[Any]) -> list[Any]:
+        if condition is None and not exact and len(batch) <= INLINE_QUERIES:
+            return run(batch)  # an HNSW search of a few queries: cheaper than a thread hop
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(service.executor, run, batch)
 
     await service.check_consistency(parse_consistency(body.get("consistency")))
     results = await service.searches.submit(key, list(vectors), run_batch)
     service.metrics.search_seconds.observe(time.perf_counter() - started)
-    return respond(request, {"status": "ok", "results": [[hit.to_dict() for hit in row] for row in results]})
+    return {"status": "ok", "results": [[hit.to_dict() for hit in row] for row in results]}
 
 
-async def explain_search(request: web.Request) -> web.Response:
+async def explain_search(service: NodeService, params: Params, body: Body) -> Body:
     """POST /v1/collections/{name}/explain: the plan a search would run."""
-    service = request.app[SERVICE]
-    body = await body_of(request)
     k = field_int(body, "k", 10, 1, MAX_K) or 10
-    collection = service.shard.collection(request.match_info["name"])
+    collection = service.shard.collection(params["name"])
     plan = search.explain(collection, k, filter_of(body), field_bool(body, "exact", False))
-    return respond(request, {"status": "ok", "plan": plan.to_dict()})
+    return {"status": "ok", "plan": plan.to_dict()}
 
 
-async def get_points(request: web.Request) -> web.Response:
+async def get_points(service: NodeService, params: Params, body: Body) -> Body:
     """POST /v1/collections/{name}/points/get."""
-    service = request.app[SERVICE]
-    body = await body_of(request)
-    collection = service.shard.collection(request.match_info["name"])
+    collection = service.shard.collection(params["name"])
     ids = field_list(body, "ids")
     with_payload = field_bool(body, "with_payload", True)
     with_vector = field_bool(body, "with_vector", False)
@@ -152,14 +150,12 @@ async def get_points(request: web.Request) -> web.Response:
         parse_consistency(body.get("consistency")),
         lambda: reads.get(collection, ids, with_payload=with_payload, with_vector=with_vector),
     )
-    return respond(request, {"status": "ok", "points": [r.to_dict() for r in records]})
+    return {"status": "ok", "points": [r.to_dict() for r in records]}
 
 
-async def scroll_points(request: web.Request) -> web.Response:
+async def scroll_points(service: NodeService, params: Params, body: Body) -> Body:
     """POST /v1/collections/{name}/points/scroll."""
-    service = request.app[SERVICE]
-    body = await body_of(request)
-    collection = service.shard.collection(request.match_info["name"])
+    collection = service.shard.collection(params["name"])
     offset = body.get("offset")
     limit = field_int(body, "limit", 100, 1, reads.MAX_SCROLL_LIMIT) or 100
     condition = filter_of(body)
@@ -176,44 +172,38 @@ async def scroll_points(request: web.Request) -> web.Response:
             with_vector=with_vector,
         ),
     )
-    return respond(
-        request,
-        {"status": "ok", "points": [r.to_dict() for r in records], "next_offset": next_offset},
-    )
+    return {"status": "ok", "points": [r.to_dict() for r in records], "next_offset": next_offset}
 
 
-async def count_points(request: web.Request) -> web.Response:
+async def count_points(service: NodeService, params: Params, body: Body) -> Body:
     """POST /v1/collections/{name}/points/count."""
-    service = request.app[SERVICE]
-    body = await body_of(request)
-    collection = service.shard.collection(request.match_info["name"])
+    collection = service.shard.collection(params["name"])
     condition = filter_of(body)
     total = await service.read(
         parse_consistency(body.get("consistency")), lambda: reads.count(collection, condition)
     )
-    return respond(request, {"status": "ok", "count": total})
+    return {"status": "ok", "count": total}
 
 
-async def list_collections(request: web.Request) -> web.Response:
+async def list_collections(service: NodeService, params: Params, body: Body) -> Body:
     """GET /v1/collections: schemas and counts."""
-    shard = request.app[SERVICE].shard
+    shard = service.shard
     collections = [{"schema": c.schema.to_dict(), **c.stats()} for _, c in sorted(shard.collections.items())]
-    return respond(request, {"status": "ok", "collections": collections})
+    return {"status": "ok", "collections": collections}
 
 
-async def node_status(request: web.Request) -> web.Response:
+async def node_status(service: NodeService, params: Params, body: Body) -> Body:
     """GET /v1/status."""
-    return respond(request, {"status": "ok", **request.app[SERVICE].status()})
+    return {"status": "ok", **service.status()}
 
 
-async def membership(request: web.Request) -> web.Response:
+async def membership(service: NodeService, params: Params, body: Body) -> Body:
     """POST /v1/membership {"action": "add"|"remove", "raft_address": "host:port"}."""
-    body = await body_of(request)
     address = body.get("raft_address")
     if not isinstance(address, str) or ":" not in address:
         raise InvalidRequest("raft_address must look like host:port")
-    await request.app[SERVICE].change_membership(str(body.get("action")), address)
-    return respond(request, {"status": "ok"})
+    await service.change_membership(str(body.get("action")), address)
+    return {"status": "ok"}
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -234,21 +224,41 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=service.metrics.render(), content_type="text/plain")
 
 
+ROUTES = (
+    Route("POST", "/v1/apply", apply_command, raw_body=True),
+    Route("GET", "/v1/collections", list_collections),
+    Route("POST", "/v1/collections/{name}/search", search_points),
+    Route("POST", "/v1/collections/{name}/explain", explain_search),
+    Route("POST", "/v1/collections/{name}/points/get", get_points),
+    Route("POST", "/v1/collections/{name}/points/scroll", scroll_points),
+    Route("POST", "/v1/collections/{name}/points/count", count_points),
+    Route("GET", "/v1/status", node_status),
+    Route("POST", "/v1/membership", membership),
+)
+
+
+def http_handler(route: Route) -> Handler:
+    """The aiohttp handler of one operation: decode the body, run it, answer."""
+
+    async def handle(request: web.Request) -> web.Response:
+        if route.raw_body:
+            body: Any = await request.read() if request.content_type == MSGPACK else None
+        else:
+            body = await body_of(request)
+        return respond(request, await route.op(request.app[SERVICE], request.match_info, body))
+
+    return handle
+
+
 def create_app(service: NodeService) -> web.Application:
-    """The aiohttp application of one node."""
-    app = web.Application(
-        middlewares=[error_middleware], client_max_size=service.config.max_command_bytes + (1 << 20)
-    )
+    """The aiohttp application of one node: every operation over HTTP and over `/v1/rpc`."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=max_body_bytes(service))
     app[SERVICE] = service
-    app.router.add_post("/v1/apply", apply_command)
-    app.router.add_get("/v1/collections", list_collections)
-    app.router.add_post("/v1/collections/{name}/search", search_points)
-    app.router.add_post("/v1/collections/{name}/explain", explain_search)
-    app.router.add_post("/v1/collections/{name}/points/get", get_points)
-    app.router.add_post("/v1/collections/{name}/points/scroll", scroll_points)
-    app.router.add_post("/v1/collections/{name}/points/count", count_points)
-    app.router.add_get("/v1/status", node_status)
-    app.router.add_post("/v1/membership", membership)
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, http_handler(route))
+    rpc = RpcServer(service, ROUTES)
+    app.router.add_get(RPC_PATH, rpc.handle)
+    app.on_shutdown.append(rpc.close_all)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from vecstore.cluster.errors import PayloadTooLarge, VecStoreError
+from vecstore.cluster.rpc import RPC_PATH
 from vecstore.cluster.spec import ClusterSpec
 from vecstore.cluster.wire import JSON, MSGPACK, decode_body, encode_body
 from vecstore.router.auth import ApiKeys, Scope, presented_key
@@ -125,6 +126,7 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
 def create_app(spec: ClusterSpec, keys: ApiKeys) -> web.Application:
     """The router application for a cluster spec."""
     from vecstore.router import native_api, openapi, qdrant_api
+    from vecstore.router.rpc import RouterRpc
 
     app = web.Application(middlewares=[middleware], client_max_size=spec.router.max_body_bytes)
     metrics = RouterMetrics()
@@ -143,6 +145,9 @@ def create_app(spec: ClusterSpec, keys: ApiKeys) -> web.Application:
     app.router.add_get("/readyz", ready)
     app.router.add_get("/metrics", metrics_endpoint)
     native_api.add_routes(app)
+    rpc = RouterRpc()
+    app.router.add_get(RPC_PATH, rpc.route_handler())
+    app.on_shutdown.append(rpc.close_all)
     qdrant_api.add_routes(app)
     openapi.add_routes(app)
     return app

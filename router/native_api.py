@@ -1,8 +1,15 @@
-"""The native JSON API under `/v1` (documented in docs/api.md and /openapi.json)."""
+"""The native API under `/v1` (documented in docs/api.md and /openapi.json).
+
+Each operation is `op(call) -> answer`, independent of the transport: the route table
+(`ROUTES`) serves them as HTTP routes (JSON or msgpack bodies) and over the router's
+`/v1/rpc` WebSocket (`router.rpc`).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -12,13 +19,46 @@ from vecstore.cluster.filters import Filter, parse_filter
 from vecstore.cluster.ids import normalize_point_id
 from vecstore.cluster.schema import CollectionSchema, validate_collection_name
 from vecstore.cluster.wire import field_bool, field_float, field_int, field_list
-from vecstore.router.app import SHARDS, SPEC, body_of, respond, scope
+from vecstore.router.app import SHARDS, SPEC, Handler, body_of, respond, scope
 from vecstore.router.auth import Scope
 
 CONSISTENCY = ("eventual", "leader", "strong")
 
 
-def name_of(request: web.Request) -> str:
+class Located(Protocol):
+    """What path and limit helpers read: an aiohttp request or a `Call`."""
+
+    @property
+    def app(self) -> web.Application: ...
+
+    @property
+    def match_info(self) -> Mapping[str, str]: ...
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request to an operation, whatever carried it."""
+
+    app: web.Application
+    method: str
+    match_info: Mapping[str, str]
+    body: dict[str, Any]
+
+
+Op = Callable[[Call], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class NativeRoute:
+    """One operation of the native API and the scope it needs."""
+
+    method: str
+    path: str
+    op: Op
+    scope: Scope
+
+
+def name_of(request: Located) -> str:
     """The collection name in the path, validated."""
     return validate_collection_name(request.match_info["name"])
 
@@ -48,7 +88,7 @@ def selector_of(body: dict[str, Any]) -> Selector:
     return Selector.of_filter(condition)
 
 
-def check_batch(request: web.Request, size: int) -> None:
+def check_batch(request: Located, size: int) -> None:
     """Refuse batches above the configured bound."""
     limit = request.app[SPEC].router.max_batch_points
     if size > limit:
@@ -57,7 +97,7 @@ def check_batch(request: web.Request, size: int) -> None:
         raise InvalidRequest("batch is empty")
 
 
-def search_options(request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+def search_options(request: Located, body: dict[str, Any]) -> dict[str, Any]:
     """Shared search parameters with their bounds."""
     max_k = request.app[SPEC].router.max_k
     return {
@@ -73,7 +113,7 @@ def search_options(request: web.Request, body: dict[str, Any]) -> dict[str, Any]
 
 
 async def run_searches(
-    request: web.Request, name: str, vectors: list[Any], body: dict[str, Any]
+    request: Located, name: str, vectors: list[Any], body: dict[str, Any]
 ) -> tuple[list[list[dict[str, Any]]], list[str]]:
     """One scatter-gather for a batch of query vectors sharing options."""
     options = search_options(request, body)
@@ -84,117 +124,100 @@ async def run_searches(
     return await request.app[SHARDS].search(name, vectors, k, filter_of(body), **options)
 
 
-@scope(Scope.READ)
-async def list_collections(request: web.Request) -> web.Response:
+async def list_collections(call: Call) -> Any:
     """GET /v1/collections."""
-    shards = request.app[SHARDS]
+    shards = call.app[SHARDS]
     await shards.refresh_schemas()
-    return respond(
-        request,
-        {"status": "ok", "collections": [s.to_dict() for _, s in sorted(shards.schemas.items())]},
-    )
+    return {"status": "ok", "collections": [s.to_dict() for _, s in sorted(shards.schemas.items())]}
 
 
-@scope(Scope.ADMIN)
-async def create_collection(request: web.Request) -> web.Response:
+async def create_collection(call: Call) -> Any:
     """PUT /v1/collections/{name} with the schema (dimension, metric, dtype, hnsw)."""
-    body = await body_of(request)
-    schema = CollectionSchema.from_dict({**body, "name": name_of(request)})
-    created = await request.app[SHARDS].create_collection(schema)
-    return respond(request, {"status": "ok", "created": created, "schema": schema.to_dict()})
+    body = call.body
+    schema = CollectionSchema.from_dict({**body, "name": name_of(call)})
+    created = await call.app[SHARDS].create_collection(schema)
+    return {"status": "ok", "created": created, "schema": schema.to_dict()}
 
 
-@scope(Scope.READ)
-async def collection_info(request: web.Request) -> web.Response:
+async def collection_info(call: Call) -> Any:
     """GET /v1/collections/{name}."""
-    info = await request.app[SHARDS].collection_info(name_of(request))
-    return respond(request, {"status": "ok", **info})
+    info = await call.app[SHARDS].collection_info(name_of(call))
+    return {"status": "ok", **info}
 
 
-@scope(Scope.ADMIN)
-async def drop_collection(request: web.Request) -> web.Response:
+async def drop_collection(call: Call) -> Any:
     """DELETE /v1/collections/{name}."""
-    dropped = await request.app[SHARDS].drop_collection(name_of(request))
-    return respond(request, {"status": "ok", "dropped": dropped})
+    dropped = await call.app[SHARDS].drop_collection(name_of(call))
+    return {"status": "ok", "dropped": dropped}
 
 
-@scope(Scope.WRITE)
-async def upsert_points(request: web.Request) -> web.Response:
+async def upsert_points(call: Call) -> Any:
     """PUT /v1/collections/{name}/points {"points": [{"id", "vector", "payload"}]}."""
-    body = await body_of(request)
+    body = call.body
     points = field_list(body, "points")
-    check_batch(request, len(points))
+    check_batch(call, len(points))
     if not all(isinstance(p, dict) and "id" in p and "vector" in p for p in points):
         raise InvalidRequest("each point must be an object with 'id' and 'vector' (and 'payload')")
-    result = await request.app[SHARDS].upsert(
-        name_of(request),
+    return await call.app[SHARDS].upsert(
+        name_of(call),
         [p["id"] for p in points],
         [p["vector"] for p in points],
         [p.get("payload") for p in points],
     )
-    return respond(request, result)
 
 
-@scope(Scope.WRITE)
-async def delete_points(request: web.Request) -> web.Response:
+async def delete_points(call: Call) -> Any:
     """POST /v1/collections/{name}/points/delete {"ids": [...]} or {"filter": {...}}."""
-    body = await body_of(request)
-    result = await request.app[SHARDS].delete(name_of(request), selector_of(body))
-    return respond(request, result)
+    body = call.body
+    return await call.app[SHARDS].delete(name_of(call), selector_of(body))
 
 
-@scope(Scope.WRITE)
-async def set_payload(request: web.Request) -> web.Response:
+async def set_payload(call: Call) -> Any:
     """POST (merge) or PUT (overwrite) /v1/collections/{name}/points/payload."""
-    body = await body_of(request)
+    body = call.body
     payload = body.get("payload")
     if not isinstance(payload, dict):
         raise InvalidRequest("'payload' must be an object")
     selector = selector_of({k: v for k, v in body.items() if k in ("ids", "filter")})
-    result = await request.app[SHARDS].set_payload(
-        name_of(request), selector, payload, overwrite=request.method == "PUT"
+    return await call.app[SHARDS].set_payload(
+        name_of(call), selector, payload, overwrite=call.method == "PUT"
     )
-    return respond(request, result)
 
 
-@scope(Scope.WRITE)
-async def delete_payload_keys(request: web.Request) -> web.Response:
+async def delete_payload_keys(call: Call) -> Any:
     """POST /v1/collections/{name}/points/payload/delete {"keys": [...], ids|filter}."""
-    body = await body_of(request)
+    body = call.body
     keys = field_list(body, "keys")
     if not all(isinstance(k, str) for k in keys):
         raise InvalidRequest("'keys' must be a list of strings")
     selector = selector_of({k: v for k, v in body.items() if k in ("ids", "filter")})
-    result = await request.app[SHARDS].delete_payload_keys(name_of(request), selector, keys)
-    return respond(request, result)
+    return await call.app[SHARDS].delete_payload_keys(name_of(call), selector, keys)
 
 
-@scope(Scope.READ)
-async def get_points(request: web.Request) -> web.Response:
+async def get_points(call: Call) -> Any:
     """POST /v1/collections/{name}/points/get {"ids": [...]}."""
-    body = await body_of(request)
+    body = call.body
     ids = field_list(body, "ids")
-    check_batch(request, len(ids))
-    points = await request.app[SHARDS].get(
-        name_of(request),
+    check_batch(call, len(ids))
+    points = await call.app[SHARDS].get(
+        name_of(call),
         [normalize_point_id(i) for i in ids],
         consistency_of(body),
         with_payload=field_bool(body, "with_payload", True),
         with_vector=field_bool(body, "with_vector", False),
     )
-    return respond(request, {"status": "ok", "points": points})
+    return {"status": "ok", "points": points}
 
 
-@scope(Scope.READ)
-async def scroll_points(request: web.Request) -> web.Response:
+async def scroll_points(call: Call) -> Any:
     """POST /v1/collections/{name}/points/scroll {"offset", "limit", "filter"}."""
-    body = await body_of(request)
-    limit = field_int(body, "limit", 100, 1, request.app[SPEC].router.max_batch_points) or 100
+    body = call.body
+    limit = field_int(body, "limit", 100, 1, call.app[SPEC].router.max_batch_points) or 100
     offset = body.get("offset")
     if offset is not None:
         offset = normalize_point_id(offset)
-    points, next_offset = await request.app[SHARDS].scroll(
-        name_of(request),
+    points, next_offset = await call.app[SHARDS].scroll(
+        name_of(call),
         offset,
         limit,
         filter_of(body),
@@ -202,41 +225,38 @@ async def scroll_points(request: web.Request) -> web.Response:
         with_payload=field_bool(body, "with_payload", True),
         with_vector=field_bool(body, "with_vector", False),
     )
-    return respond(request, {"status": "ok", "points": points, "next_offset": next_offset})
+    return {"status": "ok", "points": points, "next_offset": next_offset}
 
 
-@scope(Scope.READ)
-async def count_points(request: web.Request) -> web.Response:
+async def count_points(call: Call) -> Any:
     """POST /v1/collections/{name}/points/count {"filter": {...}}."""
-    body = await body_of(request)
-    total = await request.app[SHARDS].count(name_of(request), filter_of(body), consistency_of(body))
-    return respond(request, {"status": "ok", "count": total})
+    body = call.body
+    total = await call.app[SHARDS].count(name_of(call), filter_of(body), consistency_of(body))
+    return {"status": "ok", "count": total}
 
 
-@scope(Scope.READ)
-async def search(request: web.Request) -> web.Response:
+async def search(call: Call) -> Any:
     """POST /v1/collections/{name}/search {"vector" | "vectors", "k", "filter", ...}."""
-    body = await body_of(request)
+    body = call.body
     single = "vector" in body
     vectors = [body["vector"]] if single else body.get("vectors")
-    results, warnings = await run_searches(request, name_of(request), vectors or [], body)
+    results, warnings = await run_searches(call, name_of(call), vectors or [], body)
     answer: dict[str, Any] = {"status": "ok"}
     answer["results" if not single else "result"] = results if not single else results[0]
     if warnings:
         answer["warnings"] = warnings
-    return respond(request, answer)
+    return answer
 
 
-@scope(Scope.READ)
-async def search_batch(request: web.Request) -> web.Response:
+async def search_batch(call: Call) -> Any:
     """POST /v1/collections/{name}/search/batch {"searches": [{"vector", ...}, ...]}.
 
     Searches sharing the same options go to each shard in one call.
     """
-    body = await body_of(request)
+    body = call.body
     searches = field_list(body, "searches")
-    check_batch(request, len(searches))
-    name = name_of(request)
+    check_batch(call, len(searches))
+    name = name_of(call)
     groups: dict[str, list[int]] = {}
     for position, item in enumerate(searches):
         if not isinstance(item, dict) or "vector" not in item:
@@ -248,37 +268,53 @@ async def search_batch(request: web.Request) -> web.Response:
     for positions in groups.values():
         first = searches[positions[0]]
         vectors = [searches[p]["vector"] for p in positions]
-        found, group_warnings = await run_searches(request, name, vectors, first)
+        found, group_warnings = await run_searches(call, name, vectors, first)
         warnings += group_warnings
         for position, hits in zip(positions, found, strict=True):
             results[position] = hits
     answer: dict[str, Any] = {"status": "ok", "results": results}
     if warnings:
         answer["warnings"] = sorted(set(warnings))
-    return respond(request, answer)
+    return answer
 
 
-@scope(Scope.READ)
-async def cluster_status(request: web.Request) -> web.Response:
+async def cluster_status(call: Call) -> Any:
     """GET /v1/status: every node of every shard."""
-    return respond(request, {"status": "ok", "nodes": await request.app[SHARDS].status()})
+    return {"status": "ok", "nodes": await call.app[SHARDS].status()}
+
+
+ROUTES = (
+    NativeRoute("GET", "/v1/collections", list_collections, Scope.READ),
+    NativeRoute("PUT", "/v1/collections/{name}", create_collection, Scope.ADMIN),
+    NativeRoute("GET", "/v1/collections/{name}", collection_info, Scope.READ),
+    NativeRoute("DELETE", "/v1/collections/{name}", drop_collection, Scope.ADMIN),
+    NativeRoute("PUT", "/v1/collections/{name}/points", upsert_points, Scope.WRITE),
+    NativeRoute("POST", "/v1/collections/{name}/points/delete", delete_points, Scope.WRITE),
+    NativeRoute("POST", "/v1/collections/{name}/points/payload", set_payload, Scope.WRITE),
+    NativeRoute("PUT", "/v1/collections/{name}/points/payload", set_payload, Scope.WRITE),
+    NativeRoute("POST", "/v1/collections/{name}/points/payload/delete", delete_payload_keys, Scope.WRITE),
+    NativeRoute("POST", "/v1/collections/{name}/points/get", get_points, Scope.READ),
+    NativeRoute("POST", "/v1/collections/{name}/points/scroll", scroll_points, Scope.READ),
+    NativeRoute("POST", "/v1/collections/{name}/points/count", count_points, Scope.READ),
+    NativeRoute("POST", "/v1/collections/{name}/search", search, Scope.READ),
+    NativeRoute("POST", "/v1/collections/{name}/search/batch", search_batch, Scope.READ),
+    NativeRoute("GET", "/v1/status", cluster_status, Scope.READ),
+)
+
+
+def http_handler(route: NativeRoute) -> Handler:
+    """An operation as an aiohttp handler (auth and errors are the app's middleware)."""
+
+    @scope(route.scope)
+    async def handle(request: web.Request) -> web.StreamResponse:
+        body = await body_of(request) if request.can_read_body else {}
+        call = Call(request.app, request.method, request.match_info, body)
+        return respond(request, await route.op(call))
+
+    return handle
 
 
 def add_routes(app: web.Application) -> None:
     """Register the native API."""
-    router = app.router
-    router.add_get("/v1/collections", list_collections)
-    router.add_put("/v1/collections/{name}", create_collection)
-    router.add_get("/v1/collections/{name}", collection_info)
-    router.add_delete("/v1/collections/{name}", drop_collection)
-    router.add_put("/v1/collections/{name}/points", upsert_points)
-    router.add_post("/v1/collections/{name}/points/delete", delete_points)
-    router.add_post("/v1/collections/{name}/points/payload", set_payload)
-    router.add_put("/v1/collections/{name}/points/payload", set_payload)
-    router.add_post("/v1/collections/{name}/points/payload/delete", delete_payload_keys)
-    router.add_post("/v1/collections/{name}/points/get", get_points)
-    router.add_post("/v1/collections/{name}/points/scroll", scroll_points)
-    router.add_post("/v1/collections/{name}/points/count", count_points)
-    router.add_post("/v1/collections/{name}/search", search)
-    router.add_post("/v1/collections/{name}/search/batch", search_batch)
-    router.add_get("/v1/status", cluster_status)
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, http_handler(route))

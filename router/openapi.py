@@ -280,6 +280,12 @@ NATIVE: tuple[Operation, ...] = (
         ),
     ),
     native("GET", "/v1/status", "Every node of every shard", ok(nodes=array({"type": "object"}))),
+    native(
+        "GET",
+        "/v1/rpc",
+        "WebSocket upgrade: this API as msgpack frames [id, method, path, body] (docs/api.md)",
+        ok(),
+    ),
 )
 
 NATIVE_CONDITION_FORMS: list[Schema] = [

@@ -1,18 +1,20 @@
 """The whole cluster through its router: a LocalCluster of S shards x R replicas on this machine.
 
-Rows go in through the router's native API in JSON batches of 1,000 (a few requests in
-flight); searches are one HTTP request per query, as a client application would send them.
-The load generator shares the machine's cores with every node and the router.
+Rows go in through the project's client (`RouterClient`) in batches of 1,000 (a few
+requests in flight); searches are one request per query, as a client application sends them
+with that client: over the router's `/v1/rpc` WebSocket, msgpack frames. Sixteen clients
+are sixteen connections. The load generator shares the machine's cores with every node and
+the router. `bench.hops` times the same search over plain HTTP (JSON and msgpack).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import numpy as np
 
 from bench.dataset import FloatMatrix, IntArray
@@ -22,11 +24,12 @@ from bench.router import _wait as wait_ready
 from bench.workload import Workload
 from vecstore.cluster.launcher import free_ports
 from vecstore.cluster.local_cluster import LocalCluster
+from vecstore.cluster.router_client import RouterClient
 
 COLLECTION = "bench"
 BATCH = 1_000
 UPLOADERS = 4
-CONNECTIONS = 64
+CONNECTIONS = 16
 
 
 class ClusterPeer:
@@ -41,11 +44,13 @@ class ClusterPeer:
         self.notes = (
             f"vecstore {shards} shard(s) x {replicas} replica(s) behind one router, f32, connectivity "
             f"{CONNECTIVITY}, expansion_add {EXPANSION_ADD}, expansion_search {SEARCH_FLOOR} (a floor "
-            "under ef); one HTTP request per query"
+            "under ef); one request per query through the project's client (RouterClient, WebSocket "
+            "RPC), one connection per client"
         )
         self.loop = asyncio.new_event_loop()
         self.cluster: LocalCluster | None = None
-        self.session: aiohttp.ClientSession | None = None
+        self.clients: list[RouterClient] = []
+        self.rotation: itertools.cycle[RouterClient] | None = None
         self.url = ""
 
     def build(self, workload: Workload, scratch: Path) -> BuildTiming:
@@ -59,8 +64,10 @@ class ClusterPeer:
 
     async def _build(self, workload: Workload) -> BuildTiming:
         await wait_ready(self.url)
-        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CONNECTIONS))
+        self.clients = [RouterClient(self.url) for _ in range(CONNECTIONS)]
+        self.rotation = itertools.cycle(self.clients)
         schema = {
+            "name": COLLECTION,
             "dimension": workload.dim,
             "metric": "cosine",
             "hnsw": {
@@ -69,13 +76,11 @@ class ClusterPeer:
                 "expansion_search": SEARCH_FLOOR,
             },
         }
-        async with self.session.put(f"{self.url}/v1/collections/{COLLECTION}", json=schema) as response:
-            response.raise_for_status()
+        await self.clients[0].create_collection(schema)
         started = time.perf_counter()
         batches = iter(range(0, workload.rows, BATCH))
 
-        async def uploader() -> None:
-            assert self.session is not None
+        async def uploader(client: RouterClient) -> None:
             for start in batches:
                 stop = min(start + BATCH, workload.rows)
                 vectors = workload.base[start:stop].tolist()
@@ -84,20 +89,16 @@ class ClusterPeer:
                     {"id": start + i, "vector": vector, "payload": {"bucket": bucket}}
                     for i, (vector, bucket) in enumerate(zip(vectors, buckets, strict=True))
                 ]
-                url = f"{self.url}/v1/collections/{COLLECTION}/points"
-                async with self.session.put(url, json={"points": points}) as response:
-                    response.raise_for_status()
+                await client.upsert(COLLECTION, points)
 
-        await asyncio.gather(*(uploader() for _ in range(UPLOADERS)))
+        await asyncio.gather(*(uploader(client) for client in self.clients[:UPLOADERS]))
         inserted = time.perf_counter() - started
         while not await self._indexed():  # noqa: ASYNC110 - polling another process's status
             await asyncio.sleep(0.25)
         return BuildTiming(inserted, time.perf_counter() - started)
 
     async def _indexed(self) -> bool:
-        assert self.session is not None
-        async with self.session.get(f"{self.url}/v1/status") as response:
-            nodes = (await response.json())["nodes"]
+        nodes = await self.clients[0].status()
         return all(node.get("indexing_lag", 1) == 0 for node in nodes)
 
     def search(self, queries: FloatMatrix, k: int, param: int, bucket_below: int | None) -> IntArray:
@@ -107,17 +108,16 @@ class ClusterPeer:
     async def search_async(
         self, queries: FloatMatrix, k: int, param: int, bucket_below: int | None
     ) -> IntArray:
-        """POST /v1/collections/bench/search, one request per query row."""
-        assert self.session is not None
+        """POST /v1/collections/bench/search, one request per query row (the next client's
+        connection in turn)."""
+        assert self.rotation is not None
+        client = next(self.rotation)
         keys = np.full((len(queries), k), -1, dtype=np.int64)
         for row, query in enumerate(queries):
             body: dict[str, Any] = {"vector": query.tolist(), "k": k, "ef": param, "with_payload": False}
             if bucket_below is not None:
                 body["filter"] = {"must": [{"key": "bucket", "range": {"lt": bucket_below}}]}
-            url = f"{self.url}/v1/collections/{COLLECTION}/search"
-            async with self.session.post(url, json=body) as response:
-                response.raise_for_status()
-                hits = (await response.json())["result"]
+            hits = (await client.call("POST", f"/v1/collections/{COLLECTION}/search", body))["result"]
             keys[row, : len(hits)] = [hit["id"] for hit in hits[:k]]
         return keys
 
@@ -129,10 +129,10 @@ class ClusterPeer:
         return directory_bytes(folder) - directory_bytes(folder / "logs")
 
     def close(self) -> None:
-        """Close the client session and stop every process of the cluster."""
-        if self.session is not None:
-            self.loop.run_until_complete(self.session.close())
-            self.session = None
+        """Close the clients and stop every process of the cluster."""
+        for client in self.clients:
+            self.loop.run_until_complete(client.close())
+        self.clients = []
         if self.cluster is not None:
             self.cluster.stop()
             self.cluster = None

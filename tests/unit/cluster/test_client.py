@@ -1,4 +1,8 @@
-"""NodeClient against real in-process HTTP servers: leader following and retries."""
+"""NodeClient against real in-process HTTP servers: leader following and retries.
+
+The scripted servers speak HTTP only (`rpc=False`); the RPC transport is tested against
+real nodes in tests/integration/test_node_rpc.py.
+"""
 
 from __future__ import annotations
 
@@ -49,7 +53,7 @@ async def nodes() -> AsyncIterator[list[FakeNode]]:
 async def test_follows_the_leader_hint(nodes: list[FakeNode]) -> None:
     follower, leader = nodes
     follower.answers = [(421, NotLeader(leader.address).to_dict())]
-    async with NodeClient([follower.address, leader.address]) as client:
+    async with NodeClient([follower.address, leader.address], rpc=False) as client:
         client.leader = follower.address
         assert (await client.apply(DropCollection("docs")))["status"] == "ok"
         assert client.leader == leader.address
@@ -60,7 +64,7 @@ async def test_retries_unavailable_then_succeeds(nodes: list[FakeNode]) -> None:
     node = nodes[0]
     node.answers = [(503, Unavailable("busy").to_dict()), (503, Unavailable("busy").to_dict())]
     retries: list[int] = []
-    async with NodeClient([node.address], on_retry=lambda: retries.append(1)) as client:
+    async with NodeClient([node.address], on_retry=lambda: retries.append(1), rpc=False) as client:
         answer = await client.request("any", "GET", "/v1/status")
     assert answer["status"] == "ok"
     assert node.calls == 3 and len(retries) == 2
@@ -69,11 +73,11 @@ async def test_retries_unavailable_then_succeeds(nodes: list[FakeNode]) -> None:
 async def test_non_retriable_errors_surface_at_once(nodes: list[FakeNode]) -> None:
     node = nodes[0]
     node.answers = [(404, CollectionNotFound("docs").to_dict())]
-    async with NodeClient([node.address]) as client:
+    async with NodeClient([node.address], rpc=False) as client:
         with pytest.raises(CollectionNotFound):
             await client.count("docs")
     node.answers = [(400, InvalidRequest("bad k").to_dict())]
-    async with NodeClient([node.address]) as client:
+    async with NodeClient([node.address], rpc=False) as client:
         with pytest.raises(InvalidRequest, match="bad k"):
             await client.count("docs")
     assert node.calls == 2

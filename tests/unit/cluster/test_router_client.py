@@ -1,4 +1,8 @@
-"""RouterClient against a real in-process HTTP server that answers like a router."""
+"""RouterClient against a real in-process HTTP server that answers like a router.
+
+The scripted server speaks HTTP only (`rpc=False`); the RPC transport is tested against a
+real router in tests/integration/test_router_rpc.py.
+"""
 
 from __future__ import annotations
 
@@ -64,7 +68,7 @@ def test_point_body_leaves_out_a_missing_payload() -> None:
 
 async def test_sends_msgpack_with_the_api_key_and_reads_answers(router: FakeRouter) -> None:
     router.answers = [(200, {"status": "ok", "upserted": 2})]
-    async with RouterClient(router.url, api_key="secret-key-1") as client:
+    async with RouterClient(router.url, api_key="secret-key-1", rpc=False) as client:
         written = await client.upsert("docs", [point_body(1, [0.5], None), point_body(2, [1.5], {"a": 1})])
     assert written == 2
     method, path, headers, body = router.requests[0]
@@ -79,7 +83,7 @@ async def test_search_and_scroll_bodies(router: FakeRouter) -> None:
         (200, {"status": "ok", "results": [[{"id": 1, "score": 0.9}]]}),
         (200, {"status": "ok", "points": [{"id": 1}], "next_offset": 2}),
     ]
-    async with RouterClient(router.url) as client:
+    async with RouterClient(router.url, rpc=False) as client:
         hits = await client.search("docs", [[1.0, 0.0]], k=3, filter={"must": []}, ef=32)
         page, next_offset = await client.scroll("docs", offset=0, limit=1, with_vector=True)
     assert hits == [[{"id": 1, "score": 0.9}]]
@@ -95,7 +99,7 @@ async def test_errors_come_back_as_vecstore_errors(router: FakeRouter) -> None:
         (404, CollectionNotFound("nope").to_dict()),
         (400, InvalidVector("vector has 3 dimensions").to_dict()),
     ]
-    async with RouterClient(router.url) as client:
+    async with RouterClient(router.url, rpc=False) as client:
         with pytest.raises(CollectionNotFound):
             await client.collection_info("nope")
         with pytest.raises(InvalidVector, match="3 dimensions"):
@@ -106,14 +110,14 @@ async def test_errors_come_back_as_vecstore_errors(router: FakeRouter) -> None:
 async def test_retries_unavailable_until_it_answers(router: FakeRouter) -> None:
     unavailable: tuple[int, dict[str, Any] | str] = (503, Unavailable("no leader").to_dict())
     router.answers = [unavailable, unavailable, (200, {"status": "ok", "dropped": False})]
-    async with RouterClient(router.url, deadline_seconds=5) as client:
+    async with RouterClient(router.url, deadline_seconds=5, rpc=False) as client:
         assert await client.drop_collection("docs") is False
     assert len(router.requests) == 3
 
 
 async def test_gives_up_on_unavailable_at_the_deadline(router: FakeRouter) -> None:
     router.answers = [(503, Unavailable("no leader").to_dict())] * 50
-    async with RouterClient(router.url, deadline_seconds=0.3) as client:
+    async with RouterClient(router.url, deadline_seconds=0.3, rpc=False) as client:
         with pytest.raises(Unavailable, match="no leader"):
             await client.count("docs")
 
@@ -128,13 +132,13 @@ async def test_a_refused_connection_fails_fast() -> None:
 
 async def test_ready_is_false_on_503(router: FakeRouter) -> None:
     router.answers = [(503, {"status": "not_ready"}), (200, {"status": "ok"})]
-    async with RouterClient(router.url) as client:
+    async with RouterClient(router.url, rpc=False) as client:
         assert await client.ready() is False
         assert await client.ready() is True
 
 
 async def test_a_non_vecstore_answer_is_named(router: FakeRouter) -> None:
     router.answers = [(502, "<html>bad gateway</html>")]
-    async with RouterClient(router.url) as client:
+    async with RouterClient(router.url, rpc=False) as client:
         with pytest.raises(VecStoreError, match="not a VecStore response"):
             await client.call("GET", "/v1/collections")
