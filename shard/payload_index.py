@@ -169,31 +169,65 @@ def _exact_float(value: int | float) -> float:
 
 
 def build_column(payloads: Iterable[Payload], key: str, edits: int, strings: StringCodes) -> Column:
-    """Read the values at `key` from each payload, in row order."""
+    """Read the values at `key` from each payload, in row order.
+
+    Written dense (one slot per row) straight into compact buffers; a row's second and
+    later values go aside, and only if there are any does the column become sparse.
+    """
     kinds = bytearray()
     numbers = array("d")
-    value_rows = array("q")
+    extra_kinds = bytearray()
+    extra_numbers = array("d")
+    extra_rows = array("q")
     awkward = array("q")
     simple = "." not in key
-    rows = 0
     for row, payload in enumerate(payloads):
-        rows = row + 1
         child = payload.get(key) if simple else None
         if simple and child is None:
+            kinds.append(EMPTY)
+            numbers.append(0.0)
             continue
         values: Sequence[Any] = (
             (child,) if simple and not isinstance(child, (list, dict)) else field_values(payload, key)
         )
-        for value in values:
+        if not values:
+            kinds.append(EMPTY)
+            numbers.append(0.0)
+        for position, value in enumerate(values):
             kind, number = _classify(value, strings)
             if kind == OTHER and type(value) not in (dict, list):
                 awkward.append(row)  # a subclass of a JSON type: leave its comparisons to Python
             elif kind == NUMBER and type(value) is int and not -EXACT_INTEGER <= value <= EXACT_INTEGER:
                 awkward.append(row)
-            kinds.append(kind)
-            numbers.append(number)
-            value_rows.append(row)
-    return _assemble(rows, edits, kinds, numbers, value_rows, awkward, strings)
+            if position == 0:
+                kinds.append(kind)
+                numbers.append(number)
+            else:
+                extra_kinds.append(kind)
+                extra_numbers.append(number)
+                extra_rows.append(row)
+    kind_array = _from_buffer(kinds, np.uint8)
+    number_array = _from_buffer(numbers, np.float64)
+    awkward_rows = np.unique(_from_buffer(awkward, np.int64))
+    count = len(strings.texts)
+    if not extra_rows:
+        return Column(len(kinds), edits, kind_array, number_array, None, awkward_rows, strings, count)
+    present = np.flatnonzero(kind_array != EMPTY)
+    return Column(
+        len(kinds),
+        edits,
+        np.concatenate([kind_array[present], _from_buffer(extra_kinds, np.uint8)]),
+        np.concatenate([number_array[present], _from_buffer(extra_numbers, np.float64)]),
+        np.concatenate([present, _from_buffer(extra_rows, np.int64)]),
+        awkward_rows,
+        strings,
+        count,
+    )
+
+
+def _from_buffer(buffer: bytearray | array[Any], dtype: type[np.generic]) -> npt.NDArray[Any]:
+    # shares the buffer's memory (no copy); an empty buffer cannot be shared
+    return np.frombuffer(buffer, dtype=dtype) if len(buffer) else np.zeros(0, dtype=dtype)
 
 
 def _classify(value: Any, strings: StringCodes) -> tuple[int, float]:
@@ -207,33 +241,6 @@ def _classify(value: Any, strings: StringCodes) -> tuple[int, float]:
     if kind is str:
         return STRING, float(strings.code(value))
     return OTHER, 0.0
-
-
-def _assemble(
-    rows: int,
-    edits: int,
-    kinds: bytearray,
-    numbers: array[float],
-    value_rows: array[int],
-    awkward: array[int],
-    strings: StringCodes,
-) -> Column:
-    kind_array = np.frombuffer(kinds, dtype=np.uint8).copy() if kinds else np.zeros(0, np.uint8)
-    number_array = np.frombuffer(numbers, dtype=np.float64).copy() if numbers else np.zeros(0)
-    row_array = np.frombuffer(value_rows, dtype=np.int64) if value_rows else np.zeros(0, np.int64)
-    dense_rows: Rows | None = row_array
-    if not len(row_array) or bool((np.diff(row_array) > 0).all()):  # at most one value per row
-        dense_kinds = np.zeros(rows, dtype=np.uint8)
-        dense_numbers = np.zeros(rows, dtype=np.float64)
-        dense_kinds[row_array] = kind_array
-        dense_numbers[row_array] = number_array
-        kind_array, number_array, dense_rows = dense_kinds, dense_numbers, None
-    else:
-        dense_rows = row_array.copy()
-    awkward_rows = np.unique(np.frombuffer(awkward, dtype=np.int64)) if awkward else np.zeros(0, np.int64)
-    return Column(
-        rows, edits, kind_array, number_array, dense_rows, awkward_rows, strings, len(strings.texts)
-    )
 
 
 def extend_column(column: Column, payloads: Iterable[Payload], key: str) -> Column:

@@ -249,12 +249,12 @@ def test_dense_and_sparse_columns() -> None:
     assert list(dense.has_value()) == [True, False, True, False]
     sparse = build_column([{"a": [1, 2]}, {}, {"a": ["x"]}], "a", 0, StringCodes())
     assert sparse.value_rows is not None
-    assert list(sparse.value_rows) == [0, 0, 2]
+    assert sorted(sparse.value_rows.tolist()) == [0, 0, 2]
     assert list(sparse.has_value()) == [True, False, True]
     grown = extend_column(dense, [{"a": [3, "x"]}], "a")
     assert grown.rows == 5
     assert grown.value_rows is not None
-    assert list(grown.value_rows) == [0, 2, 4, 4]
+    assert sorted(grown.value_rows.tolist()) == [0, 2, 4, 4]
     assert list(grown.any_per_row(grown.equal_to("x"))) == [False, False, True, False, True]
 
 
