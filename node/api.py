@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 SERVICE = web.AppKey("service", NodeService)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-INLINE_QUERIES = 4  # unfiltered batches up to this size search on the event loop
+INLINE_QUERIES = 64  # unfiltered batches up to this size may search on the event loop
 
 
 def respond(request: web.Request, body: Any, status: int = 200) -> web.Response:
@@ -120,9 +120,20 @@ async def search_points(service: NodeService, params: Params, body: Body) -> Bod
             score_threshold=threshold,
         )
 
+    def quick(batch: list[Any]) -> bool:
+        # The indexer holds a memtable's lock while it adds rows (for a long while when a
+        # segment is sealed): while it has work, searches wait for it in a thread.
+        return (
+            condition is None
+            and not exact
+            and len(batch) <= INLINE_QUERIES
+            and not collection.frozen
+            and collection.pending() == 0
+        )
+
     async def run_batch(batch: list[Any]) -> list[Any]:
-        if condition is None and not exact and len(batch) <= INLINE_QUERIES:
-            return run(batch)  # an HNSW search of a few queries: cheaper than a thread hop
+        if quick(batch):
+            return run(batch)  # a few HNSW searches of an idle index: cheaper than a thread hop
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(service.executor, run, batch)
 

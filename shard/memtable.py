@@ -124,8 +124,14 @@ class MemTable:
             if len(self.index) == 0:
                 empty = (queries.shape[0], 0)
                 return np.zeros(empty, np.uint64), np.zeros(empty, np.float32)
-            found = self.index.search(queries, count)
+            found = self.index.search(queries, count, threads=search_threads(queries))
         return _batch_arrays(found, queries.shape[0])
+
+
+def search_threads(queries: FloatMatrix) -> int:
+    """usearch threads for a search: one for a single query (usearch's default, all cores,
+    asks the OS how many there are on every call: three syscalls), else all cores."""
+    return 1 if queries.shape[0] == 1 else 0
 
 
 def _batch_arrays(found: Any, rows: int) -> tuple[KeyArray, FloatMatrix]:

@@ -20,7 +20,7 @@ from usearch.index import Index
 
 from vecstore.cluster.ids import PointId
 from vecstore.cluster.schema import CollectionSchema
-from vecstore.shard.memtable import FloatMatrix, KeyArray, _batch_arrays, new_index
+from vecstore.shard.memtable import FloatMatrix, KeyArray, _batch_arrays, new_index, search_threads
 
 Payload = dict[str, Any]
 SEGMENT_FORMAT = 1
@@ -102,7 +102,8 @@ class SealedSegment:
         if self.index is None or self.count == 0:
             empty = (queries.shape[0], 0)
             return np.zeros(empty, np.uint64), np.zeros(empty, np.float32)
-        return _batch_arrays(self.index.search(queries, count), queries.shape[0])
+        found = self.index.search(queries, count, threads=search_threads(queries))
+        return _batch_arrays(found, queries.shape[0])
 
     def close(self) -> None:
         """Drop the maps (the files stay until removed)."""
