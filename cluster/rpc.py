@@ -22,8 +22,8 @@ import contextlib
 import itertools
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import unquote
 
 import aiohttp
@@ -102,6 +102,11 @@ def new_request(method: str, path: str, body: Any) -> tuple[int, bytes]:
     return request_id, encode_request(request_id, method, path, body)
 
 
+def _expire(future: asyncio.Future[tuple[int, Any]], address: str) -> None:
+    if not future.done():
+        future.set_exception(Timeout(f"{address} did not answer in time"))
+
+
 class RpcUnsupported(Exception):
     """The node does not serve `/v1/rpc` (an older version): use plain HTTP."""
 
@@ -161,18 +166,19 @@ class RpcChannel:
 
     async def exchange(self, request_id: int, frame: bytes, wait_seconds: float) -> Any:
         """Send an encoded request (`new_request`) and wait for its answer."""
-        future: asyncio.Future[tuple[int, Any]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[int, Any]] = loop.create_future()
         self._pending[request_id] = future
+        # a timer on the future itself: cheaper than wait_for's extra future and callbacks
+        timer = loop.call_later(wait_seconds, _expire, future, self.address)
         try:
             try:
                 await self._ws.send_bytes(frame)
             except (aiohttp.ClientError, ConnectionError, RuntimeError) as err:
-                raise Unavailable(f"node {self.address} is unreachable: {err}") from None
-            try:
-                status, answer = await asyncio.wait_for(future, wait_seconds)
-            except TimeoutError:
-                raise Timeout(f"node {self.address} did not answer in time") from None
+                raise Unavailable(f"{self.address} is unreachable: {err}") from None
+            status, answer = await future
         finally:
+            timer.cancel()
             self._pending.pop(request_id, None)
         if status >= 400:
             raise error_from_dict(answer if isinstance(answer, dict) else {})
@@ -197,7 +203,7 @@ class RpcChannel:
         except (aiohttp.ClientError, ConnectionError) as err:
             reason = f"connection lost: {err}"
         finally:
-            self._fail_pending(Unavailable(f"node {self.address}: {reason}"))
+            self._fail_pending(Unavailable(f"{self.address}: {reason}"))
             if not self._ws.closed:
                 with contextlib.suppress(Exception):
                     await self._ws.close()
@@ -214,7 +220,7 @@ class RpcChannel:
         self._reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._reader
-        self._fail_pending(Unavailable(f"node {self.address}: client closed"))
+        self._fail_pending(Unavailable(f"{self.address}: client closed"))
 
 
 # ---- server side (the transport-neutral part; node and router adapt it to aiohttp) ------
@@ -237,6 +243,47 @@ class PathTemplate:
         if found is None:
             return None
         return {name: unquote(value) for name, value in found.groupdict().items()}
+
+
+R = TypeVar("R")
+ROUTE_CACHE_SIZE = 4_096
+
+
+class RouteTable(Generic[R]):
+    """Finds which route serves `method path`, remembering the answers (paths repeat: a
+    client sends the same few requests over and over)."""
+
+    def __init__(self, routes: Sequence[tuple[str, str, R]]) -> None:
+        self._routes = [(method, PathTemplate(path), route) for method, path, route in routes]
+        self._found: dict[tuple[str, str], tuple[R, dict[str, str]] | None] = {}
+        self._labels: dict[str, str] = {}
+
+    def find(self, method: str, path: str) -> tuple[R, dict[str, str]] | None:
+        """The route and its path parameters (a copy), or None."""
+        key = (method, path)
+        if key not in self._found:
+            if len(self._found) >= ROUTE_CACHE_SIZE:
+                self._found.clear()
+            self._found[key] = next(
+                (
+                    (route, params)
+                    for route_method, template, route in self._routes
+                    if route_method == method and (params := template.match(path)) is not None
+                ),
+                None,
+            )
+        found = self._found[key]
+        return None if found is None else (found[0], dict(found[1]))
+
+    def label(self, path: str) -> str:
+        """The template serving `path` (for metrics), or "unmatched"."""
+        label = self._labels.get(path)
+        if label is None:
+            if len(self._labels) >= ROUTE_CACHE_SIZE:
+                self._labels.clear()
+            label = next((t.template for _, t, _ in self._routes if t.match(path) is not None), "unmatched")
+            self._labels[path] = label
+        return label
 
 
 class FrameMessage(Protocol):

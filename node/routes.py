@@ -7,12 +7,9 @@ document. Errors are raised as VecStoreError and mapped to statuses by each tran
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-from vecstore.cluster.errors import NotFound
-from vecstore.cluster.rpc import PathTemplate
 
 if TYPE_CHECKING:
     from vecstore.node.service import NodeService
@@ -30,20 +27,6 @@ class Route:
     path: str
     op: Op
     raw_body: bool = False
-    template: PathTemplate = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "template", PathTemplate(self.path))
-
-
-def find_route(routes: Sequence[Route], method: str, path: str) -> tuple[Route, dict[str, str]]:
-    """The route serving `method path` and its parameters; NotFound if none does."""
-    for route in routes:
-        if route.method == method:
-            params = route.template.match(path)
-            if params is not None:
-                return route, params
-    raise NotFound(f"no RPC operation {method} {path}")
 
 
 def max_body_bytes(service: NodeService) -> int:

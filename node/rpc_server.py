@@ -13,9 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
-from vecstore.cluster.errors import InvalidRequest
-from vecstore.cluster.rpc import serve_frames
-from vecstore.node.routes import Route, find_route, max_body_bytes
+from vecstore.cluster.errors import InvalidRequest, NotFound
+from vecstore.cluster.rpc import RouteTable, serve_frames
+from vecstore.node.routes import Route, max_body_bytes
 from vecstore.node.service import NodeService
 
 
@@ -26,6 +26,7 @@ class RpcServer:
         self.service = service
         self.routes = tuple(routes)
         self._sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+        self._table = RouteTable([(route.method, route.path, route) for route in self.routes])
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         """GET /v1/rpc: upgrade, then serve request frames until the client goes."""
@@ -38,7 +39,10 @@ class RpcServer:
 
     async def dispatch(self, method: str, path: str, body: Any) -> Any:
         """Run one request frame's operation."""
-        route, params = find_route(self.routes, method, path)
+        found = self._table.find(method, path)
+        if found is None:
+            raise NotFound(f"no RPC operation {method} {path}")
+        route, params = found
         if route.raw_body:
             body = body if isinstance(body, bytes) else None
         elif body is None:
@@ -48,8 +52,7 @@ class RpcServer:
         return await route.op(self.service, params, body)
 
     def _count(self, path: str, status: int) -> None:
-        label = next((r.path for r in self.routes if r.template.match(path) is not None), "unmatched")
-        self.service.metrics.requests.labels(label, str(status)).inc()
+        self.service.metrics.requests.labels(self._table.label(path), str(status)).inc()
 
     async def close_all(self, _app: Any = None) -> None:
         """Close every open connection (on shutdown: clients reconnect elsewhere)."""

@@ -18,26 +18,18 @@ from typing import Any
 from aiohttp import web
 
 from vecstore.cluster.errors import InvalidRequest, NotFound
-from vecstore.cluster.rpc import PathTemplate, serve_frames
+from vecstore.cluster.rpc import RouteTable, serve_frames
 from vecstore.router.app import KEYS, METRICS, SPEC, Handler, scope
 from vecstore.router.auth import Scope, presented_key
-from vecstore.router.native_api import ROUTES, Call, NativeRoute
+from vecstore.router.native_api import ROUTES, Call
 
 
 class RouterRpc:
     """Serves the native route table over WebSockets."""
 
     def __init__(self) -> None:
-        self._routes = [(route, PathTemplate(route.path)) for route in ROUTES]
+        self._table = RouteTable([(route.method, route.path, route) for route in ROUTES])
         self._sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
-
-    def _find(self, method: str, path: str) -> tuple[NativeRoute, dict[str, str]]:
-        for route, template in self._routes:
-            if route.method == method:
-                params = template.match(path)
-                if params is not None:
-                    return route, params
-        raise NotFound(f"no native API operation {method} {path}")
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         """GET /v1/rpc: upgrade, then serve request frames until the client goes."""
@@ -48,7 +40,10 @@ class RouterRpc:
         self._sockets.add(ws)
 
         async def dispatch(method: str, path: str, body: Any) -> Any:
-            route, params = self._find(method, path)
+            found = self._table.find(method, path)
+            if found is None:
+                raise NotFound(f"no native API operation {method} {path}")
+            route, params = found
             app[KEYS].check(key, route.scope)
             if body is None:
                 body = {}
@@ -61,8 +56,7 @@ class RouterRpc:
                 app[METRICS].request_seconds.labels(route.path).observe(time.perf_counter() - started)
 
         def count(path: str, status: int) -> None:
-            label = next((r.path for r, t in self._routes if t.match(path) is not None), "unmatched")
-            app[METRICS].requests.labels(label, str(status)).inc()
+            app[METRICS].requests.labels(self._table.label(path), str(status)).inc()
 
         await serve_frames(ws, dispatch, count)
         return ws

@@ -98,6 +98,8 @@ class ShardSet:
             except VecStoreError as err:
                 return err
 
+        if len(self.clients) == 1:  # no task to start for a single shard
+            return [await one(0, self.clients[0])]
         return list(await asyncio.gather(*(one(i, c) for i, c in enumerate(self.clients))))
 
     async def schema(self, name: str) -> CollectionSchema:
@@ -305,9 +307,8 @@ class ShardSet:
 
         async def ask(shard: int, client: NodeClient) -> list[list[Hit]]:
             try:
-                answer = await asyncio.wait_for(
-                    client.read(f"/v1/collections/{collection}/search", body, consistency), timeout
-                )
+                async with asyncio.timeout(timeout):
+                    answer = await client.read(f"/v1/collections/{collection}/search", body, consistency)
             except TimeoutError:
                 raise Unavailable(f"shard {shard} did not answer within {timeout}s") from None
             results: list[list[Hit]] = answer["results"]
