@@ -40,12 +40,35 @@ class Coalescer(Generic[Item, Result]):
         be interchangeable in everything but their items.
         """
         loop = asyncio.get_running_loop()
+        if key not in self._running and len(items) <= self._max_items:
+            return await self._run_alone(key, list(items), runner, loop)
         request: _Request[Item, Result] = _Request(list(items), runner, loop.create_future())
         self._pending.setdefault(key, []).append(request)
         if key not in self._running:
             self._running.add(key)
             loop.create_task(self._drain(key))  # noqa: RUF006 - the futures carry the outcome
         return await request.future
+
+    async def _run_alone(
+        self,
+        key: Hashable,
+        items: list[Item],
+        runner: Callable[[list[Item]], Awaitable[Sequence[Result]]],
+        loop: asyncio.AbstractEventLoop,
+    ) -> list[Result]:
+        """Nothing of this key runs: run in the caller's task (no future, no task switch);
+        whatever queues meanwhile goes to a drain task afterwards."""
+        self._running.add(key)
+        try:
+            results = list(await runner(items))
+            self.batches += 1
+            self.items += len(items)
+            return results
+        finally:
+            if self._pending.get(key):
+                loop.create_task(self._drain(key))
+            else:
+                self._running.discard(key)
 
     async def _drain(self, key: Hashable) -> None:
         try:
