@@ -10,13 +10,16 @@ one client sending the same queries in a loop to each hop in turn:
   (`NodeClient` to the node, `RouterClient` to the router).
 
 The shard's own search time is in `bench.shard_vs_usearch`; this section is about the
-hops around it. python -m bench.hops [--rows N] [--queries N]
+hops around it. python -m bench.hops [--rows N] [--queries N] [--quick] [--json F] [--docs]
+(`--docs` rewrites the table in docs/api.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import re
 import sys
 import tempfile
 import time
@@ -167,17 +170,40 @@ async def _measure(
     ]
 
 
+DOC = Path(__file__).resolve().parent.parent / "docs" / "api.md"
+DOC_BLOCK = re.compile(r"(<!-- hops:begin -->\n).*?(<!-- hops:end -->)", re.DOTALL)
+
+
+def table(results: list[tuple[str, dict[str, float]]]) -> str:
+    """The markdown table of the results."""
+    lines = [
+        "| request (1 client, in a loop) | p50 ms | p99 ms | per second |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name, f in results:
+        lines.append(f"| {name} | {f['p50_ms']:.2f} | {f['p99_ms']:.2f} | {f['qps']:,.0f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Print the per-hop table."""
+    """Print the per-hop table (and write it where asked)."""
     parser = argparse.ArgumentParser(prog="python -m bench.hops", description=__doc__)
-    parser.add_argument("--rows", type=int, default=20_000)
-    parser.add_argument("--queries", type=int, default=2_000)
+    parser.add_argument("--rows", type=int, help="rows loaded (default 20,000; quick 1,500)")
+    parser.add_argument("--queries", type=int, help="requests per hop (default 2,000; quick 100)")
+    parser.add_argument("--quick", action="store_true", help="small smoke run")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--docs", action="store_true", help="rewrite the table in docs/api.md")
     args = parser.parse_args(argv)
-    results = asyncio.run(run(args.rows, args.queries))
-    print("| request (1 client, in a loop) | p50 ms | p99 ms | per second |")
-    print("| --- | ---: | ---: | ---: |")
-    for name, figures in results:
-        print(f"| {name} | {figures['p50_ms']:.2f} | {figures['p99_ms']:.2f} | {figures['qps']:,.0f} |")
+    rows = args.rows or (1_500 if args.quick else 20_000)
+    queries = args.queries or (100 if args.quick else 2_000)
+    results = asyncio.run(run(rows, queries))
+    text = table(results)
+    print(f"## Per-hop latency, 1 x 1 cluster, {rows:,} x 128 rows, {queries:,} requests per hop\n")
+    print(text)
+    if args.json is not None:
+        args.json.write_text(json.dumps({"rows": rows, "queries": queries, "hops": dict(results)}, indent=1))
+    if args.docs:
+        DOC.write_text(DOC_BLOCK.sub(lambda m: m.group(1) + text + m.group(2), DOC.read_text()))
     return 0
 
 

@@ -22,6 +22,7 @@ SECTIONS = {
     "router": (["--quick", "--rows", "1500", "--queries", "40"], "32 clients"),
     # peers missing here (the `bench` extra is not a test dependency) are skipped in --quick
     "comparison": (["--quick", "--rows", "3000", "--queries", "20"], "QPS, 16 clients"),
+    "hops": (["--quick"], "through the router, RPC"),
 }
 
 
