@@ -32,7 +32,10 @@ class RpcServer:
         """GET /v1/rpc: upgrade, then serve request frames until the client goes."""
         # a command over the limit must still arrive whole, to be refused with a 413
         ws = web.WebSocketResponse(max_msg_size=2 * max_body_bytes(self.service), compress=False)
-        await ws.prepare(request)
+        try:
+            await ws.prepare(request)
+        except ConnectionError:  # the client left during the handshake (aiohttp ignores it after)
+            return ws
         self._sockets.add(ws)
         await serve_frames(ws, self.dispatch, self._count)
         return ws

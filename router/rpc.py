@@ -36,7 +36,10 @@ class RouterRpc:
         app = request.app
         key = presented_key(request.headers)
         ws = web.WebSocketResponse(max_msg_size=app[SPEC].router.max_body_bytes, compress=False)
-        await ws.prepare(request)
+        try:
+            await ws.prepare(request)
+        except ConnectionError:  # the client left during the handshake (aiohttp ignores it after)
+            return ws
         self._sockets.add(ws)
 
         async def dispatch(method: str, path: str, body: Any) -> Any:

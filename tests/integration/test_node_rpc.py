@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
+import struct
 from typing import Any
 
 import aiohttp
@@ -131,3 +133,21 @@ async def test_falls_back_to_http_when_the_node_has_no_rpc_endpoint() -> None:
             assert node_client._http_only == {f"127.0.0.1:{port}"}
     finally:
         await runner.cleanup()
+
+
+async def test_a_client_leaving_during_the_handshake_is_not_an_error(
+    shard_group: LocalShardGroup, client: NodeClient
+) -> None:
+    address = shard_group.http_addresses[0]
+    host, port = address.rsplit(":", 1)
+    upgrade = (
+        f"GET {RPC_PATH} HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+    for _ in range(100):  # reset right after the upgrade request, as a killed router does
+        with socket.create_connection((host, int(port))) as raw:
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            raw.sendall(upgrade)
+    assert (await client.status(address))["node_id"]  # still serving
+    log = shard_group.by_http(address).log_path.read_text()
+    assert "unhandled error" not in log
