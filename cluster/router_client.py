@@ -123,6 +123,9 @@ class RouterClient:
             return answer
 
     async def _open_channel(self) -> RpcChannel:
+        channel = self._channel
+        if channel is not None and not channel.closed:
+            return channel
         async with self._connecting:
             if self._channel is None or self._channel.closed:
                 assert self._session is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +17,8 @@ def merge_top_k(per_shard: Sequence[Sequence[Hit]], k: int, higher_is_better: bo
 
     Ties are broken by point id so every router returns the same order.
     """
+    if len(per_shard) == 1 and _strictly_ordered(per_shard[0], higher_is_better):
+        return list(per_shard[0][:k])  # one shard, no ties: its order is the answer
     if higher_is_better:
         return heapq.nsmallest(
             k,
@@ -27,6 +30,13 @@ def merge_top_k(per_shard: Sequence[Sequence[Hit]], k: int, higher_is_better: bo
         (hit for hits in per_shard for hit in hits),
         key=lambda hit: (hit["score"], point_id_sort_key(hit["id"])),
     )
+
+
+def _strictly_ordered(hits: Sequence[Hit], higher_is_better: bool) -> bool:
+    scores = [hit["score"] for hit in hits]
+    if higher_is_better:
+        return all(a > b for a, b in itertools.pairwise(scores))
+    return all(a < b for a, b in itertools.pairwise(scores))
 
 
 def merge_pages(per_shard: Sequence[Sequence[Hit]], limit: int) -> tuple[list[Hit], Any]:

@@ -39,6 +39,15 @@ def test_merge_top_k_breaks_ties_by_id() -> None:
     assert [h["id"] for h in merge_top_k(per_shard, 2, True)] == [3, 9]
 
 
+def test_one_shard_is_passed_through_unless_it_has_ties() -> None:
+    strict = [{"id": 5, "score": 0.9}, {"id": 1, "score": 0.5}, {"id": 7, "score": 0.1}]
+    assert merge_top_k([strict], 2, True) == strict[:2]
+    tied = [{"id": 8, "score": 0.9}, {"id": 2, "score": 0.9}, {"id": 4, "score": 0.1}]
+    assert [h["id"] for h in merge_top_k([tied], 3, True)] == [2, 8, 4]
+    ascending = [{"id": 6, "score": 0.1}, {"id": 3, "score": 0.1}]
+    assert [h["id"] for h in merge_top_k([ascending], 2, False)] == [3, 6]
+
+
 def test_merge_pages_orders_ints_before_uuids_and_gives_next_offset() -> None:
     ids: list[int | str] = [*range(10), *(str(uuid.UUID(int=i * 7919)) for i in range(1, 6))]
     random.Random(3).shuffle(ids)
