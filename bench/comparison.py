@@ -31,7 +31,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCUMENT = REPO_ROOT / "docs" / "benchmarks.md"
 IMAGES = REPO_ROOT / "docs" / "img"
-FULL_BUDGET = Budget(sweep_queries=1_000, min_seconds=3.0, max_seconds=15.0)
+FULL_BUDGET = Budget(sweep_queries=1_000, min_seconds=3.0, max_seconds=15.0, repeats=3)
 QUICK_BUDGET = Budget(sweep_queries=30, min_seconds=0.2, max_seconds=2.0, min_count=10)
 STARTED = time.monotonic()
 

@@ -45,6 +45,9 @@ class Budget:
     """Any run stops here once it has answered `min_count` queries (slow systems)."""
     clients: int = 16
     min_count: int = 20
+    repeats: int = 1
+    """QPS runs at the chosen parameter are repeated this often and the median one is kept
+    (the machine's speed moves between runs); runs cut by `max_seconds` are not repeated."""
 
 
 @dataclass
@@ -225,8 +228,15 @@ def measure(system: str, workload: Workload, budget: Budget, scratch: Path) -> d
         result["chosen"] = {"param": param, "reached": chosen["recall"] >= TARGET_RECALL}
         total = len(workload.queries)
         for label, clients in (("one_client", 1), (f"{budget.clients}_clients", budget.clients)):
-            run = driver.run(total, clients, param, None, budget, budget.min_seconds)
-            result[label] = {**run.summary(workload.truth), "latencies_ms": latency_sample(run.latencies)}
+            runs = [driver.run(total, clients, param, None, budget, budget.min_seconds)]
+            while len(runs) < budget.repeats and runs[0].elapsed < budget.max_seconds:
+                runs.append(driver.run(total, clients, param, None, budget, budget.min_seconds))
+            run = sorted(runs, key=lambda r: r.qps)[len(runs) // 2]
+            result[label] = {
+                **run.summary(workload.truth),
+                "latencies_ms": latency_sample(run.latencies),
+                "qps_runs": [r.qps for r in runs],
+            }
             progress(
                 system,
                 f"{label}: {run.qps:,.0f} q/s ({result[label]['qps_per_cpu']:,.0f} per CPU-s), "
