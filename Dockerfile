@@ -17,12 +17,7 @@ WORKDIR /src
 # aiohttp), so no compiler is needed; the venv is copied whole into the runtime stage.
 RUN python -m venv /opt/vecstore
 COPY pyproject.toml README.md ./
-COPY cluster ./cluster
-COPY shard ./shard
-COPY node ./node
-COPY router ./router
-COPY ingest ./ingest
-COPY chaos ./chaos
+COPY src ./src
 RUN /opt/vecstore/bin/pip install --no-compile . \
     && /opt/vecstore/bin/python -m compileall -q /opt/vecstore/lib
 

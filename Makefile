@@ -3,9 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-ROOMS := cluster shard node router ingest chaos
 
-.PHONY: demo demo-shard test lint unit bench bench-gpu chaos clean typecheck-shim
+.PHONY: demo demo-shard test lint unit integration bench bench-gpu chaos clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,27 +14,31 @@ $(STAMP): pyproject.toml
 
 # a whole local cluster (2 shards x 3 replicas + router) driven through the `vecstore` CLI
 demo: $(STAMP)
-	$(PY) -m vecstore.cluster.demo $(DEMO_ARGS)
+	$(PY) -m vecstore.cli.demo $(DEMO_ARGS)
 
 # the shard core alone, in process
 demo-shard: $(STAMP)
 	$(PY) -m vecstore.shard.demo
 
-# mypy cannot follow setuptools' editable import hook, so it reads the rooms
-# through a tree of symlinks shaped like the installed `vecstore` namespace.
-typecheck-shim:
-	@mkdir -p .typecheck/vecstore
-	@for room in $(ROOMS); do ln -sfn ../../$$room .typecheck/vecstore/$$room; done
-
-lint: $(STAMP) typecheck-shim
-	$(VENV)/bin/ruff check $(ROOMS) tests bench
-	$(VENV)/bin/ruff format --check $(ROOMS) tests bench
-	$(VENV)/bin/mypy $(addprefix -p vecstore.,$(ROOMS))
+# The code is in src/vecstore/ (the top-level room names are symlinks to it), so ruff
+# and mypy read the package as it is installed.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy -p vecstore
 	$(VENV)/bin/mypy tests bench
 
 test: $(STAMP)
 	$(MAKE) lint
 	$(PY) -m pytest -q
+
+# the fast half (seconds to a minute): unit and property tests, no processes started
+unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit tests/property
+
+# real processes: clusters on 127.0.0.1, the Kafka-protocol broker, HTTP
+integration: $(STAMP)
+	$(PY) -m pytest -q tests/integration
 
 # The peers of the comparison (the `bench` extra) have a stamp of their own, so that
 # `make test` never needs them.
@@ -69,4 +72,4 @@ chaos: $(STAMP)
 	$(PY) -m vecstore.chaos --duration $(CHAOS_DURATION) --report $(CHAOS_REPORT) $(CHAOS_ARGS)
 
 clean:
-	rm -rf $(VENV) .typecheck .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

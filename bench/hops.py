@@ -33,10 +33,10 @@ import numpy as np
 
 from bench.dataset import make_clustered
 from bench.router import _wait as wait_ready
-from vecstore.cluster.client import NodeClient
-from vecstore.cluster.launcher import free_ports
-from vecstore.cluster.local_cluster import LocalCluster
-from vecstore.cluster.router_client import RouterClient
+from vecstore.launcher.local_cluster import LocalCluster
+from vecstore.launcher.processes import free_ports
+from vecstore.transport.node_client import NodeClient
+from vecstore.transport.router_client import RouterClient
 
 COLLECTION = "hops"
 MSGPACK = "application/msgpack"

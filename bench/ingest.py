@@ -28,16 +28,16 @@ from typing import Any
 import aiohttp
 import numpy as np
 
-from vecstore.cluster.client import NodeClient
 from vecstore.cluster.commands import CreateCollection
 from vecstore.cluster.errors import VecStoreError
 from vecstore.cluster.hash_ring import ShardRing
-from vecstore.cluster.launcher import free_ports
-from vecstore.cluster.local_cluster import TANSU_ENVIRONMENT, LocalCluster, broker_command, wait_for_port
 from vecstore.cluster.schema import CollectionSchema
 from vecstore.ingest.producer import OutgoingRecord, kafka_producer, produce
 from vecstore.ingest.records import encode_record
 from vecstore.ingest.topics import create_topic
+from vecstore.launcher.local_cluster import TANSU_ENVIRONMENT, LocalCluster, broker_command, wait_for_port
+from vecstore.launcher.processes import free_ports
+from vecstore.transport.node_client import NodeClient
 
 PARTITIONS = 4
 POLL_SECONDS = 0.05

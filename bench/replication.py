@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from vecstore.cluster.client import NodeClient
 from vecstore.cluster.commands import CreateCollection, Upsert
 from vecstore.cluster.errors import VecStoreError
-from vecstore.cluster.launcher import LocalShardGroup
 from vecstore.cluster.schema import CollectionSchema
+from vecstore.launcher.processes import LocalShardGroup
+from vecstore.transport.node_client import NodeClient
 
 SECRET = "benchmark-cluster-secret-0123456789"  # noqa: S105 - a throwaway local cluster
 DIM = 128

@@ -22,9 +22,9 @@ from usearch.index import Index
 
 from bench.dataset import ClusteredData, make_clustered, recall_at_k
 from vecstore.cluster.commands import CreateCollection, Upsert
-from vecstore.cluster.launcher import free_ports
-from vecstore.cluster.local_cluster import LocalCluster
 from vecstore.cluster.schema import CollectionSchema
+from vecstore.launcher.local_cluster import LocalCluster
+from vecstore.launcher.processes import free_ports
 from vecstore.shard.settings import ShardSettings
 from vecstore.shard.state import Shard
 

@@ -22,9 +22,9 @@ from bench.footprint import directory_bytes
 from bench.peers import CONNECTIVITY, EXPANSION_ADD, HNSW_EFS, SEARCH_FLOOR, BuildTiming
 from bench.router import _wait as wait_ready
 from bench.workload import Workload
-from vecstore.cluster.launcher import free_ports
-from vecstore.cluster.local_cluster import LocalCluster
-from vecstore.cluster.router_client import RouterClient
+from vecstore.launcher.local_cluster import LocalCluster
+from vecstore.launcher.processes import free_ports
+from vecstore.transport.router_client import RouterClient
 
 COLLECTION = "bench"
 BATCH = 1_000

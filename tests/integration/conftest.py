@@ -10,9 +10,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from vecstore.cluster.client import NodeClient
-from vecstore.cluster.launcher import LocalShardGroup, free_ports
-from vecstore.cluster.local_cluster import LocalCluster
+from vecstore.launcher.local_cluster import LocalCluster
+from vecstore.launcher.processes import LocalShardGroup, free_ports
+from vecstore.transport.node_client import NodeClient
 
 SECRET = "integration-test-secret-0123456789"
 

@@ -22,10 +22,10 @@ import numpy as np
 import pytest
 
 from tests.integration.conftest import TEST_ENV
-from vecstore.cluster.launcher import free_ports
-from vecstore.cluster.local_cluster import LocalCluster
+from vecstore.launcher.local_cluster import LocalCluster
+from vecstore.launcher.processes import free_ports
 
-CLI = [sys.executable, "-m", "vecstore.cluster.cli"]
+CLI = [sys.executable, "-m", "vecstore.cli.main"]
 
 
 def vecstore(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

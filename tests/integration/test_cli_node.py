@@ -9,13 +9,13 @@ import sys
 
 from tests.integration.conftest import wait_converged
 from tests.integration.test_raft_node import create, upsert
-from vecstore.cluster.client import NodeClient
-from vecstore.cluster.launcher import LocalShardGroup
+from vecstore.launcher.processes import LocalShardGroup
+from vecstore.transport.node_client import NodeClient
 
 
 def vecstore(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "vecstore.cluster.cli", *args],
+        [sys.executable, "-m", "vecstore.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=60,

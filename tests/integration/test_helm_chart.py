@@ -28,12 +28,12 @@ from typing import Any
 import aiohttp
 
 from tests.unit.helm.chart import SPEC_KEY, VARIANTS, Manifest, Rendered, Variant, containers, render
-from vecstore.cluster.launcher import STOP_GRACE_SECONDS, free_ports
 from vecstore.ingest.producer import OutgoingRecord, produce
 from vecstore.ingest.records import encode_record
 from vecstore.ingest.topics import create_topic
+from vecstore.launcher.processes import STOP_GRACE_SECONDS, free_ports
 
-ENTRYPOINT = [sys.executable, "-m", "vecstore.cluster.cli"]  # the image's `vecstore`
+ENTRYPOINT = [sys.executable, "-m", "vecstore.cli.main"]  # the image's `vecstore`
 READY_TIMEOUT = 60.0
 ONE_BY_ONE = next(v for v in VARIANTS if v.name == "one-by-one")
 DIM = 4

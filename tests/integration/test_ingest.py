@@ -25,9 +25,9 @@ from tests.integration.kafka.harness import (
 )
 from vecstore.cluster.commands import IngestBatch, IngestRecord, PartitionBatch, Upsert
 from vecstore.cluster.hash_ring import ShardRing
-from vecstore.cluster.local_cluster import LocalCluster
 from vecstore.ingest.dlq import HEADER_CODE, HEADER_ERROR, HEADER_OFFSET, HEADER_PARTITION, HEADER_TOPIC
 from vecstore.ingest.records import encode_record
+from vecstore.launcher.local_cluster import LocalCluster
 
 DIM = 8
 POINTS = int(os.environ.get("VECSTORE_TEST_INGEST_POINTS", "3000"))

@@ -21,8 +21,8 @@ from tests.integration.kafka.harness import (
     wait_applied,
     wait_until,
 )
-from vecstore.cluster.local_cluster import LocalCluster
 from vecstore.ingest.records import encode_record
+from vecstore.launcher.local_cluster import LocalCluster
 
 DIM = 8
 LEADER = {"consistency": "leader"}

@@ -14,9 +14,9 @@ from tests.integration.kafka.harness import (
     wait_applied,
     wait_for_leaders,
 )
-from vecstore.cluster.launcher import free_ports
-from vecstore.cluster.local_cluster import LocalCluster
 from vecstore.ingest.records import encode_record
+from vecstore.launcher.local_cluster import LocalCluster
+from vecstore.launcher.processes import free_ports
 
 
 def manifest(cluster: LocalCluster) -> dict[str, Any]:

@@ -9,10 +9,10 @@ import msgpack
 
 from tests.integration.conftest import wait_converged
 from tests.integration.test_raft_node import DIM, create, upsert
-from vecstore.cluster.client import NodeClient
 from vecstore.cluster.codec import CODEC_VERSION, encode_command
 from vecstore.cluster.commands import Upsert
-from vecstore.cluster.launcher import LocalShardGroup
+from vecstore.launcher.processes import LocalShardGroup
+from vecstore.transport.node_client import NodeClient
 
 
 async def post(address: str, path: str, **kwargs: object) -> tuple[int, dict[str, object]]:

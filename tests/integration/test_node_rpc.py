@@ -15,12 +15,12 @@ import pytest
 from aiohttp import web
 
 from tests.integration.test_raft_node import DIM, create, upsert, vectors_for
-from vecstore.cluster.client import NodeClient
 from vecstore.cluster.codec import encode_command
 from vecstore.cluster.commands import Upsert
 from vecstore.cluster.errors import InvalidRequest, NotLeader, PayloadTooLarge, Unavailable
-from vecstore.cluster.launcher import LocalShardGroup, free_ports
-from vecstore.cluster.rpc import RPC_PATH, decode_response, encode_request
+from vecstore.launcher.processes import LocalShardGroup, free_ports
+from vecstore.transport.node_client import NodeClient
+from vecstore.transport.rpc import RPC_PATH, decode_response, encode_request
 
 
 async def test_rpc_answers_like_http(shard_group: LocalShardGroup, client: NodeClient) -> None:

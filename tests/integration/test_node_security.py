@@ -14,8 +14,8 @@ from pathlib import Path
 
 from tests.integration.conftest import SECRET, TEST_ENV, wait_converged
 from tests.integration.test_raft_node import create, upsert
-from vecstore.cluster.client import NodeClient
-from vecstore.cluster.launcher import LocalShardGroup, NodeProcess, free_ports
+from vecstore.launcher.processes import LocalShardGroup, NodeProcess, free_ports
+from vecstore.transport.node_client import NodeClient
 
 
 class _Exploit:

@@ -25,8 +25,8 @@ from qdrant_client.common.version_check import get_server_version, is_compatible
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 from tests.integration.conftest import TEST_ENV, _wait_router_ready
-from vecstore.cluster.launcher import free_ports
-from vecstore.cluster.local_cluster import LocalCluster
+from vecstore.launcher.local_cluster import LocalCluster
+from vecstore.launcher.processes import free_ports
 
 ADMIN_KEY = "qdrant-admin-key-0001"
 WRITE_KEY = "qdrant-write-key-0001"

@@ -10,11 +10,11 @@ import time
 import numpy as np
 
 from tests.integration.conftest import wait_converged
-from vecstore.cluster.client import NodeClient
 from vecstore.cluster.commands import CreateCollection, Upsert
 from vecstore.cluster.errors import VecStoreError
-from vecstore.cluster.launcher import LocalShardGroup
 from vecstore.cluster.schema import CollectionSchema
+from vecstore.launcher.processes import LocalShardGroup
+from vecstore.transport.node_client import NodeClient
 
 DIM = 16
 

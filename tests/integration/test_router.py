@@ -17,8 +17,8 @@ import pytest
 from usearch.index import Index
 
 from tests.integration.conftest import TEST_ENV, _wait_router_ready
-from vecstore.cluster.launcher import free_ports
-from vecstore.cluster.local_cluster import LocalCluster
+from vecstore.launcher.local_cluster import LocalCluster
+from vecstore.launcher.processes import free_ports
 
 
 async def call(

@@ -17,10 +17,10 @@ from vecstore.cluster.errors import (
     InvalidRequest,
     Unauthorized,
 )
-from vecstore.cluster.launcher import free_ports
-from vecstore.cluster.local_cluster import LocalCluster
-from vecstore.cluster.router_client import RouterClient
-from vecstore.cluster.rpc import RPC_PATH, decode_response, encode_request
+from vecstore.launcher.local_cluster import LocalCluster
+from vecstore.launcher.processes import free_ports
+from vecstore.transport.router_client import RouterClient
+from vecstore.transport.rpc import RPC_PATH, decode_response, encode_request
 
 DIM = 8
 KEYS = "reader-key-01:read,writer-key-01:write,admin-key-001:admin"

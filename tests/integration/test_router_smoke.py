@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from vecstore.cluster.local_cluster import LocalCluster
+from vecstore.launcher.local_cluster import LocalCluster
 
 
 async def test_native_api_round_trip(local_cluster: LocalCluster) -> None:

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from vecstore.cluster.launcher import free_ports
-from vecstore.cluster.local_cluster import TANSU_ENVIRONMENT, broker_command, wait_for_port
+from vecstore.launcher.local_cluster import TANSU_ENVIRONMENT, broker_command, wait_for_port
+from vecstore.launcher.processes import free_ports
 
 STOP_SECONDS = 5.0
 

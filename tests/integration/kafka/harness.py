@@ -24,12 +24,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from vecstore.cluster.client import NodeClient
 from vecstore.cluster.errors import VecStoreError
-from vecstore.cluster.launcher import free_ports
-from vecstore.cluster.local_cluster import LocalCluster
 from vecstore.ingest.producer import OutgoingRecord, produce
 from vecstore.ingest.topics import create_topic
+from vecstore.launcher.local_cluster import LocalCluster
+from vecstore.launcher.processes import free_ports
+from vecstore.transport.node_client import NodeClient
 
 GROUP_TIMEOUTS = ("--session-timeout-ms", "2000", "--heartbeat-interval-ms", "300")
 STOP_SECONDS = 15.0

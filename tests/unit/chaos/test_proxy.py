@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from vecstore.chaos.failpoint.proxy import LinkRules, LinkState, ProxyServer
-from vecstore.cluster.launcher import free_ports
+from vecstore.launcher.processes import free_ports
 
 PEER_IP = "127.77.31.2"
 NODE_IP = "127.77.31.3"

@@ -64,7 +64,7 @@ def test_one_entrypoint_for_every_role() -> None:
     (entrypoint,) = [json.loads(rest) for word, rest in stage if word == "ENTRYPOINT"]
     assert entrypoint == ["vecstore"]
     scripts = pyproject()["project"]["scripts"]  # type: ignore[index]
-    assert scripts["vecstore"] == "vecstore.cluster.cli:main"  # what the process tests run
+    assert scripts["vecstore"] == "vecstore.cli.main:main"  # what the process tests run
 
 
 def test_runs_as_the_non_root_user_the_chart_expects() -> None:
@@ -78,14 +78,14 @@ def test_runs_as_the_non_root_user_the_chart_expects() -> None:
 
 
 def test_every_room_is_installed_and_every_chart_port_exposed() -> None:
-    package_dirs = pyproject()["tool"]["setuptools"]["package-dir"]  # type: ignore[index]
+    where = pyproject()["tool"]["setuptools"]["packages"]["find"]["where"]  # type: ignore[index]
     copied = {
         source
         for word, rest in instructions()
         if word == "COPY" and "--from" not in rest
         for source in rest.split()[:-1]
     }
-    assert {*package_dirs.values(), "pyproject.toml", "README.md"} <= copied
+    assert {*where, "pyproject.toml", "README.md"} <= copied
     exposed = {int(p) for word, rest in final_stage() if word == "EXPOSE" for p in rest.split()}
     values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
     assert {values["router"]["port"], values["node"]["httpPort"], values["node"]["raftPort"]} == exposed

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from vecstore.cluster.client import NodeClient
 from vecstore.cluster.codec import decode_command
 from vecstore.cluster.commands import DeletePoints, IngestBatch, IngestRecord, PartitionBatch, Selector
 from vecstore.cluster.errors import InvalidRequest, NotLeader, Timeout, VecStoreError
 from vecstore.ingest import shard_writer
 from vecstore.ingest.shard_writer import ShardWriter
+from vecstore.transport.node_client import NodeClient
 
 
 def batch(offset: int) -> IngestBatch:

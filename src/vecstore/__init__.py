@@ -1,0 +1,1 @@
+"""VecStore Cluster: a distributed vector database (rooms: see the README)."""

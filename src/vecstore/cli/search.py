@@ -1,0 +1,110 @@
+"""`vecstore search`: nearest neighbours of one or more query vectors, through the router."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from vecstore.cli.output import CliError, emit, format_table
+from vecstore.cli.points import check_vector, load_matrix, parse_json
+from vecstore.cli.target import Target, router_command, run
+
+CONSISTENCY = ("eventual", "leader", "strong")
+
+
+def parse_query_vector(text: str) -> list[list[float]]:
+    """--vector: one JSON list of numbers (or a list of them, for several queries)."""
+    value = parse_json(text, "--vector")
+    rows = value if isinstance(value, list) and value and isinstance(value[0], list) else [value]
+    if not isinstance(rows[0], list) or not rows[0]:
+        raise CliError("--vector must be a non-empty JSON list of numbers, e.g. '[0.1, 0.2]'")
+    return [check_vector(row, len(rows[0]), f"--vector row {n}") for n, row in enumerate(rows)]
+
+
+def parse_filter_option(text: str | None) -> dict[str, Any] | None:
+    """--filter: a JSON filter object (docs/filters.md); the router validates its meaning."""
+    if text is None:
+        return None
+    value = parse_json(text, "--filter")
+    if not isinstance(value, dict):
+        raise CliError('--filter must be a JSON object like {"must": [...]}')
+    return value
+
+
+def hit_rows(hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Hits as table rows with their rank."""
+    return [{"rank": rank, **hit} for rank, hit in enumerate(hits, start=1)]
+
+
+def render_results(results: list[list[dict[str, Any]]], with_payload: bool) -> str:
+    """One table per query."""
+    columns = ["rank", "id", "score", *(["payload"] if with_payload else [])]
+    parts = []
+    for number, hits in enumerate(results):
+        title = f"query {number}:\n" if len(results) > 1 else ""
+        parts.append(title + (format_table(hit_rows(hits), columns) if hits else "no hits"))
+    return "\n\n".join(parts)
+
+
+@click.command()
+@click.argument("collection")
+@click.option("--vector", "vector_text", metavar="JSON", help="query vector, e.g. '[0.1, 0.2, ...]'")
+@click.option(
+    "--vector-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="queries in .npy"
+)
+@click.option("--k", type=click.IntRange(1, 1000), default=10, show_default=True, help="hits per query")
+@click.option("--filter", "filter_text", metavar="JSON", help="payload filter (docs/filters.md)")
+@click.option("--with-payload/--no-with-payload", default=True, show_default=True)
+@click.option("--consistency", type=click.Choice(CONSISTENCY), default="eventual", show_default=True)
+@click.option("--ef", type=click.IntRange(min=1), help="HNSW expansion for this search")
+@click.option("--exact", is_flag=True, help="exact (brute-force) scoring instead of HNSW")
+@router_command
+def search(
+    target: Target,
+    collection: str,
+    vector_text: str | None,
+    vector_file: Path | None,
+    k: int,
+    filter_text: str | None,
+    with_payload: bool,
+    consistency: str,
+    ef: int | None,
+    exact: bool,
+) -> None:
+    """Nearest neighbours in COLLECTION of --vector or of each row of --vector-file."""
+    if (vector_text is None) == (vector_file is None):
+        raise CliError("give exactly one of --vector JSON or --vector-file q.npy")
+    condition = parse_filter_option(filter_text)
+    if vector_text is not None:
+        queries = parse_query_vector(vector_text)
+    else:
+        assert vector_file is not None
+        queries = load_matrix(vector_file).astype("float64").tolist()
+
+    async def go() -> list[list[dict[str, Any]]]:
+        async with target.client() as client:
+            dimension = int((await client.collection_info(collection))["schema"]["dimension"])
+            if len(queries[0]) != dimension:
+                raise CliError(
+                    f"query vector has {len(queries[0])} dimensions, collection {collection!r} "
+                    f"expects {dimension}"
+                )
+            return await client.search(
+                collection,
+                queries,
+                k=k,
+                filter=condition,
+                with_payload=with_payload,
+                consistency=consistency,
+                ef=ef,
+                exact=exact,
+            )
+
+    results = run(go())
+    emit(
+        {"collection": collection, "results": results},
+        target.as_json,
+        lambda r: render_results(r["results"], with_payload),
+    )

@@ -1,0 +1,115 @@
+"""Which router a `vecstore` command talks to, with which API key, and the shared options.
+
+The router comes from `--router`, else `<--data-dir>/cluster.json` (written by `vecstore
+up`), else VECSTORE_ROUTER, else `./vecstore-data/cluster.json` when it exists, else
+http://127.0.0.1:6333. The key comes from `--api-key` or VECSTORE_API_KEY.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from vecstore.cli.output import CliError
+from vecstore.transport.router_client import DEFAULT_ROUTER, RouterClient, normalize_router_url
+
+T = TypeVar("T")
+
+DEFAULT_DATA_DIR = Path("vecstore-data")
+MANIFEST_NAME = "cluster.json"
+
+
+def read_manifest(data_dir: Path) -> dict[str, Any]:
+    """`<data_dir>/cluster.json`, the list of processes `vecstore up` keeps current."""
+    path = data_dir / MANIFEST_NAME
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CliError(f"{path} does not exist: is `vecstore up --data-dir {data_dir}` running?") from None
+    except (OSError, ValueError) as err:
+        raise CliError(f"cannot read {path}: {err}") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("router"), str):
+        raise CliError(f"{path} has no 'router' entry; it was not written by `vecstore up`")
+    return manifest
+
+
+def resolve_router(
+    router: str | None,
+    data_dir: Path | None,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> str:
+    """The router URL, by the precedence in this module's docstring."""
+    env = os.environ if environ is None else environ
+    if router:
+        return normalize_router_url(router)
+    if data_dir is not None:
+        return normalize_router_url(str(read_manifest(data_dir)["router"]))
+    if env.get("VECSTORE_ROUTER"):
+        return normalize_router_url(env["VECSTORE_ROUTER"])
+    default_dir = (cwd or Path.cwd()) / DEFAULT_DATA_DIR
+    if (default_dir / MANIFEST_NAME).exists():
+        return normalize_router_url(str(read_manifest(default_dir)["router"]))
+    return DEFAULT_ROUTER
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a router command needs: where, with which key, and how to print."""
+
+    router: str
+    api_key: str | None
+    as_json: bool
+
+    def client(self, deadline_seconds: float = 30.0) -> RouterClient:
+        """A client of the router (use with `async with`)."""
+        return RouterClient(self.router, api_key=self.api_key, deadline_seconds=deadline_seconds)
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run one command's coroutine to completion."""
+    return asyncio.run(coroutine)
+
+
+def json_option(func: Callable[..., T]) -> Callable[..., T]:
+    """`--json` (machine-readable output on stdout)."""
+    return click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")(func)
+
+
+def router_command(func: Callable[..., T]) -> Callable[..., T]:
+    """Add --router, --data-dir, --api-key and --json; pass the command a `Target` first."""
+
+    @functools.wraps(func)
+    def wrapper(
+        *args: Any, router: str | None, data_dir: Path | None, api_key: str | None, as_json: bool, **kw: Any
+    ) -> T:
+        return func(Target(resolve_router(router, data_dir), api_key or None, as_json), *args, **kw)
+
+    decorated: Callable[..., T] = json_option(wrapper)
+    for option in (
+        click.option(
+            "--api-key",
+            envvar="VECSTORE_API_KEY",
+            help="API key, sent as the 'api-key' header [env VECSTORE_API_KEY]",
+        ),
+        click.option(
+            "--data-dir",
+            type=click.Path(path_type=Path, file_okay=False),
+            help="find the router in DIR/cluster.json (written by `vecstore up`)",
+        ),
+        click.option(
+            "--router",
+            metavar="URL",
+            help=f"router URL [env VECSTORE_ROUTER; default {DEFAULT_ROUTER}]",
+        ),
+    ):
+        decorated = option(decorated)
+    return decorated

@@ -1,0 +1,276 @@
+"""The node's HTTP API (aiohttp): a thin adapter over NodeService.
+
+Routers and ingest workers call it. Writes are msgpack-encoded commands accepted only by
+the leader; reads take a consistency level. Every error is a JSON (or msgpack) body
+`{"status": "error", "error": ..., "code": ...}` with the error class's HTTP status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import numpy as np
+from aiohttp import web
+
+from vecstore.cluster.errors import InvalidRequest, PayloadTooLarge, VecStoreError
+from vecstore.cluster.filters import Filter, parse_filter
+from vecstore.node.routes import Body, Params, Route, max_body_bytes
+from vecstore.node.rpc_server import RpcServer
+from vecstore.node.service import NodeService, parse_consistency
+from vecstore.shard import reads, search
+from vecstore.shard.search import MAX_K
+from vecstore.transport.rpc import RPC_PATH
+from vecstore.transport.wire import (
+    JSON,
+    MSGPACK,
+    decode_body,
+    encode_body,
+    field_bool,
+    field_float,
+    field_int,
+    field_list,
+)
+
+log = logging.getLogger(__name__)
+
+SERVICE = web.AppKey("service", NodeService)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+INLINE_QUERIES = 64  # unfiltered batches up to this size may search on the event loop
+
+
+def respond(request: web.Request, body: Any, status: int = 200) -> web.Response:
+    """Answer in msgpack when the client asks for it, JSON otherwise."""
+    kind = MSGPACK if MSGPACK in request.headers.get("Accept", "") else JSON
+    return web.Response(body=encode_body(body, kind), status=status, content_type=kind)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map errors to status codes; count requests."""
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "?"
+    try:
+        response = await handler(request)
+    except VecStoreError as err:
+        response = respond(request, err.to_dict(), status=err.http_status)
+    except web.HTTPRequestEntityTooLarge as err:
+        body = PayloadTooLarge(f"request body too large: {err.text}").to_dict()
+        response = respond(request, body, status=413)
+    except web.HTTPException as err:
+        body = {"status": "error", "error": err.reason, "code": "http"}
+        response = respond(request, body, status=err.status)
+    except Exception:
+        log.exception("unhandled error", extra={"route": route})
+        body = {"status": "error", "error": "internal error; see the node log", "code": "internal"}
+        response = respond(request, body, status=500)
+    request.app[SERVICE].metrics.requests.labels(route, str(response.status)).inc()
+    return response
+
+
+async def body_of(request: web.Request) -> Body:
+    """The decoded request body."""
+    return decode_body(await request.read(), request.content_type)
+
+
+def filter_of(body: dict[str, Any]) -> Filter | None:
+    """The optional `filter` field, parsed."""
+    raw = body.get("filter")
+    return None if raw is None else parse_filter(raw)
+
+
+async def apply_command(service: NodeService, params: Params, body: Any) -> Any:
+    """POST /v1/apply: one msgpack-encoded command (leader only)."""
+    if not isinstance(body, bytes):
+        raise InvalidRequest(f"commands must be sent as {MSGPACK}")
+    return await service.submit(body)
+
+
+async def search_points(service: NodeService, params: Params, body: Body) -> Body:
+    """POST /v1/collections/{name}/search: batch top-k."""
+    name = params["name"]
+    vectors = body["vectors"] if "vectors" in body else [field_list(body, "vector")]
+    k = field_int(body, "k", 10, 1, MAX_K) or 10
+    condition = filter_of(body)
+    ef = field_int(body, "ef", None, 1, 100_000)
+    exact = field_bool(body, "exact", False)
+    with_payload = field_bool(body, "with_payload", True)
+    with_vector = field_bool(body, "with_vector", False)
+    threshold = field_float(body, "score_threshold")
+    started = time.perf_counter()
+    collection = service.shard.collection(name)
+    if not isinstance(vectors, list) or not vectors:
+        raise InvalidRequest("'vectors' must be a non-empty list of vectors")
+    # validate alone, so one bad request never fails the batch it would join
+    vectors = search.validate_queries(collection, vectors, k)
+    key = (name, id(collection), k, condition, ef, exact, with_payload, with_vector, threshold)
+
+    def run(batch: list[Any]) -> list[Any]:
+        return search.search(
+            collection,
+            np.stack(batch),
+            k,
+            condition,
+            ef=ef,
+            exact=exact,
+            with_payload=with_payload,
+            with_vector=with_vector,
+            score_threshold=threshold,
+        )
+
+    def quick(batch: list[Any]) -> bool:
+        # The indexer holds a memtable's lock while it adds rows (for a long while when a
+        # segment is sealed): while it has work, searches wait for it in a thread.
+        return (
+            condition is None
+            and not exact
+            and len(batch) <= INLINE_QUERIES
+            and not collection.frozen
+            and collection.pending() == 0
+        )
+
+    async def run_batch(batch: list[Any]) -> list[Any]:
+        if quick(batch):
+            return run(batch)  # a few HNSW searches of an idle index: cheaper than a thread hop
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(service.executor, run, batch)
+
+    await service.check_consistency(parse_consistency(body.get("consistency")))
+    results = await service.searches.submit(key, list(vectors), run_batch)
+    service.metrics.search_seconds.observe(time.perf_counter() - started)
+    return {"status": "ok", "results": [[hit.to_dict() for hit in row] for row in results]}
+
+
+async def explain_search(service: NodeService, params: Params, body: Body) -> Body:
+    """POST /v1/collections/{name}/explain: the plan a search would run."""
+    k = field_int(body, "k", 10, 1, MAX_K) or 10
+    collection = service.shard.collection(params["name"])
+    plan = search.explain(collection, k, filter_of(body), field_bool(body, "exact", False))
+    return {"status": "ok", "plan": plan.to_dict()}
+
+
+async def get_points(service: NodeService, params: Params, body: Body) -> Body:
+    """POST /v1/collections/{name}/points/get."""
+    collection = service.shard.collection(params["name"])
+    ids = field_list(body, "ids")
+    with_payload = field_bool(body, "with_payload", True)
+    with_vector = field_bool(body, "with_vector", False)
+    records = await service.read(
+        parse_consistency(body.get("consistency")),
+        lambda: reads.get(collection, ids, with_payload=with_payload, with_vector=with_vector),
+    )
+    return {"status": "ok", "points": [r.to_dict() for r in records]}
+
+
+async def scroll_points(service: NodeService, params: Params, body: Body) -> Body:
+    """POST /v1/collections/{name}/points/scroll."""
+    collection = service.shard.collection(params["name"])
+    offset = body.get("offset")
+    limit = field_int(body, "limit", 100, 1, reads.MAX_SCROLL_LIMIT) or 100
+    condition = filter_of(body)
+    with_payload = field_bool(body, "with_payload", True)
+    with_vector = field_bool(body, "with_vector", False)
+    records, next_offset = await service.read(
+        parse_consistency(body.get("consistency")),
+        lambda: reads.scroll(
+            collection,
+            offset=offset,
+            limit=limit,
+            condition=condition,
+            with_payload=with_payload,
+            with_vector=with_vector,
+        ),
+    )
+    return {"status": "ok", "points": [r.to_dict() for r in records], "next_offset": next_offset}
+
+
+async def count_points(service: NodeService, params: Params, body: Body) -> Body:
+    """POST /v1/collections/{name}/points/count."""
+    collection = service.shard.collection(params["name"])
+    condition = filter_of(body)
+    total = await service.read(
+        parse_consistency(body.get("consistency")), lambda: reads.count(collection, condition)
+    )
+    return {"status": "ok", "count": total}
+
+
+async def list_collections(service: NodeService, params: Params, body: Body) -> Body:
+    """GET /v1/collections: schemas and counts."""
+    shard = service.shard
+    collections = [{"schema": c.schema.to_dict(), **c.stats()} for _, c in sorted(shard.collections.items())]
+    return {"status": "ok", "collections": collections}
+
+
+async def node_status(service: NodeService, params: Params, body: Body) -> Body:
+    """GET /v1/status."""
+    return {"status": "ok", **service.status()}
+
+
+async def membership(service: NodeService, params: Params, body: Body) -> Body:
+    """POST /v1/membership {"action": "add"|"remove", "raft_address": "host:port"}."""
+    address = body.get("raft_address")
+    if not isinstance(address, str) or ":" not in address:
+        raise InvalidRequest("raft_address must look like host:port")
+    await service.change_membership(str(body.get("action")), address)
+    return {"status": "ok"}
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """GET /healthz: the process serves HTTP."""
+    return respond(request, {"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """GET /readyz: 200 when a leader is known and this node has caught up."""
+    ready = request.app[SERVICE].is_ready()
+    return respond(request, {"status": "ok" if ready else "not_ready"}, status=200 if ready else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """GET /metrics: Prometheus text format."""
+    service = request.app[SERVICE]
+    service.refresh_metrics()
+    return web.Response(body=service.metrics.render(), content_type="text/plain")
+
+
+ROUTES = (
+    Route("POST", "/v1/apply", apply_command, raw_body=True),
+    Route("GET", "/v1/collections", list_collections),
+    Route("POST", "/v1/collections/{name}/search", search_points),
+    Route("POST", "/v1/collections/{name}/explain", explain_search),
+    Route("POST", "/v1/collections/{name}/points/get", get_points),
+    Route("POST", "/v1/collections/{name}/points/scroll", scroll_points),
+    Route("POST", "/v1/collections/{name}/points/count", count_points),
+    Route("GET", "/v1/status", node_status),
+    Route("POST", "/v1/membership", membership),
+)
+
+
+def http_handler(route: Route) -> Handler:
+    """The aiohttp handler of one operation: decode the body, run it, answer."""
+
+    async def handle(request: web.Request) -> web.Response:
+        if route.raw_body:
+            body: Any = await request.read() if request.content_type == MSGPACK else None
+        else:
+            body = await body_of(request)
+        return respond(request, await route.op(request.app[SERVICE], request.match_info, body))
+
+    return handle
+
+
+def create_app(service: NodeService) -> web.Application:
+    """The aiohttp application of one node: every operation over HTTP and over `/v1/rpc`."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=max_body_bytes(service))
+    app[SERVICE] = service
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, http_handler(route))
+    rpc = RpcServer(service, ROUTES)
+    app.router.add_get(RPC_PATH, rpc.handle)
+    app.on_shutdown.append(rpc.close_all)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app

@@ -1,0 +1,223 @@
+"""A node's behaviour without HTTP: replicated writes, consistent reads, status.
+
+The HTTP API (`vecstore.node.api`) is a thin adapter over this class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from pysyncobj.node import TCPNode
+
+from vecstore.cluster.errors import (
+    InvalidRequest,
+    NotLeader,
+    PayloadTooLarge,
+    error_from_dict,
+)
+from vecstore.node.bridge import replicate
+from vecstore.node.config import NodeConfig
+from vecstore.node.dump import DumpWriter
+from vecstore.node.metrics import NodeMetrics
+from vecstore.node.replica import Replica, ShardMachine
+from vecstore.shard.state import Shard
+from vecstore.transport.coalescer import Coalescer
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+ROLES = {0: "follower", 1: "candidate", 2: "leader"}
+READY_APPLY_GAP = 1_000
+
+
+class Consistency(StrEnum):
+    """Read consistency levels."""
+
+    EVENTUAL = "eventual"
+    LEADER = "leader"
+    STRONG = "strong"
+
+
+def parse_consistency(value: object) -> Consistency:
+    """Parse a consistency level or raise InvalidRequest."""
+    try:
+        return Consistency(str(value) if value is not None else "eventual")
+    except ValueError:
+        raise InvalidRequest(f"consistency {value!r} is not one of eventual, leader, strong") from None
+
+
+class NodeService:
+    """Owns the shard, the Raft member and the read executor of one node process."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        config.validate()
+        self.config = config
+        self.metrics = NodeMetrics()
+        self.shard = Shard(config.shard_settings())
+        self.machine = ShardMachine(self.shard, self.metrics)
+        self.dump = DumpWriter(self.shard, config.data_dir / "raft.dump")
+        self.replica = Replica(config, self.machine, self.dump)
+        self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vecstore-read")
+        self.searches: Coalescer[Any, Any] = Coalescer()
+        self.started = time.monotonic()
+
+    # ---- writes ------------------------------------------------------------------------
+
+    def leader_http(self) -> str | None:
+        """HTTP address of the known leader (or its Raft address if no HTTP one is known)."""
+        raft = self.replica.leader_address()
+        if raft is None:
+            return None
+        return self.config.http_of_raft(raft) or raft
+
+    def require_leader(self) -> None:
+        """Raise NotLeader unless this node leads."""
+        if not self.replica.is_leader():
+            raise NotLeader(self.leader_http())
+
+    async def submit(self, data: bytes) -> dict[str, Any]:
+        """Replicate one encoded command; return its result once applied on this leader."""
+        if len(data) > self.config.max_command_bytes:
+            raise PayloadTooLarge(
+                f"command is {len(data)} bytes; the limit is {self.config.max_command_bytes} "
+                "(send smaller batches)"
+            )
+        self.require_leader()
+        started = time.perf_counter()
+        outcome = await replicate(
+            self.machine.apply_command,
+            data,
+            wait_seconds=self.config.request_timeout,
+            leader_hint=self.leader_http,
+        )
+        self.metrics.commit_seconds.observe(time.perf_counter() - started)
+        if not outcome["ok"]:
+            raise error_from_dict(outcome["error"])
+        result: dict[str, Any] = outcome["result"]
+        return result
+
+    async def change_membership(self, action: str, raft_address: str) -> None:
+        """Add or remove a member through Raft's membership change."""
+        self.require_leader()
+        if action == "add":
+            call = self.replica.addNodeToCluster
+        elif action == "remove":
+            call = self.replica.removeNodeFromCluster
+        else:
+            raise InvalidRequest(f"membership action {action!r} must be 'add' or 'remove'")
+        await replicate(
+            call,
+            TCPNode(raft_address),
+            wait_seconds=self.config.request_timeout,
+            leader_hint=self.leader_http,
+        )
+
+    # ---- reads -------------------------------------------------------------------------
+
+    async def read(self, consistency: Consistency, work: Callable[[], T]) -> T:
+        """Run a read in the executor at the asked consistency level."""
+        await self.check_consistency(consistency)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, work)
+
+    async def check_consistency(self, consistency: Consistency) -> None:
+        """Make a read at this level valid: leader check, and a log barrier for strong."""
+        if consistency is not Consistency.EVENTUAL:
+            self.require_leader()
+        if consistency is Consistency.STRONG:
+            await replicate(
+                self.machine.barrier,
+                wait_seconds=self.config.request_timeout,
+                leader_hint=self.leader_http,
+            )
+            self.require_leader()
+
+    # ---- status ------------------------------------------------------------------------
+
+    def raft_status(self) -> dict[str, Any]:
+        """pysyncobj's status, retried if the tick thread changed it while being read."""
+        for _ in range(5):
+            try:
+                status: dict[str, Any] = self.replica.getStatus()
+                return status
+            except RuntimeError:
+                continue
+        return {}
+
+    def status(self) -> dict[str, Any]:
+        """The node's status document (role, Raft indexes, peers, shard counts, digest)."""
+        raft = self.raft_status()
+        peers = []
+        for key, value in sorted(raft.items()):
+            if key.startswith("partner_node_status_server_"):
+                address = key.removeprefix("partner_node_status_server_")
+                peers.append(
+                    {
+                        "raft_address": address,
+                        "http_address": self.config.http_of_raft(address),
+                        "connected": value == 2,
+                        "match_index": raft.get(f"match_idx_server_{address}"),
+                    }
+                )
+        leader = raft.get("leader")
+        shard_status = self.shard.status()
+        return {
+            "node_id": self.config.node_id,
+            "shard_id": self.config.shard_id,
+            "role": ROLES.get(int(raft.get("state", 0)), "unknown"),
+            "term": raft.get("raft_term"),
+            "leader": {
+                "raft_address": str(leader) if leader else None,
+                "http_address": self.config.http_of_raft(str(leader)) if leader else None,
+            },
+            "has_quorum": raft.get("has_quorum"),
+            "peers": peers,
+            "commit_index": raft.get("commit_idx"),
+            "last_applied": raft.get("last_applied"),
+            "log_entries": raft.get("log_len"),
+            "dumps_written": self.dump.dumps_written,
+            "dumps_loaded": self.dump.dumps_loaded,
+            "ready": self.is_ready(raft),
+            "digest": self.shard.digest(),
+            "uptime_seconds": round(time.monotonic() - self.started, 1),
+            **shard_status,
+        }
+
+    def is_ready(self, raft: dict[str, Any] | None = None) -> bool:
+        """Ready: a leader is known and this node has applied (nearly) all it has committed."""
+        raft = raft if raft is not None else self.raft_status()
+        if raft.get("leader") is None:
+            return False
+        gap = int(raft.get("commit_idx") or 0) - int(raft.get("last_applied") or 0)
+        return gap <= READY_APPLY_GAP and bool(self.replica.isReady())
+
+    def refresh_metrics(self) -> None:
+        """Copy status figures into the gauges before a scrape."""
+        raft = self.raft_status()
+        metrics = self.metrics
+        metrics.raft_term.set(float(raft.get("raft_term") or 0))
+        metrics.raft_is_leader.set(1.0 if raft.get("state") == 2 else 0.0)
+        metrics.raft_commit_index.set(float(raft.get("commit_idx") or 0))
+        metrics.raft_last_applied.set(float(raft.get("last_applied") or 0))
+        metrics.raft_log_entries.set(float(raft.get("log_len") or 0))
+        shard_status = self.shard.status()
+        metrics.indexing_lag.set(float(shard_status["indexing_lag"]))
+        for name, stats in shard_status["collections"].items():
+            metrics.vectors.labels(name).set(stats["points"])
+            metrics.segments.labels(name).set(stats["segments"])
+            metrics.tombstones.labels(name).set(stats["tombstones"])
+
+    def close(self) -> None:
+        """Stop Raft, reads and the shard's indexer."""
+        try:
+            self.replica.destroy_synchronous()
+        except Exception:
+            log.exception("stopping raft failed")
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        self.shard.close()

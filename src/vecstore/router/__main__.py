@@ -1,0 +1,54 @@
+"""`python -m vecstore.router` (also `vecstore router run`): run one stateless router."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+from aiohttp import web
+
+from vecstore.cluster.errors import VecStoreError
+from vecstore.cluster.log_format import configure_logging
+from vecstore.cluster.spec import check_address, load_spec
+from vecstore.router.app import create_app
+from vecstore.router.auth import load_keys
+from vecstore.transport.event_loop import install_event_loop
+
+log = logging.getLogger("vecstore.router")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    parser = argparse.ArgumentParser(
+        prog="vecstore router run",
+        description="Run a VecStore router: the public HTTP API (native /v1 and Qdrant-"
+        "compatible), routing to shards by consistent hashing. API keys come from "
+        "VECSTORE_API_KEYS or VECSTORE_API_KEYS_FILE.",
+    )
+    parser.add_argument("--spec", type=Path, help="cluster spec file (or VECSTORE_CLUSTER_SPEC_FILE)")
+    parser.add_argument("--listen", help="host:port to listen on (overrides router.listen)")
+    parser.add_argument("--log-level", default=os.environ.get("VECSTORE_LOG_LEVEL", "INFO"))
+    args = parser.parse_args(argv)
+    configure_logging(args.log_level)
+    try:
+        spec = load_spec(args.spec)
+        keys = load_keys()
+        listen = check_address(
+            args.listen or os.environ.get("VECSTORE_LISTEN") or spec.router.listen, "listen"
+        )
+    except (VecStoreError, OSError) as err:
+        log.error("cannot start router: %s", err)
+        return 2
+    host, port = listen.rsplit(":", 1)
+    if not keys.enabled:
+        log.warning("no API keys configured: the router accepts every request (development)")
+    log.info("router serving", extra={"listen": listen, "shards": len(spec.shards)})
+    install_event_loop()
+    web.run_app(create_app(spec, keys), host=host, port=int(port), access_log=None, print=None)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,320 @@
+"""The native API under `/v1` (documented in docs/api.md and /openapi.json).
+
+Each operation is `op(call) -> answer`, independent of the transport: the route table
+(`ROUTES`) serves them as HTTP routes (JSON or msgpack bodies) and over the router's
+`/v1/rpc` WebSocket (`router.rpc`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from vecstore.cluster.commands import Selector
+from vecstore.cluster.errors import InvalidRequest
+from vecstore.cluster.filters import Filter, parse_filter
+from vecstore.cluster.ids import normalize_point_id
+from vecstore.cluster.schema import CollectionSchema, validate_collection_name
+from vecstore.router.app import SHARDS, SPEC, Handler, body_of, respond, scope
+from vecstore.router.auth import Scope
+from vecstore.transport.wire import field_bool, field_float, field_int, field_list
+
+CONSISTENCY = ("eventual", "leader", "strong")
+
+
+class Located(Protocol):
+    """What path and limit helpers read: an aiohttp request or a `Call`."""
+
+    @property
+    def app(self) -> web.Application: ...
+
+    @property
+    def match_info(self) -> Mapping[str, str]: ...
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request to an operation, whatever carried it."""
+
+    app: web.Application
+    method: str
+    match_info: Mapping[str, str]
+    body: dict[str, Any]
+
+
+Op = Callable[[Call], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class NativeRoute:
+    """One operation of the native API and the scope it needs."""
+
+    method: str
+    path: str
+    op: Op
+    scope: Scope
+
+
+def name_of(request: Located) -> str:
+    """The collection name in the path, validated."""
+    return validate_collection_name(request.match_info["name"])
+
+
+def filter_of(body: dict[str, Any], key: str = "filter") -> Filter | None:
+    """An optional filter field."""
+    raw = body.get(key)
+    return None if raw is None else parse_filter(raw)
+
+
+def consistency_of(body: dict[str, Any]) -> str:
+    """The consistency level (default eventual)."""
+    value = body.get("consistency", "eventual")
+    if value not in CONSISTENCY:
+        raise InvalidRequest(f"consistency {value!r} is not one of {', '.join(CONSISTENCY)}")
+    return str(value)
+
+
+def selector_of(body: dict[str, Any]) -> Selector:
+    """Points chosen by `ids` or by `filter` (exactly one)."""
+    if ("ids" in body) == ("filter" in body):
+        raise InvalidRequest("choose points with exactly one of 'ids' or 'filter'")
+    if "ids" in body:
+        return Selector.of_ids(field_list(body, "ids"))
+    condition = filter_of(body)
+    assert condition is not None
+    return Selector.of_filter(condition)
+
+
+def check_batch(request: Located, size: int) -> None:
+    """Refuse batches above the configured bound."""
+    limit = request.app[SPEC].router.max_batch_points
+    if size > limit:
+        raise InvalidRequest(f"batch has {size} points; the limit is {limit} per request")
+    if size == 0:
+        raise InvalidRequest("batch is empty")
+
+
+def search_options(request: Located, body: dict[str, Any]) -> dict[str, Any]:
+    """Shared search parameters with their bounds."""
+    max_k = request.app[SPEC].router.max_k
+    return {
+        "k": field_int(body, "k", 10, 1, max_k) or 10,
+        "ef": field_int(body, "ef", None, 1, 100_000),
+        "exact": field_bool(body, "exact", False),
+        "with_payload": field_bool(body, "with_payload", True),
+        "with_vector": field_bool(body, "with_vector", False),
+        "score_threshold": field_float(body, "score_threshold"),
+        "consistency": consistency_of(body),
+        "allow_partial": field_bool(body, "allow_partial", False),
+    }
+
+
+async def run_searches(
+    request: Located, name: str, vectors: list[Any], body: dict[str, Any]
+) -> tuple[list[list[dict[str, Any]]], list[str]]:
+    """One scatter-gather for a batch of query vectors sharing options."""
+    options = search_options(request, body)
+    k = options.pop("k")
+    if not isinstance(vectors, list) or not vectors:
+        raise InvalidRequest("'vectors' must be a non-empty list of vectors")
+    check_batch(request, len(vectors))
+    return await request.app[SHARDS].search(name, vectors, k, filter_of(body), **options)
+
+
+async def list_collections(call: Call) -> Any:
+    """GET /v1/collections."""
+    shards = call.app[SHARDS]
+    await shards.refresh_schemas()
+    return {"status": "ok", "collections": [s.to_dict() for _, s in sorted(shards.schemas.items())]}
+
+
+async def create_collection(call: Call) -> Any:
+    """PUT /v1/collections/{name} with the schema (dimension, metric, dtype, hnsw)."""
+    body = call.body
+    schema = CollectionSchema.from_dict({**body, "name": name_of(call)})
+    created = await call.app[SHARDS].create_collection(schema)
+    return {"status": "ok", "created": created, "schema": schema.to_dict()}
+
+
+async def collection_info(call: Call) -> Any:
+    """GET /v1/collections/{name}."""
+    info = await call.app[SHARDS].collection_info(name_of(call))
+    return {"status": "ok", **info}
+
+
+async def drop_collection(call: Call) -> Any:
+    """DELETE /v1/collections/{name}."""
+    dropped = await call.app[SHARDS].drop_collection(name_of(call))
+    return {"status": "ok", "dropped": dropped}
+
+
+async def upsert_points(call: Call) -> Any:
+    """PUT /v1/collections/{name}/points {"points": [{"id", "vector", "payload"}]}."""
+    body = call.body
+    points = field_list(body, "points")
+    check_batch(call, len(points))
+    if not all(isinstance(p, dict) and "id" in p and "vector" in p for p in points):
+        raise InvalidRequest("each point must be an object with 'id' and 'vector' (and 'payload')")
+    return await call.app[SHARDS].upsert(
+        name_of(call),
+        [p["id"] for p in points],
+        [p["vector"] for p in points],
+        [p.get("payload") for p in points],
+    )
+
+
+async def delete_points(call: Call) -> Any:
+    """POST /v1/collections/{name}/points/delete {"ids": [...]} or {"filter": {...}}."""
+    body = call.body
+    return await call.app[SHARDS].delete(name_of(call), selector_of(body))
+
+
+async def set_payload(call: Call) -> Any:
+    """POST (merge) or PUT (overwrite) /v1/collections/{name}/points/payload."""
+    body = call.body
+    payload = body.get("payload")
+    if not isinstance(payload, dict):
+        raise InvalidRequest("'payload' must be an object")
+    selector = selector_of({k: v for k, v in body.items() if k in ("ids", "filter")})
+    return await call.app[SHARDS].set_payload(
+        name_of(call), selector, payload, overwrite=call.method == "PUT"
+    )
+
+
+async def delete_payload_keys(call: Call) -> Any:
+    """POST /v1/collections/{name}/points/payload/delete {"keys": [...], ids|filter}."""
+    body = call.body
+    keys = field_list(body, "keys")
+    if not all(isinstance(k, str) for k in keys):
+        raise InvalidRequest("'keys' must be a list of strings")
+    selector = selector_of({k: v for k, v in body.items() if k in ("ids", "filter")})
+    return await call.app[SHARDS].delete_payload_keys(name_of(call), selector, keys)
+
+
+async def get_points(call: Call) -> Any:
+    """POST /v1/collections/{name}/points/get {"ids": [...]}."""
+    body = call.body
+    ids = field_list(body, "ids")
+    check_batch(call, len(ids))
+    points = await call.app[SHARDS].get(
+        name_of(call),
+        [normalize_point_id(i) for i in ids],
+        consistency_of(body),
+        with_payload=field_bool(body, "with_payload", True),
+        with_vector=field_bool(body, "with_vector", False),
+    )
+    return {"status": "ok", "points": points}
+
+
+async def scroll_points(call: Call) -> Any:
+    """POST /v1/collections/{name}/points/scroll {"offset", "limit", "filter"}."""
+    body = call.body
+    limit = field_int(body, "limit", 100, 1, call.app[SPEC].router.max_batch_points) or 100
+    offset = body.get("offset")
+    if offset is not None:
+        offset = normalize_point_id(offset)
+    points, next_offset = await call.app[SHARDS].scroll(
+        name_of(call),
+        offset,
+        limit,
+        filter_of(body),
+        consistency_of(body),
+        with_payload=field_bool(body, "with_payload", True),
+        with_vector=field_bool(body, "with_vector", False),
+    )
+    return {"status": "ok", "points": points, "next_offset": next_offset}
+
+
+async def count_points(call: Call) -> Any:
+    """POST /v1/collections/{name}/points/count {"filter": {...}}."""
+    body = call.body
+    total = await call.app[SHARDS].count(name_of(call), filter_of(body), consistency_of(body))
+    return {"status": "ok", "count": total}
+
+
+async def search(call: Call) -> Any:
+    """POST /v1/collections/{name}/search {"vector" | "vectors", "k", "filter", ...}."""
+    body = call.body
+    single = "vector" in body
+    vectors = [body["vector"]] if single else body.get("vectors")
+    results, warnings = await run_searches(call, name_of(call), vectors or [], body)
+    answer: dict[str, Any] = {"status": "ok"}
+    answer["results" if not single else "result"] = results if not single else results[0]
+    if warnings:
+        answer["warnings"] = warnings
+    return answer
+
+
+async def search_batch(call: Call) -> Any:
+    """POST /v1/collections/{name}/search/batch {"searches": [{"vector", ...}, ...]}.
+
+    Searches sharing the same options go to each shard in one call.
+    """
+    body = call.body
+    searches = field_list(body, "searches")
+    check_batch(call, len(searches))
+    name = name_of(call)
+    groups: dict[str, list[int]] = {}
+    for position, item in enumerate(searches):
+        if not isinstance(item, dict) or "vector" not in item:
+            raise InvalidRequest(f"searches[{position}] must be an object with a 'vector'")
+        options = {k: v for k, v in item.items() if k != "vector"}
+        groups.setdefault(repr(sorted(options.items(), key=lambda kv: kv[0])), []).append(position)
+    results: list[list[dict[str, Any]]] = [[] for _ in searches]
+    warnings: list[str] = []
+    for positions in groups.values():
+        first = searches[positions[0]]
+        vectors = [searches[p]["vector"] for p in positions]
+        found, group_warnings = await run_searches(call, name, vectors, first)
+        warnings += group_warnings
+        for position, hits in zip(positions, found, strict=True):
+            results[position] = hits
+    answer: dict[str, Any] = {"status": "ok", "results": results}
+    if warnings:
+        answer["warnings"] = sorted(set(warnings))
+    return answer
+
+
+async def cluster_status(call: Call) -> Any:
+    """GET /v1/status: every node of every shard."""
+    return {"status": "ok", "nodes": await call.app[SHARDS].status()}
+
+
+ROUTES = (
+    NativeRoute("GET", "/v1/collections", list_collections, Scope.READ),
+    NativeRoute("PUT", "/v1/collections/{name}", create_collection, Scope.ADMIN),
+    NativeRoute("GET", "/v1/collections/{name}", collection_info, Scope.READ),
+    NativeRoute("DELETE", "/v1/collections/{name}", drop_collection, Scope.ADMIN),
+    NativeRoute("PUT", "/v1/collections/{name}/points", upsert_points, Scope.WRITE),
+    NativeRoute("POST", "/v1/collections/{name}/points/delete", delete_points, Scope.WRITE),
+    NativeRoute("POST", "/v1/collections/{name}/points/payload", set_payload, Scope.WRITE),
+    NativeRoute("PUT", "/v1/collections/{name}/points/payload", set_payload, Scope.WRITE),
+    NativeRoute("POST", "/v1/collections/{name}/points/payload/delete", delete_payload_keys, Scope.WRITE),
+    NativeRoute("POST", "/v1/collections/{name}/points/get", get_points, Scope.READ),
+    NativeRoute("POST", "/v1/collections/{name}/points/scroll", scroll_points, Scope.READ),
+    NativeRoute("POST", "/v1/collections/{name}/points/count", count_points, Scope.READ),
+    NativeRoute("POST", "/v1/collections/{name}/search", search, Scope.READ),
+    NativeRoute("POST", "/v1/collections/{name}/search/batch", search_batch, Scope.READ),
+    NativeRoute("GET", "/v1/status", cluster_status, Scope.READ),
+)
+
+
+def http_handler(route: NativeRoute) -> Handler:
+    """An operation as an aiohttp handler (auth and errors are the app's middleware)."""
+
+    @scope(route.scope)
+    async def handle(request: web.Request) -> web.StreamResponse:
+        body = await body_of(request) if request.can_read_body else {}
+        call = Call(request.app, request.method, request.match_info, body)
+        return respond(request, await route.op(call))
+
+    return handle
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the native API."""
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, http_handler(route))
