@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-shard test lint unit integration bench bench-gpu chaos clean
+.PHONY: demo demo-shard test lint unit integration rooms bench bench-gpu chaos clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test: $(STAMP)
 # the fast half (seconds to a minute): unit and property tests, no processes started
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit tests/property
+
+# the room table (tests/unit/test_rooms.py): which room may import which, and no import circle
+rooms: $(STAMP)
+	$(PY) -m pytest -q tests/unit/test_rooms.py
 
 # real processes: clusters on 127.0.0.1, the Kafka-protocol broker, HTTP
 integration: $(STAMP)
