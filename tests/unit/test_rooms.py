@@ -100,10 +100,10 @@ def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
     on_stack: set[str] = set()
     found: list[list[str]] = []
     counter = 0
-    for root in graph:
+    for root, children_of_root in graph.items():
         if root in index:
             continue
-        work: list[tuple[str, Iterator[str]]] = [(root, iter(sorted(graph[root])))]
+        work: list[tuple[str, Iterator[str]]] = [(root, iter(sorted(children_of_root)))]
         index[root] = low[root] = counter
         counter += 1
         stack.append(root)
@@ -173,7 +173,8 @@ def test_no_import_circle_between_rooms() -> None:
         source = room_of(module)
         if source is None:
             continue
-        rooms[source] |= {target for imported in imports if (target := room_of(imported)) not in {None, source}}
+        targets = {room_of(imported) for imported in imports}
+        rooms[source] |= {target for target in targets if target is not None and target != source}
     assert strongly_connected(rooms) == []
 
 
