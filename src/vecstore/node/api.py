@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
 from aiohttp import web
 
-from vecstore.cluster.errors import InvalidRequest, PayloadTooLarge, VecStoreError
+from vecstore.cluster.errors import InvalidRequest
 from vecstore.cluster.filters import Filter, parse_filter
 from vecstore.node.routes import Body, Params, Route, max_body_bytes
 from vecstore.node.rpc_server import RpcServer
@@ -24,11 +23,9 @@ from vecstore.node.service import NodeService, parse_consistency
 from vecstore.shard import reads, search
 from vecstore.shard.search import MAX_K
 from vecstore.transport.rpc import RPC_PATH
+from vecstore.transport.server import Handler, body_of, error_answer, respond, route_label
 from vecstore.transport.wire import (
-    JSON,
     MSGPACK,
-    decode_body,
-    encode_body,
     field_bool,
     field_float,
     field_int,
@@ -38,41 +35,20 @@ from vecstore.transport.wire import (
 log = logging.getLogger(__name__)
 
 SERVICE = web.AppKey("service", NodeService)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 INLINE_QUERIES = 64  # unfiltered batches up to this size may search on the event loop
-
-
-def respond(request: web.Request, body: Any, status: int = 200) -> web.Response:
-    """Answer in msgpack when the client asks for it, JSON otherwise."""
-    kind = MSGPACK if MSGPACK in request.headers.get("Accept", "") else JSON
-    return web.Response(body=encode_body(body, kind), status=status, content_type=kind)
 
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Map errors to status codes; count requests."""
-    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "?"
+    route = route_label(request)
     try:
         response = await handler(request)
-    except VecStoreError as err:
-        response = respond(request, err.to_dict(), status=err.http_status)
-    except web.HTTPRequestEntityTooLarge as err:
-        body = PayloadTooLarge(f"request body too large: {err.text}").to_dict()
-        response = respond(request, body, status=413)
-    except web.HTTPException as err:
-        body = {"status": "error", "error": err.reason, "code": "http"}
-        response = respond(request, body, status=err.status)
-    except Exception:
-        log.exception("unhandled error", extra={"route": route})
-        body = {"status": "error", "error": "internal error; see the node log", "code": "internal"}
-        response = respond(request, body, status=500)
+    except Exception as err:  # every failure is answered; see transport.server.error_answer
+        status, body = error_answer(err, route, "node")
+        response = respond(request, body, status=status)
     request.app[SERVICE].metrics.requests.labels(route, str(response.status)).inc()
     return response
-
-
-async def body_of(request: web.Request) -> Body:
-    """The decoded request body."""
-    return decode_body(await request.read(), request.content_type)
 
 
 def filter_of(body: dict[str, Any]) -> Filter | None:
@@ -268,8 +244,8 @@ def create_app(service: NodeService) -> web.Application:
     for route in ROUTES:
         app.router.add_route(route.method, route.path, http_handler(route))
     rpc = RpcServer(service, ROUTES)
-    app.router.add_get(RPC_PATH, rpc.handle)
-    app.on_shutdown.append(rpc.close_all)
+    app.router.add_get(RPC_PATH, rpc.endpoint.handle)
+    app.on_shutdown.append(rpc.endpoint.close_all)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

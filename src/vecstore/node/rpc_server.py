@@ -1,13 +1,11 @@
 """The node's `/v1/rpc` endpoint: its route table over one WebSocket per client.
 
-The frame loop is `vecstore.transport.rpc.serve_frames`; this adapter upgrades the
-connection, dispatches frames to the node's operations and counts them in its metrics.
+The upgrade and frame loop are `vecstore.transport.server.RpcEndpoint`; this adapter
+dispatches frames to the node's operations and counts them in its metrics.
 """
 
 from __future__ import annotations
 
-import contextlib
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +14,8 @@ from aiohttp import web
 from vecstore.cluster.errors import InvalidRequest, NotFound
 from vecstore.node.routes import Route, max_body_bytes
 from vecstore.node.service import NodeService
-from vecstore.transport.rpc import RouteTable, serve_frames
+from vecstore.transport.rpc import RouteTable
+from vecstore.transport.server import Connection, RpcEndpoint
 
 
 class RpcServer:
@@ -25,20 +24,12 @@ class RpcServer:
     def __init__(self, service: NodeService, routes: Sequence[Route]) -> None:
         self.service = service
         self.routes = tuple(routes)
-        self._sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
         self._table = RouteTable([(route.method, route.path, route) for route in self.routes])
-
-    async def handle(self, request: web.Request) -> web.WebSocketResponse:
-        """GET /v1/rpc: upgrade, then serve request frames until the client goes."""
         # a command over the limit must still arrive whole, to be refused with a 413
-        ws = web.WebSocketResponse(max_msg_size=2 * max_body_bytes(self.service), compress=False)
-        try:
-            await ws.prepare(request)
-        except ConnectionError:  # the client left during the handshake (aiohttp ignores it after)
-            return ws
-        self._sockets.add(ws)
-        await serve_frames(ws, self.dispatch, self._count)
-        return ws
+        self.endpoint = RpcEndpoint(self._open_connection, 2 * max_body_bytes(service))
+
+    def _open_connection(self, _request: web.Request) -> Connection:
+        return self.dispatch, self._count
 
     async def dispatch(self, method: str, path: str, body: Any) -> Any:
         """Run one request frame's operation."""
@@ -56,9 +47,3 @@ class RpcServer:
 
     def _count(self, path: str, status: int) -> None:
         self.service.metrics.requests.labels(self._table.label(path), str(status)).inc()
-
-    async def close_all(self, _app: Any = None) -> None:
-        """Close every open connection (on shutdown: clients reconnect elsewhere)."""
-        for ws in list(self._sockets):
-            with contextlib.suppress(Exception):
-                await ws.close()

@@ -1,73 +1,49 @@
 """The router's aiohttp application: middlewares (errors, auth, metrics) and lifecycle.
 
-Routes live in `native_api` (the `/v1` JSON API) and `qdrant_api` (the Qdrant-compatible
-subset). Every error becomes `{"status": "error", "error": ..., "code": ...}`, except on the
-Qdrant routes, whose handlers reshape it as Qdrant does (`error_shape`).
+Routes live in `native_api` (the `/v1` JSON API), `rpc` (the same over a WebSocket),
+`qdrant.routes` (the Qdrant-compatible subset) and `openapi`; each registers its routes
+with a `RouteInfo` (`router.context`). Every error becomes `{"status": "error", "error":
+..., "code": ...}`, except on routes whose RouteInfo carries an `error_shape` (Qdrant's).
 """
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 
-from vecstore.cluster.errors import PayloadTooLarge, VecStoreError
+from vecstore.cluster.errors import VecStoreError
 from vecstore.cluster.spec import ClusterSpec
+from vecstore.router import native_api, openapi
 from vecstore.router.auth import ApiKeys, Scope, presented_key
+from vecstore.router.context import (
+    KEYS,
+    METRICS,
+    ROUTE_TABLE,
+    SHARDS,
+    SPEC,
+    RouteInfo,
+    add_route,
+    required_scope,
+    route_info,
+)
 from vecstore.router.metrics import RouterMetrics
+from vecstore.router.qdrant import routes as qdrant_routes
+from vecstore.router.rpc import RouterRpc
 from vecstore.router.shards import ShardSet
 from vecstore.transport.rpc import RPC_PATH
-from vecstore.transport.wire import JSON, MSGPACK, decode_body, encode_body
+from vecstore.transport.server import Handler, error_answer, respond, route_label
 
-log = logging.getLogger(__name__)
-
-SHARDS = web.AppKey("shards", ShardSet)
-KEYS = web.AppKey("keys", ApiKeys)
-METRICS = web.AppKey("metrics", RouterMetrics)
-SPEC = web.AppKey("spec", ClusterSpec)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 OPEN_PATHS = {"/healthz", "/readyz", "/metrics", "/openapi.json"}
 
 
-def respond(request: web.Request, body: Any, status: int = 200) -> web.Response:
-    """JSON, or msgpack when the client accepts it."""
-    kind = MSGPACK if MSGPACK in request.headers.get("Accept", "") else JSON
-    return web.Response(body=encode_body(body, kind), status=status, content_type=kind)
-
-
-async def body_of(request: web.Request) -> dict[str, Any]:
-    """The decoded request body (JSON or msgpack)."""
-    return decode_body(await request.read(), request.content_type)
-
-
-def required_scope(request: web.Request) -> Scope:
-    """What a request needs: reads are GET or read-only POSTs; DDL needs admin."""
-    handler = request.match_info.handler
-    declared = getattr(handler, "scope", None)
-    if isinstance(declared, Scope):
-        return declared
-    return Scope.READ if request.method == "GET" else Scope.WRITE
-
-
-def scope(needed: Scope) -> Callable[[Handler], Handler]:
-    """Declare the scope a handler needs."""
-
-    def mark(handler: Handler) -> Handler:
-        handler.scope = needed  # type: ignore[attr-defined]
-        return handler
-
-    return mark
-
-
 def error_response(request: web.Request, body: dict[str, Any], status: int, started: float) -> web.Response:
-    """An error in the shape of the route's API: native, unless the handler carries an
-    `error_shape(body, seconds) -> body` (the Qdrant routes do)."""
-    shape = getattr(request.match_info.handler, "error_shape", None)
-    if callable(shape):
-        body = shape(body, time.perf_counter() - started)
+    """An error in the shape of the route's API: native, unless its RouteInfo says otherwise."""
+    info = route_info(request)
+    if info is not None and info.error_shape is not None:
+        body = info.error_shape(body, time.perf_counter() - started)
     return respond(request, body, status=status)
 
 
@@ -75,25 +51,15 @@ def error_response(request: web.Request, body: dict[str, Any], status: int, star
 async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Auth, error mapping and metrics for every request."""
     metrics = request.app[METRICS]
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else "unmatched"
+    route = route_label(request)
     started = time.perf_counter()
     try:
         if request.path not in OPEN_PATHS:
             request.app[KEYS].check(presented_key(request.headers), required_scope(request))
         response = await handler(request)
-    except VecStoreError as err:
-        response = error_response(request, err.to_dict(), err.http_status, started)
-    except web.HTTPRequestEntityTooLarge as err:
-        error = PayloadTooLarge(f"request body too large: {err.text}")
-        response = error_response(request, error.to_dict(), 413, started)
-    except web.HTTPException as err:
-        body = {"status": "error", "error": err.reason, "code": "http"}
-        response = error_response(request, body, err.status, started)
-    except Exception:
-        log.exception("unhandled router error", extra={"route": route})
-        body = {"status": "error", "error": "internal error; see the router log", "code": "internal"}
-        response = error_response(request, body, 500, started)
+    except Exception as err:  # every failure is answered; see transport.server.error_answer
+        status, body = error_answer(err, route, "router")
+        response = error_response(request, body, status, started)
     metrics.requests.labels(route, str(response.status)).inc()
     metrics.request_seconds.labels(route).observe(time.perf_counter() - started)
     return response
@@ -125,15 +91,13 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
 
 def create_app(spec: ClusterSpec, keys: ApiKeys) -> web.Application:
     """The router application for a cluster spec."""
-    from vecstore.router import native_api, openapi, qdrant_api
-    from vecstore.router.rpc import RouterRpc
-
     app = web.Application(middlewares=[middleware], client_max_size=spec.router.max_body_bytes)
     metrics = RouterMetrics()
     app[SPEC] = spec
     app[KEYS] = keys
     app[METRICS] = metrics
     app[SHARDS] = ShardSet(spec, metrics)
+    app[ROUTE_TABLE] = {}
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await app[SHARDS].start()
@@ -141,13 +105,13 @@ def create_app(spec: ClusterSpec, keys: ApiKeys) -> web.Application:
         await app[SHARDS].close()
 
     app.cleanup_ctx.append(lifecycle)
-    app.router.add_get("/healthz", health)
-    app.router.add_get("/readyz", ready)
-    app.router.add_get("/metrics", metrics_endpoint)
+    add_route(app, RouteInfo("GET", "/healthz", Scope.READ), health)
+    add_route(app, RouteInfo("GET", "/readyz", Scope.READ), ready)
+    add_route(app, RouteInfo("GET", "/metrics", Scope.READ), metrics_endpoint)
     native_api.add_routes(app)
-    rpc = RouterRpc()
-    app.router.add_get(RPC_PATH, rpc.route_handler())
-    app.on_shutdown.append(rpc.close_all)
-    qdrant_api.add_routes(app)
+    rpc = RouterRpc(spec.router.max_body_bytes)
+    add_route(app, RouteInfo("GET", RPC_PATH, Scope.READ), rpc.endpoint.handle)
+    app.on_shutdown.append(rpc.endpoint.close_all)
+    qdrant_routes.add_routes(app)
     openapi.add_routes(app)
     return app

@@ -18,8 +18,9 @@ from vecstore.cluster.errors import InvalidRequest
 from vecstore.cluster.filters import Filter, parse_filter
 from vecstore.cluster.ids import normalize_point_id
 from vecstore.cluster.schema import CollectionSchema, validate_collection_name
-from vecstore.router.app import SHARDS, SPEC, Handler, body_of, respond, scope
 from vecstore.router.auth import Scope
+from vecstore.router.context import SHARDS, SPEC, RouteInfo, add_route
+from vecstore.transport.server import Handler, body_of, respond
 from vecstore.transport.wire import field_bool, field_float, field_int, field_list
 
 CONSISTENCY = ("eventual", "leader", "strong")
@@ -305,7 +306,6 @@ ROUTES = (
 def http_handler(route: NativeRoute) -> Handler:
     """An operation as an aiohttp handler (auth and errors are the app's middleware)."""
 
-    @scope(route.scope)
     async def handle(request: web.Request) -> web.StreamResponse:
         body = await body_of(request) if request.can_read_body else {}
         call = Call(request.app, request.method, request.match_info, body)
@@ -317,4 +317,4 @@ def http_handler(route: NativeRoute) -> Handler:
 def add_routes(app: web.Application) -> None:
     """Register the native API."""
     for route in ROUTES:
-        app.router.add_route(route.method, route.path, http_handler(route))
+        add_route(app, RouteInfo(route.method, route.path, route.scope), http_handler(route))

@@ -1,21 +1,24 @@
 """`GET /openapi.json`: the OpenAPI 3.1 document of exactly the routes the router serves.
 
-The document is built from the application's route table: a Qdrant handler carries its own
-`Operation`; the native and service routes are described in `NATIVE` below. A route without
-a description (or a description without a route) fails loudly instead of drifting.
+The document is built from the application's route table (`router.context.ROUTE_TABLE`):
+a Qdrant route's RouteInfo carries its own `Operation`; the native and service routes are
+described in `NATIVE` below. A route without a description (or a description without a
+route) fails loudly instead of drifting.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from vecstore.router import qdrant_schemas
-from vecstore.router.qdrant_schemas import (
+from vecstore.router.auth import Scope
+from vecstore.router.context import ROUTE_TABLE, RouteInfo, add_route
+from vecstore.router.operation import Operation
+from vecstore.router.qdrant import schemas as qdrant_schemas
+from vecstore.router.qdrant.schemas import (
     BOOLEAN,
     INTEGER,
     NUMBER,
@@ -28,75 +31,6 @@ from vecstore.router.qdrant_schemas import (
 )
 
 VERSION = "0.1.0"
-NAME_PARAMETER = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"}
-
-
-@dataclass(frozen=True)
-class Operation:
-    """One documented route: what it does, what it takes and what it answers."""
-
-    method: str
-    path: str
-    summary: str
-    tag: str
-    response: Schema
-    """Schema of the 200 body."""
-    error: Schema
-    """Schema of every error body (4xx and 5xx)."""
-    request: Schema | None = None
-    body_required: bool = True
-    query: tuple[str, ...] = ()
-    """Names from `qdrant_schemas.QUERY_PARAMETERS`."""
-    content_type: str = "application/json"
-    extra_statuses: tuple[tuple[int, Schema], ...] = ()
-    unsupported: bool = False
-    """A Qdrant endpoint VecStore does not implement: it always answers 501."""
-
-    def render(self) -> dict[str, Any]:
-        """The OpenAPI operation object."""
-        operation: dict[str, Any] = {
-            "summary": self.summary,
-            "operationId": _operation_id(self.method, self.path),
-            "tags": [self.tag],
-            "responses": {
-                **{
-                    str(status): _content(schema, self.content_type) for status, schema in self.extra_statuses
-                },
-                "default": {"description": "error", "content": {"application/json": {"schema": self.error}}},
-            },
-        }
-        if not self.unsupported:
-            operation["responses"]["200"] = _content(self.response, self.content_type)
-        else:
-            operation["x-vecstore-unsupported"] = True
-        parameters = [_path_parameter(name) for name in re.findall(r"{(\w+)}", self.path)]
-        for name in self.query:
-            schema, description = qdrant_schemas.QUERY_PARAMETERS[name]
-            parameters.append(
-                {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
-            )
-        if parameters:
-            operation["parameters"] = parameters
-        if self.request is not None:
-            operation["requestBody"] = {
-                "required": self.body_required,
-                "content": {"application/json": {"schema": self.request}},
-            }
-        return operation
-
-
-def _content(schema: Schema, content_type: str) -> dict[str, Any]:
-    return {"description": "success", "content": {content_type: {"schema": schema}}}
-
-
-def _operation_id(method: str, path: str) -> str:
-    words = re.sub(r"[{}]", "", path).replace("/", "_").replace(".", "_").strip("_") or "root"
-    return f"{method.lower()}_{words}"
-
-
-def _path_parameter(name: str) -> dict[str, Any]:
-    schema = ref("QdrantPointId") if name == "id" else NAME_PARAMETER
-    return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
 # ---- native API and service routes -------------------------------------------------------
@@ -378,11 +312,11 @@ NATIVE_COMPONENTS: dict[str, Schema] = {
 }
 
 
-def describe(route: web.AbstractRoute) -> Operation:
+def describe(app: web.Application, route: web.AbstractRoute) -> Operation:
     """The description of a registered route; LookupError when it has none."""
-    declared = getattr(route.handler, "openapi", None)
-    if isinstance(declared, Operation):
-        return declared
+    info = app[ROUTE_TABLE].get(route)
+    if info is not None and info.operation is not None:
+        return info.operation
     path = route.resource.canonical if route.resource is not None else ""
     for operation in NATIVE:
         if (operation.method, operation.path) == (route.method, path):
@@ -396,7 +330,7 @@ def document(app: web.Application) -> dict[str, Any]:
     for route in app.router.routes():
         if route.method == "HEAD":
             continue
-        operation = describe(route)
+        operation = describe(app, route)
         paths.setdefault(operation.path, {})[operation.method.lower()] = operation.render()
     return {
         "openapi": "3.1.0",
@@ -438,4 +372,4 @@ async def openapi_document(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     """Register /openapi.json."""
     app[DOCUMENT] = DocumentCache()
-    app.router.add_get("/openapi.json", openapi_document)
+    add_route(app, RouteInfo("GET", "/openapi.json", Scope.READ), openapi_document)

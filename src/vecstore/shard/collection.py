@@ -119,6 +119,48 @@ class Collection:
                 )
             yield
 
+    # ---- snapshots ---------------------------------------------------------------------
+
+    def logical_state(self) -> dict[str, Any]:
+        """What a snapshot stores besides the rows and segment files (msgpack-able)."""
+        return {
+            "schema": self.schema.to_dict(),
+            "next_key": self.next_key,
+            "digest_sum": self.digest_sum,
+            "tombstones": sorted(self.tombstones),
+            "overrides": [[k, v] for k, v in sorted(self.overrides.items())],
+        }
+
+    @classmethod
+    def restored(
+        cls,
+        schema: CollectionSchema,
+        settings: ShardSettings,
+        scorer: Scorer,
+        directory: Path,
+        *,
+        segments: list[Path],
+        memtable: MemTable,
+        state: dict[str, Any],
+    ) -> Collection:
+        """A collection rebuilt from a snapshot: its sealed segment directories (already in
+        `directory`), its unsealed rows, and `logical_state()`; the id map is recomputed."""
+        collection = cls(schema, settings, scorer, directory)
+        collection.sealed = [SealedSegment(path) for path in segments]
+        collection.segment_seq = len(segments)
+        collection.active = memtable
+        collection.next_key = int(state["next_key"])
+        collection.digest_sum = int(state["digest_sum"])
+        collection.tombstones = {int(key) for key in state["tombstones"]}
+        collection.overrides = {int(key): payload for key, payload in state["overrides"]}
+        for container in collection.containers():
+            for key in np.asarray(container.keys()).tolist():
+                if key in collection.tombstones:
+                    container.dead += 1
+                else:
+                    collection.id_map[container.ext_id(key)] = key
+        return collection
+
     # ---- lookups (callers hold a lock) -------------------------------------------------
 
     def container_of(self, key: int) -> Container:

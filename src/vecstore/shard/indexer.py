@@ -1,7 +1,10 @@
-"""The background indexer: moves buffered vectors into HNSW, seals and compacts.
+"""The background indexer: a thread that runs the shard's maintenance step
+(`Shard.index_step`: move buffered vectors into HNSW, seal, compact) until there is
+nothing to do, then sleeps until woken.
 
 It runs in its own thread so that apply stays cheap (usearch releases the GIL while it
-builds). It only changes the physical layout, never what a search can find.
+builds). The step only changes the physical layout, never what a search can find. The
+thread knows nothing of the shard: it is given the step to run.
 """
 
 from __future__ import annotations
@@ -9,10 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from vecstore.shard.state import Shard
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +23,10 @@ ERROR_BACKOFF_SECONDS = 1.0
 class Indexer(threading.Thread):
     """One per shard; stopped by `stop()`."""
 
-    def __init__(self, shard: Shard) -> None:
+    def __init__(self, step: Callable[[], bool]) -> None:
+        """`step() -> busy`: one bounded unit of work; False when there was none."""
         super().__init__(name="vecstore-indexer", daemon=True)
-        self._shard = shard
+        self._step = step
         self._wake = threading.Event()
         self._stopping = threading.Event()
 
@@ -52,20 +53,6 @@ class Indexer(threading.Thread):
             if not busy:
                 self._wake.wait(IDLE_WAIT_SECONDS)
                 self._wake.clear()
-
-    def _step(self) -> bool:
-        busy = False
-        threshold = self._shard.settings.seal_threshold
-        for collection in list(self._shard.collections.values()):
-            if self._stopping.is_set() or collection.dropped:
-                continue
-            if collection.index_pending():
-                busy = True
-            elif collection.active.count >= threshold:
-                busy = collection.seal() or busy
-            else:
-                busy = collection.compact() or busy
-        return busy
 
 
 INDEXER_NICENESS = 10

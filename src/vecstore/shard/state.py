@@ -2,8 +2,11 @@
 
 Every replica applies the same commands in the same order and ends with the same logical
 state (compare `digest()`). Rejected commands raise before changing anything. Ingest
-batches are fenced per (topic, partition): offsets at or below the applied mark are
-skipped and counted, and the mark advances in the same apply.
+batches are fenced per (topic, partition) (`ingest_fence`): offsets at or below the applied
+mark are skipped and counted, and the mark advances in the same apply.
+
+Indexing, sealing and compaction change only the physical layout: `index_step()` does one
+bounded step of it, run by the background `Indexer` thread (or by hand, `maintain()`).
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ import hashlib
 import logging
 import secrets
 import shutil
+import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,23 +44,14 @@ from vecstore.cluster.schema import CollectionSchema
 from vecstore.shard import reads, search, snapshot
 from vecstore.shard.collection import Collection
 from vecstore.shard.indexer import Indexer
+from vecstore.shard.ingest_fence import IngestFence
 from vecstore.shard.records import Record, ScoredPoint, SearchPlan
 from vecstore.shard.scorer import Scorer
 from vecstore.shard.settings import ShardSettings
 
 log = logging.getLogger(__name__)
 
-TopicPartition = tuple[str, int]
 Result = dict[str, Any]
-
-
-@dataclass
-class IngestCounters:
-    """Per (topic, partition): records applied, skipped as duplicates, and rejected."""
-
-    applied: int = 0
-    skipped: int = 0
-    rejected: int = 0
 
 
 class Shard:
@@ -67,11 +61,10 @@ class Shard:
         self.settings = settings
         self.scorer = Scorer(settings.gpu)
         self.collections: dict[str, Collection] = {}
-        self.applied: dict[TopicPartition, int] = {}
-        self.counters: dict[TopicPartition, IngestCounters] = {}
+        self.fence = IngestFence()
         self._lock = threading.RLock()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.indexer = Indexer(self) if settings.background else None
+        self.indexer = Indexer(self.index_step) if settings.background else None
         if self.indexer is not None:
             self.indexer.start()
 
@@ -132,24 +125,14 @@ class Shard:
         partitions = []
         for part in batch.partitions:
             position = (part.topic, part.partition)
-            high = self.applied.get(position, -1)
-            counters = self.counters.setdefault(position, IngestCounters())
-            skipped = 0
-            fresh: list[IngestRecord] = []
-            for record in part.records:
-                if record.offset <= high:
-                    skipped += 1
-                    continue
-                fresh.append(record)
-                high = record.offset
+            fresh = self.fence.fresh(position, part.records)
+            high = fresh[-1].offset if fresh else self.fence.high(position)
+            skipped = len(part.records) - len(fresh)
             errors: list[dict[str, Any]] = []
             for run in _upsert_runs(fresh):
                 errors += self._apply_records(run)
             applied = len(fresh)
-            self.applied[position] = high
-            counters.applied += applied - len(errors)
-            counters.rejected += len(errors)
-            counters.skipped += skipped
+            self.fence.advance(position, high, applied - len(errors), len(errors), skipped)
             partitions.append(
                 {
                     "topic": part.topic,
@@ -245,7 +228,7 @@ class Shard:
                     ]
                     for _, c in sorted(self.collections.items())
                 ],
-                "applied": sorted([t, p, o] for (t, p), o in self.applied.items()),
+                "applied": self.fence.digest_rows(),
             }
         return hashlib.sha256(msgpack.packb(state)).hexdigest()[:32]
 
@@ -254,22 +237,28 @@ class Shard:
         with self._lock:
             return {
                 "collections": {name: c.stats() for name, c in sorted(self.collections.items())},
-                "ingest": [
-                    {
-                        "topic": topic,
-                        "partition": partition,
-                        "applied_offset": self.applied.get((topic, partition), -1),
-                        "records_applied": counters.applied,
-                        "records_skipped": counters.skipped,
-                        "records_rejected": counters.rejected,
-                    }
-                    for (topic, partition), counters in sorted(self.counters.items())
-                ],
+                "ingest": self.fence.status(),
                 "indexing_lag": sum(c.pending() for c in self.collections.values()),
                 "scorer": self.scorer.backend,
             }
 
     # ---- maintenance ---------------------------------------------------------------------
+
+    def index_step(self) -> bool:
+        """One bounded step of physical maintenance over every collection: index a chunk of
+        buffered vectors, else seal a full memtable, else compact; True if it did work."""
+        busy = False
+        threshold = self.settings.seal_threshold
+        for collection in list(self.collections.values()):
+            if collection.dropped:
+                continue
+            if collection.index_pending():
+                busy = True
+            elif collection.active.count >= threshold:
+                busy = collection.seal() or busy
+            else:
+                busy = collection.compact() or busy
+        return busy
 
     def wait_indexed(self, timeout: float = 60.0) -> bool:
         """Block until every point is in an HNSW index (or `timeout`); True if caught up."""
@@ -302,20 +291,37 @@ class Shard:
                 collection.close()
 
     def snapshot(self, path: Path) -> None:
-        """Write a snapshot directory at `path` (which must not exist)."""
-        snapshot.write_snapshot(self, path)
+        """Write a snapshot directory at `path` (which must not exist); consistent: applies
+        wait until it is written."""
+        path.mkdir(parents=True)
+        with self._lock:
+            snapshot.write_snapshot(path, list(self.collections.values()), self.fence)
 
     def restore(self, path: Path) -> None:
-        """Replace this shard's state with the snapshot directory at `path`."""
-        snapshot.restore_snapshot(self, path)
+        """Replace this shard's state with the snapshot directory at `path`; a snapshot that
+        does not read back whole leaves the shard as it was (MalformedCommand)."""
+        with self._lock:
+            collections, fence = snapshot.read_snapshot(path, self.settings, self.scorer)
+            for collection in self.collections.values():
+                with collection.lock.write():
+                    collection.close()
+                shutil.rmtree(collection.directory, ignore_errors=True)
+            self.collections = {c.schema.name: c for c in collections}
+            self.fence = fence
+        if self.indexer is not None:
+            self.indexer.wake()
 
     def snapshot_to_file(self, file: Path) -> None:
-        """Write the snapshot as one tar file."""
-        snapshot.write_snapshot_file(self, file)
+        """Write the snapshot as one uncompressed tar file (what a Raft peer receives)."""
+        with tempfile.TemporaryDirectory(dir=self.settings.data_dir) as scratch:
+            directory = Path(scratch) / "snapshot"
+            self.snapshot(directory)
+            snapshot.pack(directory, file)
 
     def restore_from_file(self, file: Path) -> None:
         """Restore from one tar file written by `snapshot_to_file`."""
-        snapshot.restore_snapshot_file(self, file)
+        with tempfile.TemporaryDirectory(dir=self.settings.data_dir) as scratch:
+            self.restore(snapshot.unpack(file, Path(scratch)))
 
 
 def _upsert_runs(records: list[IngestRecord]) -> list[list[IngestRecord]]:

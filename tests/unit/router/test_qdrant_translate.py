@@ -15,11 +15,11 @@ from vecstore.cluster.errors import (
 )
 from vecstore.cluster.filters import And, Compare, CompareOp, Contains, HasId, In, IsEmpty, Not, Or
 from vecstore.cluster.schema import CollectionSchema, HnswConfig, Metric, StorageDtype
-from vecstore.router.qdrant_collection import ClusterShape, collection_info, schema_from_qdrant
-from vecstore.router.qdrant_filter import filter_from_qdrant
-from vecstore.router.qdrant_http import qdrant_error
-from vecstore.router.qdrant_query import query_request, scored_points, search_request
-from vecstore.router.qdrant_translate import (
+from vecstore.router.qdrant.collection import ClusterShape, collection_info, schema_from_qdrant
+from vecstore.router.qdrant.filter import filter_from_qdrant
+from vecstore.router.qdrant.http import qdrant_error
+from vecstore.router.qdrant.query import query_request, scored_points, search_request
+from vecstore.router.qdrant.translate import (
     PayloadSelection,
     dense_vector,
     payload_selection,

@@ -60,7 +60,7 @@ def test_records_apply_and_the_offset_advances_in_the_same_apply(ready: Shard) -
         ],
     }
     assert ready.count("c") == 5
-    assert ready.applied == {("events", 0): 4}
+    assert ready.fence.applied == {("events", 0): 4}
     assert ingest_status(ready) == [
         {
             "topic": "events",
@@ -99,7 +99,7 @@ def test_a_zombie_batch_cannot_overwrite_newer_data(ready: Shard) -> None:
     ready.apply(batch("events", 0, [(10, upsert(1, 10.0))]))
     ready.apply(batch("events", 0, [(4, upsert(1, 4.0)), (9, DeletePoints("c", Selector.of_ids([1])))]))
     assert value_of(ready, 1) == 10.0
-    assert ready.applied[("events", 0)] == 10
+    assert ready.fence.applied[("events", 0)] == 10
 
 
 def test_offsets_are_fenced_per_topic_partition(ready: Shard) -> None:
@@ -117,7 +117,7 @@ def test_offsets_are_fenced_per_topic_partition(ready: Shard) -> None:
         ("other", 0, 1, 0),
         ("events", 0, 0, 1),
     ]
-    assert ready.applied == {("events", 0): 100, ("events", 1): 5, ("other", 0): 5}
+    assert ready.fence.applied == {("events", 0): 100, ("events", 1): 5, ("other", 0): 5}
     assert sorted(r.id for r in ready.scroll("c")[0]) == [1, 2, 3]
 
 

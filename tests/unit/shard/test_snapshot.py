@@ -132,7 +132,7 @@ def test_directory_snapshot_restores_equal_state(
     replica = make_shard("replica")
     replica.restore(tmp_path / "snap")
     assert answers(replica) == expected
-    assert replica.applied == {("events", 0): 41, ("events", 2): 7}
+    assert replica.fence.applied == {("events", 0): 41, ("events", 2): 7}
 
 
 def test_file_snapshot_restores_equal_state(source: Shard, make_shard: ShardFactory, tmp_path: Path) -> None:
@@ -154,7 +154,7 @@ def test_restore_replaces_existing_state(source: Shard, make_shard: ShardFactory
     replica.apply(IngestBatch((PartitionBatch("events", 9, (IngestRecord(99, upsert([1], 0, "other")),)),)))
     replica.restore(tmp_path / "snap")
     assert sorted(replica.collections) == ["c", "q8"]
-    assert ("events", 9) not in replica.applied
+    assert ("events", 9) not in replica.fence.applied
     assert answers(replica) == answers(source)
 
 

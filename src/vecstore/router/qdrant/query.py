@@ -15,9 +15,9 @@ from typing import Any
 from vecstore.cluster.errors import InvalidRequest, NotImplementedParameter
 from vecstore.cluster.filters import And, Filter, HasId, Not
 from vecstore.cluster.ids import PointId, normalize_point_id
-from vecstore.router.qdrant_collection import present
-from vecstore.router.qdrant_filter import filter_from_qdrant
-from vecstore.router.qdrant_translate import (
+from vecstore.router.qdrant.collection import present
+from vecstore.router.qdrant.filter import filter_from_qdrant
+from vecstore.router.qdrant.translate import (
     PayloadSelection,
     allow_only,
     as_float,

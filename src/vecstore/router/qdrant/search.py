@@ -13,18 +13,19 @@ from typing import Any
 from aiohttp import web
 
 from vecstore.cluster.errors import InvalidVector, NotFound
-from vecstore.router.app import SHARDS, body_of
 from vecstore.router.auth import Scope
+from vecstore.router.context import SHARDS
 from vecstore.router.native_api import name_of
-from vecstore.router.qdrant_http import READ_QUERY, consistency_of, max_k, qdrant_route
-from vecstore.router.qdrant_query import (
+from vecstore.router.qdrant.http import READ_QUERY, consistency_of, max_k, qdrant_route
+from vecstore.router.qdrant.query import (
     NearestQuery,
     batch_items,
     query_request,
     scored_points,
     search_request,
 )
-from vecstore.router.qdrant_schemas import array, ref
+from vecstore.router.qdrant.schemas import array, ref
+from vecstore.transport.server import body_of
 
 
 async def run_nearest(
@@ -141,3 +142,7 @@ async def query_batch(request: web.Request) -> list[dict[str, Any]]:
     items = batch_items(await body_of(request), max_k(request))
     queries = [query_request(item, max_k(request)) for item in items]
     return [{"points": hits} for hits in await run_nearest(request, name_of(request), queries)]
+
+
+ROUTES = (search_points, search_batch, query_points, query_batch)
+"""The search and query endpoints, in the order they are registered."""

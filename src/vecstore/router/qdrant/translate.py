@@ -16,8 +16,8 @@ from typing import Any
 from vecstore.cluster.commands import Selector
 from vecstore.cluster.errors import InvalidRequest, InvalidVector, NotImplementedParameter
 from vecstore.cluster.ids import PointId, normalize_point_id
-from vecstore.router.qdrant_collection import present
-from vecstore.router.qdrant_filter import filter_from_qdrant, payload_key
+from vecstore.router.qdrant.collection import present
+from vecstore.router.qdrant.filter import filter_from_qdrant, payload_key
 
 
 def refuse(body: Mapping[str, Any], names: Sequence[str], where: str = "") -> None:

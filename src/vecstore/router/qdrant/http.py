@@ -1,33 +1,34 @@
 """How a Qdrant route is served: the `{"result", "status", "time"}` envelope, Qdrant's error
 shape, query-string checks (wait, ordering, timeout, consistency), auth scope and OpenAPI.
 
-Handlers declared with `qdrant_route` return Qdrant's `result` and never build responses.
+A Qdrant endpoint is a `QdrantRoute`: data (its `Operation`, the scope it needs, the
+function producing Qdrant's `result`), declared with `@qdrant_route(...)` and listed
+explicitly in `qdrant.routes.ROUTES`. Nothing is registered at import time.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from vecstore.cluster.errors import InvalidRequest, Timeout
-from vecstore.router.app import SPEC, Handler, body_of, scope
 from vecstore.router.auth import Scope
-from vecstore.router.openapi import Operation
-from vecstore.router.qdrant_collection import present
-from vecstore.router.qdrant_schemas import Schema, envelope, ref
+from vecstore.router.context import SPEC, RouteInfo
+from vecstore.router.operation import Operation
+from vecstore.router.qdrant.collection import present
+from vecstore.router.qdrant.schemas import Schema, envelope, ref
+from vecstore.transport.server import Handler, body_of
 from vecstore.transport.wire import JSON, encode_body
 
 ResultHandler = Callable[[web.Request], Awaitable[Any]]
 UPDATE_COMPLETED = {"status": "completed"}
 WRITE_QUERY = ("wait", "ordering", "timeout")
 READ_QUERY = ("consistency", "timeout")
-ROUTES: list[Handler] = []
-"""Every handler declared with `qdrant_route`, in declaration order."""
 
 
 def qdrant_error(body: dict[str, Any], seconds: float) -> dict[str, Any]:
@@ -42,6 +43,46 @@ def qdrant_error(body: dict[str, Any], seconds: float) -> dict[str, Any]:
     return answer
 
 
+@dataclass(frozen=True)
+class QdrantRoute:
+    """One Qdrant endpoint: how it is documented, the scope it needs, what produces it."""
+
+    operation: Operation
+    scope: Scope
+    produce: ResultHandler
+    """`produce(request) -> result` (Qdrant's `result` field)."""
+    raw: bool = False
+    """Answer `produce`'s value as is, without the `{"result", "status", "time"}` envelope."""
+
+    @property
+    def info(self) -> RouteInfo:
+        """Its entry in the router's route table (Qdrant's error shape)."""
+        operation = self.operation
+        return RouteInfo(operation.method, operation.path, self.scope, operation, qdrant_error)
+
+    def handler(self) -> Handler:
+        """The aiohttp handler: query checks, timeout, envelope."""
+        operation, produce, raw = self.operation, self.produce, self.raw
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            started = time.perf_counter()
+            # an endpoint VecStore refuses answers 501 whatever its query string says
+            seconds = None if operation.unsupported else query_options(request, operation.query)
+            deadline = asyncio.timeout(seconds)
+            try:
+                async with deadline:
+                    answer = await produce(request)
+            except TimeoutError:
+                if not deadline.expired():
+                    raise
+                raise Timeout(f"the request did not finish within {request.query['timeout']}s") from None
+            if not raw:
+                answer = {"result": answer, "status": "ok", "time": time.perf_counter() - started}
+            return web.Response(body=encode_body(answer, JSON), content_type=JSON)
+
+        return handle
+
+
 def qdrant_route(
     method: str,
     path: str,
@@ -53,8 +94,8 @@ def qdrant_route(
     query: Sequence[str] = (),
     body_required: bool = True,
     raw: bool = False,
-) -> Callable[[ResultHandler], Handler]:
-    """Register a Qdrant handler: envelope, timeout, query checks, scope, docs, error shape."""
+) -> Callable[[ResultHandler], QdrantRoute]:
+    """Declare a Qdrant endpoint: the decorated function becomes a `QdrantRoute`."""
     operation = Operation(
         method,
         path,
@@ -67,27 +108,10 @@ def qdrant_route(
         tuple(query),
     )
 
-    def wrap(produce: ResultHandler) -> Handler:
-        @functools.wraps(produce)
-        async def handler(request: web.Request) -> web.StreamResponse:
-            started = time.perf_counter()
-            deadline = asyncio.timeout(query_options(request, operation.query))
-            try:
-                async with deadline:
-                    answer = await produce(request)
-            except TimeoutError:
-                if not deadline.expired():
-                    raise
-                raise Timeout(f"the request did not finish within {request.query['timeout']}s") from None
-            if not raw:
-                answer = {"result": answer, "status": "ok", "time": time.perf_counter() - started}
-            return web.Response(body=encode_body(answer, JSON), content_type=JSON)
+    def declare(produce: ResultHandler) -> QdrantRoute:
+        return QdrantRoute(operation, needed, produce, raw)
 
-        handler.__dict__.update(error_shape=qdrant_error, openapi=operation)
-        ROUTES.append(scope(needed)(handler))
-        return handler
-
-    return wrap
+    return declare
 
 
 def query_options(request: web.Request, allowed: Sequence[str]) -> float | None:

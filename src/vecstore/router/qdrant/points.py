@@ -13,11 +13,11 @@ from aiohttp import web
 
 from vecstore.cluster.errors import InvalidRequest, NotFound, NotImplementedParameter
 from vecstore.cluster.ids import PointId, normalize_point_id
-from vecstore.router.app import SHARDS, SPEC, body_of
 from vecstore.router.auth import Scope
+from vecstore.router.context import SHARDS, SPEC
 from vecstore.router.native_api import check_batch, name_of
-from vecstore.router.qdrant_filter import filter_from_qdrant
-from vecstore.router.qdrant_http import (
+from vecstore.router.qdrant.filter import filter_from_qdrant
+from vecstore.router.qdrant.http import (
     READ_QUERY,
     UPDATE_COMPLETED,
     WRITE_QUERY,
@@ -25,8 +25,8 @@ from vecstore.router.qdrant_http import (
     consistency_of,
     qdrant_route,
 )
-from vecstore.router.qdrant_schemas import array, ref
-from vecstore.router.qdrant_translate import (
+from vecstore.router.qdrant.schemas import array, ref
+from vecstore.router.qdrant.translate import (
     allow_only,
     payload_selection,
     point_ids,
@@ -36,6 +36,7 @@ from vecstore.router.qdrant_translate import (
     upsert_batch,
     vector_wanted,
 )
+from vecstore.transport.server import body_of
 
 UPDATE = ref("QdrantUpdateResult")
 
@@ -278,3 +279,18 @@ async def count_points(request: web.Request) -> dict[str, Any]:
     condition = filter_from_qdrant(body.get("filter"))
     total = await request.app[SHARDS].count(name_of(request), condition, consistency_of(request))
     return {"count": total}
+
+
+ROUTES = (
+    upsert_points,
+    delete_points,
+    set_payload,
+    overwrite_payload,
+    delete_payload,
+    clear_payload,
+    retrieve_points,
+    get_point,
+    scroll_points,
+    count_points,
+)
+"""The point endpoints, in the order they are registered."""

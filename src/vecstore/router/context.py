@@ -1,0 +1,66 @@
+"""What every router handler reads from its application, and the route table.
+
+The application holds the shard set, the API keys, the metrics and the spec under typed
+keys, and `ROUTE_TABLE`: for each registered route, a `RouteInfo` saying which scope it
+needs, how its errors are shaped and how it is documented. Handler modules import this
+module; `router.app` imports them, never the other way round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from vecstore.cluster.spec import ClusterSpec
+from vecstore.router.auth import ApiKeys, Scope
+from vecstore.router.metrics import RouterMetrics
+from vecstore.router.operation import Operation
+from vecstore.router.shards import ShardSet
+from vecstore.transport.server import Handler
+
+SHARDS = web.AppKey("shards", ShardSet)
+KEYS = web.AppKey("keys", ApiKeys)
+METRICS = web.AppKey("metrics", RouterMetrics)
+SPEC = web.AppKey("spec", ClusterSpec)
+
+ErrorShape = Callable[[dict[str, Any], float], dict[str, Any]]
+"""`shape(native_error_body, seconds) -> body`: an error in the route's API's own shape."""
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    """One route of the router: what it needs and how it answers."""
+
+    method: str
+    path: str
+    scope: Scope
+    operation: Operation | None = None
+    """Its OpenAPI description; None for routes that `router.openapi.NATIVE` describes."""
+    error_shape: ErrorShape | None = None
+    """None: the native error body."""
+
+
+ROUTE_TABLE: web.AppKey[dict[web.AbstractRoute, RouteInfo]] = web.AppKey("route_table")
+"""aiohttp route -> RouteInfo, filled by `add_route` (`router.app.create_app` creates it)."""
+
+
+def add_route(app: web.Application, info: RouteInfo, handler: Handler) -> None:
+    """Register `handler` for `info.method info.path` and remember its RouteInfo."""
+    route = app.router.add_route(info.method, info.path, handler)
+    app[ROUTE_TABLE][route] = info
+
+
+def route_info(request: web.Request) -> RouteInfo | None:
+    """The RouteInfo of the route a request matched (None for 404s and unregistered routes)."""
+    return request.app.get(ROUTE_TABLE, {}).get(request.match_info.route)
+
+
+def required_scope(request: web.Request) -> Scope:
+    """What a request needs: the route's declared scope; otherwise reads for GET, writes else."""
+    info = route_info(request)
+    if info is not None:
+        return info.scope
+    return Scope.READ if request.method == "GET" else Scope.WRITE
