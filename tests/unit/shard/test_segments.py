@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -172,3 +173,44 @@ def test_a_dropped_collection_leaves_no_files(ready: Shard, tmp_path: Path) -> N
     ready.apply(DropCollection("c"))
     assert not directory.exists()
     assert not any((ready.settings.data_dir / "collections").iterdir())
+
+
+def test_index_step_does_bounded_work_until_there_is_none(make_shard: ShardFactory) -> None:
+    shard = make_shard(seal_threshold=40, index_chunk=16)
+    shard.apply(CreateCollection(CollectionSchema("c", DIM, hnsw=WIDE)))
+    add(shard, range(100))
+    before = everything(shard)
+    steps = 0
+    while shard.index_step():
+        steps += 1
+        assert steps < 1_000, "index_step never ran out of work"
+        assert everything(shard) == before  # physical work only
+    assert steps >= 100 // 16  # one chunk per step at most
+    stats = shard.collection("c").stats()
+    assert stats["indexing_lag"] == 0
+    assert stats["segments"] >= 1
+    assert not shard.index_step()
+    assert_close_to_exact(shard)
+
+
+def test_the_indexer_thread_runs_the_step_it_is_given() -> None:
+    from vecstore.shard.indexer import Indexer
+
+    calls: list[int] = []
+    done = threading.Event()
+
+    def step() -> bool:
+        calls.append(1)
+        if len(calls) >= 5:
+            done.set()
+            return False
+        return True
+
+    indexer = Indexer(step)
+    indexer.start()
+    try:
+        assert done.wait(10)
+    finally:
+        indexer.stop()
+    assert not indexer.is_alive()
+    assert len(calls) >= 5
