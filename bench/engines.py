@@ -19,6 +19,7 @@ from usearch.index import Index
 from bench.dataset import FloatMatrix, IntArray
 from vecstore.cluster.commands import CreateCollection, Upsert
 from vecstore.cluster.schema import CollectionSchema, HnswConfig, Metric, StorageDtype
+from vecstore.node.indexer import start_indexer
 from vecstore.shard.records import ScoredPoint
 from vecstore.shard.settings import ShardSettings
 from vecstore.shard.state import Shard
@@ -101,6 +102,7 @@ class ShardEngine:
 
     def __init__(self, data_dir: Path, dim: int, dtype: StorageDtype, hnsw: HnswConfig) -> None:
         self.shard = Shard(ShardSettings(data_dir=data_dir))
+        self.indexer = start_indexer(self.shard)  # as in a node
         self.schema = CollectionSchema(COLLECTION, dim, Metric.COSINE, dtype, hnsw)
         self.shard.apply(CreateCollection(self.schema))
         self.ef: int | None = None
@@ -169,6 +171,7 @@ class ShardEngine:
 
     def close(self) -> None:
         """Stop the indexer and drop the maps."""
+        self.indexer.stop()
         self.shard.close()
 
 

@@ -25,6 +25,7 @@ from vecstore.cluster.commands import CreateCollection, Upsert
 from vecstore.cluster.schema import CollectionSchema
 from vecstore.launcher.local_cluster import LocalCluster
 from vecstore.launcher.processes import free_ports
+from vecstore.node.indexer import start_indexer
 from vecstore.shard.settings import ShardSettings
 from vecstore.shard.state import Shard
 
@@ -62,6 +63,7 @@ def bench_usearch(data: ClusteredData) -> dict[str, Any]:
 def bench_shard(data: ClusteredData, scratch: Path) -> dict[str, Any]:
     """The shard core in-process, sealed into one segment, one query at a time."""
     shard = Shard(ShardSettings(data_dir=scratch / "shard"))
+    indexer = start_indexer(shard)  # as in a node
     try:
         shard.apply(CreateCollection(CollectionSchema("bench", data.base.shape[1])))
         for start in range(0, len(data.base), 1_000):
@@ -78,6 +80,7 @@ def bench_shard(data: ClusteredData, scratch: Path) -> dict[str, Any]:
             found.append([int(h.id) for h in hits])
         return summarize(latencies, time.perf_counter() - started, found, data)
     finally:
+        indexer.stop()
         shard.close()
 
 

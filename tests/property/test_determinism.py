@@ -41,6 +41,7 @@ from vecstore.cluster.commands import (
 from vecstore.cluster.filters import Filter, parse_filter
 from vecstore.cluster.ids import PointId
 from vecstore.cluster.schema import CollectionSchema, Metric
+from vecstore.node.indexer import Indexer, start_indexer
 from vecstore.shard import collection as collection_module
 from vecstore.shard.segment import SealedSegment, write_segment
 from vecstore.shard.settings import GpuMode, ShardSettings
@@ -147,12 +148,24 @@ def new_shard(data_dir: Path, seal_threshold: int, background: bool) -> Shard:
             seal_threshold=seal_threshold,
             index_chunk=16,
             exact_limit=30,
-            background=background,
             gpu=GpuMode.OFF,
         )
     )
+    if background:
+        INDEXERS[shard] = start_indexer(shard)
     shard.apply(CreateCollection(CollectionSchema(NAME, DIM, Metric.COSINE)))
     return shard
+
+
+INDEXERS: dict[Shard, Indexer] = {}
+"""The node's indexer thread of each shard built with background=True."""
+
+
+def close(shard: Shard) -> None:
+    indexer = INDEXERS.pop(shard, None)
+    if indexer is not None:
+        indexer.stop()
+    shard.close()
 
 
 def run(shard: Shard, steps: list[Step]) -> list[dict[str, Any]]:
@@ -241,7 +254,7 @@ def test_replicas_with_different_layouts_agree(root: Path, seed: int) -> None:
             assert answers(shard, queries) == expected
     finally:
         for shard in (by_hand, background, *copies):
-            shard.close()
+            close(shard)
         shutil.rmtree(base, ignore_errors=True)
 
 

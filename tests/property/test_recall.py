@@ -88,7 +88,6 @@ def load_shard(data_dir: Path, metric: Metric, dtype: StorageDtype, exact_limit:
         seal_threshold=SEAL_THRESHOLD,
         index_chunk=INDEX_CHUNK,
         exact_limit=exact_limit,
-        background=False,
         gpu=GpuMode.OFF,
     )
     shard = Shard(settings)

@@ -341,7 +341,6 @@ def shard_settings(data_dir: Path) -> ShardSettings:
         seal_threshold=40,
         exact_limit=20,
         index_chunk=8,
-        background=False,
         gpu=GpuMode.OFF,
     )
 

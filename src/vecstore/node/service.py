@@ -24,6 +24,7 @@ from vecstore.cluster.errors import (
 from vecstore.node.bridge import replicate
 from vecstore.node.config import NodeConfig
 from vecstore.node.dump import DumpWriter
+from vecstore.node.indexer import start_indexer
 from vecstore.node.metrics import NodeMetrics
 from vecstore.node.replica import Replica, ShardMachine
 from vecstore.shard.state import Shard
@@ -60,6 +61,7 @@ class NodeService:
         self.config = config
         self.metrics = NodeMetrics()
         self.shard = Shard(config.shard_settings())
+        self.indexer = start_indexer(self.shard)
         self.machine = ShardMachine(self.shard, self.metrics)
         self.dump = DumpWriter(self.shard, config.data_dir / "raft.dump")
         self.replica = Replica(config, self.machine, self.dump)
@@ -220,4 +222,5 @@ class NodeService:
         except Exception:
             log.exception("stopping raft failed")
         self.executor.shutdown(wait=True, cancel_futures=True)
+        self.indexer.stop()
         self.shard.close()

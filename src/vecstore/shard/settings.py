@@ -35,14 +35,12 @@ class ShardSettings:
     compaction_dead_ratio: float = 0.2
     """A sealed segment with this fraction of deleted points is rewritten."""
     index_chunk: int = 256
-    """Vectors the background indexer adds per step (bounds search stalls)."""
+    """Vectors one indexing step adds (bounds search stalls)."""
     exact_limit: int = 4_000
     """Filtered searches estimated to match at most this many points are scored exactly."""
     rescore_factor: int = 4
     """Candidates fetched per result for f16/i8 collections before full-precision re-scoring."""
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
-    background: bool = True
-    """Run the indexer thread; off only in tests that step indexing by hand."""
     gpu: GpuMode = GpuMode.AUTO
 
     @classmethod
@@ -56,9 +54,7 @@ class ShardSettings:
                 continue
             current = getattr(settings, spec.name)
             try:
-                if isinstance(current, bool):
-                    overrides[spec.name] = _parse_bool(raw)
-                elif isinstance(current, GpuMode):
+                if isinstance(current, GpuMode):
                     overrides[spec.name] = GpuMode(raw.strip().lower())
                 elif isinstance(current, int):
                     overrides[spec.name] = int(raw)
@@ -70,13 +66,3 @@ class ShardSettings:
                     f"{type(current).__name__}"
                 ) from None
         return replace(settings, **overrides)  # type: ignore[arg-type]
-
-
-def _parse_bool(raw: str) -> bool:
-    """A strict boolean: a typo must not silently turn a setting off."""
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(raw)

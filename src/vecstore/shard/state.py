@@ -6,7 +6,9 @@ batches are fenced per (topic, partition) (`ingest_fence`): offsets at or below 
 mark are skipped and counted, and the mark advances in the same apply.
 
 Indexing, sealing and compaction change only the physical layout: `index_step()` does one
-bounded step of it, run by the background `Indexer` thread (or by hand, `maintain()`).
+bounded step of it. The shard starts no thread: the node drives the steps from its indexer
+thread (`vecstore.node.indexer`, attached with `drive_with`); without a driver, callers
+step by hand (`wait_indexed`, `index_until_idle`, `maintain`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +46,6 @@ from vecstore.cluster.ids import PointId
 from vecstore.cluster.schema import CollectionSchema
 from vecstore.shard import reads, search, snapshot
 from vecstore.shard.collection import Collection
-from vecstore.shard.indexer import Indexer
 from vecstore.shard.ingest_fence import IngestFence
 from vecstore.shard.records import Record, ScoredPoint, SearchPlan
 from vecstore.shard.scorer import Scorer
@@ -55,7 +57,8 @@ Result = dict[str, Any]
 
 
 class Shard:
-    """One shard replica's state: collections, ingest offsets, and background indexing."""
+    """One shard replica's state: collections and ingest offsets, with the step functions
+    of their physical maintenance."""
 
     def __init__(self, settings: ShardSettings) -> None:
         self.settings = settings
@@ -64,9 +67,17 @@ class Shard:
         self.fence = IngestFence()
         self._lock = threading.RLock()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.indexer = Indexer(self.index_step) if settings.background else None
-        if self.indexer is not None:
-            self.indexer.start()
+        self._wake: Callable[[], None] | None = None
+
+    def drive_with(self, wake: Callable[[], None]) -> None:
+        """Hand physical maintenance to a driver that calls `index_step` from its own thread
+        (the node's indexer): `wake()` is called after every change that may need work, and
+        `wait_indexed` then waits for the driver instead of indexing itself."""
+        self._wake = wake
+
+    def _changed(self) -> None:
+        if self._wake is not None:
+            self._wake()
 
     # ---- apply ---------------------------------------------------------------------------
 
@@ -117,8 +128,7 @@ class Shard:
             else:
                 assert isinstance(command, (SetPayload, OverwritePayload, DeletePayloadKeys))
                 result = {"status": "ok", "updated": collection.change_payloads(command)}
-        if self.indexer is not None:
-            self.indexer.wake()
+        self._changed()
         return result
 
     def _ingest(self, batch: IngestBatch) -> Result:
@@ -264,7 +274,7 @@ class Shard:
         """Block until every point is in an HNSW index (or `timeout`); True if caught up."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.indexer is None:
+            if self._wake is None:
                 self.maintain(seal=False, compact=False)
             if all(c.pending() == 0 for c in list(self.collections.values())):
                 return True
@@ -282,10 +292,16 @@ class Shard:
                 while collection.compact(force=force):
                     pass
 
+    def index_until_idle(self) -> int:
+        """Run `index_step` in the caller's thread until there is no work; the steps run.
+        Only for a shard without a driver (tests, benchmarks, the in-process demo)."""
+        steps = 0
+        while self.index_step():
+            steps += 1
+        return steps
+
     def close(self) -> None:
-        """Stop the indexer and release segment maps."""
-        if self.indexer is not None:
-            self.indexer.stop()
+        """Release segment maps (stop the driver first: no step may run after this)."""
         with self._lock:
             for collection in self.collections.values():
                 collection.close()
@@ -308,8 +324,7 @@ class Shard:
                 shutil.rmtree(collection.directory, ignore_errors=True)
             self.collections = {c.schema.name: c for c in collections}
             self.fence = fence
-        if self.indexer is not None:
-            self.indexer.wake()
+        self._changed()
 
     def snapshot_to_file(self, file: Path) -> None:
         """Write the snapshot as one uncompressed tar file (what a Raft peer receives)."""

@@ -16,13 +16,12 @@ ShardFactory = Callable[..., Shard]
 
 @pytest.fixture
 def make_shard(tmp_path: Path) -> Iterator[ShardFactory]:
-    """Build shards with small thresholds and no indexer thread unless asked; close them all."""
+    """Build shards with small thresholds (no indexer thread: tests step by hand); close them all."""
     created: list[Shard] = []
 
     def factory(name: str = "shard", **overrides: Any) -> Shard:
         options: dict[str, Any] = {
             "seal_threshold": 50,
-            "background": False,
             "gpu": GpuMode.OFF,
             **overrides,
         }
@@ -37,5 +36,5 @@ def make_shard(tmp_path: Path) -> Iterator[ShardFactory]:
 
 @pytest.fixture
 def shard(make_shard: ShardFactory) -> Shard:
-    """One shard with seal_threshold=50 and background=False."""
+    """One shard with seal_threshold=50."""
     return make_shard()

@@ -28,8 +28,8 @@ DIM = 4
 @pytest.fixture
 def shards(tmp_path: Path) -> Iterator[tuple[Shard, Shard]]:
     pair = (
-        Shard(ShardSettings(data_dir=tmp_path / "a", background=False)),
-        Shard(ShardSettings(data_dir=tmp_path / "b", background=False)),
+        Shard(ShardSettings(data_dir=tmp_path / "a")),
+        Shard(ShardSettings(data_dir=tmp_path / "b")),
     )
     for shard in pair:
         shard.apply(CreateCollection(CollectionSchema("c", DIM)))

@@ -1,4 +1,5 @@
-"""Sealing, compaction and the background indexer: physical changes, same logical content."""
+"""Sealing, compaction, index steps and the node's indexer thread driving them: physical
+changes, same logical content."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from vecstore.cluster.commands import CreateCollection, DeletePoints, Selector, 
 from vecstore.cluster.filters import parse_filter
 from vecstore.cluster.ids import PointId
 from vecstore.cluster.schema import CollectionSchema, HnswConfig
+from vecstore.node.indexer import Indexer, start_indexer
 from vecstore.shard.segment import SealedSegment
 from vecstore.shard.state import Shard
 
@@ -140,8 +142,9 @@ def test_deleting_a_whole_segment(ready: Shard) -> None:
 def test_background_indexer_seals_and_compacts_while_answers_stay_complete(
     make_shard: ShardFactory,
 ) -> None:
-    shard = make_shard(seal_threshold=50, background=True, index_chunk=32)
-    assert shard.indexer is not None and shard.indexer.is_alive()
+    shard = make_shard(seal_threshold=50, index_chunk=32)
+    indexer = start_indexer(shard)
+    assert indexer.is_alive()
     shard.apply(CreateCollection(CollectionSchema("c", DIM, hnsw=WIDE)))
     vectors = []
     for start in range(0, 300, 30):
@@ -160,8 +163,8 @@ def test_background_indexer_seals_and_compacts_while_answers_stay_complete(
     assert stats["points"] == 300
     assert stats["indexing_lag"] == 0
     assert_close_to_exact(shard)
-    shard.close()
-    assert not shard.indexer.is_alive()
+    indexer.stop()
+    assert not indexer.is_alive()
 
 
 def test_a_dropped_collection_leaves_no_files(ready: Shard, tmp_path: Path) -> None:
@@ -194,8 +197,6 @@ def test_index_step_does_bounded_work_until_there_is_none(make_shard: ShardFacto
 
 
 def test_the_indexer_thread_runs_the_step_it_is_given() -> None:
-    from vecstore.shard.indexer import Indexer
-
     calls: list[int] = []
     done = threading.Event()
 

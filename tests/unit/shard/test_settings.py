@@ -27,7 +27,6 @@ def test_environment_overrides_each_type(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("VECSTORE_EXACT_LIMIT", " 77 ")
     monkeypatch.setenv("VECSTORE_COMPACTION_DEAD_RATIO", "0.5")
     monkeypatch.setenv("VECSTORE_MAX_PAYLOAD_BYTES", "1024")
-    monkeypatch.setenv("VECSTORE_BACKGROUND", "false")
     monkeypatch.setenv("VECSTORE_GPU", " OFF ")
     monkeypatch.setenv("VECSTORE_DATA_DIR", "/somewhere/else")
     settings = ShardSettings.from_env(tmp_path)
@@ -35,19 +34,9 @@ def test_environment_overrides_each_type(tmp_path: Path, monkeypatch: pytest.Mon
     assert settings.exact_limit == 77
     assert settings.compaction_dead_ratio == 0.5
     assert settings.max_payload_bytes == 1024
-    assert settings.background is False
     assert settings.gpu is GpuMode.OFF
     assert settings.data_dir == tmp_path
     assert settings.index_chunk == ShardSettings(data_dir=tmp_path).index_chunk
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [("1", True), ("true", True), ("Yes", True), ("ON", True), ("0", False), ("false", False), ("no", False)],
-)
-def test_boolean_spellings(raw: str, expected: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("VECSTORE_BACKGROUND", raw)
-    assert ShardSettings.from_env(tmp_path).background is expected
 
 
 def test_custom_prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,8 +53,7 @@ def test_custom_prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         ("VECSTORE_SEAL_THRESHOLD", "", "int"),
         ("VECSTORE_COMPACTION_DEAD_RATIO", "half", "float"),
         ("VECSTORE_GPU", "maybe", "GpuMode"),
-        ("VECSTORE_BACKGROUND", "sometimes", "bool"),
-        ("VECSTORE_BACKGROUND", "", "bool"),
+        ("VECSTORE_GPU", "", "GpuMode"),
     ],
 )
 def test_garbage_is_rejected(

@@ -17,7 +17,7 @@ from vecstore.shard.state import Shard
 
 
 def test_broken_manifest_entries_change_nothing(tmp_path: Path) -> None:
-    shard = Shard(ShardSettings(data_dir=tmp_path / "shard", background=False))
+    shard = Shard(ShardSettings(data_dir=tmp_path / "shard"))
     try:
         shard.apply(CreateCollection(CollectionSchema("c", 4)))
         shard.apply(Upsert.build("c", [1, 2], np.eye(2, 4)))

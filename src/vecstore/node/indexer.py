@@ -1,6 +1,6 @@
-"""The background indexer: a thread that runs the shard's maintenance step
-(`Shard.index_step`: move buffered vectors into HNSW, seal, compact) until there is
-nothing to do, then sleeps until woken.
+"""The node's indexer thread: it runs the shard's maintenance step (`Shard.index_step`:
+move buffered vectors into HNSW, seal, compact) until there is nothing to do, then sleeps
+until the shard wakes it (`Shard.drive_with`).
 
 It runs in its own thread so that apply stays cheap (usearch releases the GIL while it
 builds). The step only changes the physical layout, never what a search can find. The
@@ -14,6 +14,8 @@ import os
 import threading
 from collections.abc import Callable
 
+from vecstore.shard.state import Shard
+
 log = logging.getLogger(__name__)
 
 IDLE_WAIT_SECONDS = 0.05
@@ -21,7 +23,7 @@ ERROR_BACKOFF_SECONDS = 1.0
 
 
 class Indexer(threading.Thread):
-    """One per shard; stopped by `stop()`."""
+    """One per shard; stopped by `stop()` (before the shard is closed)."""
 
     def __init__(self, step: Callable[[], bool]) -> None:
         """`step() -> busy`: one bounded unit of work; False when there was none."""
@@ -68,3 +70,11 @@ def _lower_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), INDEXER_NICENESS)
     except (OSError, AttributeError):  # not Linux, or not permitted: keep normal priority
         log.debug("could not lower the indexer thread's priority")
+
+
+def start_indexer(shard: Shard) -> Indexer:
+    """Start the indexer thread driving `shard`'s maintenance; stop it before closing the shard."""
+    indexer = Indexer(shard.index_step)
+    shard.drive_with(indexer.wake)
+    indexer.start()
+    return indexer
