@@ -181,3 +181,19 @@ def test_no_import_circle_between_rooms() -> None:
 def test_the_circle_finder_finds_circles() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": {"e"}}
     assert strongly_connected(graph) == [["a", "b", "c"]]
+
+
+def test_the_shard_starts_no_thread_and_no_process() -> None:
+    """shard/ may use locks, but whoever runs it owns the threads (the node's indexer, the
+    Raft tick thread, the read pool): no Thread, executor or subprocess is created in it."""
+    starters = {"Thread", "ThreadPoolExecutor", "ProcessPoolExecutor", "Popen", "start_new_thread", "Timer"}
+    found = []
+    for module, path in MODULES.items():
+        if room_of(module) != "shard":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Attribute | ast.Name):
+                name = node.attr if isinstance(node, ast.Attribute) else node.id
+                if name in starters:
+                    found.append(f"{module}:{node.lineno} uses {name}")
+    assert not found, "\n".join(found)
