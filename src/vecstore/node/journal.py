@@ -4,11 +4,17 @@ pysyncobj's FileJournal holds every entry (command bytes included) in a Python l
 until log compaction, so a node's memory grows with its write rate. This journal keeps
 only (offset, index, term) per entry in memory and reads commands back from the memory
 map. It also offers an fsync policy: 'always' msyncs after every append.
+
+Each record is (length, index, term, command, length again). On open, records are read
+up to the end offset in the header and the first one that is cut short, whose trailing
+length disagrees, or that breaks the log's index/term order ends the log: a crash in the
+middle of an append leaves the complete entries before it and nothing else.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import mmap
 import os
 import struct
@@ -24,6 +30,8 @@ _TRAILER = struct.Struct("<I")
 _INITIAL_SIZE = 1 << 20
 
 Entry = tuple[bytes, int, int]
+
+log = logging.getLogger(__name__)
 
 
 class DiskJournal(Journal):  # type: ignore[misc]
@@ -51,15 +59,38 @@ class DiskJournal(Journal):  # type: ignore[misc]
         self._map = mmap.mmap(self._file.fileno(), 0)
         magic, end = _HEADER.unpack_from(self._map, 0)
         if magic != _MAGIC:
+            self._map.close()
+            self._file.close()
             raise ValueError(f"{self._path} is not a VecStore journal")
+        limit = min(end, len(self._map))
         offset = _HEADER.size
-        while offset < end:
+        while offset + _RECORD.size + _TRAILER.size <= limit:
             length, index, term = _RECORD.unpack_from(self._map, offset)
+            following = offset + _RECORD.size + length + _TRAILER.size
+            if following > limit or not self._plausible(index, term):
+                break
+            if _TRAILER.unpack_from(self._map, following - _TRAILER.size)[0] != length:
+                break
             self._offsets.append(offset)
             self._indexes.append(index)
             self._terms.append(term)
-            offset += _RECORD.size + length + _TRAILER.size
+            offset = following
         self._end = offset
+        if offset != end:  # a torn tail (crash mid-append): keep the complete records before it
+            log.warning(
+                "journal %s: dropped a torn tail (%d bytes) after %d complete entries",
+                self._path,
+                end - offset,
+                len(self._offsets),
+            )
+            self._set_end(offset)
+            self._map.flush()
+
+    def _plausible(self, index: int, term: int) -> bool:
+        """Raft's log invariants: indexes consecutive from 1 up, terms never decreasing."""
+        if not self._indexes:
+            return index >= 1
+        return index == self._indexes[-1] + 1 and term >= self._terms[-1]
 
     def _ensure(self, size: int) -> None:
         if size <= len(self._map):

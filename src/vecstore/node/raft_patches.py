@@ -21,27 +21,150 @@
    acknowledged and applied, below the leader's match index (found by the chaos suite).
    `trim_known_entries` applies Raft's rule: skip entries already present, truncate only
    at the first conflict.
-6. Snapshot chunks: an append without `prevLogIdx` (a chunk of the leader's dump) checks
+7. Snapshot chunks: an append without `prevLogIdx` (a chunk of the leader's dump) checks
    nothing in the follower's log, yet pysyncobj raised the follower's commit index to the
    end of its own log. A deposed leader receiving the new leader's dump thus committed and
    applied its own unreplicated entries, acknowledged them to clients, and lost them when
    the dump replaced its state (found by the chaos suite). `hold_commit_without_log_check`
    keeps such a message from raising the commit index.
+
+Every one of these reaches into pysyncobj's private (often name-mangled `_SyncObj__*`) names,
+which any release may rename; a renamed method would silently turn a safety fix into dead
+code. So pysyncobj is pinned to exactly `PYSYNCOBJ_VERSION`, every private name the patches
+(here, replica.py, journal.py, raft_cipher.py) use or replace is listed in
+`PATCHED_PRIVATE_NAMES`, and `verify_pysyncobj` refuses to start (RuntimeError) on any other
+version or when a listed name is missing. It runs when this module is imported and again
+before the patches are installed.
 """
 
 from __future__ import annotations
 
+import dis
+import functools
+import inspect
 import types
 import zlib
+from collections.abc import Callable, Iterator
+from importlib import metadata
 from typing import Any
 
 from pysyncobj import syncobj as syncobj_module
 from pysyncobj import tcp_connection
+from pysyncobj.journal import Journal
 from pysyncobj.monotonic import monotonic as monotonic_time
+from pysyncobj.syncobj import SyncObj
 
 from vecstore.node.raft_cipher import get_encryptor
 
 LEADER_STATE = 2
+
+PYSYNCOBJ_VERSION = "0.3.17"
+"""The pysyncobj release these patches were written against (pinned in pyproject.toml)."""
+
+PrivateName = tuple[Any, str]
+
+PATCHED_PRIVATE_NAMES: tuple[PrivateName, ...] = (
+    # SyncObj state read or written by advance_on_success / trim_known_entries /
+    # hold_commit_without_log_check (instance attributes, assigned in SyncObj's methods)
+    (SyncObj, "_SyncObj__raftState"),
+    (SyncObj, "_SyncObj__raftCurrentTerm"),
+    (SyncObj, "_SyncObj__raftCommitIndex"),
+    (SyncObj, "_SyncObj__raftMatchIndex"),
+    (SyncObj, "_SyncObj__raftNextIndex"),
+    (SyncObj, "_SyncObj__lastResponseTime"),
+    (SyncObj, "_SyncObj__raftLog"),
+    # SyncObj methods called by the patches
+    (SyncObj, "_SyncObj__getCurrentLogIndex"),
+    (SyncObj, "_SyncObj__sendNextNodeIdx"),
+    # SyncObj methods replica.Replica overrides
+    (SyncObj, "_SyncObj__getEntries"),
+    (SyncObj, "_SyncObj__onMessageReceived"),
+    # single-underscore SyncObj methods replica.Replica calls
+    (SyncObj, "_getLeader"),
+    (SyncObj, "_isLeader"),
+    # journal.DiskJournal: SyncObj closes its journal through this private method
+    (Journal, "_destroy"),
+    # module globals replaced: journal factory (replica), encryptor factory (raft_cipher),
+    # and the transport's zlib and socket modules (compression level, source address)
+    (syncobj_module, "createJournal"),
+    (syncobj_module, "getEncryptor"),
+    (tcp_connection, "zlib"),
+    (tcp_connection, "socket"),
+)
+"""(owner, name) for every private pysyncobj name VecStore's patches use or replace."""
+
+
+def _code_objects(owner: type) -> Iterator[types.CodeType]:
+    """Code of every function defined in `owner`'s body, nested code included."""
+    pending = [
+        inspect.unwrap(value).__code__
+        for value in vars(owner).values()
+        if inspect.isfunction(inspect.unwrap(value))
+    ]
+    while pending:
+        code = pending.pop()
+        yield code
+        pending.extend(const for const in code.co_consts if isinstance(const, types.CodeType))
+
+
+@functools.cache
+def _assigned_attributes(owner: type) -> frozenset[str]:
+    """Every attribute name a function in `owner`'s body assigns (`x.<name> = ...`)."""
+    return frozenset(
+        str(instruction.argval)
+        for code in _code_objects(owner)
+        for instruction in dis.get_instructions(code)
+        if instruction.opname == "STORE_ATTR"
+    )
+
+
+def private_name_present(owner: Any, name: str) -> bool:
+    """True if `owner` has `name`, or (for a class) one of its methods assigns `self.<name>`."""
+    if hasattr(owner, name):
+        return True
+    return isinstance(owner, type) and name in _assigned_attributes(owner)
+
+
+def _owner_name(owner: Any) -> str:
+    return str(getattr(owner, "__qualname__", None) or getattr(owner, "__name__", repr(owner)))
+
+
+def check_pysyncobj(
+    version: str,
+    present: Callable[[Any, str], bool],
+    names: tuple[PrivateName, ...] = PATCHED_PRIVATE_NAMES,
+) -> None:
+    """Raise RuntimeError unless `version` is PYSYNCOBJ_VERSION and every name is `present`."""
+    if version != PYSYNCOBJ_VERSION:
+        raise RuntimeError(
+            f"pysyncobj {version} is installed, but VecStore's Raft patches were written for "
+            f"pysyncobj {PYSYNCOBJ_VERSION} (they replace private methods a release may rename); "
+            f"refusing to start. Install pysyncobj=={PYSYNCOBJ_VERSION}, or review every patch "
+            "in vecstore.node.raft_patches against the new release and update PYSYNCOBJ_VERSION."
+        )
+    missing = [f"{_owner_name(owner)}.{name}" for owner, name in names if not present(owner, name)]
+    if missing:
+        raise RuntimeError(
+            f"pysyncobj {version} lacks {', '.join(missing)}, which VecStore's Raft patches "
+            f"(written for pysyncobj {PYSYNCOBJ_VERSION}) use or replace; refusing to start, "
+            "since the patches would silently do nothing."
+        )
+
+
+def installed_pysyncobj_version() -> str:
+    """The installed pysyncobj's version, from its package metadata."""
+    try:
+        return metadata.version("pysyncobj")
+    except metadata.PackageNotFoundError:
+        return "unknown (no package metadata)"
+
+
+def verify_pysyncobj() -> None:
+    """Refuse (RuntimeError) to run the patches on a pysyncobj they were not written for."""
+    check_pysyncobj(installed_pysyncobj_version(), private_name_present)
+
+
+verify_pysyncobj()
 _original_compress = zlib.compress
 
 
@@ -51,6 +174,7 @@ def _stored_compress(data: bytes, level: int = 0) -> bytes:
 
 def install_transport_patches() -> None:
     """Skip compression and use AES-GCM for pysyncobj's messages (idempotent)."""
+    verify_pysyncobj()
     shim = types.SimpleNamespace(compress=_stored_compress, decompress=zlib.decompress)
     tcp_connection.zlib = shim
     syncobj_module.getEncryptor = get_encryptor
