@@ -116,9 +116,7 @@ class PayloadIndexMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.root = Path(tempfile.mkdtemp(prefix="vecstore-index-"))
-        self.shard = Shard(
-            ShardSettings(data_dir=self.root, seal_threshold=12, gpu=GpuMode.OFF)
-        )
+        self.shard = Shard(ShardSettings(data_dir=self.root, seal_threshold=12, gpu=GpuMode.OFF))
         self.shard.apply(CreateCollection(CollectionSchema(NAME, DIM, Metric.L2)))
         self.rng = np.random.default_rng(0)
 
