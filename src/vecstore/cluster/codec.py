@@ -17,11 +17,15 @@ from vecstore.cluster.commands import (
     DeletePayloadKeys,
     DeletePoints,
     DropCollection,
+    FenceMoving,
     IngestBatch,
     IngestRecord,
+    InstallTopology,
+    MigrateIn,
     OverwritePayload,
     PartitionBatch,
     PointCommand,
+    PrepareMigration,
     Selector,
     SetPayload,
     Upsert,
@@ -34,6 +38,7 @@ from vecstore.cluster.errors import (
 from vecstore.cluster.filters import filter_to_json, parse_filter
 from vecstore.cluster.ids import normalize_point_id
 from vecstore.cluster.schema import CollectionSchema
+from vecstore.cluster.topology import Topology
 
 CODEC_VERSION = 1
 
@@ -106,6 +111,14 @@ def _to_body(command: Command) -> tuple[str, Body]:
                     for p in partitions
                 ]
             }
+        case InstallTopology(shard_id=shard_id, topology=topology):
+            return "install_topology", {"shard_id": shard_id, "topology": topology}
+        case PrepareMigration(shard_id=shard_id, current=current, pending=pending):
+            return "prepare_migration", {"shard_id": shard_id, "current": current, "pending": pending}
+        case FenceMoving(shard_id=shard_id, epoch=epoch):
+            return "fence_moving", {"shard_id": shard_id, "epoch": epoch}
+        case MigrateIn(command=inner):
+            return "migrate_in", {"command": list(_to_body(inner))}
     raise TypeError(f"not a command: {command!r}")  # pragma: no cover - exhaustive above
 
 
@@ -190,7 +203,9 @@ def _decode_ingest(body: Body) -> IngestBatch:
             if tag not in _POINT_TAGS or not isinstance(inner, dict):
                 raise MalformedCommand(f"ingest record tag {tag!r} is not a point command")
             command = _from_body(tag, inner)
-            assert not isinstance(command, (CreateCollection, DropCollection, IngestBatch))
+            assert isinstance(
+                command, (Upsert, DeletePoints, SetPayload, OverwritePayload, DeletePayloadKeys)
+            )
             records.append(IngestRecord(offset, command))
         partitions.append(
             PartitionBatch(_field(raw, "topic", str), _field(raw, "partition", int), tuple(records))
@@ -199,6 +214,24 @@ def _decode_ingest(body: Body) -> IngestBatch:
 
 
 _POINT_TAGS = {"upsert", "delete_points", "set_payload", "overwrite_payload", "delete_payload_keys"}
+
+
+def _topology_field(body: Body, name: str) -> dict[str, Any]:
+    raw = _field(body, name, dict)
+    Topology.from_dict(raw)  # validated here, so a shard never applies a malformed one
+    return raw
+
+
+def _decode_migrate_in(body: Body) -> MigrateIn:
+    inner = _field(body, "command", list)
+    if len(inner) != 2 or inner[0] not in ("upsert", "delete_points") or not isinstance(inner[1], dict):
+        raise MalformedCommand('migrate_in carries ["upsert" | "delete_points", body]')
+    command = _from_body(inner[0], inner[1])
+    assert isinstance(command, (Upsert, DeletePoints))
+    if isinstance(command, DeletePoints) and command.selector.ids is None:
+        raise MalformedCommand("migrate_in deletes name their point ids")
+    return MigrateIn(command)
+
 
 _DECODERS: dict[str, Callable[[Body], Command]] = {
     "create_collection": lambda b: CreateCollection(CollectionSchema.from_dict(b["schema"])),
@@ -209,4 +242,10 @@ _DECODERS: dict[str, Callable[[Body], Command]] = {
     "overwrite_payload": _decode_payload_command(OverwritePayload),
     "delete_payload_keys": _decode_delete_keys,
     "ingest_batch": _decode_ingest,
+    "install_topology": lambda b: InstallTopology(_field(b, "shard_id", int), _topology_field(b, "topology")),
+    "prepare_migration": lambda b: PrepareMigration(
+        _field(b, "shard_id", int), _topology_field(b, "current"), _topology_field(b, "pending")
+    ),
+    "fence_moving": lambda b: FenceMoving(_field(b, "shard_id", int), _field(b, "epoch", int)),
+    "migrate_in": _decode_migrate_in,
 }

@@ -171,7 +171,47 @@ class IngestBatch:
     partitions: tuple[PartitionBatch, ...]
 
 
-Command = CreateCollection | DropCollection | PointCommand | IngestBatch
+@dataclass(frozen=True)
+class InstallTopology:
+    """Make `topology` this shard's current one (if not older than what it has): from now on
+    it applies writes only for points it owns under it, and it deletes the points it no
+    longer owns in the same apply. Clears any migration prepared for an epoch up to it.
+    Re-installing the current epoch aborts a prepared migration."""
+
+    shard_id: int
+    topology: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PrepareMigration:
+    """Announce the next topology: from now on the shard records which of the points moving
+    away under it are written (for the catch-up), and, if it is a target, accepts copies of
+    the points moving to it (`MigrateIn`). Installs `current` first if it has no topology."""
+
+    shard_id: int
+    current: dict[str, Any]
+    pending: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FenceMoving:
+    """Refuse (retriably) writes to the points moving away under the prepared topology of
+    epoch `epoch`, until the cutover (`InstallTopology`) or an abort."""
+
+    shard_id: int
+    epoch: int
+
+
+@dataclass(frozen=True)
+class MigrateIn:
+    """A copy of points moving to this shard under its prepared topology (an upsert, or a
+    delete of points that no longer exist at the source); bypasses the ownership check."""
+
+    command: Upsert | DeletePoints
+
+
+TopologyCommand = InstallTopology | PrepareMigration | FenceMoving | MigrateIn
+Command = CreateCollection | DropCollection | PointCommand | IngestBatch | TopologyCommand
 
 
 def as_vector_matrix(vectors: npt.ArrayLike, expected_rows: int | None = None) -> FloatMatrix:

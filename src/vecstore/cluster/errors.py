@@ -166,6 +166,32 @@ class Unreachable(Unavailable):
     code = "unreachable"
 
 
+class WrongShard(VecStoreError):
+    """This shard does not own the point at its topology epoch: the caller routed by a stale
+    topology. `details["topology"]` is the shard's, so the caller can refresh and retry."""
+
+    http_status = 409
+    code = "wrong_shard"
+
+    def __init__(self, message: str, topology: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        if topology is not None:
+            self.details["topology"] = topology
+
+    @property
+    def topology(self) -> dict[str, Any] | None:
+        """The refusing shard's topology (plain data, `Topology.from_dict`)."""
+        found = self.details.get("topology")
+        return found if isinstance(found, dict) else None
+
+
+class Migrating(Unavailable):
+    """The point is being moved to another shard: writes to it wait for the short fence
+    before the cutover (retriable; it then lives at its new owner)."""
+
+    code = "migrating"
+
+
 class Timeout(VecStoreError):
     """The operation did not complete in time; it may or may not have been applied."""
 
@@ -195,6 +221,8 @@ ERROR_CLASSES: dict[str, type[VecStoreError]] = {
         Unavailable,
         Unreachable,
         Timeout,
+        WrongShard,
+        Migrating,
     )
 }
 
@@ -212,4 +240,6 @@ def error_from_dict(body: dict[str, Any]) -> VecStoreError:
             return CollectionNotFound(name)
         err: VecStoreError = NotFound(message)
         return err
-    return ERROR_CLASSES.get(code, VecStoreError)(message)
+    rebuilt = ERROR_CLASSES.get(code, VecStoreError)(message)
+    rebuilt.details = {k: v for k, v in body.items() if k not in {"status", "error", "code"}}
+    return rebuilt

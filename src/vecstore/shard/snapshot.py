@@ -12,6 +12,7 @@ import shutil
 import tarfile
 from collections.abc import Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +24,26 @@ from vecstore.cluster.schema import CollectionSchema
 from vecstore.shard.collection import Collection
 from vecstore.shard.ingest_fence import IngestFence
 from vecstore.shard.memtable import MemTable
+from vecstore.shard.ownership import Ownership
 from vecstore.shard.scorer import Scorer
 from vecstore.shard.settings import ShardSettings
 
 SNAPSHOT_FORMAT = 1
 
 
-def write_snapshot(path: Path, collections: Sequence[Collection], fence: IngestFence) -> None:
-    """Write the collections and the ingest fence into the existing, empty directory `path`.
+@dataclass(frozen=True)
+class ShardImage:
+    """What a snapshot holds: the collections, the ingest fence and the topology fence."""
+
+    collections: list[Collection]
+    fence: IngestFence
+    ownership: Ownership | None
+
+
+def write_snapshot(
+    path: Path, collections: Sequence[Collection], fence: IngestFence, ownership: Ownership | None
+) -> None:
+    """Write the shard's state into the existing, empty directory `path`.
     The caller keeps applies out (the shard holds its lock); each collection is read-locked."""
     with ExitStack() as stack:
         ordered = sorted(collections, key=lambda c: c.schema.name)
@@ -39,6 +52,7 @@ def write_snapshot(path: Path, collections: Sequence[Collection], fence: IngestF
         manifest: dict[str, Any] = {
             "format": SNAPSHOT_FORMAT,
             **fence.to_manifest(),
+            "ownership": None if ownership is None else ownership.to_manifest(),
             "collections": [
                 _write_collection(collection, path / f"collection-{number}")
                 for number, collection in enumerate(ordered)
@@ -82,11 +96,9 @@ def _link_tree(source: Path, target: Path) -> None:
             shutil.copy2(item, target / item.name)
 
 
-def read_snapshot(
-    path: Path, settings: ShardSettings, scorer: Scorer
-) -> tuple[list[Collection], IngestFence]:
-    """The collections (in new directories under `settings.data_dir`) and the ingest fence of
-    the snapshot directory at `path`. All or nothing: MalformedCommand, with nothing left
+def read_snapshot(path: Path, settings: ShardSettings, scorer: Scorer) -> ShardImage:
+    """The state in the snapshot directory at `path`, its collections in new directories
+    under `settings.data_dir`. All or nothing: MalformedCommand, with nothing left
     on disk, when any part of it does not read back."""
     try:
         manifest = msgpack.unpackb((path / "manifest.msgpack").read_bytes(), strict_map_key=False)
@@ -102,12 +114,14 @@ def read_snapshot(
             # one at a time: those read before a failure are removed below
             restored.append(_read_collection(path / entry["directory"], entry, settings, scorer))  # noqa: PERF401
         fence = IngestFence.from_manifest(manifest)
+        raw_ownership = manifest.get("ownership")  # absent from snapshots of older versions
+        ownership = None if raw_ownership is None else Ownership.from_manifest(raw_ownership)
     except (KeyError, TypeError, ValueError, OSError, VecStoreError) as err:
         for collection in restored:
             collection.close()
             shutil.rmtree(collection.directory, ignore_errors=True)
         raise MalformedCommand(f"snapshot at {path} is inconsistent: {err!r}") from None
-    return restored, fence
+    return ShardImage(restored, fence, ownership)
 
 
 def _read_collection(

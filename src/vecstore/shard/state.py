@@ -33,20 +33,33 @@ from vecstore.cluster.commands import (
     DeletePayloadKeys,
     DeletePoints,
     DropCollection,
+    FenceMoving,
     IngestBatch,
     IngestRecord,
+    InstallTopology,
+    MigrateIn,
     OverwritePayload,
     PointCommand,
+    PrepareMigration,
+    Selector,
     SetPayload,
     Upsert,
 )
-from vecstore.cluster.errors import CollectionConflict, CollectionNotFound, VecStoreError
+from vecstore.cluster.errors import (
+    CollectionConflict,
+    CollectionNotFound,
+    Conflict,
+    InvalidRequest,
+    VecStoreError,
+)
 from vecstore.cluster.filters import Filter
 from vecstore.cluster.ids import PointId
 from vecstore.cluster.schema import CollectionSchema
+from vecstore.cluster.topology import Topology
 from vecstore.shard import reads, search, snapshot
 from vecstore.shard.collection import Collection
 from vecstore.shard.ingest_fence import IngestFence
+from vecstore.shard.ownership import Ownership
 from vecstore.shard.records import Record, ScoredPoint, SearchPlan
 from vecstore.shard.scorer import Scorer
 from vecstore.shard.settings import ShardSettings
@@ -65,6 +78,7 @@ class Shard:
         self.scorer = Scorer(settings.gpu)
         self.collections: dict[str, Collection] = {}
         self.fence = IngestFence()
+        self.ownership: Ownership | None = None
         self._lock = threading.RLock()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self._wake: Callable[[], None] | None = None
@@ -91,6 +105,16 @@ class Shard:
                     return self._drop(name)
                 case IngestBatch():
                     return self._ingest(command)
+                case InstallTopology() | PrepareMigration() | FenceMoving():
+                    return self._apply_topology(command)
+                case MigrateIn(command=copy):
+                    if self.ownership is None:
+                        raise Conflict("this shard has no migration prepared; the copy is refused")
+                    copied = _ids_of(copy)
+                    if copied is None:
+                        raise InvalidRequest("a migration copy names its point ids")
+                    self.ownership.check_copy(copied)
+                    return self._apply_point_command(copy, fenced=False)
                 case _:
                     return self._apply_point_command(command)
 
@@ -117,8 +141,10 @@ class Shard:
         shutil.rmtree(collection.directory, ignore_errors=True)
         return {"status": "ok", "dropped": True}
 
-    def _apply_point_command(self, command: PointCommand) -> Result:
+    def _apply_point_command(self, command: PointCommand, fenced: bool = True) -> Result:
         collection = self.collection(command.collection)
+        if fenced and self.ownership is not None:
+            self._check_ownership(collection, command)
         with collection.lock.write():
             if isinstance(command, Upsert):
                 count = collection.upsert(command)
@@ -131,7 +157,70 @@ class Shard:
         self._changed()
         return result
 
+    def _check_ownership(self, collection: Collection, command: PointCommand) -> None:
+        """The topology fence (before anything changes), and what the catch-up must re-copy."""
+        ownership = self.ownership
+        assert ownership is not None
+        ids = _ids_of(command)
+        if ids is None:
+            ownership.check_filter_write()
+            if ownership.pending is not None:
+                selector = command.selector  # type: ignore[union-attr]
+                with collection.lock.read():
+                    touched = [point_id for point_id, _ in collection.select(selector)]
+                ownership.note_written(command.collection, touched)
+            return
+        ownership.check_writes(ids)
+        ownership.note_written(command.collection, ids)
+
+    def _apply_topology(self, command: InstallTopology | PrepareMigration | FenceMoving) -> Result:
+        if self.ownership is not None and self.ownership.shard_id != command.shard_id:
+            raise Conflict(
+                f"this is shard {self.ownership.shard_id}; a topology command for shard "
+                f"{command.shard_id} was sent to it"
+            )
+        match command:
+            case InstallTopology(topology=raw):
+                installed = self._install(command.shard_id, Topology.from_dict(raw))
+                return {"status": "ok", "installed": installed, **self._ownership_status()}
+            case PrepareMigration(current=current, pending=pending):
+                now = Topology.from_dict(current)
+                if self.ownership is None or self.ownership.epoch < now.epoch:
+                    self._install(command.shard_id, now)  # never again once prepared: keeps `dirty`
+                assert self.ownership is not None
+                self.ownership.prepare(Topology.from_dict(pending))
+            case FenceMoving(epoch=epoch):
+                if self.ownership is None:
+                    raise Conflict("this shard has no migration prepared; nothing to fence")
+                self.ownership.fence(epoch)
+        return {"status": "ok", **self._ownership_status()}
+
+    def _install(self, shard_id: int, topology: Topology) -> bool:
+        """Make `topology` current and delete the points this shard no longer owns (a shard
+        not in it, a target before its cutover or a removed shard, owns none)."""
+        if self.ownership is None:
+            self.ownership = Ownership(shard_id, topology)
+        elif not self.ownership.install(topology):
+            return False
+        ownership = self.ownership
+        for name, collection in self.collections.items():
+            with collection.lock.read():
+                gone = tuple(i for i, _ in collection.live_items() if not ownership.owns(i))
+            if gone:
+                self._apply_point_command(DeletePoints(name, Selector(ids=gone)), fenced=False)
+        return True
+
+    def _ownership_status(self) -> Result:
+        return {"ownership": None if self.ownership is None else self.ownership.status()}
+
     def _ingest(self, batch: IngestBatch) -> Result:
+        if self.ownership is not None:  # refuse the whole batch: a rejected record would be lost
+            self.ownership.check_writes(
+                point_id
+                for part in batch.partitions
+                for record in part.records
+                for point_id in _ids_of(record.command) or ()
+            )
         partitions = []
         for part in batch.partitions:
             position = (part.topic, part.partition)
@@ -239,6 +328,7 @@ class Shard:
                     for _, c in sorted(self.collections.items())
                 ],
                 "applied": self.fence.digest_rows(),
+                "ownership": None if self.ownership is None else self.ownership.digest_row(),
             }
         return hashlib.sha256(msgpack.packb(state)).hexdigest()[:32]
 
@@ -248,6 +338,7 @@ class Shard:
             return {
                 "collections": {name: c.stats() for name, c in sorted(self.collections.items())},
                 "ingest": self.fence.status(),
+                **self._ownership_status(),
                 "indexing_lag": sum(c.pending() for c in self.collections.values()),
                 "scorer": self.scorer.backend,
             }
@@ -311,19 +402,20 @@ class Shard:
         wait until it is written."""
         path.mkdir(parents=True)
         with self._lock:
-            snapshot.write_snapshot(path, list(self.collections.values()), self.fence)
+            snapshot.write_snapshot(path, list(self.collections.values()), self.fence, self.ownership)
 
     def restore(self, path: Path) -> None:
         """Replace this shard's state with the snapshot directory at `path`; a snapshot that
         does not read back whole leaves the shard as it was (MalformedCommand)."""
         with self._lock:
-            collections, fence = snapshot.read_snapshot(path, self.settings, self.scorer)
+            image = snapshot.read_snapshot(path, self.settings, self.scorer)
             for collection in self.collections.values():
                 with collection.lock.write():
                     collection.close()
                 shutil.rmtree(collection.directory, ignore_errors=True)
-            self.collections = {c.schema.name: c for c in collections}
-            self.fence = fence
+            self.collections = {c.schema.name: c for c in image.collections}
+            self.fence = image.fence
+            self.ownership = image.ownership
         self._changed()
 
     def snapshot_to_file(self, file: Path) -> None:
@@ -337,6 +429,11 @@ class Shard:
         """Restore from one tar file written by `snapshot_to_file`."""
         with tempfile.TemporaryDirectory(dir=self.settings.data_dir) as scratch:
             self.restore(snapshot.unpack(file, Path(scratch)))
+
+
+def _ids_of(command: PointCommand) -> tuple[PointId, ...] | None:
+    """The point ids a command names (None for a write by filter)."""
+    return command.ids if isinstance(command, Upsert) else command.selector.ids
 
 
 def _upsert_runs(records: list[IngestRecord]) -> list[list[IngestRecord]]:
