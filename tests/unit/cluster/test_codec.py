@@ -19,6 +19,7 @@ from vecstore.cluster.commands import (
     IngestRecord,
     OverwritePayload,
     PartitionBatch,
+    PointCommand,
     Selector,
     SetPayload,
     Upsert,
@@ -44,7 +45,7 @@ UPSERT = Upsert.build(
     [{"a": {"b": [1, "x", None, 2.5, True]}}, {}, {"big": 2**64 - 1, "neg": -(2**63)}],
 )
 
-POINT_COMMANDS: list[Command] = [
+POINT_COMMANDS: list[PointCommand] = [
     UPSERT,
     DeletePoints("docs", Selector.of_ids([3, UUID_TEXT])),
     DeletePoints("docs", Selector.of_filter(RICH_FILTER)),
