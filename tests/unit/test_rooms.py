@@ -50,8 +50,10 @@ ROOMS: dict[str, Room] = {
     "ingest": room("cluster transport", "aiohttp aiokafka msgpack numpy prometheus_client tqdm"),
     # local child processes: `vecstore up`, the shard groups of tests and chaos, the test broker
     "launcher": room("cluster"),
+    # resharding: the coordinator that moves points between shards (a client of the nodes)
+    "reshard": room("cluster transport", "aiohttp"),
     # the `vecstore` admin CLI and the demo
-    "cli": room("cluster transport launcher", "click msgpack numpy tqdm yaml"),
+    "cli": room("cluster transport launcher reshard", "click msgpack numpy tqdm yaml"),
     # fault injection: uses everything, as a client
     "chaos": room("cluster transport launcher ingest", "aiohttp aiokafka msgpack numpy"),
 }

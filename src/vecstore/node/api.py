@@ -61,7 +61,10 @@ async def apply_command(service: NodeService, params: Params, body: Any) -> Any:
     """POST /v1/apply: one msgpack-encoded command (leader only)."""
     if not isinstance(body, bytes):
         raise InvalidRequest(f"commands must be sent as {MSGPACK}")
-    return await service.submit(body)
+    result = await service.submit(body)
+    if isinstance(result, dict) and "epoch" not in result:
+        result = {**result, "epoch": service.shard.epoch}  # callers check their topology with it
+    return result
 
 
 async def search_points(service: NodeService, params: Params, body: Body) -> Body:
@@ -116,7 +119,8 @@ async def search_points(service: NodeService, params: Params, body: Body) -> Bod
     await service.check_consistency(parse_consistency(body.get("consistency")))
     results = await service.searches.submit(key, list(vectors), run_batch)
     service.metrics.search_seconds.observe(time.perf_counter() - started)
-    return {"status": "ok", "results": [[hit.to_dict() for hit in row] for row in results]}
+    answer = {"status": "ok", "results": [[hit.to_dict() for hit in row] for row in results]}
+    return answer | {"epoch": service.shard.epoch}
 
 
 async def explain_search(service: NodeService, params: Params, body: Body) -> Body:
@@ -137,7 +141,7 @@ async def get_points(service: NodeService, params: Params, body: Body) -> Body:
         parse_consistency(body.get("consistency")),
         lambda: reads.get(collection, ids, with_payload=with_payload, with_vector=with_vector),
     )
-    return {"status": "ok", "points": [r.to_dict() for r in records]}
+    return {"status": "ok", "points": [r.to_dict() for r in records], "epoch": service.shard.epoch}
 
 
 async def scroll_points(service: NodeService, params: Params, body: Body) -> Body:
@@ -159,7 +163,8 @@ async def scroll_points(service: NodeService, params: Params, body: Body) -> Bod
             with_vector=with_vector,
         ),
     )
-    return {"status": "ok", "points": [r.to_dict() for r in records], "next_offset": next_offset}
+    points = [r.to_dict() for r in records]
+    return {"status": "ok", "points": points, "next_offset": next_offset, "epoch": service.shard.epoch}
 
 
 async def count_points(service: NodeService, params: Params, body: Body) -> Body:
@@ -169,7 +174,7 @@ async def count_points(service: NodeService, params: Params, body: Body) -> Body
     total = await service.read(
         parse_consistency(body.get("consistency")), lambda: reads.count(collection, condition)
     )
-    return {"status": "ok", "count": total}
+    return {"status": "ok", "count": total, "epoch": service.shard.epoch}
 
 
 async def list_collections(service: NodeService, params: Params, body: Body) -> Body:
@@ -191,6 +196,23 @@ async def membership(service: NodeService, params: Params, body: Body) -> Body:
         raise InvalidRequest("raft_address must look like host:port")
     await service.change_membership(str(body.get("action")), address)
     return {"status": "ok"}
+
+
+async def topology_status(service: NodeService, params: Params, body: Body) -> Body:
+    """POST /v1/topology: this shard's topology fence (epoch, topology, any migration)."""
+    consistency = parse_consistency(body.get("consistency", "leader"))
+    status = await service.read(consistency, service.shard.topology_status)
+    return {"status": "ok", **status}
+
+
+async def dirty_points(service: NodeService, params: Params, body: Body) -> Body:
+    """POST /v1/topology/dirty {"collection"}: moving points written during a migration."""
+    name = body.get("collection")
+    if not isinstance(name, str):
+        raise InvalidRequest("'collection' must be a collection name")
+    consistency = parse_consistency(body.get("consistency", "leader"))
+    ids = await service.read(consistency, lambda: service.shard.dirty_points(name))
+    return {"status": "ok", "ids": ids}
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -221,6 +243,8 @@ ROUTES = (
     Route("POST", "/v1/collections/{name}/points/count", count_points),
     Route("GET", "/v1/status", node_status),
     Route("POST", "/v1/membership", membership),
+    Route("POST", "/v1/topology", topology_status),
+    Route("POST", "/v1/topology/dirty", dirty_points),
 )
 
 

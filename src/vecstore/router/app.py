@@ -74,7 +74,7 @@ async def ready(request: web.Request) -> web.Response:
     """GET /readyz: every shard has a reachable leader."""
     shards = request.app[SHARDS]
     missing = []
-    for shard_id, client in enumerate(shards.clients):
+    for shard_id, client in sorted(shards.clients.items()):
         try:
             await client.find_leader()
         except VecStoreError:

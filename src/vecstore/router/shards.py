@@ -1,7 +1,14 @@
-"""The router's view of the cluster: one client per shard, the ring, and the schemas.
+"""The router's view of the cluster: the topology, one client per shard, and the schemas.
 
-Writes are split by the ring and sent to each shard's leader; searches are scattered to
-one replica of every shard and merged. Nothing here touches an index.
+Writes are split by the topology's ring and sent to each shard's leader; searches are
+scattered to one replica of every shard and merged. Nothing here touches an index.
+
+The topology starts as the spec's (epoch 0) and is refreshed from the shards whenever one
+says the router's is stale: a write refused with `WrongShard` (re-routed after the
+refresh), or an answer carrying a newer epoch (the read is asked again). Once a cluster
+has been resharded (epoch 1 and later), a shard may still hold points it no longer owns
+for a moment around a cutover, so search and get keep a hit only from the shard that owns
+it under the router's topology: no point is returned twice.
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -31,12 +39,13 @@ from vecstore.cluster.errors import (
     InvalidVector,
     Unavailable,
     VecStoreError,
+    WrongShard,
 )
 from vecstore.cluster.filters import Filter, filter_to_json
-from vecstore.cluster.hash_ring import ShardRing
 from vecstore.cluster.ids import PointId
 from vecstore.cluster.schema import CollectionSchema
-from vecstore.cluster.spec import ClusterSpec
+from vecstore.cluster.spec import ClusterSpec, ShardSpec
+from vecstore.cluster.topology import Topology
 from vecstore.router.merge import merge_pages, merge_top_k
 from vecstore.router.metrics import RouterMetrics
 from vecstore.transport.coalescer import Coalescer
@@ -46,6 +55,12 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Hit = dict[str, Any]
+TOPOLOGY_ATTEMPTS = 4
+"""Times an operation is routed before a stale-topology answer is returned to the caller."""
+
+
+class StaleTopology(Exception):
+    """A shard answered at a newer topology epoch than the router routes by."""
 
 
 class ShardSet:
@@ -54,26 +69,76 @@ class ShardSet:
     def __init__(self, spec: ClusterSpec, metrics: RouterMetrics) -> None:
         self.spec = spec
         self.metrics = metrics
-        self.ring = ShardRing(len(spec.shards))
+        self.topology = Topology.of_spec(spec)
         self.session: aiohttp.ClientSession | None = None
-        self.clients: list[NodeClient] = []
+        self.clients: dict[int, NodeClient] = {}
+        self._members: dict[int, ShardSpec] = {}
         self.schemas: dict[str, CollectionSchema] = {}
         self._searches: Coalescer[list[float], tuple[list[Hit], list[str]]] = Coalescer()
+        self._refreshing = asyncio.Lock()
 
     async def start(self) -> None:
         """Open the HTTP session and the per-shard clients."""
         connector = aiohttp.TCPConnector(limit=256, limit_per_host=64)
         self.session = aiohttp.ClientSession(connector=connector)
-        self.clients = [
-            NodeClient(
-                [node.http for node in shard.nodes],
-                session=self.session,
-                deadline_seconds=self.spec.router.request_timeout,
-                request_seconds=self.spec.router.request_timeout,
-                on_retry=self.metrics.retries.inc,
+        self._adopt(self.topology)
+
+    def _adopt(self, topology: Topology) -> None:
+        """Route by `topology` from now on: clients for new shards (or new members)."""
+        for shard in topology.shards:
+            if self._members.get(shard.id) != shard:
+                self.clients[shard.id] = NodeClient(
+                    [node.http for node in shard.nodes],
+                    session=self.session,
+                    deadline_seconds=self.spec.router.request_timeout,
+                    request_seconds=self.spec.router.request_timeout,
+                    on_retry=self.metrics.retries.inc,
+                )
+                self._members[shard.id] = shard
+        for gone in set(self.clients) - set(topology.ids):
+            del self.clients[gone]
+            del self._members[gone]
+        if topology.epoch != self.topology.epoch:
+            log.info("routing by topology epoch %d: shards %s", topology.epoch, list(topology.ids))
+        self.topology = topology
+
+    async def refresh_topology(self, hint: dict[str, Any] | None = None) -> Topology:
+        """Adopt the newest topology among `hint` and what every known shard's leader holds."""
+        async with self._refreshing:
+            candidates = [self.topology]
+            if hint is not None:
+                candidates.append(Topology.from_dict(hint))
+            answers = await self._all_shards(
+                "topology", lambda _, client: client.read("/v1/topology", {}, "leader")
             )
-            for shard in self.spec.shards
-        ]
+            for _, answer in answers:
+                if not isinstance(answer, VecStoreError) and answer.get("ownership"):
+                    candidates.append(Topology.from_dict(answer["ownership"]["topology"]))
+            newest = max(candidates, key=lambda topology: topology.epoch)
+            if newest.epoch > self.topology.epoch:
+                self._adopt(newest)
+            return self.topology
+
+    def _check_epoch(self, answer: dict[str, Any]) -> None:
+        """Raise StaleTopology when a shard answered at a newer epoch than ours."""
+        epoch = answer.get("epoch")
+        if isinstance(epoch, int) and epoch > self.topology.epoch:
+            raise StaleTopology(epoch)
+
+    async def _fresh(self, read: Callable[[], Awaitable[T]]) -> T:
+        """Run a read; when a shard answers at a newer epoch, refresh and read again."""
+        for _ in range(TOPOLOGY_ATTEMPTS - 1):
+            try:
+                return await read()
+            except StaleTopology:
+                await self.refresh_topology()
+        return await read()
+
+    def _owned(self, shard: int, hits: list[Hit]) -> list[Hit]:
+        """The hits `shard` owns under the router's topology (all of them at epoch 0)."""
+        if self.topology.epoch == 0:
+            return hits
+        return [hit for hit in hits if self.topology.owner(hit["id"]) == shard]
 
     async def close(self) -> None:
         """Close the session."""
@@ -91,16 +156,20 @@ class ShardSet:
 
     async def _all_shards(
         self, operation: str, call: Callable[[int, NodeClient], Awaitable[T]]
-    ) -> list[T | VecStoreError]:
+    ) -> list[tuple[int, T | VecStoreError]]:
+        """`call` on every shard of the topology; (shard id, answer or error), by shard id."""
+
         async def one(shard: int, client: NodeClient) -> T | VecStoreError:
             try:
                 return await self._on_shard(shard, operation, call(shard, client))
             except VecStoreError as err:
                 return err
 
-        if len(self.clients) == 1:  # no task to start for a single shard
-            return [await one(0, self.clients[0])]
-        return list(await asyncio.gather(*(one(i, c) for i, c in enumerate(self.clients))))
+        clients = sorted(self.clients.items())
+        if len(clients) == 1:  # no task to start for a single shard
+            return [(clients[0][0], await one(*clients[0]))]
+        answers = await asyncio.gather(*(one(i, c) for i, c in clients))
+        return [(shard, answer) for (shard, _), answer in zip(clients, answers, strict=True)]
 
     async def schema(self, name: str) -> CollectionSchema:
         """The collection's schema (cached; refreshed from shard 0 when unknown)."""
@@ -113,20 +182,34 @@ class ShardSet:
     async def refresh_schemas(self) -> None:
         """Reload every schema from shard 0's leader: a collection-DDL is acknowledged once the
         leader applied it, so a create or drop is seen right after it (a follower may lag)."""
-        if self.clients[0].leader is None:
-            await self.clients[0].find_leader()
-        answer = await self.clients[0].request("leader", "GET", "/v1/collections")
+        first = self.clients[self.topology.ids[0]]
+        if first.leader is None:
+            await first.find_leader()
+        answer = await first.request("leader", "GET", "/v1/collections")
         self.schemas = {
             entry["schema"]["name"]: CollectionSchema.from_dict(entry["schema"])
             for entry in answer["collections"]
         }
 
     async def _apply_everywhere(self, command: Command) -> list[dict[str, Any]]:
-        results = await self._all_shards("ddl", lambda _, client: client.apply(command))
-        failures = [r for r in results if isinstance(r, VecStoreError)]
-        if failures:
-            raise failures[0]
-        return [r for r in results if not isinstance(r, VecStoreError)]
+        """A collection DDL on every shard, including shards of a newer topology if a shard
+        answers at one (the DDL is idempotent)."""
+        done: dict[int, dict[str, Any]] = {}
+        for _ in range(TOPOLOGY_ATTEMPTS):
+            todo = [shard for shard in self.topology.ids if shard not in done]
+            results = await asyncio.gather(
+                *(self._on_shard(s, "ddl", self.clients[s].apply(command)) for s in todo),
+                return_exceptions=True,
+            )
+            for shard, result in zip(todo, results, strict=True):
+                if isinstance(result, BaseException):
+                    raise result
+                done[shard] = result
+            epochs = [r.get("epoch") for r in done.values()]
+            if max((e for e in epochs if isinstance(e, int)), default=0) <= self.topology.epoch:
+                break
+            await self.refresh_topology()
+        return list(done.values())
 
     # ---- collections -------------------------------------------------------------------
 
@@ -150,7 +233,7 @@ class ShardSet:
             lambda _, client: client.request("any", "GET", "/v1/collections"),
         )
         totals = {"points": 0, "segments": 0, "indexing_lag": 0, "tombstones": 0}
-        for answer in answers:
+        for _, answer in answers:
             if isinstance(answer, VecStoreError):
                 raise answer
             for entry in answer["collections"]:
@@ -161,34 +244,78 @@ class ShardSet:
 
     # ---- writes ------------------------------------------------------------------------
 
-    async def _write_groups(
-        self, groups: dict[int, Command], ids_by_shard: dict[int, list[PointId]]
-    ) -> dict[str, Any]:
-        async def send(shard: int) -> dict[str, Any]:
-            return await self._on_shard(shard, "write", self.clients[shard].apply(groups[shard]))
+    async def _send(self, shard: int, command: Command) -> dict[str, Any]:
+        return await self._on_shard(shard, "write", self.clients[shard].apply(command))
 
-        shards = sorted(groups)
-        results = await asyncio.gather(*(send(s) for s in shards), return_exceptions=True)
+    async def _write_by_owner(
+        self, ids: Sequence[PointId], build: Callable[[list[int]], Command]
+    ) -> dict[str, Any]:
+        """Send each owning shard the command `build(positions)` for its points. Points a
+        shard refuses as not its own (a cutover happened) are re-routed after a refresh."""
+        total: dict[str, int] = {}
         failed: list[dict[str, Any]] = []
         first_error: VecStoreError | None = None
-        total: dict[str, int] = {}
-        for shard, result in zip(shards, results, strict=True):
-            if isinstance(result, VecStoreError):
-                first_error = first_error or result
-                failed += [{"id": i, "error": result.message} for i in ids_by_shard.get(shard, [])]
-                if not ids_by_shard.get(shard):
-                    failed.append({"shard": shard, "error": result.message})
-            elif isinstance(result, BaseException):
-                raise result
-            else:
-                for key, value in result.items():
-                    if isinstance(value, int) and not isinstance(value, bool):
-                        total[key] = total.get(key, 0) + value
+        todo = list(range(len(ids)))
+        for attempt in range(TOPOLOGY_ATTEMPTS):
+            groups: dict[int, list[int]] = defaultdict(list)
+            for position in todo:
+                groups[self.topology.owner(ids[position])].append(position)
+            shards = sorted(groups)
+            results = await asyncio.gather(
+                *(self._send(shard, build(groups[shard])) for shard in shards), return_exceptions=True
+            )
+            todo, hint = [], None
+            for shard, result in zip(shards, results, strict=True):
+                if isinstance(result, WrongShard) and attempt + 1 < TOPOLOGY_ATTEMPTS:
+                    todo += groups[shard]
+                    hint = result.topology
+                elif isinstance(result, VecStoreError):
+                    first_error = first_error or result
+                    failed += [{"id": ids[p], "error": result.message} for p in groups[shard]]
+                elif isinstance(result, BaseException):
+                    raise result
+                else:
+                    _add_counts(total, result)
+            if not todo:
+                break
+            await self.refresh_topology(hint)
         if first_error is not None:
             first_error.details["failed"] = failed
-            first_error.details["partial"] = len(failed) < sum(len(v) for v in ids_by_shard.values()) or (
-                len(shards) > 1 and len(failed) < len(shards)
+            first_error.details["partial"] = len(failed) < len(ids)
+            raise first_error
+        return {"status": "ok", **total}
+
+    async def _write_everywhere(self, command: Command) -> dict[str, Any]:
+        """A write by filter: every shard applies it. If a shard answers at a newer epoch,
+        the shards of the newer topology not yet written are written too (applying such a
+        write twice on a shard changes nothing more)."""
+        total: dict[str, int] = {}
+        failed: list[dict[str, Any]] = []
+        first_error: VecStoreError | None = None
+        written: set[int] = set()
+        for _ in range(TOPOLOGY_ATTEMPTS):
+            shards = [shard for shard in self.topology.ids if shard not in written]
+            results = await asyncio.gather(
+                *(self._send(shard, command) for shard in shards), return_exceptions=True
             )
+            newest = self.topology.epoch
+            for shard, result in zip(shards, results, strict=True):
+                if isinstance(result, VecStoreError):
+                    first_error = first_error or result
+                    failed.append({"shard": shard, "error": result.message})
+                elif isinstance(result, BaseException):
+                    raise result
+                else:
+                    written.add(shard)
+                    _add_counts(total, result)
+                    epoch = result.get("epoch")
+                    newest = max(newest, epoch if isinstance(epoch, int) else newest)
+            if first_error is not None or newest <= self.topology.epoch:
+                break
+            await self.refresh_topology()
+        if first_error is not None:
+            first_error.details["failed"] = failed
+            first_error.details["partial"] = bool(written)
             raise first_error
         return {"status": "ok", **total}
 
@@ -208,19 +335,17 @@ class ShardSet:
                 f"{schema.dimension}"
             )
         matrix = whole.matrix()
-        groups: dict[int, Command] = {}
-        ids_by_shard: dict[int, list[PointId]] = {}
-        for shard, positions in self.ring.group(whole.ids).items():
-            shard_ids = [whole.ids[p] for p in positions]
-            groups[shard] = Upsert(
+
+        def part(positions: list[int]) -> Command:
+            return Upsert(
                 collection,
-                tuple(shard_ids),
+                tuple(whole.ids[p] for p in positions),
                 whole.dimension,
                 matrix[positions].tobytes(),
                 tuple(whole.payloads[p] for p in positions),
             )
-            ids_by_shard[shard] = shard_ids
-        return await self._write_groups(groups, ids_by_shard)
+
+        return await self._write_by_owner(whole.ids, part)
 
     async def change(
         self,
@@ -230,15 +355,12 @@ class ShardSet:
     ) -> dict[str, Any]:
         """Delete or change payloads of points chosen by ids (routed) or filter (everywhere)."""
         await self.schema(collection)
-        if selector.ids is None:
-            groups = {shard: build(selector) for shard in range(len(self.clients))}
-            return await self._write_groups(groups, {})
-        ids_by_shard = {
-            shard: [selector.ids[p] for p in positions]
-            for shard, positions in self.ring.group(selector.ids).items()
-        }
-        groups = {shard: build(Selector(ids=tuple(ids))) for shard, ids in ids_by_shard.items()}
-        return await self._write_groups(groups, ids_by_shard)
+        chosen = selector.ids
+        if chosen is None:
+            return await self._write_everywhere(build(selector))
+        return await self._write_by_owner(
+            chosen, lambda positions: build(Selector(ids=tuple(chosen[p] for p in positions)))
+        )
 
     async def delete(self, collection: str, selector: Selector) -> dict[str, Any]:
         """Delete points."""
@@ -311,56 +433,68 @@ class ShardSet:
                     answer = await client.read(f"/v1/collections/{collection}/search", body, consistency)
             except TimeoutError:
                 raise Unavailable(f"shard {shard} did not answer within {timeout}s") from None
-            results: list[list[Hit]] = answer["results"]
-            return results
+            self._check_epoch(answer)
+            return [self._owned(shard, hits) for hits in answer["results"]]
 
-        answers = await self._all_shards("search", ask)
-        warnings = []
-        usable: list[list[list[Hit]]] = []
-        for shard, answer in enumerate(answers):
-            if isinstance(answer, VecStoreError):
-                if not answer.retriable or not allow_partial:
-                    raise answer
-                warnings.append(f"shard {shard} is unavailable: {answer.message}")
-            else:
-                usable.append(answer)
-        merged = [
-            merge_top_k([answer[q] for answer in usable], k, schema.metric.higher_is_better)
-            for q in range(len(vectors))
-        ]
-        return merged, warnings
+        async def scatter() -> tuple[list[list[Hit]], list[str]]:
+            warnings = []
+            usable: list[list[list[Hit]]] = []
+            for shard, answer in await self._all_shards("search", ask):
+                if isinstance(answer, VecStoreError):
+                    if not answer.retriable or not allow_partial:
+                        raise answer
+                    warnings.append(f"shard {shard} is unavailable: {answer.message}")
+                else:
+                    usable.append(answer)
+            merged = [
+                merge_top_k([answer[q] for answer in usable], k, schema.metric.higher_is_better)
+                for q in range(len(vectors))
+            ]
+            return merged, warnings
+
+        return await self._fresh(scatter)
 
     async def get(
         self, collection: str, ids: Sequence[PointId], consistency: str = "eventual", **options: Any
     ) -> list[Hit]:
         """Points by id, in the order asked."""
         await self.schema(collection)
-        groups = self.ring.group(ids)
+        path = f"/v1/collections/{collection}/points/get"
 
-        async def fetch(shard: int) -> list[Hit]:
-            shard_ids = [ids[p] for p in groups[shard]]
-            return await self._on_shard(
-                shard, "get", self.clients[shard].get(collection, shard_ids, consistency, **options)
-            )
+        async def fetch(shard: int, shard_ids: list[PointId]) -> list[Hit]:
+            body = {"ids": shard_ids, **options}
+            answer = await self._on_shard(shard, "get", self.clients[shard].read(path, body, consistency))
+            self._check_epoch(answer)
+            return self._owned(shard, answer["points"])
 
-        found: dict[Any, Hit] = {}
-        for points in await asyncio.gather(*(fetch(s) for s in groups)):
-            found.update({point["id"]: point for point in points})
-        return [found[i] for i in ids if i in found]
+        async def gather() -> list[Hit]:
+            groups = self.topology.ring.group(ids)
+            found: dict[Any, Hit] = {}
+            fetched = await asyncio.gather(*(fetch(s, [ids[p] for p in groups[s]]) for s in groups))
+            for points in fetched:
+                found.update({point["id"]: point for point in points})
+            return [found[i] for i in ids if i in found]
+
+        return await self._fresh(gather)
 
     async def count(self, collection: str, condition: Filter | None, consistency: str = "eventual") -> int:
-        """Total matching points over all shards."""
+        """Total matching points over all shards. Around a cutover a moved point may be
+        counted at both shards for a moment (docs/operations.md)."""
         await self.schema(collection)
         body = {} if condition is None else {"filter": filter_to_json(condition)}
-        answers = await self._all_shards(
-            "count", lambda _, client: client.count(collection, consistency, **body)
-        )
-        total = 0
-        for answer in answers:
-            if isinstance(answer, VecStoreError):
-                raise answer
-            total += answer
-        return total
+        path = f"/v1/collections/{collection}/points/count"
+
+        async def total() -> int:
+            found = 0
+            answers = await self._all_shards("count", lambda _, client: client.read(path, body, consistency))
+            for _, answer in answers:
+                if isinstance(answer, VecStoreError):
+                    raise answer
+                self._check_epoch(answer)
+                found += int(answer["count"])
+            return found
+
+        return await self._fresh(total)
 
     async def scroll(
         self,
@@ -377,18 +511,24 @@ class ShardSet:
         if condition is not None:
             body["filter"] = filter_to_json(condition)
         path = f"/v1/collections/{collection}/points/scroll"
-        answers = await self._all_shards("scroll", lambda _, client: client.read(path, body, consistency))
-        pages = []
-        for answer in answers:
-            if isinstance(answer, VecStoreError):
-                raise answer
-            pages.append(answer["points"])
-        return merge_pages(pages, limit)
+
+        async def page() -> tuple[list[Hit], PointId | None]:
+            answers = await self._all_shards("scroll", lambda _, client: client.read(path, body, consistency))
+            pages = []
+            for shard, answer in answers:
+                if isinstance(answer, VecStoreError):
+                    raise answer
+                self._check_epoch(answer)
+                pages.append(self._owned(shard, answer["points"]))
+            return merge_pages(pages, limit)
+
+        return await self._fresh(page)
 
     async def status(self) -> list[dict[str, Any]]:
         """Every node's status (or its error), shard by shard."""
         rows: list[dict[str, Any]] = []
-        for shard, client in zip(self.spec.shards, self.clients, strict=True):
+        for shard in self.topology.shards:
+            client = self.clients[shard.id]
             for node in shard.nodes:
                 try:
                     status = await asyncio.wait_for(client.status(node.http), 3)
@@ -405,3 +545,10 @@ class ShardSet:
                     continue
                 rows.append({"http_address": node.http, **status})
         return rows
+
+
+def _add_counts(total: dict[str, int], result: dict[str, Any]) -> None:
+    """Sum a shard's write counts (upserted, deleted, updated) into `total`."""
+    for key, value in result.items():
+        if key != "epoch" and isinstance(value, int) and not isinstance(value, bool):
+            total[key] = total.get(key, 0) + value

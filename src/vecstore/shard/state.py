@@ -213,6 +213,24 @@ class Shard:
     def _ownership_status(self) -> Result:
         return {"ownership": None if self.ownership is None else self.ownership.status()}
 
+    def topology_status(self) -> Result:
+        """The topology fence (`ownership`: None before any topology was installed)."""
+        with self._lock:
+            return self._ownership_status()
+
+    @property
+    def epoch(self) -> int | None:
+        """The topology epoch writes are checked against (None: no topology installed)."""
+        ownership = self.ownership
+        return None if ownership is None else ownership.epoch
+
+    def dirty_points(self, collection: str) -> list[PointId]:
+        """The points moving away that were written since the migration was prepared."""
+        with self._lock:
+            if self.ownership is None:
+                return []
+            return sorted(self.ownership.dirty.get(collection, set()), key=repr)
+
     def _ingest(self, batch: IngestBatch) -> Result:
         if self.ownership is not None:  # refuse the whole batch: a rejected record would be lost
             self.ownership.check_writes(

@@ -1,0 +1,1 @@
+"""Resharding: moving points between shards when the topology changes (docs/operations.md)."""

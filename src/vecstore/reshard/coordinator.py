@@ -1,0 +1,334 @@
+"""The resharding coordinator: moves a cluster from one topology to the next, safely.
+
+It holds no state of its own: every step is a replicated command on the shards, and every
+step is idempotent, so a coordinator that dies anywhere is replaced by running the same
+command again (`resume`), or the move is rolled back (`abort`) while no shard has cut over.
+
+The steps, from topology E to E+1 (`docs/operations.md`, "Growing and shrinking"):
+1. prepare: every shard of either topology learns E+1 (`PrepareMigration`); from then on a
+   source records which of its moving points are written, and a target accepts copies.
+2. copy: each source's moving points are read from its leader and written to their new
+   owner through its log (`MigrateIn`), in batches.
+3. fence: each source refuses writes to its moving points (`FenceMoving`, retriable).
+4. catch-up: the moving points written since step 1 are copied again (or deleted).
+5. cutover: the shards that gain points install E+1, then the shards that lose points,
+   which delete the points they gave away in the same apply (`InstallTopology`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from vecstore.cluster.commands import (
+    CreateCollection,
+    DeletePoints,
+    FenceMoving,
+    InstallTopology,
+    MigrateIn,
+    PrepareMigration,
+    Selector,
+    Upsert,
+)
+from vecstore.cluster.errors import Conflict, InvalidRequest
+from vecstore.cluster.ids import PointId, normalize_point_id
+from vecstore.cluster.schema import CollectionSchema
+from vecstore.cluster.spec import ShardSpec
+from vecstore.cluster.topology import Topology
+from vecstore.transport.node_client import NodeClient
+
+log = logging.getLogger(__name__)
+
+PAGE = 1_000
+"""Points read from a source, and copied to a target, per request."""
+
+Progress = Callable[[str, int, int], None]
+"""`progress(phase, done, total)`: called as a move advances (the CLI draws a bar)."""
+
+
+@dataclass(frozen=True)
+class ShardState:
+    """What one shard's leader says of its topology fence."""
+
+    shard_id: int
+    epoch: int | None
+    """None: no topology installed yet (a cluster never resharded)."""
+    pending: Topology | None
+    fenced: bool
+    topology: Topology | None
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    """The topology every shard agrees to route by, and any move under way."""
+
+    current: Topology
+    pending: Topology | None
+    shards: dict[int, ShardState]
+    specs: dict[int, ShardSpec]
+    """Every shard known to any topology seen, with its members."""
+
+    def describe(self) -> dict[str, Any]:
+        """Plain data for `vecstore shards status` and the admin endpoint."""
+        return {
+            "epoch": self.current.epoch,
+            "shards": list(self.current.ids),
+            "moving_to": None if self.pending is None else self.pending.to_dict(),
+            "per_shard": {
+                str(shard_id): {
+                    "epoch": state.epoch,
+                    "pending": None if state.pending is None else state.pending.epoch,
+                    "fenced": state.fenced,
+                }
+                for shard_id, state in sorted(self.shards.items())
+            },
+        }
+
+
+class Coordinator:
+    """Drives one move at a time from a seed topology (the spec's or a newer one)."""
+
+    def __init__(
+        self,
+        seed: Topology,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        progress: Progress | None = None,
+        request_seconds: float = 30.0,
+    ) -> None:
+        self.seed = seed
+        self.session = session
+        self.progress = progress or (lambda _phase, _done, _total: None)
+        self.request_seconds = request_seconds
+        self._clients: dict[tuple[int, tuple[str, ...]], NodeClient] = {}
+
+    def client(self, shard: ShardSpec) -> NodeClient:
+        """A client for a shard's members (one per member list)."""
+        key = (shard.id, tuple(node.http for node in shard.nodes))
+        if key not in self._clients:
+            self._clients[key] = NodeClient(
+                list(key[1]),
+                session=self.session,
+                deadline_seconds=self.request_seconds,
+                request_seconds=self.request_seconds,
+            )
+        return self._clients[key]
+
+    async def close(self) -> None:
+        """Close the clients (and their session, if they own one)."""
+        for client in self._clients.values():
+            await client.close()
+
+    # ---- reading the cluster -----------------------------------------------------------
+
+    async def state(self, extra: Iterable[ShardSpec] = ()) -> ClusterState:
+        """Ask every shard of the seed topology (and `extra` ones) for its fence; the
+        current topology is the newest installed anywhere (the seed if none is)."""
+        shards = {shard.id: shard for shard in (*self.seed.shards, *extra)}
+        states: dict[int, ShardState] = {}
+        current = self.seed
+        for _ in range(3):  # a newer topology may name shards the seed does not know
+            for shard in list(shards.values()):
+                if shard.id not in states:
+                    states[shard.id] = await self._shard_state(shard)
+            for state in list(states.values()):
+                for known in (state.topology, state.pending):
+                    if known is not None:
+                        for spec in known.shards:
+                            shards.setdefault(spec.id, spec)
+            installed = [s.topology for s in states.values() if s.topology is not None]
+            current = max([self.seed, *installed], key=lambda topology: topology.epoch)
+            if all(shard.id in states for shard in shards.values()):
+                break
+        pendings = {s.pending for s in states.values() if s.pending is not None}
+        pending = max(pendings, key=lambda topology: topology.epoch) if pendings else None
+        if pending is not None and pending.epoch <= current.epoch:
+            pending = None  # a finished move: some shards have not cleared theirs yet
+        return ClusterState(current, pending, states, shards)
+
+    async def _shard_state(self, shard: ShardSpec) -> ShardState:
+        answer = await self.client(shard).read("/v1/topology", {}, "leader")
+        ownership = answer.get("ownership")
+        if ownership is None:
+            return ShardState(shard.id, None, None, False, None)
+        pending = ownership.get("pending")
+        return ShardState(
+            shard.id,
+            int(ownership["epoch"]),
+            None if pending is None else Topology.from_dict(pending),
+            bool(ownership["fenced"]),
+            Topology.from_dict(ownership["topology"]),
+        )
+
+    # ---- the moves -----------------------------------------------------------------------
+
+    async def add_shard(self, shard: ShardSpec) -> Topology:
+        """Grow by `shard` (its Raft group running and empty); returns the new topology."""
+        state = await self.state(extra=[shard])
+        if state.pending is not None:
+            raise Conflict(
+                f"a move to epoch {state.pending.epoch} is under way; `vecstore shards resume` "
+                "finishes it, `vecstore shards abort` rolls it back"
+            )
+        return await self.move(state.current, state.current.with_shard(shard))
+
+    async def remove_shard(self, shard_id: int) -> Topology:
+        """Drain `shard_id` into the others, then drop it from the topology."""
+        state = await self.state()
+        if state.pending is not None:
+            raise Conflict(
+                f"a move to epoch {state.pending.epoch} is under way; `vecstore shards resume` "
+                "finishes it, `vecstore shards abort` rolls it back"
+            )
+        return await self.move(state.current, state.current.without_shard(shard_id))
+
+    async def resume(self) -> Topology:
+        """Finish a move a previous coordinator left; the current topology if none."""
+        state = await self.state()
+        if state.pending is not None:
+            return await self.move(state.current, state.pending)
+        behind = [s for s in state.shards.values() if s.epoch is not None and s.epoch < state.current.epoch]
+        if behind:  # it died during the cutover, after the copy was complete
+            order = sorted((s.shard_id for s in behind), key=lambda i: i not in state.current.ids)
+            await self._cutover(state.current, order, state.specs)
+        return state.current
+
+    async def abort(self) -> Topology:
+        """Roll back a move no shard has cut over to; returns the topology kept."""
+        state = await self.state()
+        if state.pending is None:
+            return state.current
+        if any(s.epoch == state.pending.epoch for s in state.shards.values()):
+            raise Conflict("the cutover has begun; only `vecstore shards resume` can finish the move")
+        involved = {s.id: s for s in (*state.current.shards, *state.pending.shards)}
+        for shard in involved.values():
+            await self.client(shard).apply(InstallTopology(shard.id, state.current.to_dict()))
+        return state.current
+
+    async def move(self, current: Topology, target: Topology) -> Topology:
+        """Move every point to its owner under `target` (one epoch after `current`)."""
+        if target.epoch != current.epoch + 1:
+            raise InvalidRequest(f"a move goes one epoch at a time: {current.epoch} -> {target.epoch}")
+        involved = {s.id: s for s in (*current.shards, *target.shards)}
+        schemas = await self._schemas(current)
+        gaining = [i for i in target.ids if i not in current.ids] or list(target.ids)
+        losing = [i for i in current.ids if i not in target.ids] or list(current.ids)
+        for shard_id in gaining:  # targets first: they must know the collections and the epoch
+            await self._create(involved[shard_id], schemas)
+        for shard_id in [*gaining, *(i for i in involved if i not in gaining)]:
+            command = PrepareMigration(shard_id, current.to_dict(), target.to_dict())
+            await self.client(involved[shard_id]).apply(command)
+        moved = 0
+        for shard_id in losing:
+            moved += await self._copy_all(involved[shard_id], schemas, current, target)
+        for shard_id in losing:
+            await self.client(involved[shard_id]).apply(FenceMoving(shard_id, target.epoch))
+        for shard_id in losing:
+            await self._catch_up(involved[shard_id], schemas, target)
+        for shard_id in gaining:  # a collection created during the copy
+            await self._create(involved[shard_id], await self._schemas(current))
+        order = [*gaining, *(i for i in involved if i not in gaining)]
+        await self._cutover(target, order, involved)
+        log.info("moved %d points to epoch %d", moved, target.epoch)
+        return target
+
+    # ---- steps ---------------------------------------------------------------------------
+
+    async def _schemas(self, current: Topology) -> list[CollectionSchema]:
+        first = self.client(current.shards[0])
+        answer = await first.request("leader", "GET", "/v1/collections")
+        return [CollectionSchema.from_dict(entry["schema"]) for entry in answer["collections"]]
+
+    async def _create(self, shard: ShardSpec, schemas: Sequence[CollectionSchema]) -> None:
+        for schema in schemas:
+            await self.client(shard).apply(CreateCollection(schema))
+
+    async def _copy_all(
+        self, source: ShardSpec, schemas: Sequence[CollectionSchema], current: Topology, target: Topology
+    ) -> int:
+        """Copy every point of `source` that moves under `target`; returns how many."""
+        copied = 0
+        for schema in schemas:
+            total = await self._count(source, schema.name)
+            seen = 0
+            offset: Any = None
+            while True:
+                body = {"offset": offset, "limit": PAGE, "with_payload": True, "with_vector": True}
+                path = f"/v1/collections/{schema.name}/points/scroll"
+                answer = await self.client(source).read(path, body, "leader")
+                points = answer["points"]
+                seen += len(points)
+                moving = [p for p in points if target.owner(normalize_point_id(p["id"])) != source.id]
+                copied += await self._send_copies(schema, moving, target)
+                self.progress(f"copy from shard {source.id}: {schema.name}", seen, max(total, seen))
+                offset = answer.get("next_offset")
+                if offset is None:
+                    break
+        return copied
+
+    async def _count(self, shard: ShardSpec, collection: str) -> int:
+        path = f"/v1/collections/{collection}/points/count"
+        answer = await self.client(shard).read(path, {}, "leader")
+        return int(answer["count"])
+
+    async def _send_copies(
+        self, schema: CollectionSchema, points: Sequence[dict[str, Any]], target: Topology
+    ) -> int:
+        by_owner: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for point in points:
+            by_owner[target.owner(normalize_point_id(point["id"]))].append(point)
+        for owner, batch in by_owner.items():
+            upsert = Upsert.build(
+                schema.name,
+                [p["id"] for p in batch],
+                [p["vector"] for p in batch],
+                [p.get("payload") or {} for p in batch],
+            )
+            await self.client(target.shard(owner)).apply(MigrateIn(upsert))
+        return len(points)
+
+    async def _catch_up(
+        self, source: ShardSpec, schemas: Sequence[CollectionSchema], target: Topology
+    ) -> None:
+        """Re-copy (or delete at the new owner) the moving points written during the copy."""
+        for schema in schemas:
+            answer = await self.client(source).read(
+                "/v1/topology/dirty", {"collection": schema.name}, "leader"
+            )
+            dirty: list[PointId] = [normalize_point_id(i) for i in answer["ids"]]
+            for start in range(0, len(dirty), PAGE):
+                chunk = dirty[start : start + PAGE]
+                body = {"ids": chunk, "with_payload": True, "with_vector": True}
+                path = f"/v1/collections/{schema.name}/points/get"
+                found = (await self.client(source).read(path, body, "leader"))["points"]
+                await self._send_copies(schema, found, target)
+                present = {normalize_point_id(p["id"]) for p in found}
+                gone: dict[int, list[PointId]] = defaultdict(list)
+                for point_id in chunk:
+                    if point_id not in present:
+                        gone[target.owner(point_id)].append(point_id)
+                for owner, ids in gone.items():
+                    delete = DeletePoints(schema.name, Selector(ids=tuple(ids)))
+                    await self.client(target.shard(owner)).apply(MigrateIn(delete))
+                self.progress(f"catch-up at shard {source.id}: {schema.name}", start + len(chunk), len(dirty))
+
+    async def _cutover(self, topology: Topology, order: Sequence[int], specs: dict[int, ShardSpec]) -> None:
+        """Install `topology` on the shards in `order` (those that gain points first)."""
+        for position, shard_id in enumerate(order):
+            await self.client(specs[shard_id]).apply(InstallTopology(shard_id, topology.to_dict()))
+            self.progress("cutover", position + 1, len(order))
+
+
+async def wait_for_leader(shard: ShardSpec, seconds: float = 60.0) -> None:
+    """Until the shard's Raft group has elected a leader (a new group, just started)."""
+    client = NodeClient([node.http for node in shard.nodes], deadline_seconds=seconds)
+    try:
+        await asyncio.wait_for(client.find_leader(), seconds)
+    finally:
+        await client.close()
