@@ -25,6 +25,7 @@ from vecstore.cluster.commands import CreateCollection, Upsert
 from vecstore.cluster.schema import CollectionSchema
 from vecstore.launcher.local_cluster import LocalCluster
 from vecstore.launcher.processes import free_ports
+from vecstore.launcher.readiness import readyz_url, wait_ready_async
 from vecstore.node.indexer import start_indexer
 from vecstore.shard.settings import ShardSettings
 from vecstore.shard.state import Shard
@@ -85,17 +86,7 @@ def bench_shard(data: ClusteredData, scratch: Path) -> dict[str, Any]:
 
 
 async def _wait(url: str, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            try:
-                async with session.get(f"{url}/readyz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.3)
-    raise RuntimeError(f"router {url} never became ready")
+    await wait_ready_async(readyz_url(url), seconds, 0.3)
 
 
 async def _load(session: aiohttp.ClientSession, url: str, data: ClusteredData) -> None:

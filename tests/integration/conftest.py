@@ -7,14 +7,15 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from vecstore.launcher.local_cluster import LocalCluster
 from vecstore.launcher.processes import LocalShardGroup, free_ports
+from vecstore.launcher.readiness import readyz_url, wait_ready, wait_ready_async
 from vecstore.transport.node_client import NodeClient
 
 SECRET = "integration-test-secret-0123456789"
+NODE_READY_SECONDS = 60.0
 
 # fast compaction and sealing so the tests exercise dumps and sealed segments
 TEST_ENV = {
@@ -29,10 +30,12 @@ TEST_ENV = {
 
 @pytest.fixture
 def shard_group(tmp_path: Path) -> Iterator[LocalShardGroup]:
-    """A started 3-node shard group; stopped (and reaped) after the test."""
+    """A started 3-node shard group, every node ready; stopped (and reaped) after the test."""
     group = LocalShardGroup(tmp_path / "group", replicas=3, secret=SECRET, extra_env=TEST_ENV)
     group.start()
     try:
+        for address in group.http_addresses:  # a leader known and caught up, on every node
+            wait_ready(readyz_url(address), NODE_READY_SECONDS)
         yield group
     finally:
         group.stop()
@@ -80,17 +83,8 @@ def local_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
 
 
 async def _wait_router_ready(url: str, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            try:
-                async with session.get(f"{url}/readyz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-    raise AssertionError(f"router at {url} never became ready")
+    """Wait until the router at `url` (http://host:port) answers /readyz with 200."""
+    await wait_ready_async(readyz_url(url), timeout)
 
 
 # Kafka: the session broker and the ingest harness (tests/integration/kafka/)

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import pytest
 from tests.integration.conftest import TEST_ENV
 from vecstore.launcher.local_cluster import LocalCluster
 from vecstore.launcher.processes import free_ports
+from vecstore.launcher.readiness import readyz_url, wait_ready
 
 CLI = [sys.executable, "-m", "vecstore.cli.main"]
 
@@ -245,11 +245,6 @@ def wait_until(condition: Any, seconds: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def router_ready(url: str) -> bool:
-    with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
-        return bool(response.status == 200)
-
-
 class UpProcess:
     """`vecstore up` as a subprocess in its own session (so a failing test can kill it all)."""
 
@@ -282,7 +277,7 @@ def test_up_supervises_stops_cleanly_and_restarts_with_its_data(tmp_path: Path) 
     up = UpProcess(data_dir, tmp_path / "up.log", "--port", str(port), "--shards", "2", "--replicas", "3")
     seen_pids: set[int] = set()
     try:
-        wait_until(lambda: router_ready(url), 90, "the router to be ready")
+        wait_ready(readyz_url(url), 90)
         processes = manifest(data_dir)["processes"]
         assert manifest(data_dir)["router"] == url
         assert manifest(data_dir)["supervisor_pid"] == up.process.pid
@@ -315,7 +310,7 @@ def test_up_supervises_stops_cleanly_and_restarts_with_its_data(tmp_path: Path) 
 
         # again on the same data dir: same spec, same port, same data
         up = UpProcess(data_dir, tmp_path / "up.log")
-        wait_until(lambda: router_ready(url), 90, "the restarted router to be ready")
+        wait_ready(readyz_url(url), 90)
         wait_until(lambda: ok("collections", "info", "kept", *d)["points"] == 50, 30, "the data to come back")
         seen_pids |= {p["pid"] for p in manifest(data_dir)["processes"]}
         assert up.terminate() == 0

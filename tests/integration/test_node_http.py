@@ -12,6 +12,7 @@ from tests.integration.test_raft_node import DIM, create, upsert
 from vecstore.cluster.codec import CODEC_VERSION, encode_command
 from vecstore.cluster.commands import Upsert
 from vecstore.launcher.processes import LocalShardGroup
+from vecstore.launcher.readiness import readyz_url, wait_ready_async
 from vecstore.transport.node_client import NodeClient
 
 
@@ -116,8 +117,7 @@ async def test_health_ready_and_metrics(shard_group: LocalShardGroup, client: No
         for address in shard_group.http_addresses:
             async with session.get(f"http://{address}/healthz") as response:
                 assert response.status == 200
-            async with session.get(f"http://{address}/readyz") as response:
-                assert response.status == 200
+            await wait_ready_async(readyz_url(address), 10)
             async with session.get(f"http://{address}/metrics") as response:
                 text = await response.text()
                 assert response.status == 200

@@ -92,7 +92,7 @@ async def test_malformed_frames_get_errors_and_the_connection_survives(
     assert answers[6][0][0] == 404 and "no RPC operation" in answers[6][0][1]["error"]
     assert answers[7][0][0] == 404 and "does not exist" in answers[7][0][1]["error"]
     assert answers[8][0][0] == 400 and "application/msgpack" in answers[8][0][1]["error"]
-    assert answers[9] == [(200, {"status": "ok", "count": 0})]
+    assert answers[9] == [(200, {"status": "ok", "count": 0, "epoch": None})]
 
 
 async def test_a_killed_node_fails_requests_in_flight_as_unavailable(

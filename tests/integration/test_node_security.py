@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tests.integration.conftest import SECRET, TEST_ENV, wait_converged
 from tests.integration.test_raft_node import create, upsert
-from vecstore.launcher.processes import LocalShardGroup, NodeProcess, free_ports
+from vecstore.launcher.processes import LocalShardGroup, free_ports, node_process
 from vecstore.transport.node_client import NodeClient
 
 
@@ -59,7 +59,7 @@ async def test_peer_with_wrong_secret_cannot_join(
 ) -> None:
     await create(client)
     raft_port, http_port = free_ports(2)
-    intruder = NodeProcess(
+    intruder = node_process(
         node_id="intruder",
         shard_id=0,
         raft_address=f"127.0.0.1:{raft_port}",

@@ -25,8 +25,9 @@ import aiohttp
 
 from vecstore.chaos.failpoint.proxy import LinkRules, ProxyServer
 from vecstore.cluster.spec import ClusterSpec, NodeSpec, RouterSpec, ShardSpec, write_spec
-from vecstore.launcher.local_cluster import LocalCluster, ManagedProcess
-from vecstore.launcher.processes import free_ports
+from vecstore.launcher.local_cluster import LocalCluster
+from vecstore.launcher.processes import ManagedProcess, free_ports
+from vecstore.launcher.readiness import NotReady, probe, readyz_url, wait_ready_async
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +160,10 @@ class ChaosCluster:
         self.local.start()
         self._supervisor = asyncio.create_task(self._supervise())
         deadline = time.monotonic() + ready_seconds
+        try:
+            await wait_ready_async(readyz_url(self.router_url), ready_seconds, 0.3)
+        except NotReady as error:
+            raise RuntimeError(f"the chaos cluster in {self.workdir} did not become ready: {error}") from None
         while time.monotonic() < deadline:
             if await self._router_ready() and all(
                 [await self.leader(shard) for shard in range(self.shape.shards)]
@@ -210,21 +215,14 @@ class ChaosCluster:
 
     def signal(self, name: str, signum: int) -> bool:
         """Send a signal to a running process; False if it is not running."""
-        process = self.process(name)
-        if process.process is None or not process.running:
-            return False
-        with contextlib.suppress(ProcessLookupError):
-            process.process.send_signal(signum)
-        return True
+        return self.process(name).signal(signum)
 
     async def kill(self, name: str) -> bool:
         """SIGKILL a process and reap it (the supervisor restarts it unless held)."""
         process = self.process(name)
-        if not self.signal(name, signal.SIGCONT) or process.process is None:
+        if not process.running:
             return False
-        self.signal(name, signal.SIGKILL)
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(process.process.wait, 10)
+        await asyncio.to_thread(process.kill, 10)
         return True
 
     async def start_now(self, name: str) -> None:
@@ -292,34 +290,28 @@ class ChaosCluster:
         return False
 
     async def _router_ready(self) -> bool:
-        try:
-            async with self.session.get(f"{self.router_url}/readyz") as response:
-                return response.status == 200
-        except (aiohttp.ClientError, TimeoutError):
-            return False
+        answer = await asyncio.to_thread(probe, readyz_url(self.router_url), STATUS_SECONDS)
+        return answer.ready
 
     async def wait_ready(self, name: str, within: float) -> bool:
         """Wait until a process with an HTTP endpoint answers /readyz (True at once without one)."""
         address = self.process(name).http
         if address is None:
             return True
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                async with self.session.get(f"http://{address}/readyz") as response:
-                    if response.status == 200:
-                        return True
-            await asyncio.sleep(0.2)
-        return False
+        return await _wait_ready(readyz_url(address), within)
 
     async def wait_router(self, within: float) -> bool:
         """Wait until the router answers /readyz."""
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            if await self._router_ready():
-                return True
-            await asyncio.sleep(0.2)
+        return await _wait_ready(readyz_url(self.router_url), within)
+
+
+async def _wait_ready(url: str, within: float) -> bool:
+    try:
+        await wait_ready_async(url, within, 0.2)
+    except NotReady as error:
+        log.info("%s", error)
         return False
+    return True
 
 
 def _split(address: str) -> tuple[str, int]:

@@ -18,9 +18,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -28,6 +25,7 @@ from typing import Any
 import click
 
 from vecstore.launcher.processes import free_ports
+from vecstore.launcher.readiness import NotReady, readyz_url, wait_ready
 
 COLORS = ("red", "green", "blue", "yellow")
 READY_SECONDS = 180.0
@@ -108,21 +106,18 @@ class Demo:
 
     def wait_ready(self) -> None:
         """Poll the router's /readyz until every shard has a leader."""
-        url = f"http://127.0.0.1:{self.port}/readyz"
-        deadline = time.monotonic() + READY_SECONDS
-        started = time.monotonic()
-        while time.monotonic() < deadline:
+
+        def up_still_running() -> None:
             if self.up is not None and self.up.poll() is not None:
                 raise DemoFailed(f"`vecstore up` exited with {self.up.returncode}")
-            with (
-                contextlib.suppress(urllib.error.URLError, OSError),
-                urllib.request.urlopen(url, timeout=2) as response,
-            ):
-                if response.status == 200:
-                    click.echo(f"cluster ready in {time.monotonic() - started:.1f}s")
-                    return
-            time.sleep(0.3)
-        raise DemoFailed(f"the router was not ready after {READY_SECONDS:.0f}s")
+
+        try:
+            waited = wait_ready(
+                readyz_url(f"127.0.0.1:{self.port}"), READY_SECONDS, 0.3, check=up_still_running
+            )
+        except NotReady as error:
+            raise DemoFailed(f"the router was not ready: {error}") from None
+        click.echo(f"cluster ready in {waited:.1f}s")
 
     def stop(self) -> None:
         """SIGTERM `vecstore up` (it stops its nodes and router); SIGKILL the group if it hangs."""

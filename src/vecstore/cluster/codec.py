@@ -111,8 +111,11 @@ def _to_body(command: Command) -> tuple[str, Body]:
                     for p in partitions
                 ]
             }
-        case InstallTopology(shard_id=shard_id, topology=topology):
-            return "install_topology", {"shard_id": shard_id, "topology": topology}
+        case InstallTopology(shard_id=shard_id, topology=topology, inherit=inherit):
+            body: Body = {"shard_id": shard_id, "topology": topology}
+            if inherit:
+                body["inherit"] = [list(row) for row in inherit]
+            return "install_topology", body
         case PrepareMigration(shard_id=shard_id, current=current, pending=pending):
             return "prepare_migration", {"shard_id": shard_id, "current": current, "pending": pending}
         case FenceMoving(shard_id=shard_id, epoch=epoch):
@@ -222,6 +225,22 @@ def _topology_field(body: Body, name: str) -> dict[str, Any]:
     return raw
 
 
+def _decode_inherit(raw: object) -> tuple[tuple[int, str, int, int], ...]:
+    if not isinstance(raw, list):
+        raise MalformedCommand("inherit must be a list of [origin, topic, partition, offset]")
+    rows = []
+    for row in raw:
+        if not isinstance(row, list) or len(row) != 4:
+            raise MalformedCommand("inherit rows are [origin, topic, partition, offset]")
+        origin, topic, partition, offset = row
+        if not isinstance(topic, str) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in (origin, partition, offset)
+        ):
+            raise MalformedCommand("inherit rows are [origin, topic, partition, offset]: ints and a str")
+        rows.append((origin, topic, partition, offset))
+    return tuple(rows)
+
+
 def _decode_migrate_in(body: Body) -> MigrateIn:
     inner = _field(body, "command", list)
     if len(inner) != 2 or inner[0] not in ("upsert", "delete_points") or not isinstance(inner[1], dict):
@@ -242,7 +261,9 @@ _DECODERS: dict[str, Callable[[Body], Command]] = {
     "overwrite_payload": _decode_payload_command(OverwritePayload),
     "delete_payload_keys": _decode_delete_keys,
     "ingest_batch": _decode_ingest,
-    "install_topology": lambda b: InstallTopology(_field(b, "shard_id", int), _topology_field(b, "topology")),
+    "install_topology": lambda b: InstallTopology(
+        _field(b, "shard_id", int), _topology_field(b, "topology"), _decode_inherit(b.get("inherit", []))
+    ),
     "prepare_migration": lambda b: PrepareMigration(
         _field(b, "shard_id", int), _topology_field(b, "current"), _topology_field(b, "pending")
     ),

@@ -180,6 +180,9 @@ class InstallTopology:
 
     shard_id: int
     topology: dict[str, Any]
+    inherit: tuple[tuple[int, str, int, int], ...] = ()
+    """(origin shard, topic, partition, offset): the Kafka offsets applied by each shard that
+    gave this one points, at the cutover (exactly-once ingestion across the move)."""
 
 
 @dataclass(frozen=True)

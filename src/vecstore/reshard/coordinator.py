@@ -195,8 +195,12 @@ class Coordinator:
             return await self.move(state.current, state.pending)
         behind = [s for s in state.shards.values() if s.epoch is not None and s.epoch < state.current.epoch]
         if behind:  # it died during the cutover, after the copy was complete
-            order = sorted((s.shard_id for s in behind), key=lambda i: i not in state.current.ids)
-            await self._cutover(state.current, order, state.specs)
+            previous = next(s.topology for s in behind if s.topology is not None)
+            gaining, losing = _sides(previous, state.current)
+            behind_ids = {s.shard_id for s in behind}
+            marks = await self._marks([i for i in losing if i in behind_ids], state.specs)
+            order = [*(i for i in gaining if i in behind_ids), *(i for i in behind_ids if i not in gaining)]
+            await self._cutover(state.current, order, state.specs, gaining, marks)
         return state.current
 
     async def abort(self) -> Topology:
@@ -217,8 +221,7 @@ class Coordinator:
             raise InvalidRequest(f"a move goes one epoch at a time: {current.epoch} -> {target.epoch}")
         involved = {s.id: s for s in (*current.shards, *target.shards)}
         schemas = await self._schemas(current)
-        gaining = [i for i in target.ids if i not in current.ids] or list(target.ids)
-        losing = [i for i in current.ids if i not in target.ids] or list(current.ids)
+        gaining, losing = _sides(current, target)
         for shard_id in gaining:  # targets first: they must know the collections and the epoch
             await self._create(involved[shard_id], schemas)
         for shard_id in [*gaining, *(i for i in involved if i not in gaining)]:
@@ -233,8 +236,9 @@ class Coordinator:
             await self._catch_up(involved[shard_id], schemas, target)
         for shard_id in gaining:  # a collection created during the copy
             await self._create(involved[shard_id], await self._schemas(current))
+        marks = await self._marks(losing, involved)
         order = [*gaining, *(i for i in involved if i not in gaining)]
-        await self._cutover(target, order, involved)
+        await self._cutover(target, order, involved, gaining, marks)
         log.info("moved %d points to epoch %d", moved, target.epoch)
         return target
 
@@ -318,11 +322,39 @@ class Coordinator:
                     await self.client(target.shard(owner)).apply(MigrateIn(delete))
                 self.progress(f"catch-up at shard {source.id}: {schema.name}", start + len(chunk), len(dirty))
 
-    async def _cutover(self, topology: Topology, order: Sequence[int], specs: dict[int, ShardSpec]) -> None:
-        """Install `topology` on the shards in `order` (those that gain points first)."""
+    async def _marks(
+        self, losing: Sequence[int], specs: dict[int, ShardSpec]
+    ) -> tuple[tuple[int, str, int, int], ...]:
+        """The Kafka offsets each losing shard has applied (read after its fence: every
+        record of a moving point at or below them was applied there, and copied)."""
+        rows: list[tuple[int, str, int, int]] = []
+        for shard_id in losing:
+            answer = await self.client(specs[shard_id]).read("/v1/topology", {}, "leader")
+            ownership = answer.get("ownership") or {}
+            rows += [(shard_id, str(t), int(p), int(o)) for t, p, o in ownership.get("ingest_marks", [])]
+        return tuple(rows)
+
+    async def _cutover(
+        self,
+        topology: Topology,
+        order: Sequence[int],
+        specs: dict[int, ShardSpec],
+        gaining: Sequence[int],
+        marks: tuple[tuple[int, str, int, int], ...],
+    ) -> None:
+        """Install `topology` on the shards in `order` (those that gain points first, with
+        the offsets of the shards their points come from)."""
         for position, shard_id in enumerate(order):
-            await self.client(specs[shard_id]).apply(InstallTopology(shard_id, topology.to_dict()))
+            inherit = tuple(row for row in marks if row[0] != shard_id) if shard_id in gaining else ()
+            await self.client(specs[shard_id]).apply(InstallTopology(shard_id, topology.to_dict(), inherit))
             self.progress("cutover", position + 1, len(order))
+
+
+def _sides(before: Topology, after: Topology) -> tuple[list[int], list[int]]:
+    """(shards that gain points, shards that lose points) between two topologies."""
+    gaining = [i for i in after.ids if i not in before.ids] or list(after.ids)
+    losing = [i for i in before.ids if i not in after.ids] or list(before.ids)
+    return gaining, losing
 
 
 async def wait_for_leader(shard: ShardSpec, seconds: float = 60.0) -> None:

@@ -32,6 +32,8 @@ class Ownership:
     fenced: bool = False
     dirty: dict[str, set[PointId]] = field(default_factory=dict)
     """collection -> points moving away under `pending` that were written since it was set."""
+    previous: Topology | None = None
+    """The topology before the current one: its owners are where points here came from."""
 
     @property
     def epoch(self) -> int:
@@ -117,11 +119,22 @@ class Ownership:
         aborted (re-installing the current epoch)."""
         if topology.epoch < self.epoch:
             return False
+        if topology.epoch > self.epoch:
+            self.previous = self.topology
         self.topology = topology
         self.pending = None
         self.fenced = False
         self.dirty = {}
         return True
+
+    def origin(self, point_id: PointId) -> int | None:
+        """The shard `point_id` came from at the last cutover (None before any)."""
+        return None if self.previous is None else self.previous.owner(point_id)
+
+    def origins(self) -> list[int]:
+        """Every shard points here may have come from at the last cutover (this one, if it
+        was in the topology before)."""
+        return [self.shard_id] if self.previous is None else list(self.previous.ids)
 
     def status(self) -> dict[str, Any]:
         """For the coordinator, routers and `vecstore status`."""
@@ -142,6 +155,7 @@ class Ownership:
             None if self.pending is None else self.pending.epoch,
             self.fenced,
             sorted([name, len(ids)] for name, ids in self.dirty.items()),
+            None if self.previous is None else self.previous.epoch,
         ]
 
     def to_manifest(self) -> dict[str, Any]:
@@ -152,16 +166,19 @@ class Ownership:
             "pending": None if self.pending is None else self.pending.to_dict(),
             "fenced": self.fenced,
             "dirty": [[name, sorted(ids, key=repr)] for name, ids in sorted(self.dirty.items())],
+            "previous": None if self.previous is None else self.previous.to_dict(),
         }
 
     @classmethod
     def from_manifest(cls, raw: dict[str, Any]) -> Ownership:
         """The inverse of `to_manifest`; KeyError, TypeError or ValueError if malformed."""
         pending = raw["pending"]
+        previous = raw.get("previous")
         return cls(
             int(raw["shard_id"]),
             Topology.from_dict(raw["topology"]),
             None if pending is None else Topology.from_dict(pending),
             bool(raw["fenced"]),
             {str(name): set(ids) for name, ids in raw["dirty"]},
+            None if previous is None else Topology.from_dict(previous),
         )

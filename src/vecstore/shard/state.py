@@ -180,8 +180,11 @@ class Shard:
                 f"{command.shard_id} was sent to it"
             )
         match command:
-            case InstallTopology(topology=raw):
-                installed = self._install(command.shard_id, Topology.from_dict(raw))
+            case InstallTopology(topology=raw, inherit=inherit):
+                marks: dict[int, dict[tuple[str, int], int]] = {}
+                for origin, topic, partition, offset in inherit:
+                    marks.setdefault(origin, {})[(topic, partition)] = offset
+                installed = self._install(command.shard_id, Topology.from_dict(raw), marks)
                 return {"status": "ok", "installed": installed, **self._ownership_status()}
             case PrepareMigration(current=current, pending=pending):
                 now = Topology.from_dict(current)
@@ -195,13 +198,19 @@ class Shard:
                 self.ownership.fence(epoch)
         return {"status": "ok", **self._ownership_status()}
 
-    def _install(self, shard_id: int, topology: Topology) -> bool:
+    def _install(
+        self, shard_id: int, topology: Topology, marks: dict[int, dict[tuple[str, int], int]] | None = None
+    ) -> bool:
         """Make `topology` current and delete the points this shard no longer owns (a shard
         not in it, a target before its cutover or a removed shard, owns none)."""
         if self.ownership is None:
             self.ownership = Ownership(shard_id, topology)
-        elif not self.ownership.install(topology):
-            return False
+        else:
+            origins_before, epoch_before = self.ownership.origins(), self.ownership.epoch
+            if not self.ownership.install(topology):
+                return False
+            if topology.epoch > epoch_before:  # a cutover: the offsets of the points that came
+                self.fence.inherit(origins_before, marks or {})
         ownership = self.ownership
         for name, collection in self.collections.items():
             with collection.lock.read():
@@ -210,8 +219,18 @@ class Shard:
                 self._apply_point_command(DeletePoints(name, Selector(ids=gone)), fenced=False)
         return True
 
+    def _origin_of(self, record: IngestRecord) -> int | None:
+        ids = _ids_of(record.command)
+        if self.ownership is None or not ids:
+            return None
+        return self.ownership.origin(ids[0])
+
     def _ownership_status(self) -> Result:
-        return {"ownership": None if self.ownership is None else self.ownership.status()}
+        if self.ownership is None:
+            return {"ownership": None}
+        marks = self.fence.effective_marks(self.ownership.origins())
+        rows = [[t, p, o] for (t, p), o in sorted(marks.items())]
+        return {"ownership": {**self.ownership.status(), "ingest_marks": rows}}
 
     def topology_status(self) -> Result:
         """The topology fence (`ownership`: None before any topology was installed)."""
@@ -242,7 +261,7 @@ class Shard:
         partitions = []
         for part in batch.partitions:
             position = (part.topic, part.partition)
-            fresh = self.fence.fresh(position, part.records)
+            fresh = self.fence.fresh(position, part.records, self._origin_of)
             high = fresh[-1].offset if fresh else self.fence.high(position)
             skipped = len(part.records) - len(fresh)
             errors: list[dict[str, Any]] = []

@@ -29,6 +29,7 @@ from vecstore.ingest.producer import OutgoingRecord, produce
 from vecstore.ingest.topics import create_topic
 from vecstore.launcher.local_cluster import LocalCluster
 from vecstore.launcher.processes import free_ports
+from vecstore.launcher.readiness import readyz_url, wait_ready_async
 from vecstore.transport.node_client import NodeClient
 
 GROUP_TIMEOUTS = ("--session-timeout-ms", "2000", "--heartbeat-interval-ms", "300")
@@ -213,16 +214,8 @@ async def wait_for_leaders(cluster: LocalCluster) -> None:
 
 async def create_collection(cluster: LocalCluster, name: str, dimension: int) -> None:
     """Create a collection on every shard through the router (waiting for it to be ready)."""
+    await wait_ready_async(readyz_url(cluster.router_url), 60)
     async with aiohttp.ClientSession() as session:
-
-        async def router_ready() -> bool:
-            try:
-                async with session.get(f"{cluster.router_url}/readyz") as response:
-                    return response.status == 200
-            except aiohttp.ClientError:
-                return False
-
-        await wait_until(router_ready, 60, "the router to be ready", poll=0.2)
         body = {"dimension": dimension}
         async with session.put(f"{cluster.router_url}/v1/collections/{name}", json=body) as response:
             assert response.status == 200, await response.text()

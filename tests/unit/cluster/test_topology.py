@@ -88,6 +88,7 @@ def test_topology_commands_round_trip_through_the_codec() -> None:
     upsert = Upsert.build("c", [1, 2], [[1.0, 2.0], [3.0, 4.0]])
     for command in (
         InstallTopology(0, current),
+        InstallTopology(2, pending, ((0, "events", 3, 41), (1, "events", 3, 40))),
         PrepareMigration(1, current, pending),
         FenceMoving(0, 1),
         MigrateIn(upsert),

@@ -174,3 +174,46 @@ def test_ownership_survives_a_snapshot(zero: Shard, make_shard: ShardFactory, tm
     assert copy.digest() == zero.digest()
     with pytest.raises(Migrating):
         copy.apply(upsert([moving], 8.0))
+
+
+def test_a_target_inherits_each_origins_kafka_offsets(make_shard: ShardFactory, tmp_path: Path) -> None:
+    target = make_shard("inherit")
+    target.apply(CreateCollection(CollectionSchema("c", DIM)))
+    target.apply(PrepareMigration(2, TWO.to_dict(), THREE.to_dict()))
+    arriving = [i for i in IDS if THREE.owner(i) == 2]
+    from_zero = [i for i in arriving if TWO.owner(i) == 0]
+    from_one = [i for i in arriving if TWO.owner(i) == 1]
+    # shard 0 had applied partition ("t", 0) up to 9, shard 1 only up to 3
+    target.apply(InstallTopology(2, THREE.to_dict(), ((0, "t", 0, 9), (1, "t", 0, 3))))
+    records = (
+        IngestRecord(5, upsert([from_zero[0]], 5.0)),  # shard 0 applied it: the copy has it
+        IngestRecord(7, upsert([from_one[0]], 7.0)),  # shard 1 never did: applied here
+        IngestRecord(9, upsert([from_zero[1]], 9.0)),  # shard 0 applied it
+        IngestRecord(12, upsert([from_zero[2]], 12.0)),  # nobody had it
+    )
+    result = target.apply(IngestBatch((PartitionBatch("t", 0, records),)))
+    [part] = result["partitions"]
+    assert (part["applied"], part["skipped"]) == (2, 2)
+    assert stored(target) == {from_one[0], from_zero[2]}
+    assert target.fence.high(("t", 0)) == 12
+    # what a later receiver inherits from this shard: every record up to 12 is reflected here
+    assert target.topology_status()["ownership"]["ingest_marks"] == [["t", 0, 12]]
+    target.snapshot(tmp_path / "inherit-snap")
+    copy = make_shard("inherit-copy")
+    copy.restore(tmp_path / "inherit-snap")
+    assert copy.fence.inherited == target.fence.inherited == {0: {("t", 0): 9}, 1: {("t", 0): 3}}
+    assert copy.digest() == target.digest()
+
+
+def test_inherited_offsets_are_minima_when_passed_on(make_shard: ShardFactory) -> None:
+    target = make_shard("pass-on")
+    target.apply(CreateCollection(CollectionSchema("c", DIM)))
+    target.apply(PrepareMigration(2, TWO.to_dict(), THREE.to_dict()))
+    target.apply(InstallTopology(2, THREE.to_dict(), ((0, "t", 0, 9), (1, "t", 0, 3))))
+    # nothing applied here yet: records up to 3 are reflected for every origin, not up to 9
+    assert target.topology_status()["ownership"]["ingest_marks"] == [["t", 0, 3]]
+    # the next cutover folds the inherited offsets into the shard's own (their minimum)
+    four = THREE.with_shard(spec(3))
+    target.apply(PrepareMigration(2, THREE.to_dict(), four.to_dict()))
+    target.apply(InstallTopology(2, four.to_dict()))
+    assert target.fence.high(("t", 0)) == 3 and target.fence.inherited == {}

@@ -1,0 +1,49 @@
+"""Learning the cluster's current topology from its shards (ingest workers at start-up).
+
+Each shard's leader reports the topology it fences writes by (`POST /v1/topology`); the
+newest epoch among them, or the seed when no shard has one installed, is the one to route
+by. Shards named by a newer topology than the seed are asked too.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+
+from vecstore.cluster.errors import VecStoreError
+from vecstore.cluster.topology import Topology
+from vecstore.transport.node_client import NodeClient
+
+log = logging.getLogger(__name__)
+
+
+async def newest_topology(
+    seed: Topology, session: aiohttp.ClientSession | None = None, deadline_seconds: float = 10.0
+) -> Topology:
+    """The newest topology any reachable shard's leader holds (`seed` if none is newer).
+    Unreachable shards are skipped: a newer topology is installed on every shard of it."""
+    newest = seed
+    asked: set[int] = set()
+    while True:
+        todo = [shard for shard in newest.shards if shard.id not in asked]
+        if not todo:
+            return newest
+        for shard in todo:
+            asked.add(shard.id)
+            client = NodeClient(
+                [n.http for n in shard.nodes], session=session, deadline_seconds=deadline_seconds
+            )
+            try:
+                answer = await client.read("/v1/topology", {}, "leader")
+            except VecStoreError as err:
+                log.warning("cannot read shard %d's topology: %s", shard.id, err.message)
+                continue
+            finally:
+                if session is None:
+                    await client.close()
+            ownership = answer.get("ownership")
+            if ownership is not None:
+                found = Topology.from_dict(ownership["topology"])
+                if found.epoch > newest.epoch:
+                    newest = found
