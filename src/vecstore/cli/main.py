@@ -19,6 +19,7 @@ from vecstore.cli.collections import collections
 from vecstore.cli.output import CliError, emit, note
 from vecstore.cli.points import points
 from vecstore.cli.search import search
+from vecstore.cli.shards import shards
 from vecstore.cli.snapshot import snapshot
 from vecstore.cli.status import status
 from vecstore.cli.target import DEFAULT_DATA_DIR, json_option, run
@@ -189,6 +190,7 @@ cli.add_command(collections)
 cli.add_command(points)
 cli.add_command(search)
 cli.add_command(snapshot)
+cli.add_command(shards)
 
 
 # ---- entry point -----------------------------------------------------------------------

@@ -74,8 +74,11 @@ class ClusterSpec:
     router: RouterSpec = field(default_factory=RouterSpec)
 
     def shard(self, shard_id: int) -> ShardSpec:
-        """A shard by id."""
-        return self.shards[shard_id]
+        """A shard by id, or SpecError."""
+        for shard in self.shards:
+            if shard.id == shard_id:
+                return shard
+        raise SpecError(f"shard {shard_id} is not in the cluster spec")
 
     def node(self, node_id: str) -> tuple[ShardSpec, NodeSpec]:
         """The shard and spec of a node, or SpecError."""
@@ -104,8 +107,12 @@ def parse_spec(data: object) -> ClusterSpec:
     if not isinstance(raw_shards, list) or not raw_shards:
         raise SpecError("the cluster spec needs a non-empty 'shards' list")
     shards = tuple(_parse_shard(raw, position) for position, raw in enumerate(raw_shards))
-    if [s.id for s in shards] != list(range(len(shards))):
-        raise SpecError("shard ids must be 0, 1, ..., N-1 in order")
+    ids = [s.id for s in shards]
+    if ids != sorted(set(ids)) or any(i < 0 for i in ids):
+        raise SpecError(
+            f"shard ids must be distinct, non-negative and ascending (0, 1, ... for a new cluster; "
+            f"a removed shard leaves a gap); got {ids}"
+        )
     seen_ids: set[str] = set()
     seen_addresses: set[str] = set()
     for shard in shards:

@@ -22,7 +22,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vecstore.cluster.spec import ClusterSpec, NodeSpec, RouterSpec, ShardSpec, read_spec_file, write_spec
+from vecstore.cluster.spec import (
+    ClusterSpec,
+    NodeSpec,
+    RouterSpec,
+    ShardSpec,
+    SpecError,
+    read_spec_file,
+    write_spec,
+)
 from vecstore.launcher.processes import ManagedProcess, free_ports, stop_all
 
 log = logging.getLogger(__name__)
@@ -170,6 +178,7 @@ class LocalCluster:
             tansu_binary()  # fail now, with the install hint, rather than in the supervisor
         self.processes: list[ManagedProcess] = self._plan()
         self.stopping = False
+        self._spec_mtime = self.spec_path.stat().st_mtime_ns
 
     @staticmethod
     def _new_spec(shards: int, replicas: int, port: int) -> ClusterSpec:
@@ -197,28 +206,31 @@ class LocalCluster:
         env["VECSTORE_CLUSTER_SPEC_FILE"] = str(self.spec_path)
         return env
 
-    def _plan(self) -> list[ManagedProcess]:
+    def _node_processes(self, shard: ShardSpec) -> list[ManagedProcess]:
         processes = []
-        for shard in self.spec.shards:
-            for node in shard.nodes:
-                env = self._base_env()
-                env["VECSTORE_CLUSTER_SECRET_FILE"] = str(self.secret_path)
-                env["VECSTORE_DATA_DIR"] = str(self.data_dir / node.id)
-                env["VECSTORE_NODE_ID"] = node.id
-                for key in ("VECSTORE_RAFT_ADDRESS", "VECSTORE_HTTP_ADDRESS", "VECSTORE_PEERS"):
-                    env.pop(key, None)  # the spec decides
-                processes.append(
-                    ManagedProcess(
-                        role="node",
-                        name=node.id,
-                        command=[sys.executable, "-m", "vecstore.node"],
-                        env=env,
-                        log_path=self.data_dir / "logs" / f"{node.id}.log",
-                        shard=shard.id,
-                        http=node.http,
-                        raft=node.raft,
-                    )
+        for node in shard.nodes:
+            env = self._base_env()
+            env["VECSTORE_CLUSTER_SECRET_FILE"] = str(self.secret_path)
+            env["VECSTORE_DATA_DIR"] = str(self.data_dir / node.id)
+            env["VECSTORE_NODE_ID"] = node.id
+            for key in ("VECSTORE_RAFT_ADDRESS", "VECSTORE_HTTP_ADDRESS", "VECSTORE_PEERS"):
+                env.pop(key, None)  # the spec decides
+            processes.append(
+                ManagedProcess(
+                    role="node",
+                    name=node.id,
+                    command=[sys.executable, "-m", "vecstore.node"],
+                    env=env,
+                    log_path=self.data_dir / "logs" / f"{node.id}.log",
+                    shard=shard.id,
+                    http=node.http,
+                    raft=node.raft,
                 )
+            )
+        return processes
+
+    def _plan(self) -> list[ManagedProcess]:
+        processes = [p for shard in self.spec.shards for p in self._node_processes(shard)]
         processes.append(
             ManagedProcess(
                 role="router",
@@ -363,8 +375,46 @@ class LocalCluster:
         partial.write_text(json.dumps(manifest, indent=2))
         partial.replace(self.manifest_path)
 
+    def follow_spec(self) -> list[str]:
+        """Start the nodes of shards added to spec.json (`vecstore shards add`) and stop those
+        of shards removed from it (`vecstore shards remove`); returns the names changed."""
+        try:
+            mtime = self.spec_path.stat().st_mtime_ns
+        except OSError:
+            return []
+        if mtime == self._spec_mtime or self.stopping:
+            return []
+        self._spec_mtime = mtime
+        try:
+            spec = read_spec_file(self.spec_path)
+        except SpecError as err:
+            log.error("spec.json changed but cannot be read; keeping the running shape: %s", err)
+            return []
+        wanted = {node.id for shard in spec.shards for node in shard.nodes}
+        running = {p.name for p in self.processes if p.role == "node"}
+        changed = []
+        gone = [p for p in self.processes if p.role == "node" and p.name not in wanted]
+        if gone:
+            stop_all(gone)
+            self.processes = [p for p in self.processes if p not in gone]
+            changed += [p.name for p in gone]
+            log.info("stopped the nodes of a removed shard", extra={"nodes": ",".join(p.name for p in gone)})
+        for shard in spec.shards:
+            new = [p for p in self._node_processes(shard) if p.name not in running]
+            for process in new:
+                process.start()
+            self.processes[:0] = new
+            changed += [p.name for p in new]
+            if new:
+                log.info("started the nodes of shard %d", shard.id)
+        self.spec = spec
+        if changed:
+            self.write_manifest()
+        return changed
+
     def supervise_once(self) -> list[str]:
-        """Restart any process that exited; returns the names restarted."""
+        """Follow spec.json, restart any process that exited; returns the names restarted."""
+        self.follow_spec()
         restarted = []
         for process in self.processes:
             if self.stopping or process.running or process.process is None:
@@ -414,3 +464,41 @@ class LocalCluster:
         self.stopping = True
         stop_all(sorted(self.processes, key=lambda p: STOP_ORDER.get(p.role, 1)))
         self.write_manifest()
+
+
+def grow_spec(data_dir: Path) -> tuple[ClusterSpec, ShardSpec]:
+    """Add a shard to `vecstore up`'s spec.json (the supervisor starts its nodes): the same
+    number of replicas as shard 0, free ports, and an id never used in this data folder (a
+    removed shard's data is kept). Returns (the spec before, the new shard)."""
+    path = data_dir / "spec.json"
+    before = read_spec_file(path)
+    shard_id = max(s.id for s in before.shards) + 1
+    while any((data_dir / f"s{shard_id}-n{i}").exists() for i in range(len(before.shards[0].nodes))):
+        shard_id += 1
+    replicas = len(before.shards[0].nodes)
+    ports = iter(free_ports(2 * replicas))
+    shard = ShardSpec(
+        shard_id,
+        tuple(
+            NodeSpec(f"s{shard_id}-n{i}", f"127.0.0.1:{next(ports)}", f"127.0.0.1:{next(ports)}")
+            for i in range(replicas)
+        ),
+    )
+    _replace_spec(path, ClusterSpec((*before.shards, shard), before.router))
+    return before, shard
+
+
+def shrink_spec(data_dir: Path, shard_id: int) -> ShardSpec:
+    """Remove a drained shard from spec.json (the supervisor stops its nodes; their data
+    folders are kept). Returns the shard removed."""
+    path = data_dir / "spec.json"
+    before = read_spec_file(path)
+    removed = before.shard(shard_id)
+    _replace_spec(path, ClusterSpec(tuple(s for s in before.shards if s.id != shard_id), before.router))
+    return removed
+
+
+def _replace_spec(path: Path, spec: ClusterSpec) -> None:
+    partial = path.with_name(path.name + ".partial.json")
+    write_spec(spec, partial)
+    partial.replace(path)

@@ -181,7 +181,7 @@ async def list_collections(service: NodeService, params: Params, body: Body) -> 
     """GET /v1/collections: schemas and counts."""
     shard = service.shard
     collections = [{"schema": c.schema.to_dict(), **c.stats()} for _, c in sorted(shard.collections.items())]
-    return {"status": "ok", "collections": collections}
+    return {"status": "ok", "collections": collections, "epoch": shard.epoch}
 
 
 async def node_status(service: NodeService, params: Params, body: Body) -> Body:

@@ -143,7 +143,8 @@ class Coordinator:
                         for spec in known.shards:
                             shards.setdefault(spec.id, spec)
             installed = [s.topology for s in states.values() if s.topology is not None]
-            current = max([self.seed, *installed], key=lambda topology: topology.epoch)
+            # an installed topology beats the seed (the spec may name a joining shard)
+            current = max(installed or [self.seed], key=lambda topology: topology.epoch)
             if all(shard.id in states for shard in shards.values()):
                 break
         pendings = {s.pending for s in states.values() if s.pending is not None}

@@ -76,12 +76,29 @@ class ShardSet:
         self.schemas: dict[str, CollectionSchema] = {}
         self._searches: Coalescer[list[float], tuple[list[Hit], list[str]]] = Coalescer()
         self._refreshing = asyncio.Lock()
+        self._seeded = True
+        self._answered = False
+        """Routing by the spec: any topology installed on a shard replaces it, even at
+        epoch 0 (the spec may name a shard that is still joining)."""
+        self._initial: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Open the HTTP session and the per-shard clients."""
         connector = aiohttp.TCPConnector(limit=256, limit_per_host=64)
         self.session = aiohttp.ClientSession(connector=connector)
         self._adopt(self.topology)
+        self._initial = asyncio.create_task(self._learn_topology(), name="router-topology")
+
+    async def _learn_topology(self) -> None:
+        """At start-up: route by what the shards hold as soon as one answers."""
+        for _ in range(120):
+            try:
+                await self.refresh_topology()
+            except VecStoreError as err:
+                log.debug("topology not readable yet: %s", err.message)
+            if not self._seeded or self._answered:
+                return
+            await asyncio.sleep(1.0)
 
     def _adopt(self, topology: Topology) -> None:
         """Route by `topology` from now on: clients for new shards (or new members)."""
@@ -111,11 +128,18 @@ class ShardSet:
             answers = await self._all_shards(
                 "topology", lambda _, client: client.read("/v1/topology", {}, "leader")
             )
+            installed = []
             for _, answer in answers:
-                if not isinstance(answer, VecStoreError) and answer.get("ownership"):
-                    candidates.append(Topology.from_dict(answer["ownership"]["topology"]))
-            newest = max(candidates, key=lambda topology: topology.epoch)
-            if newest.epoch > self.topology.epoch:
+                if isinstance(answer, VecStoreError):
+                    continue
+                self._answered = True
+                if answer.get("ownership"):
+                    installed.append(Topology.from_dict(answer["ownership"]["topology"]))
+            if self._seeded and installed:
+                candidates.remove(self.topology)  # an installed topology beats the spec's
+            newest = max(candidates + installed, key=lambda topology: topology.epoch)
+            if newest.epoch > self.topology.epoch or (self._seeded and installed):
+                self._seeded = False
                 self._adopt(newest)
             return self.topology
 
@@ -142,6 +166,8 @@ class ShardSet:
 
     async def close(self) -> None:
         """Close the session."""
+        if self._initial is not None:
+            self._initial.cancel()
         if self.session is not None:
             await self.session.close()
 
@@ -228,19 +254,24 @@ class ShardSet:
     async def collection_info(self, name: str) -> dict[str, Any]:
         """Schema and summed counts over shards."""
         schema = await self.schema(name)
-        answers = await self._all_shards(
-            "info",
-            lambda _, client: client.request("any", "GET", "/v1/collections"),
-        )
-        totals = {"points": 0, "segments": 0, "indexing_lag": 0, "tombstones": 0}
-        for _, answer in answers:
-            if isinstance(answer, VecStoreError):
-                raise answer
-            for entry in answer["collections"]:
-                if entry["schema"]["name"] == name:
-                    for key in totals:
-                        totals[key] += int(entry.get(key, 0))
-        return {"schema": schema.to_dict(), **totals}
+
+        async def gather() -> dict[str, Any]:
+            answers = await self._all_shards(
+                "info",
+                lambda _, client: client.request("any", "GET", "/v1/collections"),
+            )
+            totals = {"points": 0, "segments": 0, "indexing_lag": 0, "tombstones": 0}
+            for _, answer in answers:
+                if isinstance(answer, VecStoreError):
+                    raise answer
+                self._check_epoch(answer)
+                for entry in answer["collections"]:
+                    if entry["schema"]["name"] == name:
+                        for key in totals:
+                            totals[key] += int(entry.get(key, 0))
+            return {"schema": schema.to_dict(), **totals}
+
+        return await self._fresh(gather)
 
     # ---- writes ------------------------------------------------------------------------
 
@@ -525,7 +556,8 @@ class ShardSet:
         return await self._fresh(page)
 
     async def status(self) -> list[dict[str, Any]]:
-        """Every node's status (or its error), shard by shard."""
+        """Every node's status (or its error), shard by shard, of the newest topology."""
+        await self.refresh_topology()
         rows: list[dict[str, Any]] = []
         for shard in self.topology.shards:
             client = self.clients[shard.id]

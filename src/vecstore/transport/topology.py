@@ -21,14 +21,15 @@ log = logging.getLogger(__name__)
 async def newest_topology(
     seed: Topology, session: aiohttp.ClientSession | None = None, deadline_seconds: float = 10.0
 ) -> Topology:
-    """The newest topology any reachable shard's leader holds (`seed` if none is newer).
-    Unreachable shards are skipped: a newer topology is installed on every shard of it."""
-    newest = seed
+    """The newest topology any reachable shard's leader holds; `seed` (the spec's) only when
+    no shard has one installed: an installed topology beats the spec at the same epoch (the
+    spec may already name a shard that is still joining). Unreachable shards are skipped."""
+    newest: Topology | None = None
     asked: set[int] = set()
     while True:
-        todo = [shard for shard in newest.shards if shard.id not in asked]
+        todo = [shard for shard in (newest or seed).shards if shard.id not in asked]
         if not todo:
-            return newest
+            return newest or seed
         for shard in todo:
             asked.add(shard.id)
             client = NodeClient(
@@ -45,5 +46,5 @@ async def newest_topology(
             ownership = answer.get("ownership")
             if ownership is not None:
                 found = Topology.from_dict(ownership["topology"])
-                if found.epoch > newest.epoch:
+                if newest is None or found.epoch > newest.epoch:
                     newest = found

@@ -38,7 +38,15 @@ def test_parse_and_round_trip(tmp_path: Path) -> None:
     [
         ([], "mapping"),
         ({"shards": []}, "non-empty"),
-        ({"shards": [{"id": 1, "nodes": [{"id": "a", "raft": "h:1", "http": "h:2"}]}]}, "0, 1"),
+        (
+            {
+                "shards": [
+                    {"id": 1, "nodes": [{"id": "a", "raft": "h:1", "http": "h:2"}]},
+                    {"id": 0, "nodes": [{"id": "b", "raft": "h:3", "http": "h:4"}]},
+                ]
+            },
+            "ascending",
+        ),
         ({"shards": [{"id": 0, "nodes": [{"id": "a", "raft": "h", "http": "h:2"}]}]}, "host:port"),
         ({"shards": [{"id": 0, "nodes": [{"id": "a", "raft": "h:1"}]}]}, "exactly"),
         (
@@ -75,3 +83,16 @@ def test_load_from_environment(tmp_path: Path) -> None:
         load_spec(environ={})
     with pytest.raises(SpecError, match="cannot read"):
         load_spec(environ={"VECSTORE_CLUSTER_SPEC_FILE": str(tmp_path / "missing.toml")})
+
+
+def test_a_removed_shard_may_leave_a_gap_in_the_ids() -> None:
+    document = {
+        "shards": [
+            {"id": 0, "nodes": [{"id": "a", "raft": "h:1", "http": "h:2"}]},
+            {"id": 2, "nodes": [{"id": "b", "raft": "h:3", "http": "h:4"}]},
+        ]
+    }
+    spec = parse_spec(document)
+    assert spec.shard(2).nodes[0].id == "b"
+    with pytest.raises(SpecError, match="shard 1"):
+        spec.shard(1)
