@@ -149,6 +149,7 @@ def shards_add(
     if folder is not None:
         if nodes or shard_id is not None:
             raise CliError("--node and --shard-id go with --spec; `vecstore up` picks them itself")
+        _move(cluster, False, lambda c: c.install_current())  # before spec.json names the new shard
         cluster, new = grow_spec(folder)
         note(f"starting shard {new.id} ({', '.join(n.id for n in new.nodes)}) under `vecstore up`")
     else:

@@ -169,6 +169,17 @@ class Coordinator:
 
     # ---- the moves -----------------------------------------------------------------------
 
+    async def install_current(self) -> Topology:
+        """Install the current topology on every shard that has none (a cluster never
+        resharded). Done before a new shard is started: a router or worker that restarts
+        with a spec already naming it then still routes by the installed topology."""
+        state = await self.state()
+        for shard_id, shard_state in sorted(state.shards.items()):
+            if shard_state.epoch is None and shard_id in state.current.ids:
+                command = InstallTopology(shard_id, state.current.to_dict())
+                await self.client(state.specs[shard_id]).apply(command)
+        return state.current
+
     async def add_shard(self, shard: ShardSpec) -> Topology:
         """Grow by `shard` (its Raft group running and empty); returns the new topology."""
         state = await self.state(extra=[shard])
