@@ -199,3 +199,12 @@ def test_the_shard_starts_no_thread_and_no_process() -> None:
                 if name in starters:
                     found.append(f"{module}:{node.lineno} uses {name}")
     assert not found, "\n".join(found)
+
+
+def test_every_room_is_also_at_the_top_of_the_tree() -> None:
+    """README: each room's top-level name is a symlink into src/vecstore/."""
+    root = SRC.parent
+    for name in ROOMS:
+        link = root / name
+        assert link.is_symlink(), f"{name}/ is missing at the top of the tree"
+        assert link.resolve() == (PACKAGE / name).resolve()
