@@ -1,6 +1,7 @@
-"""`vecstore shards` driven as an operator would, against `vecstore up`: add a shard (the
-supervisor starts its nodes), check the status, remove it again (its nodes stop), with
-the data intact and served through the router throughout."""
+"""`vecstore shards` and `vecstore node replace` driven as an operator would, against
+`vecstore up`: add a shard (the supervisor starts its nodes), check the status, remove it
+again (its nodes stop), replace a member, with the data intact and served through the
+router throughout."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from vecstore.launcher.readiness import readyz_url, wait_ready
 
 
 @pytest.mark.slow
-def test_shards_add_status_remove_under_vecstore_up(tmp_path: Path) -> None:
+def test_shards_add_status_remove_and_node_replace_under_vecstore_up(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     port = free_ports(1)[0]
     url = f"http://127.0.0.1:{port}"
@@ -52,6 +53,17 @@ def test_shards_add_status_remove_under_vecstore_up(tmp_path: Path) -> None:
         assert ok("collections", "info", "docs", *d)["points"] == 300
         every = ok("search", "docs", "--vector", "[1, 0, 0, 0]", "--k", "1000", "--exact", *d)
         assert sorted(hit["id"] for hit in every["results"][0]) == list(range(300))
+
+        old = next(p for p in manifest(data_dir)["processes"] if p["name"] == "s0-n1")
+        replaced = ok("node", "replace", "s0-n1", "--no-progress", *d)
+        assert replaced == {"epoch": 3, "shard": 0, "members": ["s0-n0", "s0-n2", "s0-n3"]}
+        wait_until(lambda: not alive(old["pid"]), 30, "s0-n1 to stop")
+        names = sorted(p["name"] for p in manifest(data_dir)["processes"] if p["role"] == "node")
+        assert names == ["s0-n0", "s0-n2", "s0-n3"]
+        rows = ok("status", *d)
+        assert sorted(row["node"] for row in rows) == names
+        assert sum(row["role"] == "leader" for row in rows) == 1
+        assert ok("collections", "info", "docs", *d)["points"] == 300
         assert up.terminate() == 0
     finally:
         up.kill_all()

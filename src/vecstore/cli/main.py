@@ -19,7 +19,7 @@ from vecstore.cli.collections import collections
 from vecstore.cli.output import CliError, emit, note
 from vecstore.cli.points import points
 from vecstore.cli.search import search
-from vecstore.cli.shards import shards
+from vecstore.cli.shards import replace, shards
 from vecstore.cli.snapshot import snapshot
 from vecstore.cli.status import status
 from vecstore.cli.target import DEFAULT_DATA_DIR, json_option, run
@@ -164,6 +164,7 @@ def _membership_command(action: str, verb: str) -> click.Command:
 
 node.add_command(_membership_command("add", "add a member to"))
 node.add_command(_membership_command("remove", "remove a member from"))
+node.add_command(replace)
 
 
 @cli.group()

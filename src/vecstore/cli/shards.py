@@ -20,7 +20,12 @@ from vecstore.cli.output import CliError, emit, format_fields, format_table, not
 from vecstore.cli.target import DEFAULT_DATA_DIR, json_option, run
 from vecstore.cluster.spec import ClusterSpec, NodeSpec, ShardSpec, read_spec_file
 from vecstore.cluster.topology import Topology
-from vecstore.launcher.local_cluster import grow_spec, shrink_spec
+from vecstore.launcher.local_cluster import (
+    grow_spec,
+    new_member_spec,
+    shrink_spec,
+    swap_member_in_spec,
+)
 from vecstore.reshard.coordinator import Coordinator, Progress, wait_for_leader
 
 LEADER_SECONDS = 120.0
@@ -242,3 +247,42 @@ def _move(
         return topology
 
     return run(go())
+
+
+@click.command()
+@click.argument("old")
+@click.option(
+    "--with",
+    "new",
+    metavar="ID,RAFT,HTTP",
+    help="the new member (with --spec; start it when asked); `vecstore up` picks one itself",
+)
+@_where
+@_progress_option
+@json_option
+def replace(
+    old: str, new: str | None, data_dir: Path | None, spec: Path | None, progress: bool | None, as_json: bool
+) -> None:
+    """Replace member OLD (a dead node) of its shard: add the new member, let it catch up
+    from the leader's snapshot, remove OLD, and publish the members to routers."""
+    cluster, folder = _spec_source(data_dir, spec)
+    if folder is not None:
+        if new is not None:
+            raise CliError("--with goes with --spec; `vecstore up` picks the new member itself")
+        member = new_member_spec(folder, old)
+    else:
+        if new is None:
+            raise CliError("with --spec, name the new member: --with ID,RAFT_HOST:PORT,HTTP_HOST:PORT")
+        member = _parse_node(new)
+
+    async def start_new() -> None:
+        if folder is not None:
+            swap_member_in_spec(folder, old, member)
+            note(f"vecstore up stops {old} and starts {member.id} ({member.http})")
+        else:
+            note(f"start {member.id} now (raft {member.raft}, http {member.http}); waiting for it")
+
+    topology = _move(cluster, progress, lambda c: c.replace_member(old, member, start_new))
+    shard = next(s for s in topology.shards if any(n.id == member.id for n in s.nodes))
+    result = {"epoch": topology.epoch, "shard": shard.id, "members": [n.id for n in shard.nodes]}
+    emit(result, as_json, format_fields)

@@ -502,3 +502,27 @@ def _replace_spec(path: Path, spec: ClusterSpec) -> None:
     partial = path.with_name(path.name + ".partial.json")
     write_spec(spec, partial)
     partial.replace(path)
+
+
+def new_member_spec(data_dir: Path, old_id: str) -> NodeSpec:
+    """A fresh member for the shard of `old_id` in `vecstore up`'s spec.json: an id never
+    used in this data folder, free ports. Nothing is written yet."""
+    spec = read_spec_file(data_dir / "spec.json")
+    shard, _ = spec.node(old_id)
+    used = {n.id for s in spec.shards for n in s.nodes}
+    index = len(shard.nodes)
+    while f"s{shard.id}-n{index}" in used or (data_dir / f"s{shard.id}-n{index}").exists():
+        index += 1
+    raft, http = free_ports(2)
+    return NodeSpec(f"s{shard.id}-n{index}", f"127.0.0.1:{raft}", f"127.0.0.1:{http}")
+
+
+def swap_member_in_spec(data_dir: Path, old_id: str, new: NodeSpec) -> None:
+    """Replace member `old_id` by `new` in spec.json (the supervisor stops the old node and
+    starts the new one; the old node's data folder is kept)."""
+    path = data_dir / "spec.json"
+    spec = read_spec_file(path)
+    shard, _ = spec.node(old_id)
+    nodes = (*(n for n in shard.nodes if n.id != old_id), new)
+    shards = tuple(ShardSpec(s.id, nodes) if s.id == shard.id else s for s in spec.shards)
+    _replace_spec(path, ClusterSpec(shards, spec.router))

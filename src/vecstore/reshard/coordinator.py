@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,10 +37,10 @@ from vecstore.cluster.commands import (
     Selector,
     Upsert,
 )
-from vecstore.cluster.errors import Conflict, InvalidRequest
+from vecstore.cluster.errors import Conflict, InvalidRequest, Unavailable
 from vecstore.cluster.ids import PointId, normalize_point_id
 from vecstore.cluster.schema import CollectionSchema
-from vecstore.cluster.spec import ShardSpec
+from vecstore.cluster.spec import NodeSpec, ShardSpec
 from vecstore.cluster.topology import Topology
 from vecstore.transport.node_client import NodeClient
 
@@ -227,6 +228,42 @@ class Coordinator:
             await self.client(shard).apply(InstallTopology(shard.id, state.current.to_dict()))
         return state.current
 
+    async def replace_member(
+        self,
+        old_id: str,
+        new: NodeSpec,
+        start_new: Callable[[], Awaitable[None]],
+        ready_seconds: float = 120.0,
+    ) -> Topology:
+        """Replace member `old_id` of its shard by `new`: have `new` started (`start_new`),
+        add it to the Raft group, wait until it has caught up (from the leader's snapshot
+        and log), remove the old member, and publish the members in a new epoch (no point
+        moves) so routers reach the new node. Each step can be repeated."""
+        current = await self.install_current()
+        shard = next((s for s in current.shards if any(n.id == old_id for n in s.nodes)), None)
+        if shard is None:
+            raise InvalidRequest(f"node {old_id!r} is not a member of any shard at epoch {current.epoch}")
+        old = next(n for n in shard.nodes if n.id == old_id)
+        client = self.client(shard)
+        # started first: with the old member dead, a group of R+1 needs the new one to
+        # commit the change that adds it
+        await start_new()
+        if all(n.raft != new.raft for n in shard.nodes):
+            self.progress("add the new member", 0, 4)
+            await client.change_membership("add", new.raft)
+        self.progress("wait for it to catch up", 1, 4)
+        await _wait_ready(new.http, ready_seconds)
+        self.progress("remove the old member", 2, 4)
+        await client.change_membership("remove", old.raft)
+        members = [n for n in shard.nodes if n.id != old_id]
+        if all(n.id != new.id for n in members):
+            members.append(new)
+        target = Topology(current.epoch + 1, current.with_members(shard.id, members).shards)
+        specs = {s.id: s for s in target.shards}
+        await self._cutover(target, list(target.ids), specs, [], ())
+        self.progress("publish the members", 4, 4)
+        return target
+
     async def move(self, current: Topology, target: Topology) -> Topology:
         """Move every point to its owner under `target` (one epoch after `current`)."""
         if target.epoch != current.epoch + 1:
@@ -367,6 +404,25 @@ def _sides(before: Topology, after: Topology) -> tuple[list[int], list[int]]:
     gaining = [i for i in after.ids if i not in before.ids] or list(after.ids)
     losing = [i for i in before.ids if i not in after.ids] or list(before.ids)
     return gaining, losing
+
+
+async def _wait_ready(http: str, seconds: float) -> None:
+    """Until the node at `http` answers /readyz with 200 (a leader known, caught up)."""
+    deadline = time.monotonic() + seconds
+    last = "no answer"
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(
+                    f"http://{http}/readyz", timeout=aiohttp.ClientTimeout(total=2)
+                ) as answer:
+                    if answer.status == 200:
+                        return
+                    last = f"HTTP {answer.status}"
+            except (aiohttp.ClientError, TimeoutError) as err:
+                last = f"{type(err).__name__}: {err}"
+            await asyncio.sleep(0.5)
+    raise Unavailable(f"the new member {http} did not catch up within {seconds:.0f} s (last: {last})")
 
 
 async def wait_for_leader(shard: ShardSpec, seconds: float = 60.0) -> None:
