@@ -55,7 +55,7 @@ ROOMS: dict[str, Room] = {
     # the `vecstore` admin CLI and the demo
     "cli": room("cluster transport launcher reshard", "click msgpack numpy tqdm yaml"),
     # fault injection: uses everything, as a client
-    "chaos": room("cluster transport launcher ingest", "aiohttp aiokafka msgpack numpy"),
+    "chaos": room("cluster transport launcher ingest reshard", "aiohttp aiokafka msgpack numpy"),
 }
 
 STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}

@@ -48,6 +48,8 @@ class ClusterShape:
     log_compaction_entries: int = 300
     seal_threshold: int = 300
     with_kafka: bool = False
+    spare_shards: int = 0
+    """Shards planned (addresses, proxies) but not started: resharding scenarios add them."""
 
     def node_env(self) -> dict[str, str]:
         """Environment shared by every node process."""
@@ -79,10 +81,10 @@ def loopback_subnet(rng: random.Random) -> str:
     return f"127.{rng.randrange(100, 250)}.{rng.randrange(1, 250)}"
 
 
-def plan_nodes(shape: ClusterShape, subnet: str) -> list[ChaosNode]:
+def plan_nodes(shape: ClusterShape, subnet: str, shards: range | None = None) -> list[ChaosNode]:
     """Addresses for every node: its own IP, a proxy port, a real Raft port, an HTTP port."""
     nodes = []
-    for shard in range(shape.shards):
+    for shard in shards if shards is not None else range(shape.shards):
         for replica in range(shape.replicas):
             ip = f"{subnet}.{2 + shard * shape.replicas + replica}"
             proxy, raft, http = free_ports(3, host=ip)
@@ -114,14 +116,23 @@ class ChaosCluster:
         self.workdir = workdir
         self.shape = shape
         self.rules = LinkRules()
-        self.nodes = plan_nodes(shape, loopback_subnet(rng))
-        self.by_id = {node.id: node for node in self.nodes}
+        subnet = loopback_subnet(rng)
+        self.nodes = plan_nodes(shape, subnet)
+        self.spare_nodes = plan_nodes(shape, subnet, range(shape.shards, shape.shards + shape.spare_shards))
+        """Nodes of the spare shards: not in `nodes` (what validators and per-shard faults see)."""
+        self.by_id = {node.id: node for node in (*self.nodes, *self.spare_nodes)}
         router_listen = f"127.0.0.1:{free_ports(1)[0]}"
         self.spec = build_spec(shape, self.nodes, router_listen)
         workdir.mkdir(parents=True, exist_ok=True)
         write_spec(self.spec, workdir / "spec.json")  # LocalCluster reuses an existing spec
         self.local = _local_cluster(workdir, shape)
-        node_of_ip = {node.ip: node.id for node in self.nodes}
+        node_of_ip = {node.ip: node.id for node in (*self.nodes, *self.spare_nodes)}
+        for node in self.spare_nodes:
+            self.local.extra_node_env[node.id] = {
+                **shape.node_env(),
+                "VECSTORE_RAFT_BIND": node.raft_bind,
+                "VECSTORE_RAFT_SOURCE_HOST": node.ip,
+            }
         for process in self.local.processes:
             if process.role == "node":
                 node = self.by_id[process.name]
@@ -130,7 +141,7 @@ class ChaosCluster:
                 process.env["VECSTORE_RAFT_SOURCE_HOST"] = node.ip
         self.proxies = [
             ProxyServer(node.id, _split(node.raft), _split(node.raft_bind), self.rules, node_of_ip)
-            for node in self.nodes
+            for node in (*self.nodes, *self.spare_nodes)
         ]
         self.held: set[str] = set()
         """Processes the supervisor must leave down (a removed member, a paused test)."""
@@ -187,8 +198,10 @@ class ChaosCluster:
             await self._session.close()
 
     async def _supervise(self) -> None:
-        """Restart exited processes that are not held down, like `vecstore up` does."""
+        """Restart exited processes that are not held down, like `vecstore up` does; start
+        and stop the nodes of shards added to or removed from spec.json."""
         while True:
+            await asyncio.to_thread(self.local.follow_spec)
             for process in self.local.processes:
                 if process.name in self.held or process.process is None or process.running:
                     continue
@@ -234,8 +247,24 @@ class ChaosCluster:
     # ---- status --------------------------------------------------------------------------
 
     def shard_nodes(self, shard: int) -> list[ChaosNode]:
-        """The nodes of one shard."""
-        return [node for node in self.nodes if node.shard == shard]
+        """The nodes of one shard (a spare one too)."""
+        return [node for node in (*self.nodes, *self.spare_nodes) if node.shard == shard]
+
+    def spare_spec(self, index: int = 0) -> ShardSpec:
+        """A spare shard as the spec and the coordinator name it."""
+        shard = self.shape.shards + index
+        return ShardSpec(shard, tuple(NodeSpec(n.id, n.raft, n.http) for n in self.shard_nodes(shard)))
+
+    def publish_spare(self, running: bool, index: int = 0) -> None:
+        """Add the spare shard to spec.json (the supervisor starts its nodes) or take it out
+        (they stop; their data is wiped, so a later add starts a fresh group)."""
+        spare = self.spare_spec(index)
+        shards = tuple(s for s in self.spec.shards if s.id != spare.id)
+        spec = ClusterSpec((*shards, spare) if running else shards, self.spec.router)
+        partial = self.workdir / "spec.partial.json"
+        write_spec(spec, partial)
+        partial.replace(self.workdir / "spec.json")
+        self.spec = spec
 
     async def status(self, node: ChaosNode) -> dict[str, Any] | None:
         """A node's /v1/status document, or None if it does not answer."""

@@ -27,6 +27,7 @@ import aiohttp
 from vecstore.chaos.cluster import ChaosCluster, ClusterShape
 from vecstore.chaos.failpoint.base import Failpoint, FaultRecord, FaultTiming
 from vecstore.chaos.failpoint.membership import restore_members
+from vecstore.chaos.failpoint.reshard import settle_topology
 from vecstore.chaos.model.keyspace import DIMENSION, KeyModel, Violation
 from vecstore.chaos.scenario import Scenario, without_kafka
 from vecstore.chaos.traffic.clients import KeyStore, Reader, RouterClient, TrafficShape, Writer
@@ -215,9 +216,11 @@ async def heal_everything(cluster: ChaosCluster, within: float = 60.0) -> list[s
     for process in cluster.local.processes:
         cluster.signal(process.name, signal.SIGCONT)
     problems: list[str] = []
+
     restored = await restore_members(cluster)
     if restored:
         log.info("re-added members %s", restored)
+    problems += await settle_topology(cluster)
     for name in list(cluster.held):
         cluster.held.discard(name)
         await cluster.start_now(name)
@@ -334,7 +337,7 @@ async def run_scenario(
     workdir = settings.workdir / scenario.name
     shutil.rmtree(workdir, ignore_errors=True)
     result.workdir = str(workdir)
-    shape = replace(settings.shape, with_kafka=scenario.kafka)
+    shape = replace(settings.shape, with_kafka=scenario.kafka, spare_shards=scenario.spare_shards)
     cluster = ChaosCluster(workdir, shape, rng)
     traffic: Traffic | None = None
     try:

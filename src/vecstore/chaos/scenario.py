@@ -8,6 +8,7 @@ from vecstore.chaos.failpoint.base import Failpoint, FaultTiming
 from vecstore.chaos.failpoint.membership import MembershipChange
 from vecstore.chaos.failpoint.network import AsymmetricPartition, FlakyLink, IsolateNode
 from vecstore.chaos.failpoint.process import KillNode, KillRole, PauseNode
+from vecstore.chaos.failpoint.reshard import Reshard
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class Scenario:
     """Runs Kafka producers too (a broker and an ingest worker), when ingestion is available."""
     weight: float = 1.0
     """Share of the total duration, relative to the other scenarios."""
+    spare_shards: int = 0
+    """Shards planned but not started, for the resharding failpoint to add and remove."""
 
 
 def all_scenarios(election_timeout: float = 1.2) -> list[Scenario]:
@@ -85,6 +88,25 @@ def all_scenarios(election_timeout: float = 1.2) -> list[Scenario]:
             (KillRole("ingest"),),
             kafka=True,
             weight=0.7,
+        ),
+        Scenario(
+            "reshard",
+            "add and remove a shard again and again under traffic and Kafka ingestion, killing "
+            "shard leaders, the new shard's leader, and the coordinator mid-move (then resumed "
+            "or aborted)",
+            (Reshard(), KillNode("leader")),
+            timing=FaultTiming(interval=0.5),
+            kafka=True,
+            weight=1.5,
+            spare_shards=1,
+        ),
+        Scenario(
+            "reshard-partition",
+            "add and remove a shard while shard leaders are cut off from their followers",
+            (Reshard(), IsolateNode("leader")),
+            timing=FaultTiming(interval=0.5),
+            weight=1.0,
+            spare_shards=1,
         ),
         Scenario(
             "mixed",

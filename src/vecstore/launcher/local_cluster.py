@@ -176,6 +176,8 @@ class LocalCluster:
         self.kafka = KafkaPlan.load_or_create(self.data_dir / "kafka.json") if with_kafka else None
         if self.kafka is not None:
             tansu_binary()  # fail now, with the install hint, rather than in the supervisor
+        self.extra_node_env: dict[str, dict[str, str]] = {}
+        """Per node id, environment added to the nodes `follow_spec` starts (the chaos proxies)."""
         self.processes: list[ManagedProcess] = self._plan()
         self.stopping = False
         self._spec_mtime = self.spec_path.stat().st_mtime_ns
@@ -215,6 +217,7 @@ class LocalCluster:
             env["VECSTORE_NODE_ID"] = node.id
             for key in ("VECSTORE_RAFT_ADDRESS", "VECSTORE_HTTP_ADDRESS", "VECSTORE_PEERS"):
                 env.pop(key, None)  # the spec decides
+            env.update(getattr(self, "extra_node_env", {}).get(node.id, {}))
             processes.append(
                 ManagedProcess(
                     role="node",

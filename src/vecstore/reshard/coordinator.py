@@ -11,8 +11,11 @@ The steps, from topology E to E+1 (`docs/operations.md`, "Growing and shrinking"
    owner through its log (`MigrateIn`), in batches.
 3. fence: each source refuses writes to its moving points (`FenceMoving`, retriable).
 4. catch-up: the moving points written since step 1 are copied again (or deleted).
-5. cutover: the shards that gain points install E+1, then the shards that lose points,
-   which delete the points they gave away in the same apply (`InstallTopology`).
+5. cutover: the shards that lose points install E+1 and delete the points they gave away
+   in the same apply, then the shards that gain them install E+1, with the Kafka offsets
+   of the shards their points come from (`InstallTopology`). In between, no shard accepts
+   a write to a moved point (the sources refuse it, the targets do not own it yet), so no
+   read anywhere is older than an acknowledged write.
 """
 
 from __future__ import annotations
@@ -212,7 +215,7 @@ class Coordinator:
             gaining, losing = _sides(previous, state.current)
             behind_ids = {s.shard_id for s in behind}
             marks = await self._marks([i for i in losing if i in behind_ids], state.specs)
-            order = [*(i for i in gaining if i in behind_ids), *(i for i in behind_ids if i not in gaining)]
+            order = [*(i for i in losing if i in behind_ids), *(i for i in behind_ids if i not in losing)]
             await self._cutover(state.current, order, state.specs, gaining, marks)
         return state.current
 
@@ -286,7 +289,7 @@ class Coordinator:
         for shard_id in gaining:  # a collection created during the copy
             await self._create(involved[shard_id], await self._schemas(current))
         marks = await self._marks(losing, involved)
-        order = [*gaining, *(i for i in involved if i not in gaining)]
+        order = [*losing, *(i for i in involved if i not in losing)]
         await self._cutover(target, order, involved, gaining, marks)
         log.info("moved %d points to epoch %d", moved, target.epoch)
         return target
@@ -391,7 +394,8 @@ class Coordinator:
         gaining: Sequence[int],
         marks: tuple[tuple[int, str, int, int], ...],
     ) -> None:
-        """Install `topology` on the shards in `order` (those that gain points first, with
+        """Install `topology` on the shards in `order` (those that lose points first, then
+        those that gain them, with
         the offsets of the shards their points come from)."""
         for position, shard_id in enumerate(order):
             inherit = tuple(row for row in marks if row[0] != shard_id) if shard_id in gaining else ()

@@ -59,8 +59,12 @@ TOPOLOGY_ATTEMPTS = 4
 """Times an operation is routed before a stale-topology answer is returned to the caller."""
 
 
-class StaleTopology(Exception):
-    """A shard answered at a newer topology epoch than the router routes by."""
+class StaleTopology(Unavailable):
+    """A shard answered at a newer topology epoch than the router routes by (refreshed and
+    asked again; a 503 only if the topology keeps changing under the request)."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__(f"a shard answered at topology epoch {epoch}, newer than the router's; retry")
 
 
 class ShardSet:
@@ -287,7 +291,9 @@ class ShardSet:
         failed: list[dict[str, Any]] = []
         first_error: VecStoreError | None = None
         todo = list(range(len(ids)))
-        for attempt in range(TOPOLOGY_ATTEMPTS):
+        deadline = time.monotonic() + self.spec.router.request_timeout
+        refreshes = 0
+        while True:
             groups: dict[int, list[int]] = defaultdict(list)
             for position in todo:
                 groups[self.topology.owner(ids[position])].append(position)
@@ -296,8 +302,9 @@ class ShardSet:
                 *(self._send(shard, build(groups[shard])) for shard in shards), return_exceptions=True
             )
             todo, hint = [], None
+            retry = refreshes < TOPOLOGY_ATTEMPTS and time.monotonic() < deadline
             for shard, result in zip(shards, results, strict=True):
-                if isinstance(result, WrongShard) and attempt + 1 < TOPOLOGY_ATTEMPTS:
+                if isinstance(result, WrongShard) and retry:
                     todo += groups[shard]
                     hint = result.topology
                 elif isinstance(result, VecStoreError):
@@ -309,7 +316,12 @@ class ShardSet:
                     _add_counts(total, result)
             if not todo:
                 break
-            await self.refresh_topology(hint)
+            behind = hint is not None and int(hint.get("epoch", 0)) < self.topology.epoch
+            if behind:  # the new owner has not cut over yet (a moment after the old one)
+                await asyncio.sleep(0.05)
+            else:
+                refreshes += 1
+                await self.refresh_topology(hint)
         if first_error is not None:
             first_error.details["failed"] = failed
             first_error.details["partial"] = len(failed) < len(ids)
@@ -472,7 +484,7 @@ class ShardSet:
             usable: list[list[list[Hit]]] = []
             for shard, answer in await self._all_shards("search", ask):
                 if isinstance(answer, VecStoreError):
-                    if not answer.retriable or not allow_partial:
+                    if isinstance(answer, StaleTopology) or not answer.retriable or not allow_partial:
                         raise answer
                     warnings.append(f"shard {shard} is unavailable: {answer.message}")
                 else:
