@@ -78,12 +78,26 @@ class ClusterState:
     specs: dict[int, ShardSpec]
     """Every shard known to any topology seen, with its members."""
 
+    @property
+    def behind(self) -> list[int]:
+        """Shards still preparing the current epoch: a cutover some shards have made."""
+        return sorted(
+            s.shard_id
+            for s in self.shards.values()
+            if s.pending is not None and s.pending.epoch <= self.current.epoch
+        )
+
+    @property
+    def moving(self) -> bool:
+        """A move is prepared, or its cutover is unfinished."""
+        return self.pending is not None or bool(self.behind)
+
     def describe(self) -> dict[str, Any]:
         """Plain data for `vecstore shards status` and the admin endpoint."""
         return {
             "epoch": self.current.epoch,
             "shards": list(self.current.ids),
-            "moving_to": None if self.pending is None else self.pending.to_dict(),
+            "moving_to": None if not self.moving else (self.pending or self.current).to_dict(),
             "per_shard": {
                 str(shard_id): {
                     "epoch": state.epoch,
@@ -154,7 +168,7 @@ class Coordinator:
         pendings = {s.pending for s in states.values() if s.pending is not None}
         pending = max(pendings, key=lambda topology: topology.epoch) if pendings else None
         if pending is not None and pending.epoch <= current.epoch:
-            pending = None  # a finished move: some shards have not cleared theirs yet
+            pending = None  # the cutover has begun: some shards are behind (`behind`)
         return ClusterState(current, pending, states, shards)
 
     async def _shard_state(self, shard: ShardSpec) -> ShardState:
@@ -187,21 +201,13 @@ class Coordinator:
     async def add_shard(self, shard: ShardSpec) -> Topology:
         """Grow by `shard` (its Raft group running and empty); returns the new topology."""
         state = await self.state(extra=[shard])
-        if state.pending is not None:
-            raise Conflict(
-                f"a move to epoch {state.pending.epoch} is under way; `vecstore shards resume` "
-                "finishes it, `vecstore shards abort` rolls it back"
-            )
+        _refuse_if_moving(state)
         return await self.move(state.current, state.current.with_shard(shard))
 
     async def remove_shard(self, shard_id: int) -> Topology:
         """Drain `shard_id` into the others, then drop it from the topology."""
         state = await self.state()
-        if state.pending is not None:
-            raise Conflict(
-                f"a move to epoch {state.pending.epoch} is under way; `vecstore shards resume` "
-                "finishes it, `vecstore shards abort` rolls it back"
-            )
+        _refuse_if_moving(state)
         return await self.move(state.current, state.current.without_shard(shard_id))
 
     async def resume(self) -> Topology:
@@ -209,12 +215,12 @@ class Coordinator:
         state = await self.state()
         if state.pending is not None:
             return await self.move(state.current, state.pending)
-        behind = [s for s in state.shards.values() if s.epoch is not None and s.epoch < state.current.epoch]
+        behind = [state.shards[i] for i in state.behind]
         if behind:  # it died during the cutover, after the copy was complete
             previous = next(s.topology for s in behind if s.topology is not None)
             gaining, losing = _sides(previous, state.current)
             behind_ids = {s.shard_id for s in behind}
-            marks = await self._marks([i for i in losing if i in behind_ids], state.specs)
+            marks = await self._marks(losing, state.specs, state.current.epoch)
             order = [*(i for i in losing if i in behind_ids), *(i for i in behind_ids if i not in losing)]
             await self._cutover(state.current, order, state.specs, gaining, marks)
         return state.current
@@ -222,10 +228,10 @@ class Coordinator:
     async def abort(self) -> Topology:
         """Roll back a move no shard has cut over to; returns the topology kept."""
         state = await self.state()
+        if state.behind:
+            raise Conflict("the cutover has begun; only `vecstore shards resume` can finish the move")
         if state.pending is None:
             return state.current
-        if any(s.epoch == state.pending.epoch for s in state.shards.values()):
-            raise Conflict("the cutover has begun; only `vecstore shards resume` can finish the move")
         involved = {s.id: s for s in (*state.current.shards, *state.pending.shards)}
         for shard in involved.values():
             await self.client(shard).apply(InstallTopology(shard.id, state.current.to_dict()))
@@ -288,7 +294,7 @@ class Coordinator:
             await self._catch_up(involved[shard_id], schemas, target)
         for shard_id in gaining:  # a collection created during the copy
             await self._create(involved[shard_id], await self._schemas(current))
-        marks = await self._marks(losing, involved)
+        marks = await self._marks(losing, involved, target.epoch)
         order = [*losing, *(i for i in involved if i not in losing)]
         await self._cutover(target, order, involved, gaining, marks)
         log.info("moved %d points to epoch %d", moved, target.epoch)
@@ -375,15 +381,24 @@ class Coordinator:
                 self.progress(f"catch-up at shard {source.id}: {schema.name}", start + len(chunk), len(dirty))
 
     async def _marks(
-        self, losing: Sequence[int], specs: dict[int, ShardSpec]
+        self, losing: Sequence[int], specs: dict[int, ShardSpec], epoch: int
     ) -> tuple[tuple[int, str, int, int], ...]:
-        """The Kafka offsets each losing shard has applied (read after its fence: every
-        record of a moving point at or below them was applied there, and copied)."""
+        """The Kafka offsets each losing shard had applied when fenced: every record of a
+        moving point at or below them was applied there, and copied. A shard that has cut
+        over to `epoch` reports those it had at its cutover (its live ones may have passed
+        records of moved points that it refused since)."""
         rows: list[tuple[int, str, int, int]] = []
         for shard_id in losing:
             answer = await self.client(specs[shard_id]).read("/v1/topology", {}, "leader")
             ownership = answer.get("ownership") or {}
-            rows += [(shard_id, str(t), int(p), int(o)) for t, p, o in ownership.get("ingest_marks", [])]
+            handover = ownership.get("handover")
+            if ownership.get("epoch") == epoch:
+                if handover is None or handover.get("epoch") != epoch:
+                    raise Conflict(f"shard {shard_id} cut over to epoch {epoch} without its offsets")
+                marks = handover["marks"]
+            else:
+                marks = ownership.get("ingest_marks", [])
+            rows += [(shard_id, str(t), int(p), int(o)) for t, p, o in marks]
         return tuple(rows)
 
     async def _cutover(
@@ -401,6 +416,15 @@ class Coordinator:
             inherit = tuple(row for row in marks if row[0] != shard_id) if shard_id in gaining else ()
             await self.client(specs[shard_id]).apply(InstallTopology(shard_id, topology.to_dict(), inherit))
             self.progress("cutover", position + 1, len(order))
+
+
+def _refuse_if_moving(state: ClusterState) -> None:
+    if state.moving:
+        epoch = state.pending.epoch if state.pending is not None else state.current.epoch
+        raise Conflict(
+            f"a move to epoch {epoch} is under way; `vecstore shards resume` finishes it"
+            + ("" if state.behind else ", `vecstore shards abort` rolls it back")
+        )
 
 
 def _sides(before: Topology, after: Topology) -> tuple[list[int], list[int]]:

@@ -34,6 +34,9 @@ class Ownership:
     """collection -> points moving away under `pending` that were written since it was set."""
     previous: Topology | None = None
     """The topology before the current one: its owners are where points here came from."""
+    handover: tuple[int, tuple[tuple[str, int, int], ...]] | None = None
+    """(epoch, Kafka offsets): what this shard had applied when it installed that epoch, the
+    offsets a shard receiving its points inherits (read by a coordinator that resumes)."""
 
     @property
     def epoch(self) -> int:
@@ -145,6 +148,9 @@ class Ownership:
             "pending": None if self.pending is None else self.pending.to_dict(),
             "fenced": self.fenced,
             "dirty": {name: len(ids) for name, ids in sorted(self.dirty.items())},
+            "handover": None
+            if self.handover is None
+            else {"epoch": self.handover[0], "marks": [list(m) for m in self.handover[1]]},
         }
 
     def digest_row(self) -> list[Any]:
@@ -167,6 +173,9 @@ class Ownership:
             "fenced": self.fenced,
             "dirty": [[name, sorted(ids, key=repr)] for name, ids in sorted(self.dirty.items())],
             "previous": None if self.previous is None else self.previous.to_dict(),
+            "handover": None
+            if self.handover is None
+            else [self.handover[0], [list(m) for m in self.handover[1]]],
         }
 
     @classmethod
@@ -174,7 +183,8 @@ class Ownership:
         """The inverse of `to_manifest`; KeyError, TypeError or ValueError if malformed."""
         pending = raw["pending"]
         previous = raw.get("previous")
-        return cls(
+        handover = raw.get("handover")
+        ownership = cls(
             int(raw["shard_id"]),
             Topology.from_dict(raw["topology"]),
             None if pending is None else Topology.from_dict(pending),
@@ -182,3 +192,7 @@ class Ownership:
             {str(name): set(ids) for name, ids in raw["dirty"]},
             None if previous is None else Topology.from_dict(previous),
         )
+        if handover is not None:
+            epoch, marks = handover
+            ownership.handover = (int(epoch), tuple((str(t), int(p), int(o)) for t, p, o in marks))
+        return ownership

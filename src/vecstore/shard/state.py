@@ -207,10 +207,13 @@ class Shard:
             self.ownership = Ownership(shard_id, topology)
         else:
             origins_before, epoch_before = self.ownership.origins(), self.ownership.epoch
+            applied = self.fence.effective_marks(origins_before)
             if not self.ownership.install(topology):
                 return False
             if topology.epoch > epoch_before:  # a cutover: the offsets of the points that came
                 self.fence.inherit(origins_before, marks or {})
+                rows = tuple((t, p, o) for (t, p), o in sorted(applied.items()))
+                self.ownership.handover = (topology.epoch, rows)
         ownership = self.ownership
         for name, collection in self.collections.items():
             with collection.lock.read():

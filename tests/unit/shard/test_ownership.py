@@ -217,3 +217,19 @@ def test_inherited_offsets_are_minima_when_passed_on(make_shard: ShardFactory) -
     target.apply(PrepareMigration(2, THREE.to_dict(), four.to_dict()))
     target.apply(InstallTopology(2, four.to_dict()))
     assert target.fence.high(("t", 0)) == 3 and target.fence.inherited == {}
+
+
+def test_a_source_keeps_the_offsets_it_had_at_its_cutover(zero: Shard) -> None:
+    mine = owned(TWO, 0)
+    zero.apply(InstallTopology(0, TWO.to_dict()))
+    records = tuple(IngestRecord(offset, upsert([mine[offset]], 1.0)) for offset in range(4))
+    zero.apply(IngestBatch((PartitionBatch("t", 0, records),)))
+    zero.apply(PrepareMigration(0, TWO.to_dict(), THREE.to_dict()))
+    zero.apply(FenceMoving(0, THREE.epoch))
+    zero.apply(InstallTopology(0, THREE.to_dict()))
+    staying = [i for i in owned(THREE, 0) if i not in mine[:4]]
+    later = (IngestRecord(9, upsert([staying[0]], 2.0)),)
+    zero.apply(IngestBatch((PartitionBatch("t", 0, later),)))  # its live offset moves on
+    ownership = zero.topology_status()["ownership"]
+    assert ownership["ingest_marks"] == [["t", 0, 9]]
+    assert ownership["handover"] == {"epoch": THREE.epoch, "marks": [["t", 0, 3]]}

@@ -114,7 +114,7 @@ class Reshard:
         spare = cluster.spare_spec()
         try:
             state = await _state(cluster)
-            if state.pending is not None:
+            if state.moving:
                 await finish_move(cluster)
                 state = await _state(cluster)
         except VecStoreError as err:  # a shard without a leader right now: try again later
@@ -176,7 +176,7 @@ async def settle_topology(cluster: ChaosCluster) -> list[str]:
         return []
     try:
         state = await _retrying_state(cluster)
-        if state.pending is not None:
+        if state.moving:
             await finish_move(cluster)
             state = await _retrying_state(cluster)
         if cluster.spare_spec().id in state.current.ids:
