@@ -147,26 +147,32 @@ class ShardSet:
                 self._adopt(newest)
             return self.topology
 
-    def _check_epoch(self, answer: dict[str, Any]) -> None:
-        """Raise StaleTopology when a shard answered at a newer epoch than ours."""
+    @staticmethod
+    def _check_epoch(answer: dict[str, Any], routed: Topology) -> None:
+        """Raise StaleTopology when a shard answered at a newer epoch than the topology the
+        request was routed by (the router may have moved on meanwhile: that does not help
+        a request already sent by the old one)."""
         epoch = answer.get("epoch")
-        if isinstance(epoch, int) and epoch > self.topology.epoch:
+        if isinstance(epoch, int) and epoch > routed.epoch:
             raise StaleTopology(epoch)
 
-    async def _fresh(self, read: Callable[[], Awaitable[T]]) -> T:
-        """Run a read; when a shard answers at a newer epoch, refresh and read again."""
+    async def _fresh(self, read: Callable[[Topology], Awaitable[T]]) -> T:
+        """Run a read routed by the current topology; when a shard answers at a newer
+        epoch, refresh and read again."""
         for _ in range(TOPOLOGY_ATTEMPTS - 1):
             try:
-                return await read()
+                return await read(self.topology)
             except StaleTopology:
                 await self.refresh_topology()
-        return await read()
+        return await read(self.topology)
 
-    def _owned(self, shard: int, hits: list[Hit]) -> list[Hit]:
-        """The hits `shard` owns under the router's topology (all of them at epoch 0)."""
-        if self.topology.epoch == 0:
+    @staticmethod
+    def _owned(shard: int, hits: list[Hit], routed: Topology) -> list[Hit]:
+        """The hits `shard` owns under the topology the request was routed by (all of them
+        at epoch 0)."""
+        if routed.epoch == 0:
             return hits
-        return [hit for hit in hits if self.topology.owner(hit["id"]) == shard]
+        return [hit for hit in hits if routed.owner(hit["id"]) == shard]
 
     async def close(self) -> None:
         """Close the session."""
@@ -185,9 +191,13 @@ class ShardSet:
             self.metrics.shard_seconds.labels(str(shard), operation).observe(time.perf_counter() - started)
 
     async def _all_shards(
-        self, operation: str, call: Callable[[int, NodeClient], Awaitable[T]]
+        self,
+        operation: str,
+        call: Callable[[int, NodeClient], Awaitable[T]],
+        routed: Topology | None = None,
     ) -> list[tuple[int, T | VecStoreError]]:
-        """`call` on every shard of the topology; (shard id, answer or error), by shard id."""
+        """`call` on every shard of `routed` (default: the current topology); (shard id,
+        answer or error), by shard id."""
 
         async def one(shard: int, client: NodeClient) -> T | VecStoreError:
             try:
@@ -195,7 +205,10 @@ class ShardSet:
             except VecStoreError as err:
                 return err
 
-        clients = sorted(self.clients.items())
+        ids = (routed or self.topology).ids
+        clients = [(shard, self.clients[shard]) for shard in ids if shard in self.clients]
+        if len(clients) < len(ids):  # the router moved on to a topology without one of them
+            raise StaleTopology(self.topology.epoch)
         if len(clients) == 1:  # no task to start for a single shard
             return [(clients[0][0], await one(*clients[0]))]
         answers = await asyncio.gather(*(one(i, c) for i, c in clients))
@@ -259,16 +272,17 @@ class ShardSet:
         """Schema and summed counts over shards."""
         schema = await self.schema(name)
 
-        async def gather() -> dict[str, Any]:
+        async def gather(routed: Topology) -> dict[str, Any]:
             answers = await self._all_shards(
                 "info",
                 lambda _, client: client.request("any", "GET", "/v1/collections"),
+                routed,
             )
             totals = {"points": 0, "segments": 0, "indexing_lag": 0, "tombstones": 0}
             for _, answer in answers:
                 if isinstance(answer, VecStoreError):
                     raise answer
-                self._check_epoch(answer)
+                self._check_epoch(answer, routed)
                 for entry in answer["collections"]:
                     if entry["schema"]["name"] == name:
                         for key in totals:
@@ -280,7 +294,10 @@ class ShardSet:
     # ---- writes ------------------------------------------------------------------------
 
     async def _send(self, shard: int, command: Command) -> dict[str, Any]:
-        return await self._on_shard(shard, "write", self.clients[shard].apply(command))
+        client = self.clients.get(shard)
+        if client is None:  # the router moved on to a topology without this shard: re-route
+            raise WrongShard(f"shard {shard} left the topology", self.topology.to_dict())
+        return await self._on_shard(shard, "write", client.apply(command))
 
     async def _write_by_owner(
         self, ids: Sequence[PointId], build: Callable[[list[int]], Command]
@@ -470,19 +487,20 @@ class ShardSet:
             body["filter"] = filter_to_json(condition)
         timeout = self.spec.router.shard_timeout
 
-        async def ask(shard: int, client: NodeClient) -> list[list[Hit]]:
-            try:
-                async with asyncio.timeout(timeout):
-                    answer = await client.read(f"/v1/collections/{collection}/search", body, consistency)
-            except TimeoutError:
-                raise Unavailable(f"shard {shard} did not answer within {timeout}s") from None
-            self._check_epoch(answer)
-            return [self._owned(shard, hits) for hits in answer["results"]]
+        async def scatter(routed: Topology) -> tuple[list[list[Hit]], list[str]]:
+            async def ask(shard: int, client: NodeClient) -> list[list[Hit]]:
+                try:
+                    async with asyncio.timeout(timeout):
+                        path = f"/v1/collections/{collection}/search"
+                        answer = await client.read(path, body, consistency)
+                except TimeoutError:
+                    raise Unavailable(f"shard {shard} did not answer within {timeout}s") from None
+                self._check_epoch(answer, routed)
+                return [self._owned(shard, hits, routed) for hits in answer["results"]]
 
-        async def scatter() -> tuple[list[list[Hit]], list[str]]:
             warnings = []
             usable: list[list[list[Hit]]] = []
-            for shard, answer in await self._all_shards("search", ask):
+            for shard, answer in await self._all_shards("search", ask, routed):
                 if isinstance(answer, VecStoreError):
                     if isinstance(answer, StaleTopology) or not answer.retriable or not allow_partial:
                         raise answer
@@ -504,16 +522,19 @@ class ShardSet:
         await self.schema(collection)
         path = f"/v1/collections/{collection}/points/get"
 
-        async def fetch(shard: int, shard_ids: list[PointId]) -> list[Hit]:
+        async def fetch(shard: int, shard_ids: list[PointId], routed: Topology) -> list[Hit]:
             body = {"ids": shard_ids, **options}
-            answer = await self._on_shard(shard, "get", self.clients[shard].read(path, body, consistency))
-            self._check_epoch(answer)
-            return self._owned(shard, answer["points"])
+            client = self.clients.get(shard)
+            if client is None:
+                raise StaleTopology(self.topology.epoch)
+            answer = await self._on_shard(shard, "get", client.read(path, body, consistency))
+            self._check_epoch(answer, routed)
+            return self._owned(shard, answer["points"], routed)
 
-        async def gather() -> list[Hit]:
-            groups = self.topology.ring.group(ids)
+        async def gather(routed: Topology) -> list[Hit]:
+            groups = routed.ring.group(ids)
             found: dict[Any, Hit] = {}
-            fetched = await asyncio.gather(*(fetch(s, [ids[p] for p in groups[s]]) for s in groups))
+            fetched = await asyncio.gather(*(fetch(s, [ids[p] for p in groups[s]], routed) for s in groups))
             for points in fetched:
                 found.update({point["id"]: point for point in points})
             return [found[i] for i in ids if i in found]
@@ -521,19 +542,20 @@ class ShardSet:
         return await self._fresh(gather)
 
     async def count(self, collection: str, condition: Filter | None, consistency: str = "eventual") -> int:
-        """Total matching points over all shards. Around a cutover a moved point may be
-        counted at both shards for a moment (docs/operations.md)."""
+        """Total matching points over all shards."""
         await self.schema(collection)
         body = {} if condition is None else {"filter": filter_to_json(condition)}
         path = f"/v1/collections/{collection}/points/count"
 
-        async def total() -> int:
+        async def total(routed: Topology) -> int:
             found = 0
-            answers = await self._all_shards("count", lambda _, client: client.read(path, body, consistency))
+            answers = await self._all_shards(
+                "count", lambda _, client: client.read(path, body, consistency), routed
+            )
             for _, answer in answers:
                 if isinstance(answer, VecStoreError):
                     raise answer
-                self._check_epoch(answer)
+                self._check_epoch(answer, routed)
                 found += int(answer["count"])
             return found
 
@@ -555,14 +577,16 @@ class ShardSet:
             body["filter"] = filter_to_json(condition)
         path = f"/v1/collections/{collection}/points/scroll"
 
-        async def page() -> tuple[list[Hit], PointId | None]:
-            answers = await self._all_shards("scroll", lambda _, client: client.read(path, body, consistency))
+        async def page(routed: Topology) -> tuple[list[Hit], PointId | None]:
+            answers = await self._all_shards(
+                "scroll", lambda _, client: client.read(path, body, consistency), routed
+            )
             pages = []
             for shard, answer in answers:
                 if isinstance(answer, VecStoreError):
                     raise answer
-                self._check_epoch(answer)
-                pages.append(self._owned(shard, answer["points"]))
+                self._check_epoch(answer, routed)
+                pages.append(self._owned(shard, answer["points"], routed))
             return merge_pages(pages, limit)
 
         return await self._fresh(page)
