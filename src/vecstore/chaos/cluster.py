@@ -147,6 +147,8 @@ class ChaosCluster:
         """Processes the supervisor must leave down (a removed member, a paused test)."""
         self.restarts: dict[str, int] = {}
         self.broker_died = False
+        self.retired_ingest: list[dict[str, Any]] = []
+        """Ingest counters of spare shards taken out of the cluster (still part of the sums)."""
         self._supervisor: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
 

@@ -52,6 +52,11 @@ log = logging.getLogger(__name__)
 PAGE = 1_000
 """Points read from a source, and copied to a target, per request."""
 
+READ = "strong"
+"""Every read of the coordinator is linearizable (a log barrier at the leader): a leader
+just elected may not have applied its whole log yet, and a stale read of the points
+written during the copy would lose them."""
+
 Progress = Callable[[str, int, int], None]
 """`progress(phase, done, total)`: called as a move advances (the CLI draws a bar)."""
 
@@ -172,7 +177,7 @@ class Coordinator:
         return ClusterState(current, pending, states, shards)
 
     async def _shard_state(self, shard: ShardSpec) -> ShardState:
-        answer = await self.client(shard).read("/v1/topology", {}, "leader")
+        answer = await self.client(shard).read("/v1/topology", {}, READ)
         ownership = answer.get("ownership")
         if ownership is None:
             return ShardState(shard.id, None, None, False, None)
@@ -304,6 +309,7 @@ class Coordinator:
 
     async def _schemas(self, current: Topology) -> list[CollectionSchema]:
         first = self.client(current.shards[0])
+        await first.read("/v1/topology", {}, READ)  # a barrier: the leader has applied its log
         answer = await first.request("leader", "GET", "/v1/collections")
         return [CollectionSchema.from_dict(entry["schema"]) for entry in answer["collections"]]
 
@@ -323,7 +329,7 @@ class Coordinator:
             while True:
                 body = {"offset": offset, "limit": PAGE, "with_payload": True, "with_vector": True}
                 path = f"/v1/collections/{schema.name}/points/scroll"
-                answer = await self.client(source).read(path, body, "leader")
+                answer = await self.client(source).read(path, body, READ)
                 points = answer["points"]
                 seen += len(points)
                 moving = [p for p in points if target.owner(normalize_point_id(p["id"])) != source.id]
@@ -336,7 +342,7 @@ class Coordinator:
 
     async def _count(self, shard: ShardSpec, collection: str) -> int:
         path = f"/v1/collections/{collection}/points/count"
-        answer = await self.client(shard).read(path, {}, "leader")
+        answer = await self.client(shard).read(path, {}, READ)
         return int(answer["count"])
 
     async def _send_copies(
@@ -360,15 +366,13 @@ class Coordinator:
     ) -> None:
         """Re-copy (or delete at the new owner) the moving points written during the copy."""
         for schema in schemas:
-            answer = await self.client(source).read(
-                "/v1/topology/dirty", {"collection": schema.name}, "leader"
-            )
+            answer = await self.client(source).read("/v1/topology/dirty", {"collection": schema.name}, READ)
             dirty: list[PointId] = [normalize_point_id(i) for i in answer["ids"]]
             for start in range(0, len(dirty), PAGE):
                 chunk = dirty[start : start + PAGE]
                 body = {"ids": chunk, "with_payload": True, "with_vector": True}
                 path = f"/v1/collections/{schema.name}/points/get"
-                found = (await self.client(source).read(path, body, "leader"))["points"]
+                found = (await self.client(source).read(path, body, READ))["points"]
                 await self._send_copies(schema, found, target)
                 present = {normalize_point_id(p["id"]) for p in found}
                 gone: dict[int, list[PointId]] = defaultdict(list)
@@ -389,7 +393,7 @@ class Coordinator:
         records of moved points that it refused since)."""
         rows: list[tuple[int, str, int, int]] = []
         for shard_id in losing:
-            answer = await self.client(specs[shard_id]).read("/v1/topology", {}, "leader")
+            answer = await self.client(specs[shard_id]).read("/v1/topology", {}, READ)
             ownership = answer.get("ownership") or {}
             handover = ownership.get("handover")
             if ownership.get("epoch") == epoch:

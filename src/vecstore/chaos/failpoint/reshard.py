@@ -89,7 +89,13 @@ async def _kill_leader_later(cluster: ChaosCluster, shard: int, delay: float) ->
 
 
 async def _drop_spare(cluster: ChaosCluster) -> None:
-    """Take the spare out of the spec; once its nodes stopped, wipe their data."""
+    """Take the spare out of the spec; once its nodes stopped, wipe their data. Its ingest
+    counters are kept: records it applied while it owned points count in the sums."""
+    statuses = await cluster.statuses(cluster.spare_spec().id)
+    leader = next((s for s in statuses.values() if s is not None and s.get("role") == "leader"), None)
+    counted = leader or next((s for s in statuses.values() if s is not None), None)
+    if counted is not None:
+        cluster.retired_ingest += counted.get("ingest", [])
     cluster.publish_spare(False)
     spare = {node.id for node in cluster.shard_nodes(cluster.spare_spec().id)}
     for _ in range(150):  # the supervisor stops them within a loop or two
