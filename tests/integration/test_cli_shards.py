@@ -29,6 +29,8 @@ def test_shards_add_status_remove_and_node_replace_under_vecstore_up(tmp_path: P
 
         before = ok("shards", "status", *d)
         assert before["epoch"] == 0 and [s["shard"] for s in before["shards"]] == [0]
+        assert ok("shards", "pin", *d) == {"epoch": 0, "shards": [0]}  # idempotent
+        assert ok("shards", "pin", *d) == {"epoch": 0, "shards": [0]}
 
         grown = ok("shards", "add", "--no-progress", *d)
         assert grown == {"epoch": 1, "shards": [0, 1]}

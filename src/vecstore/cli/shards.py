@@ -129,6 +129,18 @@ def shards_status(data_dir: Path | None, spec: Path | None, as_json: bool) -> No
     emit(run(go()), as_json, _render)
 
 
+@shards.command(name="pin")
+@_where
+@json_option
+def shards_pin(data_dir: Path | None, spec: Path | None, as_json: bool) -> None:
+    """Install the current topology on every shard that has none (idempotent). Do it before
+    a deployment's spec names a new shard (a Helm upgrade): routers and workers then keep
+    routing by the installed topology until the new shard has joined."""
+    cluster, _ = _spec_source(data_dir, spec)
+    topology = _move(cluster, False, lambda c: c.install_current())
+    emit({"epoch": topology.epoch, "shards": list(topology.ids)}, as_json, _done)
+
+
 @shards.command(name="add")
 @_where
 @click.option(

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 Position = tuple[str, int]
 IDLE_POLL_MS = 500
 RETRY_SECONDS = 1.0
+TOPOLOGY_CHECK_SECONDS = 5.0
 DLQ_PART = "dlq"
 
 
@@ -119,6 +120,7 @@ class IngestWorker:
                 writer.start()
                 stack.push_async_callback(writer.close)
             committer = asyncio.create_task(self._commit_loop(), name="ingest-commit")
+            watcher = asyncio.create_task(self._watch_topology(session), name="ingest-topology")
             self.ready = True
             log.info(
                 "ingest worker consuming",
@@ -130,8 +132,11 @@ class IngestWorker:
                 self.ready = False
                 await self._finish()
                 committer.cancel()
+                watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await committer
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
         if self.failure is not None:
             raise self.failure
 
@@ -158,6 +163,19 @@ class IngestWorker:
             log.info("routing by topology epoch %d: shards %s", topology.epoch, list(topology.ids))
             return topology
         return self.topology
+
+    async def _watch_topology(self, session: aiohttp.ClientSession) -> None:
+        """Every few seconds, whether the shards hold a newer topology: a batch for a shard
+        that was removed (and stopped) would otherwise be retried forever, never refused."""
+        while not self._stop.is_set():
+            await self._sleep(TOPOLOGY_CHECK_SECONDS)
+            try:
+                newest = await newest_topology(self.topology, session, deadline_seconds=2.0)
+            except VecStoreError:
+                continue
+            if newest.epoch > self.topology.epoch:
+                self._on_fatal(-1, WrongShard(f"the cluster moved to topology epoch {newest.epoch}"))
+                return
 
     async def _load_schemas(self) -> None:
         assert self._schemas is not None

@@ -40,7 +40,7 @@ from vecstore.cluster.commands import (
     Selector,
     Upsert,
 )
-from vecstore.cluster.errors import Conflict, InvalidRequest, Unavailable
+from vecstore.cluster.errors import CollectionNotFound, Conflict, InvalidRequest, Unavailable
 from vecstore.cluster.ids import PointId, normalize_point_id
 from vecstore.cluster.schema import CollectionSchema
 from vecstore.cluster.spec import NodeSpec, ShardSpec
@@ -358,7 +358,13 @@ class Coordinator:
                 [p["vector"] for p in batch],
                 [p.get("payload") or {} for p in batch],
             )
-            await self.client(target.shard(owner)).apply(MigrateIn(upsert))
+            client = self.client(target.shard(owner))
+            try:
+                await client.apply(MigrateIn(upsert))
+            except CollectionNotFound:  # a target that lost the collection it was given: again
+                log.warning("shard %d lacks collection %s; creating it again", owner, schema.name)
+                await client.apply(CreateCollection(schema))
+                await client.apply(MigrateIn(upsert))
         return len(points)
 
     async def _catch_up(
