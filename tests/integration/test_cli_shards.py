@@ -42,6 +42,7 @@ def test_shards_add_status_remove_and_node_replace_under_vecstore_up(tmp_path: P
         rows = ok("status", *d)
         assert sorted({row["shard"] for row in rows}) == [0, 1]
         assert all(row["role"] in ("leader", "follower") for row in rows)
+        assert {row["epoch"] for row in rows} == {1} and {row["move"] for row in rows} == {None}
         assert ok("collections", "info", "docs", *d)["points"] == 300
         every = ok("search", "docs", "--vector", "[1, 0, 0, 0]", "--k", "1000", "--exact", *d)
         ids = [hit["id"] for hit in every["results"][0]]

@@ -20,6 +20,7 @@ from vecstore.transport.router_client import RouterClient
 
 COLUMNS = (
     "shard",
+    "epoch",
     "node",
     "address",
     "role",
@@ -31,6 +32,7 @@ COLUMNS = (
     "points",
     "health",
     "ready",
+    "move",
     "digest",
 )
 
@@ -51,8 +53,15 @@ def node_row(status: dict[str, Any]) -> dict[str, Any]:
         )
         return row
     collections = status.get("collections") or {}
+    ownership = status.get("ownership") or {}
+    pending = ownership.get("pending")
+    move = None
+    if pending is not None:
+        move = f"to epoch {pending['epoch']}" + (", fenced" if ownership.get("fenced") else "")
     return {
         "shard": status.get("shard_id"),
+        "epoch": ownership.get("epoch", 0),
+        "move": move,
         "node": status.get("node_id"),
         "address": address,
         "role": status.get("role"),
