@@ -3,12 +3,13 @@
 A local 1 shard x 3 replicas cluster with its router is loaded through the router's native
 HTTP API; then, one shard at a time, a new 3-node shard group is started and added with the
 resharding coordinator while two clients run through the router without pause: a writer
-(upserts of 100 existing points per request, so the collection keeps its size) and a
-searcher (k=10). For each move: the points moved (counted on every shard's leader before
-and after; about 1/S_new of them under consistent hashing), the seconds the move took, and
-the clients' throughput and latency during the move against a window of the same length
-just before it, measured in the same run (ratio = during / before). Errors the clients see
-are counted, not retried.
+(upserts of 100 new points per request, paced at `--write-rate` points/s so that indexing
+keeps up on a small machine) and a searcher (k=10, one query after the other, as fast as
+answers come). For each move: the points that changed owner (about 1/S_new of them under
+consistent hashing) and the share the new shard holds after (counted at each shard's
+leader), the seconds the move took, and the clients' throughput and latency during the move
+against a window of the same length just before it, measured in the same run (ratio =
+during / before). Errors the clients see are counted, not retried.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ class Client:
     name: str
     events: list[Event] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    acknowledged: list[range] = field(default_factory=list)
+    """The ids of the points a writer's acknowledged requests wrote."""
 
     def record(self, started: float, ok: bool, points: int, error: str | None = None) -> None:
         now = time.perf_counter()
@@ -98,24 +101,33 @@ async def call(
         return False, f"{type(err).__name__}: {err}"
 
 
-async def writer(url: str, rows: int, dim: int, client: Client, stop: asyncio.Event) -> None:
-    """Upserts of WRITE_BATCH existing points (random ids, new vectors), one at a time."""
+async def writer(url: str, first_id: int, dim: int, rate: float, client: Client, stop: asyncio.Event) -> None:
+    """Upserts of WRITE_BATCH new points (ids from `first_id` up), one request at a time, at
+    most `rate` points/s: sent on a schedule, or at once when the last answer came late.
+    The ids acknowledged are kept in `client.acknowledged`."""
     rng = np.random.default_rng(5)
-    version = 0
+    next_id = first_id
+    interval = WRITE_BATCH / rate
+    due = time.perf_counter()
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
         while not stop.is_set():
-            version += 1
-            ids = rng.choice(rows, size=min(WRITE_BATCH, rows), replace=False)
+            now = time.perf_counter()
+            if due > now:
+                await asyncio.sleep(due - now)
+            due = max(due + interval, time.perf_counter())
+            ids = range(next_id, next_id + WRITE_BATCH)
+            next_id += WRITE_BATCH
             vectors = rng.normal(size=(len(ids), dim)).astype(np.float32).tolist()
             points = [
-                {"id": int(i), "vector": v, "payload": {"row": int(i), "version": version}}
-                for i, v in zip(ids, vectors, strict=True)
+                {"id": i, "vector": v, "payload": {"row": i}} for i, v in zip(ids, vectors, strict=True)
             ]
             started = time.perf_counter()
             ok, error = await call(
                 session, "PUT", f"{url}/v1/collections/{COLLECTION}/points", {"points": points}
             )
             client.record(started, ok, len(points), error)
+            if ok:
+                client.acknowledged.append(ids)
 
 
 async def searcher(url: str, dim: int, client: Client, stop: asyncio.Event) -> None:
@@ -145,15 +157,13 @@ async def load(url: str, rows: int, dim: int) -> dict[str, Any]:
                 {"id": i, "vector": v, "payload": {"row": i}}
                 for i, v in zip(range(start, stop), vectors, strict=True)
             ]
-            async with session.put(
-                f"{url}/v1/collections/{COLLECTION}/points", json={"points": points}
-            ) as r:
+            async with session.put(f"{url}/v1/collections/{COLLECTION}/points", json={"points": points}) as r:
                 r.raise_for_status()
         seconds = time.perf_counter() - started
     return {"rows": rows, "seconds": seconds, "points_per_s": rows / seconds}
 
 
-async def settle(url: str, limit_s: float = 300) -> float:
+async def settle(url: str, limit_s: float = 120) -> float:
     """Wait until every node's indexing lag is at most SETTLE_LAG; returns the seconds waited."""
     started = time.perf_counter()
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
@@ -202,12 +212,11 @@ async def move_once(
     before_s: float,
 ) -> tuple[Topology, dict[str, Any]]:
     """Measure a baseline window of `before_s`, then add `spec`; the figures of the move."""
-    target = current.with_shard(spec)
-    expected = sum(1 for i in range(rows) if current.owner(i) != target.owner(i))
     counts_before = await shard_counts(current)
     baseline_start = time.perf_counter()
     await asyncio.sleep(before_s)
     move_start = time.perf_counter()
+    acknowledged = len(clients["write"].acknowledged)
     after = await coordinator.add_shard(spec)
     move_end = time.perf_counter()
     counts_after = await shard_counts(after)
@@ -215,14 +224,18 @@ async def move_once(
     window_start = max(baseline_start, move_start - move_s)  # equal length when the wait allowed
     before = {name: c.window(window_start, move_start) for name, c in clients.items()}
     during = {name: c.window(move_start, move_end) for name, c in clients.items()}
-    moved = sum(max(0, n - counts_after.get(shard_id, 0)) for shard_id, n in counts_before.items())
+    # the points present when the move began, and which of them changed owner
+    ids = [*range(rows), *(i for batch in clients["write"].acknowledged[:acknowledged] for i in batch)]
+    moved = sum(1 for i in ids if current.owner(i) != after.owner(i))
+    total_after = sum(counts_after.values())
     return after, {
         "from_shards": len(current.shards),
         "to_shards": len(after.shards),
         "epoch": after.epoch,
+        "points_at_start": len(ids),
         "moved": moved,
-        "moved_expected": expected,
-        "fraction_moved": moved / max(sum(counts_before.values()), 1),
+        "fraction_moved": moved / len(ids),
+        "new_shard_share": counts_after[spec.id] / max(total_after, 1),
         "one_over_s": 1 / len(after.shards),
         "move_s": move_s,
         "before_s": move_start - window_start,
@@ -232,9 +245,9 @@ async def move_once(
         "during": during,
         "ratios": {
             "write_points_per_s": ratio(during["write"]["points_per_s"], before["write"]["points_per_s"]),
+            "write_p99": ratio(during["write"]["p99_ms"], before["write"]["p99_ms"]),
             "search_qps": ratio(during["search"]["requests_per_s"], before["search"]["requests_per_s"]),
             "search_p99": ratio(during["search"]["p99_ms"], before["search"]["p99_ms"]),
-            "write_p99": ratio(during["write"]["p99_ms"], before["write"]["p99_ms"]),
         },
         "errors_during": {name: during[name]["errors"] for name in clients},
     }
@@ -256,7 +269,7 @@ async def run(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
         await settle(url)
         secret = cluster.secret_path.read_text().strip()
         tasks = [
-            asyncio.create_task(writer(url, args.rows, args.dim, clients["write"], stop)),
+            asyncio.create_task(writer(url, args.rows, args.dim, args.write_rate, clients["write"], stop)),
             asyncio.create_task(searcher(url, args.dim, clients["search"], stop)),
         ]
         coordinator = Coordinator(Topology.of_spec(cluster.spec))
@@ -267,13 +280,14 @@ async def run(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
             for shard_id in range(1, args.shards):
                 print(f"starting shard {shard_id} ...", file=sys.stderr)
                 spec = await asyncio.to_thread(start_group, scratch, shard_id, secret, groups)
-                await settle(url)
+                settled = await settle(url)
                 # the baseline window must be at least as long as the move: estimate it
-                estimate = args.rows / (shard_id + 1) / copy_rate
+                present = args.rows + WRITE_BATCH * len(clients["write"].acknowledged)
+                estimate = present / (shard_id + 1) / copy_rate
                 before_s = min(max(args.min_window, 1.5 * estimate), args.max_window)
                 print(
-                    f"moving {len(current.shards)} -> {len(current.shards) + 1} shards "
-                    f"(baseline {before_s:.1f} s first) ...",
+                    f"moving {len(current.shards)} -> {len(current.shards) + 1} shards (indexing settled "
+                    f"in {settled:.1f} s; baseline {before_s:.1f} s first) ...",
                     file=sys.stderr,
                 )
                 current, row = await move_once(coordinator, current, spec, clients, args.rows, before_s)
@@ -290,6 +304,7 @@ async def run(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
             "dim": args.dim,
             "replicas": 3,
             "write_batch": WRITE_BATCH,
+            "write_rate": args.write_rate,
             "k": K,
             "load": loaded,
             "moves": moves,
@@ -316,10 +331,11 @@ def render_move(move: dict[str, Any], args: argparse.Namespace) -> str:
     before, during, ratios = move["before"], move["during"], move["ratios"]
     lines = [
         f"{MARKER}: {move['from_shards']} -> {move['to_shards']} shards x 3 replicas "
-        f"({args.rows:,} x {args.dim} points; 1 writer of {WRITE_BATCH}-point upserts, 1 searcher k={K})",
-        f"moved {move['moved']:,} points = {move['fraction_moved']:.3f} of them "
-        f"(1/S = {move['one_over_s']:.3f}; ring predicts {move['moved_expected']:,}) "
-        f"in {move['move_s']:.1f} s; baseline window {move['before_s']:.1f} s just before",
+        f"({args.rows:,} x {args.dim} points loaded; writer: {WRITE_BATCH}-point upserts of new points "
+        f"at {args.write_rate:,.0f} points/s; searcher: k={K}, back to back)",
+        f"moved {move['moved']:,} of {move['points_at_start']:,} points = {move['fraction_moved']:.3f} "
+        f"(1/S = {move['one_over_s']:.3f}; the new shard holds {move['new_shard_share']:.3f} after) "
+        f"in {move['move_s']:.1f} s; baseline: {move['before_s']:.1f} s just before",
         f"client errors during the move: {move['errors_during']['write']} writes, "
         f"{move['errors_during']['search']} searches",
     ]
@@ -372,6 +388,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--dim", type=int, default=128)
+    parser.add_argument(
+        "--write-rate", type=float, default=500.0, help="the writer's pace, points/s (new points)"
+    )
     parser.add_argument("--shards", type=int, default=4, help="grow from 1 to this many shards")
     parser.add_argument("--min-window", type=float, default=5.0, help="shortest baseline window, s")
     parser.add_argument("--max-window", type=float, default=300.0, help="longest baseline window, s")
