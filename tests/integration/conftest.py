@@ -82,6 +82,21 @@ def local_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
         cluster.stop()
 
 
+@pytest.fixture
+def single_shard(tmp_path: Path) -> Iterator[LocalCluster]:
+    """1 shard x 3 replicas plus a router (the resharding tests grow it)."""
+    port = free_ports(1)[0]
+    cluster = LocalCluster(tmp_path / "cluster", shards=1, replicas=3, port=port)
+    for process in cluster.processes:
+        process.env.update(TEST_ENV)
+    cluster.start()
+    try:
+        asyncio.run(_wait_router_ready(cluster.router_url))
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 async def _wait_router_ready(url: str, timeout: float = 180.0) -> None:
     """Wait until the router at `url` (http://host:port) answers /readyz with 200."""
     await wait_ready_async(readyz_url(url), timeout)

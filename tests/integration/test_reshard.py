@@ -11,38 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
 from tests.integration.conftest import NODE_READY_SECONDS, TEST_ENV
 from vecstore.cluster.spec import NodeSpec, ShardSpec
 from vecstore.cluster.topology import Topology
 from vecstore.launcher.local_cluster import LocalCluster
-from vecstore.launcher.processes import LocalShardGroup, free_ports
-from vecstore.launcher.readiness import readyz_url, wait_ready, wait_ready_async
+from vecstore.launcher.processes import LocalShardGroup
+from vecstore.launcher.readiness import readyz_url, wait_ready
 from vecstore.reshard.coordinator import Coordinator
 from vecstore.transport.node_client import NodeClient
 
 DIM = 8
 LOADED = 600
-
-
-@pytest.fixture
-def single_shard(tmp_path: Path) -> Iterator[LocalCluster]:
-    """1 shard x 3 replicas plus a router."""
-    cluster = LocalCluster(tmp_path / "cluster", shards=1, replicas=3, port=free_ports(1)[0])
-    for process in cluster.processes:
-        process.env.update(TEST_ENV)
-    cluster.start()
-    try:
-        asyncio.run(wait_ready_async(readyz_url(cluster.router_url), 180))
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 def start_group(tmp_path: Path, shard_id: int, secret: str) -> LocalShardGroup:

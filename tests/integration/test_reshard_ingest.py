@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
 from tests.integration.conftest import NODE_READY_SECONDS, TEST_ENV
 from tests.integration.kafka.harness import WorkerProcess, Workers, new_topic, send, unique, wait_until
@@ -23,27 +21,14 @@ from vecstore.cluster.spec import NodeSpec, ShardSpec
 from vecstore.cluster.topology import Topology
 from vecstore.ingest.records import encode_record
 from vecstore.launcher.local_cluster import LocalCluster
-from vecstore.launcher.processes import LocalShardGroup, free_ports
-from vecstore.launcher.readiness import readyz_url, wait_ready, wait_ready_async
+from vecstore.launcher.processes import LocalShardGroup
+from vecstore.launcher.readiness import readyz_url, wait_ready
 from vecstore.reshard.coordinator import Coordinator
 from vecstore.transport.node_client import NodeClient
 
 DIM = 8
 FIRST = 2_000
 SLICE = 100
-
-
-@pytest.fixture
-def one_shard(tmp_path: Path) -> Iterator[LocalCluster]:
-    cluster = LocalCluster(tmp_path / "cluster", shards=1, replicas=3, port=free_ports(1)[0])
-    for process in cluster.processes:
-        process.env.update(TEST_ENV)
-    cluster.start()
-    try:
-        asyncio.run(wait_ready_async(readyz_url(cluster.router_url), 180))
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 def records(collection: str, start: int, stop: int) -> list[tuple[bytes, bytes]]:
@@ -75,18 +60,18 @@ async def keep_running(worker: WorkerProcess, stop: asyncio.Event, restarts: lis
 
 
 def test_ingestion_is_exactly_once_across_adding_a_shard(
-    one_shard: LocalCluster, kafka_bootstrap: str, tmp_path: Path
+    single_shard: LocalCluster, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     group = LocalShardGroup(
         tmp_path / "shard-1",
         replicas=3,
         shard_id=1,
-        secret=one_shard.secret_path.read_text().strip(),
+        secret=single_shard.secret_path.read_text().strip(),
         extra_env=TEST_ENV,
     )
-    workers = Workers(one_shard, kafka_bootstrap, tmp_path)
+    workers = Workers(single_shard, kafka_bootstrap, tmp_path)
     try:
-        asyncio.run(_scenario(one_shard, kafka_bootstrap, group, workers))
+        asyncio.run(_scenario(single_shard, kafka_bootstrap, group, workers))
     finally:
         workers.stop_all()
         group.stop()
