@@ -133,12 +133,13 @@ async def explain_search(service: NodeService, params: Params, body: Body) -> Bo
 
 async def get_points(service: NodeService, params: Params, body: Body) -> Body:
     """POST /v1/collections/{name}/points/get."""
-    collection = service.shard.collection(params["name"])
     ids = field_list(body, "ids")
     with_payload = field_bool(body, "with_payload", True)
     with_vector = field_bool(body, "with_vector", False)
-    records = await service.read(
-        parse_consistency(body.get("consistency")),
+    consistency = parse_consistency(body.get("consistency"))
+    await service.check_consistency(consistency)  # a follower says "not the leader" first
+    collection = service.shard.collection(params["name"])
+    records = await service.run_read(
         lambda: reads.get(collection, ids, with_payload=with_payload, with_vector=with_vector),
     )
     return {"status": "ok", "points": [r.to_dict() for r in records], "epoch": service.shard.epoch}
@@ -146,14 +147,14 @@ async def get_points(service: NodeService, params: Params, body: Body) -> Body:
 
 async def scroll_points(service: NodeService, params: Params, body: Body) -> Body:
     """POST /v1/collections/{name}/points/scroll."""
+    await service.check_consistency(parse_consistency(body.get("consistency")))
     collection = service.shard.collection(params["name"])
     offset = body.get("offset")
     limit = field_int(body, "limit", 100, 1, reads.MAX_SCROLL_LIMIT) or 100
     condition = filter_of(body)
     with_payload = field_bool(body, "with_payload", True)
     with_vector = field_bool(body, "with_vector", False)
-    records, next_offset = await service.read(
-        parse_consistency(body.get("consistency")),
+    records, next_offset = await service.run_read(
         lambda: reads.scroll(
             collection,
             offset=offset,
@@ -169,11 +170,10 @@ async def scroll_points(service: NodeService, params: Params, body: Body) -> Bod
 
 async def count_points(service: NodeService, params: Params, body: Body) -> Body:
     """POST /v1/collections/{name}/points/count."""
+    await service.check_consistency(parse_consistency(body.get("consistency")))
     collection = service.shard.collection(params["name"])
     condition = filter_of(body)
-    total = await service.read(
-        parse_consistency(body.get("consistency")), lambda: reads.count(collection, condition)
-    )
+    total = await service.run_read(lambda: reads.count(collection, condition))
     return {"status": "ok", "count": total, "epoch": service.shard.epoch}
 
 

@@ -125,6 +125,10 @@ class NodeService:
     async def read(self, consistency: Consistency, work: Callable[[], T]) -> T:
         """Run a read in the executor at the asked consistency level."""
         await self.check_consistency(consistency)
+        return await self.run_read(work)
+
+    async def run_read(self, work: Callable[[], T]) -> T:
+        """Run a read whose consistency was already checked, in the executor."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, work)
 

@@ -63,6 +63,8 @@ class StaleTopology(Unavailable):
     """A shard answered at a newer topology epoch than the router routes by (refreshed and
     asked again; a 503 only if the topology keeps changing under the request)."""
 
+    code = "stale_topology"
+
     def __init__(self, epoch: int) -> None:
         super().__init__(f"a shard answered at topology epoch {epoch}, newer than the router's; retry")
 
