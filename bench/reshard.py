@@ -2,14 +2,16 @@
 
 A local 1 shard x 3 replicas cluster with its router is loaded through the router's native
 HTTP API; then, one shard at a time, a new 3-node shard group is started and added with the
-resharding coordinator while two clients run through the router without pause: a writer
-(upserts of 100 new points per request, paced at `--write-rate` points/s so that indexing
-keeps up on a small machine) and a searcher (k=10, one query after the other, as fast as
-answers come). For each move: the points that changed owner (about 1/S_new of them under
-consistent hashing) and the share the new shard holds after (counted at each shard's
-leader), the seconds the move took, and the clients' throughput and latency during the move
-against a window of the same length just before it, measured in the same run (ratio =
-during / before). Errors the clients see are counted, not retried.
+resharding coordinator while two clients run through the router: a writer (upserts of 100
+new points per request, paced at `--write-rate` points/s so that indexing keeps up on a
+small machine) and a searcher (k=10, one query after the other, as fast as answers come).
+For each move: the points that changed owner (about 1/S_new of them under consistent
+hashing) and the share the new shard holds after (counted at each shard's leader), the
+seconds the move took, and the clients' throughput and latency during the move against a
+window of the same length just before it, in the same run (ratio = during / before).
+Errors the clients see are counted, not retried. The clients pause between moves, while
+the next group starts and the moved points are indexed, so that each baseline starts with
+every node's indexing caught up.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -42,6 +45,8 @@ LOAD_BATCH = 1_000
 WRITE_BATCH = 100
 SETTLE_LAG = 1_000
 """Before each baseline window, every node's indexing lag must be at most this (points)."""
+WARMUP_S = 1.0
+"""Clients run this long, unmeasured, before each baseline window."""
 MARKER = "Resharding online"
 
 
@@ -64,17 +69,19 @@ class Client:
     errors: list[str] = field(default_factory=list)
     acknowledged: list[range] = field(default_factory=list)
     """The ids of the points a writer's acknowledged requests wrote."""
+    origin: float = field(default_factory=time.perf_counter)
 
     def record(self, started: float, ok: bool, points: int, error: str | None = None) -> None:
         now = time.perf_counter()
         self.events.append(Event(now, now - started, ok, points))
         if error is not None:
-            self.errors.append(f"{self.name} at {now:.1f}: {error}"[:300])
+            self.errors.append(f"{self.name}, {started - self.origin:.1f} s into the run: {error}"[:300])
 
     def window(self, start: float, end: float) -> dict[str, Any]:
-        """Throughput, latency and errors of the requests that finished in [start, end)."""
-        inside = [e for e in self.events if start <= e.done < end]
-        good = [e for e in inside if e.ok]
+        """Throughput and latency of the requests answered in [start, end); errors of those
+        that were under way at any time in it."""
+        good = [e for e in self.events if e.ok and start <= e.done < end]
+        failed = [e for e in self.events if not e.ok and e.done >= start and e.done - e.seconds < end]
         seconds = max(end - start, 1e-9)
         latencies = [e.seconds for e in good]
         return {
@@ -83,8 +90,29 @@ class Client:
             "p50_ms": float(np.percentile(latencies, 50)) * 1000 if latencies else 0.0,
             "p99_ms": float(np.percentile(latencies, 99)) * 1000 if latencies else 0.0,
             "requests": len(good),
-            "errors": len(inside) - len(good),
+            "errors": len(failed),
         }
+
+
+class Switch:
+    """Turns the clients on and off: they run through each baseline window and move, and
+    pause in between (while a new group starts and the last move's points are indexed)."""
+
+    def __init__(self) -> None:
+        self.on = asyncio.Event()
+        self.stopped = False
+
+    async def wait(self) -> bool:
+        """Until the clients may send; True if they had to wait, i.e. were paused."""
+        if self.on.is_set():
+            return False
+        await self.on.wait()
+        return True
+
+    def stop(self) -> None:
+        """For good: the clients finish their request in flight and return."""
+        self.stopped = True
+        self.on.set()
 
 
 async def call(
@@ -101,7 +129,7 @@ async def call(
         return False, f"{type(err).__name__}: {err}"
 
 
-async def writer(url: str, first_id: int, dim: int, rate: float, client: Client, stop: asyncio.Event) -> None:
+async def writer(url: str, first_id: int, dim: int, rate: float, client: Client, switch: Switch) -> None:
     """Upserts of WRITE_BATCH new points (ids from `first_id` up), one request at a time, at
     most `rate` points/s: sent on a schedule, or at once when the last answer came late.
     The ids acknowledged are kept in `client.acknowledged`."""
@@ -110,7 +138,11 @@ async def writer(url: str, first_id: int, dim: int, rate: float, client: Client,
     interval = WRITE_BATCH / rate
     due = time.perf_counter()
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
-        while not stop.is_set():
+        while True:
+            if await switch.wait():
+                due = time.perf_counter()  # no burst to make up for a pause
+            if switch.stopped:
+                return
             now = time.perf_counter()
             if due > now:
                 await asyncio.sleep(due - now)
@@ -130,12 +162,15 @@ async def writer(url: str, first_id: int, dim: int, rate: float, client: Client,
                 client.acknowledged.append(ids)
 
 
-async def searcher(url: str, dim: int, client: Client, stop: asyncio.Event) -> None:
-    """k=10 searches with random query vectors, one at a time."""
+async def searcher(url: str, dim: int, client: Client, switch: Switch) -> None:
+    """k=10 searches with random query vectors, one at a time, back to back."""
     queries = np.random.default_rng(9).normal(size=(256, dim)).astype(np.float32).tolist()
     number = 0
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
-        while not stop.is_set():
+        while True:
+            await switch.wait()
+            if switch.stopped:
+                return
             body = {"vector": queries[number % len(queries)], "k": K}
             number += 1
             started = time.perf_counter()
@@ -163,17 +198,20 @@ async def load(url: str, rows: int, dim: int) -> dict[str, Any]:
     return {"rows": rows, "seconds": seconds, "points_per_s": rows / seconds}
 
 
-async def settle(url: str, limit_s: float = 120) -> float:
-    """Wait until every node's indexing lag is at most SETTLE_LAG; returns the seconds waited."""
+async def settle(url: str, limit_s: float = 120) -> dict[str, Any]:
+    """Wait (at most `limit_s`) until every node's indexing lag is at most SETTLE_LAG."""
     started = time.perf_counter()
+    lags: list[int] = []
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         while time.perf_counter() - started < limit_s:
             async with session.get(f"{url}/v1/status") as r:
                 nodes = (await r.json())["nodes"] if r.status == 200 else []
-            if nodes and all(n.get("indexing_lag", SETTLE_LAG + 1) <= SETTLE_LAG for n in nodes):
+            lags = [int(n.get("indexing_lag", SETTLE_LAG + 1)) for n in nodes]
+            if lags and max(lags) <= SETTLE_LAG:
                 break
             await asyncio.sleep(0.5)
-    return time.perf_counter() - started
+    settled = bool(lags) and max(lags) <= SETTLE_LAG
+    return {"seconds": time.perf_counter() - started, "settled": settled, "max_lag": max(lags, default=-1)}
 
 
 def start_group(scratch: Path, shard_id: int, secret: str, groups: list[LocalShardGroup]) -> ShardSpec:
@@ -196,6 +234,18 @@ async def shard_counts(topology: Topology) -> dict[int, int]:
             answer = await client.read(f"/v1/collections/{COLLECTION}/points/count", {}, "leader")
         counts[shard.id] = int(answer["count"])
     return counts
+
+
+async def shard_info(topology: Topology) -> dict[int, dict[str, int]]:
+    """Per shard, at its leader: live points, tombstones (deleted points still in the
+    collection's memtable or segments) and sealed segments."""
+    info: dict[int, dict[str, int]] = {}
+    for shard in topology.shards:
+        async with NodeClient([n.http for n in shard.nodes], deadline_seconds=60) as client:
+            answer = await client.request("leader", "GET", "/v1/collections")
+        entry = next(e for e in answer["collections"] if e["schema"]["name"] == COLLECTION)
+        info[shard.id] = {key: int(entry.get(key, 0)) for key in ("points", "tombstones", "segments")}
+    return info
 
 
 def ratio(during: float, before: float) -> float | None:
@@ -250,6 +300,7 @@ async def move_once(
             "search_p99": ratio(during["search"]["p99_ms"], before["search"]["p99_ms"]),
         },
         "errors_during": {name: during[name]["errors"] for name in clients},
+        "load_average_1min": os.getloadavg()[0],
     }
 
 
@@ -258,7 +309,7 @@ async def run(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     cluster = LocalCluster(scratch / "cluster", shards=1, replicas=3, port=free_ports(1)[0])
     groups: list[LocalShardGroup] = []
     clients = {"write": Client("write"), "search": Client("search")}
-    stop = asyncio.Event()
+    switch = Switch()
     tasks: list[asyncio.Task[None]] = []
     cluster.start()
     try:
@@ -266,37 +317,41 @@ async def run(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
         await wait_ready_async(readyz_url(url), 180, 0.3)
         print(f"loading {args.rows} x {args.dim} points through the router ...", file=sys.stderr)
         loaded = await load(url, args.rows, args.dim)
-        await settle(url)
+        loaded["settle"] = await settle(url, 300)
         secret = cluster.secret_path.read_text().strip()
         tasks = [
-            asyncio.create_task(writer(url, args.rows, args.dim, args.write_rate, clients["write"], stop)),
-            asyncio.create_task(searcher(url, args.dim, clients["search"], stop)),
+            asyncio.create_task(writer(url, args.rows, args.dim, args.write_rate, clients["write"], switch)),
+            asyncio.create_task(searcher(url, args.dim, clients["search"], switch)),
         ]
         coordinator = Coordinator(Topology.of_spec(cluster.spec))
         current = Topology.of_spec(cluster.spec)
         moves: list[dict[str, Any]] = []
-        copy_rate = loaded["points_per_s"] / 2  # a guess for the first move, then measured
+        copy_rate = loaded["points_per_s"] / 2  # a guess for the first move, then the slowest seen
         try:
             for shard_id in range(1, args.shards):
                 print(f"starting shard {shard_id} ...", file=sys.stderr)
                 spec = await asyncio.to_thread(start_group, scratch, shard_id, secret, groups)
-                settled = await settle(url)
                 # the baseline window must be at least as long as the move: estimate it
                 present = args.rows + WRITE_BATCH * len(clients["write"].acknowledged)
                 estimate = present / (shard_id + 1) / copy_rate
-                before_s = min(max(args.min_window, 1.5 * estimate), args.max_window)
+                before_s = min(max(args.min_window, 2 * estimate), args.max_window)
                 print(
-                    f"moving {len(current.shards)} -> {len(current.shards) + 1} shards (indexing settled "
-                    f"in {settled:.1f} s; baseline {before_s:.1f} s first) ...",
+                    f"moving {len(current.shards)} -> {len(current.shards) + 1} shards "
+                    f"({WARMUP_S:.0f} s of warm-up and {before_s:.1f} s of baseline first) ...",
                     file=sys.stderr,
                 )
+                switch.on.set()
+                await asyncio.sleep(WARMUP_S)
                 current, row = await move_once(coordinator, current, spec, clients, args.rows, before_s)
-                copy_rate = max(row["moved"], 1) / row["move_s"]
+                switch.on.clear()
+                copy_rate = min(copy_rate, max(row["moved"], 1) / row["move_s"])
+                row["indexed_after"] = await settle(url, 300)
+                row["shards_after"] = await shard_info(current)
                 moves.append(row)
                 print(render_move(row, args), file=sys.stderr)
         finally:
             await coordinator.close()
-        stop.set()
+        switch.stop()
         await asyncio.gather(*tasks)
         errors = [e for c in clients.values() for e in c.errors]
         return {
@@ -313,7 +368,7 @@ async def run(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
             "requests_total": {name: len(c.events) for name, c in clients.items()},
         }
     finally:
-        stop.set()
+        switch.stop()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -337,8 +392,18 @@ def render_move(move: dict[str, Any], args: argparse.Namespace) -> str:
         f"(1/S = {move['one_over_s']:.3f}; the new shard holds {move['new_shard_share']:.3f} after) "
         f"in {move['move_s']:.1f} s; baseline: {move['before_s']:.1f} s just before",
         f"client errors during the move: {move['errors_during']['write']} writes, "
-        f"{move['errors_during']['search']} searches",
+        f"{move['errors_during']['search']} searches; load average {move['load_average_1min']:.1f} "
+        f"on {os.cpu_count()} CPUs at its end",
     ]
+    settle = move.get("indexed_after")
+    if settle is not None:
+        lines.append(
+            f"after the move, with the clients paused, indexing caught up (lag <= {SETTLE_LAG:,} on every "
+            f"node) in {settle['seconds']:.1f} s"
+            if settle["settled"]
+            else f"after the move indexing had NOT caught up in {settle['seconds']:.0f} s "
+            f"(lag {settle['max_lag']:,} on a node)"
+        )
     rows = [
         [
             "writes, points/s",
@@ -365,7 +430,14 @@ def render_move(move: dict[str, Any], args: argparse.Namespace) -> str:
             _num(ratios["search_p99"], 2),
         ],
     ]
-    return "\n".join(lines) + "\n" + table(["through the router", "before", "during", "ratio"], rows)
+    text = "\n".join(lines) + "\n" + table(["through the router", "before", "during", "ratio"], rows)
+    if "shards_after" in move:
+        shards = ", ".join(
+            f"{shard_id}: {info['points']:,} live + {info['tombstones']:,} deleted"
+            for shard_id, info in sorted(move["shards_after"].items())
+        )
+        text += f"\nshards after the move (points in the collection): {shards}"
+    return text
 
 
 def report(result: dict[str, Any], args: argparse.Namespace) -> str:

@@ -23,6 +23,7 @@ SECTIONS = {
     # peers missing here (the `bench` extra is not a test dependency) are skipped in --quick
     "comparison": (["--quick", "--rows", "3000", "--queries", "20"], "QPS, 16 clients"),
     "hops": (["--quick"], "through the router, RPC"),
+    "reshard": (["--quick"], "Resharding online"),
 }
 
 
