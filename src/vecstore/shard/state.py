@@ -59,6 +59,7 @@ from vecstore.cluster.topology import Topology
 from vecstore.shard import reads, search, snapshot
 from vecstore.shard.collection import Collection
 from vecstore.shard.ingest_fence import IngestFence
+from vecstore.shard.memtable import MemTable
 from vecstore.shard.ownership import Ownership
 from vecstore.shard.records import Record, ScoredPoint, SearchPlan
 from vecstore.shard.scorer import Scorer
@@ -397,6 +398,10 @@ class Shard:
                 busy = True
             elif collection.active.count >= threshold:
                 busy = collection.seal() or busy
+            elif _mostly_dead(collection.active, self.settings.compaction_dead_ratio):
+                # deleted rows stay in a memtable's graph (a resharding source deletes a third
+                # of its points at once): sealed, the segment is then compacted without them
+                busy = collection.seal(force=True) or busy
             else:
                 busy = collection.compact() or busy
         return busy
@@ -469,6 +474,14 @@ class Shard:
         """Restore from one tar file written by `snapshot_to_file`."""
         with tempfile.TemporaryDirectory(dir=self.settings.data_dir) as scratch:
             self.restore(snapshot.unpack(file, Path(scratch)))
+
+
+DEAD_SEAL_MIN_ROWS = 1_000
+"""A memtable this large whose deleted share passes the compaction ratio is sealed early."""
+
+
+def _mostly_dead(memtable: MemTable, ratio: float) -> bool:
+    return memtable.count >= DEAD_SEAL_MIN_ROWS and memtable.dead > ratio * memtable.count
 
 
 def _ids_of(command: PointCommand) -> tuple[PointId, ...] | None:

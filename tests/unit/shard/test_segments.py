@@ -215,3 +215,19 @@ def test_the_indexer_thread_runs_the_step_it_is_given() -> None:
         indexer.stop()
     assert not indexer.is_alive()
     assert len(calls) >= 5
+
+
+def test_a_memtable_mostly_deleted_is_sealed_and_compacted_away(make_shard: ShardFactory) -> None:
+    shard = make_shard(seal_threshold=100_000, index_chunk=256)
+    shard.apply(CreateCollection(CollectionSchema("c", DIM, hnsw=WIDE)))
+    add(shard, range(2_000))
+    shard.apply(DeletePoints("c", Selector(ids=tuple(range(1_500)))))
+    before = everything(shard)
+    shard.index_until_idle()
+    collection = shard.collection("c")
+    assert collection.active.count == 0  # sealed early although far below the threshold
+    stats = collection.stats()
+    assert stats["points"] == 500 and stats["tombstones"] == 0  # compacted: the dead rows are gone
+    assert sum(s.count for s in collection.sealed) == 500
+    assert everything(shard) == before
+    assert_close_to_exact(shard)
