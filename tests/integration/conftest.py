@@ -67,11 +67,9 @@ async def wait_converged(client: NodeClient, addresses: list[str], timeout: floa
     raise AssertionError(f"replicas did not converge: {digests}")
 
 
-@pytest.fixture
-def local_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
-    """A 2 shards x 3 replicas cluster plus a router, started as `vecstore up` starts it."""
-    port = free_ports(1)[0]
-    cluster = LocalCluster(tmp_path / "cluster", shards=2, replicas=3, port=port)
+def _started_cluster(directory: Path, shards: int) -> Iterator[LocalCluster]:
+    """`shards` x 3 replicas plus a router, started as `vecstore up` starts it; stopped after."""
+    cluster = LocalCluster(directory, shards=shards, replicas=3, port=free_ports(1)[0])
     for process in cluster.processes:
         process.env.update(TEST_ENV)
     cluster.start()
@@ -80,21 +78,18 @@ def local_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture
+def local_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
+    """A 2 shards x 3 replicas cluster plus a router."""
+    yield from _started_cluster(tmp_path / "cluster", shards=2)
 
 
 @pytest.fixture
 def single_shard(tmp_path: Path) -> Iterator[LocalCluster]:
     """1 shard x 3 replicas plus a router (the resharding tests grow it)."""
-    port = free_ports(1)[0]
-    cluster = LocalCluster(tmp_path / "cluster", shards=1, replicas=3, port=port)
-    for process in cluster.processes:
-        process.env.update(TEST_ENV)
-    cluster.start()
-    try:
-        asyncio.run(_wait_router_ready(cluster.router_url))
-        yield cluster
-    finally:
-        cluster.stop()
+    yield from _started_cluster(tmp_path / "cluster", shards=1)
 
 
 async def _wait_router_ready(url: str, timeout: float = 180.0) -> None:

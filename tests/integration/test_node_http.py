@@ -129,3 +129,37 @@ async def test_health_ready_and_metrics(shard_group: LocalShardGroup, client: No
                     "vecstore_raft_term",
                 ):
                     assert name in text, name
+
+
+async def test_bad_topology_requests_get_4xx_and_change_nothing(client: NodeClient) -> None:
+    await create(client)
+    await upsert(client, list(range(50)))
+    leader = await client.find_leader()
+    headers = {"Content-Type": "application/msgpack"}
+    bad_topology = msgpack.packb(
+        [CODEC_VERSION, "install_topology", {"shard_id": 0, "topology": {"epoch": -1, "shards": []}}]
+    )
+    status, body = await post(leader, "/v1/apply", data=bad_topology, headers=headers)
+    assert status == 400 and body["code"] == "malformed_command", body
+    bad_copy = msgpack.packb(
+        [CODEC_VERSION, "migrate_in", {"command": ["drop_collection", {"name": "docs"}]}]
+    )
+    status, body = await post(leader, "/v1/apply", data=bad_copy, headers=headers)
+    assert status == 400 and "migrate_in" in str(body["error"]), body
+    status, body = await post(leader, "/v1/topology/dirty", json={"collection": 7})
+    assert status == 400, body
+    status, body = await post(leader, "/v1/topology", json={"consistency": "sometimes"})
+    assert status == 400, body
+    # a copy without a prepared migration is refused, and nothing changed
+    copy = msgpack.packb(
+        [
+            CODEC_VERSION,
+            "migrate_in",
+            {"command": ["delete_points", {"collection": "docs", "selector": {"ids": [1]}}]},
+        ]
+    )
+    status, body = await post(leader, "/v1/apply", data=copy, headers=headers)
+    assert status == 409, body
+    assert await client.count("docs", "strong") == 50
+    status, body = await post(leader, "/v1/topology", json={})
+    assert status == 200 and body["ownership"] is None

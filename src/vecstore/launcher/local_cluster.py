@@ -217,7 +217,7 @@ class LocalCluster:
             env["VECSTORE_NODE_ID"] = node.id
             for key in ("VECSTORE_RAFT_ADDRESS", "VECSTORE_HTTP_ADDRESS", "VECSTORE_PEERS"):
                 env.pop(key, None)  # the spec decides
-            env.update(getattr(self, "extra_node_env", {}).get(node.id, {}))
+            env.update(self.extra_node_env.get(node.id, {}))
             processes.append(
                 ManagedProcess(
                     role="node",

@@ -82,11 +82,6 @@ class RpcEndpoint:
         await serve_frames(ws, dispatch, on_answer)
         return ws
 
-    @property
-    def open_connections(self) -> int:
-        """WebSockets being served now."""
-        return len(self._sockets)
-
     async def close_all(self, _app: Any = None) -> None:
         """Close every open connection (clients reconnect, elsewhere if need be)."""
         for ws in list(self._sockets):
