@@ -33,6 +33,7 @@ import numpy as np
 
 from bench.dataset import make_clustered
 from bench.router import _wait as wait_ready
+from vecstore.cluster.credentials import NodeAccess
 from vecstore.launcher.local_cluster import LocalCluster
 from vecstore.launcher.processes import free_ports
 from vecstore.transport.node_client import NodeClient
@@ -89,15 +90,21 @@ async def run(rows: int, queries: int) -> list[tuple[str, dict[str, float]]]:
             router = cluster.router_url
             node = f"http://{cluster.node_addresses()[0]}"
             await wait_ready(router)
-            async with aiohttp.ClientSession() as session:
+            # the router has no API keys here: the node token on every request is for the nodes
+            async with aiohttp.ClientSession(headers=cluster.access.headers()) as session:
                 await _load(session, router, data.base)
-                return await _measure(session, router, node, data.queries, queries)
+                return await _measure(session, router, node, cluster.access, data.queries, queries)
         finally:
             cluster.stop()
 
 
 async def _measure(
-    session: aiohttp.ClientSession, router: str, node: str, vectors: np.ndarray, count: int
+    session: aiohttp.ClientSession,
+    router: str,
+    node: str,
+    access: NodeAccess,
+    vectors: np.ndarray,
+    count: int,
 ) -> list[tuple[str, dict[str, float]]]:
     lists = vectors.tolist()
     path = f"/v1/collections/{COLLECTION}/search"
@@ -118,7 +125,7 @@ async def _measure(
             await response.read()
 
     n = len(lists)
-    node_client = NodeClient([node.removeprefix("http://")])
+    node_client = NodeClient([node.removeprefix("http://")], access=access)
     router_client = RouterClient(router)
 
     async def node_rpc(i: int) -> None:

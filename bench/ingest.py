@@ -148,7 +148,9 @@ class AppliedWatcher:
         self.applied = 0
         """Records applied over all shards, as of the last poll."""
         self.clients = [
-            NodeClient([n.http for n in shard.nodes], session=session, deadline_seconds=30)
+            NodeClient(
+                [n.http for n in shard.nodes], session=session, deadline_seconds=30, access=cluster.access
+            )
             for shard in cluster.spec.shards
         ]
 
@@ -175,7 +177,9 @@ async def create_collection(
 ) -> None:
     """Create the collection on every shard."""
     for shard in cluster.spec.shards:
-        client = NodeClient([n.http for n in shard.nodes], session=session, deadline_seconds=60)
+        client = NodeClient(
+            [n.http for n in shard.nodes], session=session, deadline_seconds=60, access=cluster.access
+        )
         await client.apply(CreateCollection(CollectionSchema(name, dim)))
 
 

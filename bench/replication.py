@@ -107,7 +107,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         group = LocalShardGroup(Path(scratch), replicas=3, secret=SECRET)
         group.start()
         try:
-            async with NodeClient(group.http_addresses, deadline_seconds=30) as client:
+            async with NodeClient(group.http_addresses, deadline_seconds=30, access=group.access) as client:
                 await client.find_leader()
                 await client.apply(CreateCollection(CollectionSchema("bench", DIM)))
                 rows = []

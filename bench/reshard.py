@@ -31,6 +31,7 @@ import aiohttp
 import numpy as np
 
 from bench.report import table
+from vecstore.cluster.credentials import NodeAccess
 from vecstore.cluster.spec import NodeSpec, ShardSpec
 from vecstore.cluster.topology import Topology
 from vecstore.launcher.local_cluster import LocalCluster
@@ -226,22 +227,22 @@ def start_group(scratch: Path, shard_id: int, secret: str, groups: list[LocalSha
     )
 
 
-async def shard_counts(topology: Topology) -> dict[int, int]:
+async def shard_counts(topology: Topology, access: NodeAccess) -> dict[int, int]:
     """The points each shard of `topology` holds, counted at its leader."""
     counts: dict[int, int] = {}
     for shard in topology.shards:
-        async with NodeClient([n.http for n in shard.nodes], deadline_seconds=60) as client:
+        async with NodeClient([n.http for n in shard.nodes], deadline_seconds=60, access=access) as client:
             answer = await client.read(f"/v1/collections/{COLLECTION}/points/count", {}, "leader")
         counts[shard.id] = int(answer["count"])
     return counts
 
 
-async def shard_info(topology: Topology) -> dict[int, dict[str, int]]:
+async def shard_info(topology: Topology, access: NodeAccess) -> dict[int, dict[str, int]]:
     """Per shard, at its leader: live points, tombstones (deleted points still in the
     collection's memtable or segments) and sealed segments."""
     info: dict[int, dict[str, int]] = {}
     for shard in topology.shards:
-        async with NodeClient([n.http for n in shard.nodes], deadline_seconds=60) as client:
+        async with NodeClient([n.http for n in shard.nodes], deadline_seconds=60, access=access) as client:
             answer = await client.request("leader", "GET", "/v1/collections")
         entry = next(e for e in answer["collections"] if e["schema"]["name"] == COLLECTION)
         info[shard.id] = {key: int(entry.get(key, 0)) for key in ("points", "tombstones", "segments")}
@@ -262,14 +263,14 @@ async def move_once(
     before_s: float,
 ) -> tuple[Topology, dict[str, Any]]:
     """Measure a baseline window of `before_s`, then add `spec`; the figures of the move."""
-    counts_before = await shard_counts(current)
+    counts_before = await shard_counts(current, coordinator.access)
     baseline_start = time.perf_counter()
     await asyncio.sleep(before_s)
     move_start = time.perf_counter()
     acknowledged = len(clients["write"].acknowledged)
     after = await coordinator.add_shard(spec)
     move_end = time.perf_counter()
-    counts_after = await shard_counts(after)
+    counts_after = await shard_counts(after, coordinator.access)
     move_s = move_end - move_start
     window_start = max(baseline_start, move_start - move_s)  # equal length when the wait allowed
     before = {name: c.window(window_start, move_start) for name, c in clients.items()}
@@ -323,7 +324,7 @@ async def run(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
             asyncio.create_task(writer(url, args.rows, args.dim, args.write_rate, clients["write"], switch)),
             asyncio.create_task(searcher(url, args.dim, clients["search"], switch)),
         ]
-        coordinator = Coordinator(Topology.of_spec(cluster.spec))
+        coordinator = Coordinator(Topology.of_spec(cluster.spec), access=cluster.access)
         current = Topology.of_spec(cluster.spec)
         moves: list[dict[str, Any]] = []
         copy_rate = loaded["points_per_s"] / 2  # a guess for the first move, then the slowest seen
@@ -346,7 +347,7 @@ async def run(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
                 switch.on.clear()
                 copy_rate = min(copy_rate, max(row["moved"], 1) / row["move_s"])
                 row["indexed_after"] = await settle(url, 300)
-                row["shards_after"] = await shard_info(current)
+                row["shards_after"] = await shard_info(current, cluster.access)
                 moves.append(row)
                 print(render_move(row, args), file=sys.stderr)
         finally:

@@ -44,7 +44,9 @@ def shard_group(tmp_path: Path) -> Iterator[LocalShardGroup]:
 @pytest.fixture
 async def client(shard_group: LocalShardGroup) -> AsyncIterator[NodeClient]:
     """A client of the group, with a leader already elected."""
-    async with NodeClient(shard_group.http_addresses, deadline_seconds=30) as node_client:
+    async with NodeClient(
+        shard_group.http_addresses, deadline_seconds=30, access=shard_group.access
+    ) as node_client:
         await node_client.find_leader()
         yield node_client
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 
-from tests.integration.conftest import wait_converged
+from tests.integration.conftest import SECRET, wait_converged
 from tests.integration.test_raft_node import create, upsert
 from vecstore.launcher.processes import LocalShardGroup
 from vecstore.transport.node_client import NodeClient
@@ -16,6 +17,7 @@ from vecstore.transport.node_client import NodeClient
 def vecstore(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "vecstore.cli.main", *args],
+        env={**os.environ, "VECSTORE_CLUSTER_SECRET": SECRET},  # the shard_group fixture's
         capture_output=True,
         text=True,
         timeout=60,

@@ -148,7 +148,7 @@ async def wait_replicas_agree(cluster: LocalCluster, shard_id: int) -> None:
 
     async def agree() -> bool:
         digests = set()
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(headers=cluster.access.headers()) as session:
             for address in addresses:
                 try:
                     async with session.get(f"http://{address}/v1/status") as response:

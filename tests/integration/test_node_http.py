@@ -7,18 +7,20 @@ import io
 import aiohttp
 import msgpack
 
-from tests.integration.conftest import wait_converged
+from tests.integration.conftest import SECRET, wait_converged
 from tests.integration.test_raft_node import DIM, create, upsert
 from vecstore.cluster.codec import CODEC_VERSION, encode_command
 from vecstore.cluster.commands import Upsert
+from vecstore.cluster.credentials import NodeAccess
 from vecstore.launcher.processes import LocalShardGroup
 from vecstore.launcher.readiness import readyz_url, wait_ready_async
 from vecstore.transport.node_client import NodeClient
 
 
 async def post(address: str, path: str, **kwargs: object) -> tuple[int, dict[str, object]]:
+    """A raw request to a node of the `shard_group` fixture, with its node token."""
     async with (
-        aiohttp.ClientSession() as session,
+        aiohttp.ClientSession(headers=NodeAccess.of_secret(SECRET).headers()) as session,
         session.post(f"http://{address}{path}", **kwargs) as response,  # type: ignore[arg-type]
     ):
         return response.status, await response.json()

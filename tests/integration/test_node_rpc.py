@@ -28,7 +28,7 @@ async def test_rpc_answers_like_http(shard_group: LocalShardGroup, client: NodeC
     await upsert(client, list(range(200)))
     leader = await client.find_leader()
     query = vectors_for([7]).tolist()
-    async with NodeClient([leader], rpc=False) as http:
+    async with NodeClient([leader], rpc=False, access=shard_group.access) as http:
         for consistency in ("strong", "leader"):
             by_rpc = await client.search("docs", query, 5, consistency=consistency)
             by_http = await http.search("docs", query, 5, consistency=consistency)
@@ -71,7 +71,10 @@ async def test_malformed_frames_get_errors_and_the_connection_survives(
 ) -> None:
     await create(client)
     leader = await client.find_leader()
-    async with aiohttp.ClientSession() as session, session.ws_connect(f"http://{leader}{RPC_PATH}") as ws:
+    async with (
+        aiohttp.ClientSession(headers=shard_group.access.headers()) as session,
+        session.ws_connect(f"http://{leader}{RPC_PATH}") as ws,
+    ):
         frames = [
             b"\xc1 not msgpack",
             msgpack.packb({"not": "a list"}),

@@ -14,8 +14,11 @@ from pathlib import Path
 
 from tests.integration.conftest import SECRET, TEST_ENV, wait_converged
 from tests.integration.test_raft_node import create, upsert
+from vecstore.cluster.credentials import NodeAccess
 from vecstore.launcher.processes import LocalShardGroup, free_ports, node_process
 from vecstore.transport.node_client import NodeClient
+
+INTRUDER_SECRET = "not-the-cluster-secret-at-all"
 
 
 class _Exploit:
@@ -66,7 +69,7 @@ async def test_peer_with_wrong_secret_cannot_join(
         http_address=f"127.0.0.1:{http_port}",
         data_dir=tmp_path / "intruder",
         peers=[(n.node_id, n.raft_address, n.http_address) for n in shard_group.nodes],
-        secret="not-the-cluster-secret-at-all",
+        secret=INTRUDER_SECRET,
         extra_env=TEST_ENV,
     )
     intruder.start()
@@ -75,7 +78,7 @@ async def test_peer_with_wrong_secret_cannot_join(
         await client.change_membership("add", intruder.raft_address)
         await upsert(client, list(range(100)))
         await asyncio.sleep(3)
-        intruder_client = NodeClient([intruder.http_address])
+        intruder_client = NodeClient([intruder.http_address], access=NodeAccess.of_secret(INTRUDER_SECRET))
         try:
             status = await intruder_client.status(intruder.http_address)
         finally:

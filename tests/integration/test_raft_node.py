@@ -42,7 +42,7 @@ async def test_writes_reach_every_replica(shard_group: LocalShardGroup, client: 
     query = vectors_for([7]).tolist()
     answers = []
     for address in shard_group.http_addresses:
-        single = NodeClient([address])
+        single = NodeClient([address], access=shard_group.access)
         try:
             answers.append(await single.search("docs", query, 5, exact=True))
             assert await single.count("docs") == 1_000

@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 
 from tests.integration.conftest import NODE_READY_SECONDS, TEST_ENV
+from vecstore.cluster.credentials import NodeAccess
 from vecstore.cluster.spec import NodeSpec, ShardSpec
 from vecstore.cluster.topology import Topology
 from vecstore.launcher.local_cluster import LocalCluster
@@ -109,8 +110,8 @@ async def all_points(session: aiohttp.ClientSession, url: str) -> list[dict[str,
             return points
 
 
-async def shard_ids(shard: ShardSpec) -> set[int]:
-    async with NodeClient([n.http for n in shard.nodes], deadline_seconds=30) as client:
+async def shard_ids(shard: ShardSpec, access: NodeAccess) -> set[int]:
+    async with NodeClient([n.http for n in shard.nodes], deadline_seconds=30, access=access) as client:
         found: set[int] = set()
         offset = None
         while True:
@@ -144,7 +145,7 @@ async def _scenario(
         for start in range(0, LOADED, 200):
             assert await work.write(session, list(range(start, start + 200)), 0)
         tasks = [asyncio.create_task(work.writer(session)), asyncio.create_task(work.reader(session))]
-        coordinator = Coordinator(Topology.of_spec(cluster.spec))
+        coordinator = Coordinator(Topology.of_spec(cluster.spec), access=cluster.access)
         try:
             groups.append(await asyncio.to_thread(start_group, tmp_path, 1, secret))
             two = await coordinator.add_shard(spec_of(groups[0]))
@@ -173,9 +174,9 @@ async def _scenario(
         assert not stale, f"{len(stale)} points lost their last acknowledged write"
 
         final = back
-        held = {shard.id: await shard_ids(shard) for shard in final.shards}
+        held = {shard.id: await shard_ids(shard, cluster.access) for shard in final.shards}
         for shard_id, owned_here in held.items():
             assert all(final.owner(i) == shard_id for i in owned_here)
         assert sum(len(h) for h in held.values()) == len(ids)
         assert 0.2 < len(held[1]) / len(ids) < 0.8  # shard 1 took about half
-        assert await shard_ids(spec_of(groups[1])) == set()  # the removed shard was drained
+        assert await shard_ids(spec_of(groups[1]), cluster.access) == set()  # the removed shard was drained

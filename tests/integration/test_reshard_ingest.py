@@ -17,6 +17,7 @@ import aiohttp
 
 from tests.integration.conftest import NODE_READY_SECONDS, TEST_ENV
 from tests.integration.kafka.harness import WorkerProcess, Workers, new_topic, send, unique, wait_until
+from vecstore.cluster.credentials import NodeAccess
 from vecstore.cluster.spec import NodeSpec, ShardSpec
 from vecstore.cluster.topology import Topology
 from vecstore.ingest.records import encode_record
@@ -35,11 +36,11 @@ def records(collection: str, start: int, stop: int) -> list[tuple[bytes, bytes]]
     return [encode_record(collection, "upsert", i, vector=[float(i % 97)] * DIM) for i in range(start, stop)]
 
 
-async def totals(shards: list[ShardSpec], topic: str) -> tuple[int, int, int]:
+async def totals(shards: list[ShardSpec], topic: str, access: NodeAccess) -> tuple[int, int, int]:
     """(applied, skipped, rejected) of `topic` over every shard's leader."""
     applied = skipped = rejected = 0
     for shard in shards:
-        async with NodeClient([n.http for n in shard.nodes], deadline_seconds=30) as client:
+        async with NodeClient([n.http for n in shard.nodes], deadline_seconds=30, access=access) as client:
             status = await client.status(await client.find_leader())
         for row in status["ingest"]:
             if row["topic"] == topic:
@@ -95,7 +96,7 @@ async def _scenario(cluster: LocalCluster, bootstrap: str, group: LocalShardGrou
         for address in group.http_addresses:
             await asyncio.to_thread(wait_ready, readyz_url(address), NODE_READY_SECONDS)
         new = ShardSpec(1, tuple(NodeSpec(n.node_id, n.raft_address, n.http_address) for n in group.nodes))
-        coordinator = Coordinator(Topology.of_spec(cluster.spec))
+        coordinator = Coordinator(Topology.of_spec(cluster.spec), access=cluster.access)
         try:
             two = await coordinator.add_shard(new)
         finally:
@@ -106,12 +107,12 @@ async def _scenario(cluster: LocalCluster, bootstrap: str, group: LocalShardGrou
         shards = list(two.shards)
 
         async def all_applied() -> bool:
-            applied, _, rejected = await totals(shards, topic)
+            applied, _, rejected = await totals(shards, topic, cluster.access)
             return applied + rejected >= produced
 
         await wait_until(all_applied, 120, f"{produced} records applied")
         await asyncio.sleep(2.0)  # anything applied twice would show up by now
-        applied, skipped, rejected = await totals(shards, topic)
+        applied, skipped, rejected = await totals(shards, topic, cluster.access)
         assert (applied, rejected) == (produced, 0), (applied, skipped, rejected, worker.log()[-3000:])
         # records for moved points kept coming after the cutover: the worker was refused
         # (wrong_shard), stopped, and was restarted with the new topology
@@ -124,7 +125,9 @@ async def _scenario(cluster: LocalCluster, bootstrap: str, group: LocalShardGrou
         assert answer["count"] == produced
         held = []
         for shard in shards:
-            async with NodeClient([n.http for n in shard.nodes], deadline_seconds=30) as client:
+            async with NodeClient(
+                [n.http for n in shard.nodes], deadline_seconds=30, access=cluster.access
+            ) as client:
                 path = f"/v1/collections/{collection}/points/count"
                 held.append(int((await client.read(path, {}, "leader"))["count"]))
         assert sum(held) == produced and min(held) > produced // 5

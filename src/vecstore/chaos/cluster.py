@@ -167,7 +167,9 @@ class ChaosCluster:
 
     async def start(self, ready_seconds: float = 90.0) -> None:
         """Start proxies, then processes; wait for the router and a leader in every shard."""
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=STATUS_SECONDS))
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=STATUS_SECONDS), headers=self.local.access.headers()
+        )
         for proxy in self.proxies:
             await proxy.start()
         self.local.start()

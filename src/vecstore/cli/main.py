@@ -22,7 +22,7 @@ from vecstore.cli.search import search
 from vecstore.cli.shards import replace, shards
 from vecstore.cli.snapshot import snapshot
 from vecstore.cli.status import status
-from vecstore.cli.target import DEFAULT_DATA_DIR, json_option, run
+from vecstore.cli.target import DEFAULT_DATA_DIR, json_option, node_access, run, secret_file_option
 from vecstore.cluster.errors import VecStoreError
 
 if TYPE_CHECKING:
@@ -142,8 +142,9 @@ def node_run(arguments: tuple[str, ...]) -> None:
 def _membership_command(action: str, verb: str) -> click.Command:
     @click.option("--nodes", required=True, metavar="ADDR,ADDR", help="HTTP addresses of the shard's nodes")
     @click.option("--raft-address", required=True, metavar="HOST:PORT", help="the member's Raft address")
+    @secret_file_option
     @json_option
-    def command(nodes: str, raft_address: str, as_json: bool) -> None:
+    def command(nodes: str, raft_address: str, secret_file: Path | None, as_json: bool) -> None:
         addresses = [a.strip() for a in nodes.split(",") if a.strip()]
         if not addresses:
             raise CliError("--nodes needs at least one host:port")
@@ -151,7 +152,7 @@ def _membership_command(action: str, verb: str) -> click.Command:
         async def go() -> None:
             from vecstore.transport.node_client import NodeClient  # pulls in the command codecs and numpy
 
-            async with NodeClient(addresses) as client:
+            async with NodeClient(addresses, access=node_access(secret_file, None)) as client:
                 await client.change_membership(action, raft_address)
 
         run(go())

@@ -8,8 +8,10 @@ the supervisor follows: `add` starts the new shard's nodes there, `remove` stops
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,8 @@ import click
 from tqdm import tqdm
 
 from vecstore.cli.output import CliError, emit, format_fields, format_table, note, progress_disabled
-from vecstore.cli.target import DEFAULT_DATA_DIR, json_option, run
+from vecstore.cli.target import DEFAULT_DATA_DIR, json_option, node_access, run, secret_file_option
+from vecstore.cluster.credentials import NodeAccess
 from vecstore.cluster.spec import ClusterSpec, NodeSpec, ShardSpec, read_spec_file
 from vecstore.cluster.topology import Topology
 from vecstore.launcher.local_cluster import (
@@ -31,15 +34,25 @@ from vecstore.reshard.coordinator import Coordinator, Progress, wait_for_leader
 LEADER_SECONDS = 120.0
 
 
-def _spec_source(data_dir: Path | None, spec: Path | None) -> tuple[ClusterSpec, Path | None]:
-    """The spec to start from, and the `vecstore up` folder when there is one."""
+@dataclass(frozen=True)
+class Where:
+    """The cluster a command works on: its spec, the `vecstore up` folder when there is one,
+    and what to present to its nodes."""
+
+    spec: ClusterSpec
+    folder: Path | None
+    access: NodeAccess
+
+
+def _spec_source(data_dir: Path | None, spec: Path | None, secret_file: Path | None) -> Where:
+    """The spec to start from, the `vecstore up` folder, and the node token."""
     if spec is not None:
-        return read_spec_file(spec), None
+        return Where(read_spec_file(spec), None, node_access(secret_file, data_dir))
     folder = data_dir or DEFAULT_DATA_DIR
     path = folder / "spec.json"
     if not path.exists():
         raise CliError(f"{path} does not exist: pass --data-dir of a `vecstore up` folder, or --spec FILE")
-    return read_spec_file(path), folder
+    return Where(read_spec_file(path), folder, node_access(secret_file, folder))
 
 
 @contextmanager
@@ -63,16 +76,25 @@ def _bars(enabled: bool | None) -> Iterator[Progress]:
 
 
 def _where(func: Callable[..., Any]) -> Callable[..., Any]:
-    func = click.option(
+    """--spec, --data-dir and --secret-file, given to the command as one `where` argument."""
+
+    @functools.wraps(func)
+    def with_where(
+        *args: Any, data_dir: Path | None, spec: Path | None, secret_file: Path | None, **kw: Any
+    ) -> Any:
+        return func(*args, where=_spec_source(data_dir, spec, secret_file), **kw)
+
+    command = secret_file_option(with_where)
+    command = click.option(
         "--spec",
         type=click.Path(path_type=Path, dir_okay=False, exists=True),
         help="a cluster spec file (deployments other than `vecstore up`)",
-    )(func)
+    )(command)
     return click.option(
         "--data-dir",
         type=click.Path(path_type=Path, file_okay=False),
         help=f"the `vecstore up` folder [default {DEFAULT_DATA_DIR}]",
-    )(func)
+    )(command)
 
 
 def _progress_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -114,12 +136,11 @@ def shards() -> None:
 @shards.command(name="status")
 @_where
 @json_option
-def shards_status(data_dir: Path | None, spec: Path | None, as_json: bool) -> None:
+def shards_status(where: Where, as_json: bool) -> None:
     """The topology the cluster routes by, and any move under way."""
-    cluster, _ = _spec_source(data_dir, spec)
 
     async def go() -> dict[str, Any]:
-        coordinator = Coordinator(Topology.of_spec(cluster))
+        coordinator = Coordinator(Topology.of_spec(where.spec), access=where.access)
         try:
             state = await coordinator.state()
         finally:
@@ -132,12 +153,11 @@ def shards_status(data_dir: Path | None, spec: Path | None, as_json: bool) -> No
 @shards.command(name="pin")
 @_where
 @json_option
-def shards_pin(data_dir: Path | None, spec: Path | None, as_json: bool) -> None:
+def shards_pin(where: Where, as_json: bool) -> None:
     """Install the current topology on every shard that has none (idempotent). Do it before
     a deployment's spec names a new shard (a Helm upgrade): routers and workers then keep
     routing by the installed topology until the new shard has joined."""
-    cluster, _ = _spec_source(data_dir, spec)
-    topology = _move(cluster, False, lambda c: c.install_current())
+    topology = _move(where, False, lambda c: c.install_current())
     emit({"epoch": topology.epoch, "shards": list(topology.ids)}, as_json, _done)
 
 
@@ -154,26 +174,26 @@ def shards_pin(data_dir: Path | None, spec: Path | None, as_json: bool) -> None:
 @_progress_option
 @json_option
 def shards_add(
-    data_dir: Path | None,
-    spec: Path | None,
+    where: Where,
     nodes: tuple[str, ...],
     shard_id: int | None,
     progress: bool | None,
     as_json: bool,
 ) -> None:
     """Add a shard and move to it the points the new ring gives it (about 1/(S+1))."""
-    cluster, folder = _spec_source(data_dir, spec)
+    folder = where.folder
     if folder is not None:
         if nodes or shard_id is not None:
             raise CliError("--node and --shard-id go with --spec; `vecstore up` picks them itself")
-        _move(cluster, False, lambda c: c.install_current())  # before spec.json names the new shard
-        cluster, new = grow_spec(folder)
+        _move(where, False, lambda c: c.install_current())  # before spec.json names the new shard
+        grown, new = grow_spec(folder)
+        where = Where(grown, folder, where.access)
         note(f"starting shard {new.id} ({', '.join(n.id for n in new.nodes)}) under `vecstore up`")
     else:
         if not nodes or shard_id is None:
             raise CliError("with --spec, give the new shard's --shard-id and its members with --node")
         new = ShardSpec(shard_id, tuple(_parse_node(text) for text in nodes))
-    topology = _move(cluster, progress, lambda c: c.add_shard(new), wait_for=new)
+    topology = _move(where, progress, lambda c: c.add_shard(new), wait_for=new)
     emit({"epoch": topology.epoch, "shards": list(topology.ids)}, as_json, _done)
 
 
@@ -182,15 +202,12 @@ def shards_add(
 @_where
 @_progress_option
 @json_option
-def shards_remove(
-    shard_id: int, data_dir: Path | None, spec: Path | None, progress: bool | None, as_json: bool
-) -> None:
+def shards_remove(shard_id: int, where: Where, progress: bool | None, as_json: bool) -> None:
     """Drain shard SHARD_ID into the others, then drop it (its nodes stop under `vecstore up`)."""
-    cluster, folder = _spec_source(data_dir, spec)
-    topology = _move(cluster, progress, lambda c: c.remove_shard(shard_id))
-    if folder is not None:
-        removed = shrink_spec(folder, shard_id)
-        note(f"stopping shard {removed.id}'s nodes; their data folders are kept in {folder}")
+    topology = _move(where, progress, lambda c: c.remove_shard(shard_id))
+    if where.folder is not None:
+        removed = shrink_spec(where.folder, shard_id)
+        note(f"stopping shard {removed.id}'s nodes; their data folders are kept in {where.folder}")
     emit({"epoch": topology.epoch, "shards": list(topology.ids)}, as_json, _done)
 
 
@@ -198,24 +215,22 @@ def shards_remove(
 @_where
 @_progress_option
 @json_option
-def shards_resume(data_dir: Path | None, spec: Path | None, progress: bool | None, as_json: bool) -> None:
+def shards_resume(where: Where, progress: bool | None, as_json: bool) -> None:
     """Finish a move that was interrupted (every step is safe to repeat)."""
-    cluster, _ = _spec_source(data_dir, spec)
-    topology = _move(cluster, progress, lambda c: c.resume())
+    topology = _move(where, progress, lambda c: c.resume())
     emit({"epoch": topology.epoch, "shards": list(topology.ids)}, as_json, _done)
 
 
 @shards.command(name="abort")
 @_where
 @json_option
-def shards_abort(data_dir: Path | None, spec: Path | None, as_json: bool) -> None:
+def shards_abort(where: Where, as_json: bool) -> None:
     """Roll back a move no shard has cut over to yet."""
-    cluster, folder = _spec_source(data_dir, spec)
-    topology = _move(cluster, False, lambda c: c.abort())
-    if folder is not None:
-        for shard in cluster.shards:
+    topology = _move(where, False, lambda c: c.abort())
+    if where.folder is not None:
+        for shard in where.spec.shards:
             if shard.id not in topology.ids and shard.id > max(topology.ids):
-                shrink_spec(folder, shard.id)
+                shrink_spec(where.folder, shard.id)
                 note(f"stopping shard {shard.id}'s nodes (it never joined)")
     emit({"epoch": topology.epoch, "shards": list(topology.ids)}, as_json, _done)
 
@@ -232,26 +247,26 @@ def _parse_node(text: str) -> NodeSpec:
 
 
 def _move(
-    cluster: ClusterSpec,
+    where: Where,
     progress: bool | None,
     step: Callable[[Coordinator], Any],
     wait_for: ShardSpec | None = None,
 ) -> Topology:
-    joined = tuple(s for s in cluster.shards if wait_for is None or s.id != wait_for.id)
-    seed = Topology.of_spec(ClusterSpec(joined, cluster.router))
+    joined = tuple(s for s in where.spec.shards if wait_for is None or s.id != wait_for.id)
+    seed = Topology.of_spec(ClusterSpec(joined, where.spec.router))
 
     async def go() -> Topology:
         if wait_for is not None:
             note(f"waiting for shard {wait_for.id} to elect a leader")
             try:
-                await wait_for_leader(wait_for, LEADER_SECONDS)
+                await wait_for_leader(wait_for, where.access, LEADER_SECONDS)
             except TimeoutError:
                 raise CliError(
                     f"shard {wait_for.id} elected no leader in {LEADER_SECONDS:.0f} s; "
                     "is `vecstore up` running?"
                 ) from None
         with _bars(progress_disabled(progress)) as report:
-            coordinator = Coordinator(seed, progress=report)
+            coordinator = Coordinator(seed, access=where.access, progress=report)
             try:
                 topology: Topology = await step(coordinator)
             finally:
@@ -272,12 +287,10 @@ def _move(
 @_where
 @_progress_option
 @json_option
-def replace(
-    old: str, new: str | None, data_dir: Path | None, spec: Path | None, progress: bool | None, as_json: bool
-) -> None:
+def replace(old: str, new: str | None, where: Where, progress: bool | None, as_json: bool) -> None:
     """Replace member OLD (a dead node) of its shard: add the new member, let it catch up
     from the leader's snapshot, remove OLD, and publish the members to routers."""
-    cluster, folder = _spec_source(data_dir, spec)
+    folder = where.folder
     if folder is not None:
         if new is not None:
             raise CliError("--with goes with --spec; `vecstore up` picks the new member itself")
@@ -294,7 +307,7 @@ def replace(
         else:
             note(f"start {member.id} now (raft {member.raft}, http {member.http}); waiting for it")
 
-    topology = _move(cluster, progress, lambda c: c.replace_member(old, member, start_new))
+    topology = _move(where, progress, lambda c: c.replace_member(old, member, start_new))
     shard = next(s for s in topology.shards if any(n.id == member.id for n in s.nodes))
     result = {"epoch": topology.epoch, "shard": shard.id, "members": [n.id for n in shard.nodes]}
     emit(result, as_json, format_fields)

@@ -14,7 +14,8 @@ from typing import Any
 import click
 
 from vecstore.cli.output import CliError, emit, format_table, note
-from vecstore.cli.target import json_option, resolve_router, run
+from vecstore.cli.target import json_option, node_access, resolve_router, run, secret_file_option
+from vecstore.cluster.credentials import NodeAccess
 from vecstore.cluster.errors import VecStoreError
 from vecstore.transport.router_client import RouterClient
 
@@ -113,10 +114,10 @@ def render(rows: list[dict[str, Any]]) -> str:
     return "\n".join([format_table(shown, COLUMNS), "", *shard_summaries(rows)])
 
 
-async def _from_nodes(addresses: list[str]) -> list[dict[str, Any]]:
+async def _from_nodes(addresses: list[str], access: NodeAccess) -> list[dict[str, Any]]:
     from vecstore.transport.node_client import NodeClient  # pulls in the command codecs and numpy
 
-    async with NodeClient(addresses) as client:
+    async with NodeClient(addresses, access=access) as client:
         statuses = []
         for address in addresses:
             try:
@@ -142,9 +143,15 @@ async def _from_router(url: str, api_key: str | None) -> list[dict[str, Any]]:
 )
 @click.option("--nodes", metavar="ADDR,ADDR", help="ask these nodes' HTTP addresses directly")
 @click.option("--api-key", envvar="VECSTORE_API_KEY", help="router API key [env VECSTORE_API_KEY]")
+@secret_file_option
 @json_option
 def status(
-    router: str | None, data_dir: Path | None, nodes: str | None, api_key: str | None, as_json: bool
+    router: str | None,
+    data_dir: Path | None,
+    nodes: str | None,
+    api_key: str | None,
+    secret_file: Path | None,
+    as_json: bool,
 ) -> None:
     """Shards and nodes: role, term, indexes, lags, readiness and digests."""
     if nodes is not None and (router or data_dir):
@@ -153,7 +160,7 @@ def status(
         addresses = [a.strip() for a in nodes.split(",") if a.strip()]
         if not addresses:
             raise CliError("--nodes needs at least one host:port")
-        statuses = run(_from_nodes(addresses))
+        statuses = run(_from_nodes(addresses, node_access(secret_file, None)))
     else:
         statuses = run(_from_router(resolve_router(router, data_dir), api_key or None))
     rows = status_rows(statuses)

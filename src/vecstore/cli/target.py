@@ -19,6 +19,13 @@ from typing import Any, TypeVar
 import click
 
 from vecstore.cli.output import CliError
+from vecstore.cluster.credentials import (
+    NO_ACCESS,
+    CredentialError,
+    NodeAccess,
+    read_secret_file,
+    secret_from_env,
+)
 from vecstore.transport.router_client import DEFAULT_ROUTER, RouterClient, normalize_router_url
 
 T = TypeVar("T")
@@ -113,3 +120,41 @@ def router_command(func: Callable[..., T]) -> Callable[..., T]:
     ):
         decorated = option(decorated)
     return decorated
+
+
+SECRET_NAME = "cluster.secret"  # noqa: S105 - a file name
+
+
+def node_access(
+    secret_file: Path | None,
+    data_dir: Path | None,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> NodeAccess:
+    """What commands that talk to nodes directly present: the token of the cluster secret
+    from `--secret-file`, else VECSTORE_CLUSTER_SECRET(_FILE), else `<data-dir>/cluster.secret`
+    (`./vecstore-data` by default, when it exists); none when there is no secret (nodes run
+    with --insecure-no-cluster-secret accept that)."""
+    env = os.environ if environ is None else environ
+    try:
+        if secret_file is not None:
+            return NodeAccess.of_secret(read_secret_file(secret_file))
+        secret = secret_from_env(env)
+        if secret is not None:
+            return NodeAccess.of_secret(secret)
+        folder = data_dir or (cwd or Path.cwd()) / DEFAULT_DATA_DIR
+        if (folder / SECRET_NAME).exists():
+            return NodeAccess.of_secret(read_secret_file(folder / SECRET_NAME))
+    except CredentialError as err:
+        raise CliError(str(err)) from None
+    return NO_ACCESS
+
+
+def secret_file_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`--secret-file`: the cluster secret, for commands that talk to nodes directly."""
+    return click.option(
+        "--secret-file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="the cluster secret, whose token the nodes ask for [default: env "
+        "VECSTORE_CLUSTER_SECRET(_FILE), else DATA_DIR/cluster.secret]",
+    )(func)

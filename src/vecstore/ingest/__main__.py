@@ -18,6 +18,7 @@ from pathlib import Path
 
 from aiokafka.errors import KafkaError
 
+from vecstore.cluster.credentials import NodeAccess
 from vecstore.cluster.errors import VecStoreError
 from vecstore.cluster.log_format import configure_logging
 from vecstore.cluster.spec import load_spec
@@ -87,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 async def _run(args: argparse.Namespace) -> int:
     settings = WorkerSettings.from_sources(vars(args))
     spec = load_spec(args.spec)
-    worker = IngestWorker(settings, spec, IngestMetrics())
+    worker = IngestWorker(settings, spec, IngestMetrics(), NodeAccess.from_env())
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, worker.stop)
@@ -121,6 +122,7 @@ async def _create_topic(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
+    os.umask(0o077)  # whatever this process writes is its owner's alone
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level)
     try:

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
+from vecstore.cluster.credentials import NO_ACCESS, NodeAccess
 from vecstore.cluster.errors import VecStoreError, WrongShard
 from vecstore.cluster.spec import ClusterSpec, ShardSpec
 from vecstore.cluster.topology import Topology
@@ -47,9 +48,17 @@ DLQ_PART = "dlq"
 class IngestWorker:
     """One worker process's consume -> apply -> commit loop."""
 
-    def __init__(self, settings: WorkerSettings, spec: ClusterSpec, metrics: IngestMetrics | None = None):
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        spec: ClusterSpec,
+        metrics: IngestMetrics | None = None,
+        access: NodeAccess = NO_ACCESS,
+    ):
         self.settings = settings.validate()
         self.spec = spec
+        self.access = access
+        """What this worker presents to the nodes (the cluster's node token)."""
         self.metrics = metrics or IngestMetrics()
         self.topology = Topology.of_spec(spec)
         """Routing: the spec's, replaced at start by the newest any shard holds. A shard that
@@ -94,7 +103,9 @@ class IngestWorker:
             self.topology = await self._load_topology(session)
             self._writers = {shard.id: self._writer(shard, session) for shard in self.topology.shards}
             every_node = [node.http for shard in self.topology.shards for node in shard.nodes]
-            self._schemas = SchemaCache(NodeClient(every_node, session=session, deadline_seconds=5.0))
+            self._schemas = SchemaCache(
+                NodeClient(every_node, session=session, deadline_seconds=5.0, access=self.access)
+            )
             consumer = AIOKafkaConsumer(
                 bootstrap_servers=settings.bootstrap,
                 group_id=settings.group,
@@ -148,6 +159,7 @@ class IngestWorker:
             deadline_seconds=self.settings.shard_deadline_seconds,
             request_seconds=self.settings.shard_deadline_seconds,
             on_retry=self.metrics.shard_retries.labels(str(shard_id)).inc,
+            access=self.access,
         )
         return ShardWriter(shard_id, client, self._on_ack, self._on_fatal)
 
@@ -155,7 +167,7 @@ class IngestWorker:
         """The newest topology the shards hold (the spec's until one is reachable)."""
         while not self._stop.is_set():
             try:
-                topology = await newest_topology(self.topology, session)
+                topology = await newest_topology(self.topology, self.access, session)
             except VecStoreError as err:
                 log.warning("cannot read the topology; retrying", extra={"error": err.message})
                 await self._sleep(RETRY_SECONDS)
@@ -170,7 +182,7 @@ class IngestWorker:
         while not self._stop.is_set():
             await self._sleep(TOPOLOGY_CHECK_SECONDS)
             try:
-                newest = await newest_topology(self.topology, session, deadline_seconds=2.0)
+                newest = await newest_topology(self.topology, self.access, session, deadline_seconds=2.0)
             except VecStoreError:
                 continue
             if newest.epoch > self.topology.epoch:

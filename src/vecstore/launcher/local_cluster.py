@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from vecstore.cluster.credentials import SECRET_FILE_ENV, NodeAccess, read_secret_file
 from vecstore.cluster.spec import (
     ClusterSpec,
     NodeSpec,
@@ -31,7 +32,7 @@ from vecstore.cluster.spec import (
     read_spec_file,
     write_spec,
 )
-from vecstore.launcher.processes import ManagedProcess, free_ports, stop_all
+from vecstore.launcher.processes import PRIVATE_DIR, PRIVATE_FILE, ManagedProcess, free_ports, stop_all
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,8 @@ def wait_for_port(address: str, timeout: float = BROKER_START_SECONDS) -> None:
 
 
 STOP_ORDER = {"router": 0, "ingest": 0, "node": 1, "broker": 2}
+API_KEYS_ENV = "VECSTORE_API_KEYS"
+"""VECSTORE_API_KEYS and VECSTORE_API_KEYS_FILE: passed to the router only."""
 TANSU_ENVIRONMENT = {
     "CLUSTER_ID",
     "LISTENER_URL",
@@ -160,7 +163,8 @@ class LocalCluster:
         with_kafka: bool = False,
     ) -> None:
         self.data_dir = data_dir.resolve()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        self.data_dir.chmod(PRIVATE_DIR)  # the secret, data and logs of every process are inside
         self.spec_path = self.data_dir / "spec.json"
         self.secret_path = self.data_dir / "cluster.secret"
         self.manifest_path = self.data_dir / "cluster.json"
@@ -171,8 +175,9 @@ class LocalCluster:
             self.spec = self._new_spec(shards, replicas, port)
             write_spec(self.spec, self.spec_path)
         if not self.secret_path.exists():
-            self.secret_path.write_text(secrets.token_urlsafe(32))
-            self.secret_path.chmod(0o600)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL  # 0600 from birth, never readable by others
+            with os.fdopen(os.open(self.secret_path, flags, PRIVATE_FILE), "w") as secret_file:
+                secret_file.write(secrets.token_urlsafe(32))
         self.kafka = KafkaPlan.load_or_create(self.data_dir / "kafka.json") if with_kafka else None
         if self.kafka is not None:
             tansu_binary()  # fail now, with the install hint, rather than in the supervisor
@@ -204,15 +209,28 @@ class LocalCluster:
         )
 
     def _base_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("VECSTORE_CLUSTER")}
+        """Our environment for a child, less the cluster's settings and the API keys (which
+        only the router gets), plus the spec file and the cluster secret's file (nodes use it
+        for Raft and to check callers; routers and ingest workers present its node token)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VECSTORE_CLUSTER", API_KEYS_ENV))}
         env["VECSTORE_CLUSTER_SPEC_FILE"] = str(self.spec_path)
+        env[SECRET_FILE_ENV] = str(self.secret_path)
         return env
+
+    def _router_env(self) -> dict[str, str]:
+        env = self._base_env()
+        env.update({k: v for k, v in os.environ.items() if k.startswith(API_KEYS_ENV)})
+        return env
+
+    @property
+    def access(self) -> NodeAccess:
+        """What a client of this cluster's nodes presents (their token)."""
+        return NodeAccess.of_secret(read_secret_file(self.secret_path))
 
     def _node_processes(self, shard: ShardSpec) -> list[ManagedProcess]:
         processes = []
         for node in shard.nodes:
             env = self._base_env()
-            env["VECSTORE_CLUSTER_SECRET_FILE"] = str(self.secret_path)
             env["VECSTORE_DATA_DIR"] = str(self.data_dir / node.id)
             env["VECSTORE_NODE_ID"] = node.id
             for key in ("VECSTORE_RAFT_ADDRESS", "VECSTORE_HTTP_ADDRESS", "VECSTORE_PEERS"):
@@ -239,7 +257,7 @@ class LocalCluster:
                 role="router",
                 name="router-0",
                 command=[sys.executable, "-m", "vecstore.router"],
-                env=self._base_env(),
+                env=self._router_env(),
                 log_path=self.data_dir / "logs" / "router-0.log",
                 http=self.spec.router.listen,
             )

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vecstore.cluster.credentials import NodeAccess
+
 STOP_GRACE_SECONDS = 10.0
 
 
@@ -106,9 +108,10 @@ class ManagedProcess:
         if self.running:
             return
         if self.data_dir is not None:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log_file:
+            self.data_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        self.log_path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        descriptor = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
+        with os.fdopen(descriptor, "ab") as log_file:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter, modules and broker
                 self.command, env=self.env, stdout=log_file, stderr=subprocess.STDOUT
             )
@@ -242,6 +245,11 @@ def node_process(
     )
 
 
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+"""Data folders and logs are the owner's alone: logs name collections, and data is data."""
+
+
 class LocalShardGroup:
     """The R nodes of one shard, as local processes."""
 
@@ -278,6 +286,11 @@ class LocalShardGroup:
             secret=self.secret,
             extra_env=self.extra_env,
         )
+
+    @property
+    def access(self) -> NodeAccess:
+        """What a client of these nodes presents (the token of their secret)."""
+        return NodeAccess.of_secret(self.secret)
 
     @property
     def http_addresses(self) -> list[str]:

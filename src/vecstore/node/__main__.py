@@ -64,6 +64,7 @@ async def serve(service: NodeService) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
+    os.umask(0o077)  # whatever this process writes (data, logs, audit) is its owner's alone
     args = parse_args(argv)
     configure_logging(args.log_level)
     environ = dict(os.environ)
@@ -78,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         if config.insecure_no_cluster_secret and not config.cluster_secret:
             log.warning(
                 "RUNNING WITHOUT A CLUSTER SECRET: the Raft port accepts pickled messages from "
-                "anyone who can reach it. Never do this outside local development."
+                "anyone who can reach it, and the node API asks no credentials. Never do this "
+                "outside local development."
             )
         service = NodeService(config)
     except VecStoreError as err:

@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
+from vecstore.cluster.credentials import node_token
 from vecstore.cluster.errors import InvalidRequest
 from vecstore.cluster.filters import Filter, parse_filter
+from vecstore.node.caller_auth import caller_auth_middleware
 from vecstore.node.routes import Body, Params, Route, max_body_bytes
 from vecstore.node.rpc_server import RpcServer
 from vecstore.node.service import NodeService, parse_consistency
@@ -263,7 +265,9 @@ def http_handler(route: Route) -> Handler:
 
 def create_app(service: NodeService) -> web.Application:
     """The aiohttp application of one node: every operation over HTTP and over `/v1/rpc`."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=max_body_bytes(service))
+    secret = service.config.cluster_secret
+    middlewares = [error_middleware, caller_auth_middleware(node_token(secret) if secret else None)]
+    app = web.Application(middlewares=middlewares, client_max_size=max_body_bytes(service))
     app[SERVICE] = service
     for route in ROUTES:
         app.router.add_route(route.method, route.path, http_handler(route))

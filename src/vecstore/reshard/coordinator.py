@@ -40,6 +40,7 @@ from vecstore.cluster.commands import (
     Selector,
     Upsert,
 )
+from vecstore.cluster.credentials import NodeAccess
 from vecstore.cluster.errors import CollectionNotFound, Conflict, InvalidRequest, Unavailable
 from vecstore.cluster.ids import PointId, normalize_point_id
 from vecstore.cluster.schema import CollectionSchema
@@ -121,11 +122,13 @@ class Coordinator:
         self,
         seed: Topology,
         *,
+        access: NodeAccess,
         session: aiohttp.ClientSession | None = None,
         progress: Progress | None = None,
         request_seconds: float = 30.0,
     ) -> None:
         self.seed = seed
+        self.access = access
         self.session = session
         self.progress = progress or (lambda _phase, _done, _total: None)
         self.request_seconds = request_seconds
@@ -140,6 +143,7 @@ class Coordinator:
                 session=self.session,
                 deadline_seconds=self.request_seconds,
                 request_seconds=self.request_seconds,
+                access=self.access,
             )
         return self._clients[key]
 
@@ -463,9 +467,9 @@ async def _wait_ready(http: str, seconds: float) -> None:
     raise Unavailable(f"the new member {http} did not catch up within {seconds:.0f} s (last: {last})")
 
 
-async def wait_for_leader(shard: ShardSpec, seconds: float = 60.0) -> None:
+async def wait_for_leader(shard: ShardSpec, access: NodeAccess, seconds: float = 60.0) -> None:
     """Until the shard's Raft group has elected a leader (a new group, just started)."""
-    client = NodeClient([node.http for node in shard.nodes], deadline_seconds=seconds)
+    client = NodeClient([node.http for node in shard.nodes], deadline_seconds=seconds, access=access)
     try:
         await asyncio.wait_for(client.find_leader(), seconds)
     finally:

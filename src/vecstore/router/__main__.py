@@ -9,6 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from vecstore.cluster.credentials import CredentialError, NodeAccess
 from vecstore.cluster.errors import VecStoreError
 from vecstore.cluster.log_format import configure_logging
 from vecstore.cluster.spec import check_address, load_spec
@@ -21,11 +22,13 @@ log = logging.getLogger("vecstore.router")
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
+    os.umask(0o077)  # whatever this process writes (data, logs, audit) is its owner's alone
     parser = argparse.ArgumentParser(
         prog="vecstore router run",
         description="Run a VecStore router: the public HTTP API (native /v1 and Qdrant-"
         "compatible), routing to shards by consistent hashing. API keys come from "
-        "VECSTORE_API_KEYS or VECSTORE_API_KEYS_FILE.",
+        "VECSTORE_API_KEYS or VECSTORE_API_KEYS_FILE; the cluster secret, whose token it "
+        "presents to the nodes, from VECSTORE_CLUSTER_SECRET or VECSTORE_CLUSTER_SECRET_FILE.",
     )
     parser.add_argument("--spec", type=Path, help="cluster spec file (or VECSTORE_CLUSTER_SPEC_FILE)")
     parser.add_argument("--listen", help="host:port to listen on (overrides router.listen)")
@@ -35,18 +38,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = load_spec(args.spec)
         keys = load_keys()
+        access = NodeAccess.from_env()
         listen = check_address(
             args.listen or os.environ.get("VECSTORE_LISTEN") or spec.router.listen, "listen"
         )
-    except (VecStoreError, OSError) as err:
+    except (VecStoreError, OSError, CredentialError) as err:
         log.error("cannot start router: %s", err)
         return 2
     host, port = listen.rsplit(":", 1)
+    if access.token is None:
+        log.warning(
+            "no cluster secret (VECSTORE_CLUSTER_SECRET or _FILE): nodes that require one will refuse"
+        )
     if not keys.enabled:
         log.warning("no API keys configured: the router accepts every request (development)")
     log.info("router serving", extra={"listen": listen, "shards": len(spec.shards)})
     install_event_loop()
-    web.run_app(create_app(spec, keys), host=host, port=int(port), access_log=None, print=None)
+    web.run_app(create_app(spec, keys, access), host=host, port=int(port), access_log=None, print=None)
     return 0
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from vecstore.cluster.credentials import NO_ACCESS, NodeAccess
 from vecstore.cluster.errors import VecStoreError
 from vecstore.cluster.spec import ClusterSpec
 from vecstore.router import native_api, openapi
@@ -89,14 +90,14 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     return web.Response(body=request.app[METRICS].render(), content_type="text/plain")
 
 
-def create_app(spec: ClusterSpec, keys: ApiKeys) -> web.Application:
-    """The router application for a cluster spec."""
+def create_app(spec: ClusterSpec, keys: ApiKeys, access: NodeAccess = NO_ACCESS) -> web.Application:
+    """The router application for a cluster spec; `access` is what it presents to nodes."""
     app = web.Application(middlewares=[middleware], client_max_size=spec.router.max_body_bytes)
     metrics = RouterMetrics()
     app[SPEC] = spec
     app[KEYS] = keys
     app[METRICS] = metrics
-    app[SHARDS] = ShardSet(spec, metrics)
+    app[SHARDS] = ShardSet(spec, metrics, access)
     app[ROUTE_TABLE] = {}
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

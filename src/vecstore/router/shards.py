@@ -34,6 +34,7 @@ from vecstore.cluster.commands import (
     Upsert,
     validate_payload,
 )
+from vecstore.cluster.credentials import NO_ACCESS, NodeAccess
 from vecstore.cluster.errors import (
     CollectionNotFound,
     InvalidVector,
@@ -72,9 +73,10 @@ class StaleTopology(Unavailable):
 class ShardSet:
     """Routes operations to the shards of one cluster."""
 
-    def __init__(self, spec: ClusterSpec, metrics: RouterMetrics) -> None:
+    def __init__(self, spec: ClusterSpec, metrics: RouterMetrics, access: NodeAccess = NO_ACCESS) -> None:
         self.spec = spec
         self.metrics = metrics
+        self.access = access
         self.topology = Topology.of_spec(spec)
         self.session: aiohttp.ClientSession | None = None
         self.clients: dict[int, NodeClient] = {}
@@ -116,6 +118,7 @@ class ShardSet:
                     deadline_seconds=self.spec.router.request_timeout,
                     request_seconds=self.spec.router.request_timeout,
                     on_retry=self.metrics.retries.inc,
+                    access=self.access,
                 )
                 self._members[shard.id] = shard
         for gone in set(self.clients) - set(topology.ids):

@@ -18,6 +18,7 @@ import aiohttp
 
 from vecstore.cluster.codec import encode_command
 from vecstore.cluster.commands import Command
+from vecstore.cluster.credentials import NO_ACCESS, NodeAccess
 from vecstore.cluster.errors import InvalidRequest, Timeout, Unavailable, VecStoreError, error_from_dict
 from vecstore.transport.rpc import RpcChannel, RpcUnsupported, new_request
 from vecstore.transport.wire import JSON, MSGPACK, decode_body, encode_body
@@ -31,7 +32,8 @@ LARGE_BODY_BYTES = 256 * 1024
 
 
 class NodeClient:
-    """Talks to the nodes of one shard (HTTP addresses host:port)."""
+    """Talks to the nodes of one shard (HTTP addresses host:port), presenting `access`
+    (the cluster's node token) on every request."""
 
     def __init__(
         self,
@@ -42,6 +44,7 @@ class NodeClient:
         request_seconds: float = 10.0,
         on_retry: Callable[[], None] | None = None,
         rpc: bool = True,
+        access: NodeAccess = NO_ACCESS,
     ) -> None:
         if not addresses:
             raise ValueError("a shard needs at least one node address")
@@ -58,6 +61,7 @@ class NodeClient:
         self._owns_session = session is None
         self._rotation = itertools.cycle(range(len(self.addresses)))
         self._on_retry = on_retry
+        self._auth_headers = access.headers()
 
     async def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -106,7 +110,9 @@ class NodeClient:
             channel = self._channels.get(address)
             if channel is None or channel.closed:
                 connect_seconds = min(CONNECT_SECONDS, self._request_seconds)
-                channel = await RpcChannel.open(await self._http(), f"http://{address}", connect_seconds)
+                channel = await RpcChannel.open(
+                    await self._http(), f"http://{address}", connect_seconds, self._auth_headers
+                )
                 self._channels[address] = channel
             return channel
 
@@ -114,7 +120,7 @@ class NodeClient:
         self, address: str, method: str, path: str, body: Any, raw: bytes | None
     ) -> dict[str, Any]:
         session = await self._http()
-        headers = {"Accept": MSGPACK}
+        headers = {"Accept": MSGPACK, **self._auth_headers}
         if raw is None and body is not None:
             try:
                 raw = encode_body(body, MSGPACK)

@@ -143,7 +143,10 @@ class RpcChannel:
             )
         except aiohttp.WSServerHandshakeError as err:
             if err.status == 401:
-                raise Unauthorized(f"{address} needs a valid API key ('api-key' header)") from None
+                raise Unauthorized(
+                    f"{address} refused the connection: missing or wrong credentials (a router "
+                    "asks an API key, a node the cluster's node token: pass the cluster secret)"
+                ) from None
             if err.status == 403:
                 raise Forbidden(f"{address} refused the API key") from None
             # no such route (an older server), or something in between that does not upgrade

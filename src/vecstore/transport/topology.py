@@ -11,6 +11,7 @@ import logging
 
 import aiohttp
 
+from vecstore.cluster.credentials import NodeAccess
 from vecstore.cluster.errors import VecStoreError
 from vecstore.cluster.topology import Topology
 from vecstore.transport.node_client import NodeClient
@@ -19,7 +20,10 @@ log = logging.getLogger(__name__)
 
 
 async def newest_topology(
-    seed: Topology, session: aiohttp.ClientSession | None = None, deadline_seconds: float = 10.0
+    seed: Topology,
+    access: NodeAccess,
+    session: aiohttp.ClientSession | None = None,
+    deadline_seconds: float = 10.0,
 ) -> Topology:
     """The newest topology any reachable shard's leader holds; `seed` (the spec's) only when
     no shard has one installed: an installed topology beats the spec at the same epoch (the
@@ -33,7 +37,10 @@ async def newest_topology(
         for shard in todo:
             asked.add(shard.id)
             client = NodeClient(
-                [n.http for n in shard.nodes], session=session, deadline_seconds=deadline_seconds
+                [n.http for n in shard.nodes],
+                session=session,
+                deadline_seconds=deadline_seconds,
+                access=access,
             )
             try:
                 answer = await client.read("/v1/topology", {}, "leader")

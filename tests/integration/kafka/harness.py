@@ -155,6 +155,7 @@ class Workers:
             *extra,
         ]
         env = {k: v for k, v in os.environ.items() if not k.startswith("VECSTORE_")}
+        env["VECSTORE_CLUSTER_SECRET_FILE"] = str(self.cluster.secret_path)
         name = f"worker-{len(self.started)}"
         worker = WorkerProcess(name, command, env, self.directory / f"{name}.log", port)
         self.started.append(worker)
@@ -200,7 +201,7 @@ def workers(ingest_cluster: LocalCluster, kafka_bootstrap: str, tmp_path: Path) 
 def shard_clients(cluster: LocalCluster, session: aiohttp.ClientSession) -> list[NodeClient]:
     """One client per shard."""
     return [
-        NodeClient([n.http for n in shard.nodes], session=session, deadline_seconds=30)
+        NodeClient([n.http for n in shard.nodes], session=session, deadline_seconds=30, access=cluster.access)
         for shard in cluster.spec.shards
     ]
 

@@ -334,7 +334,10 @@ def _get_paths(app: web.Application) -> set[str]:
 
 
 def test_probes_point_at_paths_the_processes_serve(rendered: Rendered) -> None:
-    stand_in = cast(NodeService, SimpleNamespace(config=SimpleNamespace(max_command_bytes=1 << 20)))
+    stand_in = cast(
+        NodeService,
+        SimpleNamespace(config=SimpleNamespace(max_command_bytes=1 << 20, cluster_secret="x" * 32)),
+    )
     served = {
         "node": _get_paths(create_node_app(stand_in)),
         "router": _get_paths(create_router_app(rendered.cluster_spec(), ApiKeys({}))),
@@ -379,24 +382,29 @@ def test_secrets_are_mounted_from_the_secret_not_inlined(rendered: Rendered) -> 
         assert len(data["cluster-secret"]) >= 16
         api_keys = [line for line in data["api-keys"].splitlines() if line]
         assert api_keys and all(line.rpartition(":")[2] in {"read", "write", "admin"} for line in api_keys)
-    wanted = {"node": ("cluster-secret", "VECSTORE_CLUSTER_SECRET_FILE"), "router": ("api-keys", None)}
-    for workload in rendered.of_kind("StatefulSet") + rendered.component("Deployment", "router"):
+    # every workload that talks to the nodes gets the cluster secret (nodes for Raft and to
+    # check callers, routers and workers for the node token); only routers get the API keys
+    secret_file = ("cluster-secret", "VECSTORE_CLUSTER_SECRET_FILE")
+    wanted = {
+        "node": dict([secret_file]),
+        "router": dict([secret_file, ("api-keys", "VECSTORE_API_KEYS_FILE")]),
+        "ingest": dict([secret_file]),
+    }
+    workloads = rendered.of_kind("StatefulSet") + rendered.component("Deployment", "router")
+    for workload in workloads + rendered.component("Deployment", "ingest"):
         role = workload["metadata"]["labels"]["app.kubernetes.io/component"]
-        key, variable = wanted[role]
         pod = workload["spec"]["template"]["spec"]
         (container,) = pod["containers"]
         env = env_of(container)
         assert not {"VECSTORE_CLUSTER_SECRET", "VECSTORE_API_KEYS"} & set(env)
         (volume,) = [v for v in pod["volumes"] if "secret" in v]
         assert volume["secret"]["secretName"] == secret_name
-        (item,) = volume["secret"]["items"]
-        assert item["key"] == key
+        items = {item["key"]: item["path"] for item in volume["secret"]["items"]}
+        assert set(items) == set(wanted[role]), role
         (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
         assert mount["readOnly"] is True
-        file_variable = variable or "VECSTORE_API_KEYS_FILE"
-        assert env[file_variable]["value"] == f"{mount['mountPath']}/{item['path']}"
-    for deployment in rendered.component("Deployment", "ingest"):
-        assert all("secret" not in v for v in deployment["spec"]["template"]["spec"]["volumes"])
+        for key, variable in wanted[role].items():
+            assert env[variable]["value"] == f"{mount['mountPath']}/{items[key]}"
 
 
 def test_existing_secret_variant_uses_the_named_secret() -> None:

@@ -32,7 +32,7 @@ MOVE_SECONDS = 120.0
 
 def _coordinator(cluster: ChaosCluster) -> Coordinator:
     original = [s for s in cluster.spec.shards if s.id < cluster.shape.shards]  # the spare never seeds
-    return Coordinator(Topology(0, tuple(original)), request_seconds=20.0)
+    return Coordinator(Topology(0, tuple(original)), access=cluster.local.access, request_seconds=20.0)
 
 
 async def _state(cluster: ChaosCluster) -> ClusterState:
@@ -130,7 +130,7 @@ class Reshard:
         record = FaultRecord(self.name, f"shard {spare.id}", None, time.monotonic())
         if adding:
             cluster.publish_spare(True)
-            await wait_for_leader(spare, 60.0)
+            await wait_for_leader(spare, cluster.local.access, 60.0)
         coordinator = _coordinator(cluster)
         move = asyncio.create_task(
             coordinator.add_shard(spare) if adding else coordinator.remove_shard(spare.id)
