@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-shard test lint unit integration rooms bench bench-gpu chaos clean
+.PHONY: demo demo-shard test lint unit integration rooms security bench bench-gpu chaos clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ unit: $(STAMP)
 # the room table (tests/unit/test_rooms.py): which room may import which, and no import circle
 rooms: $(STAMP)
 	$(PY) -m pytest -q tests/unit/test_rooms.py
+
+# the security suite (also part of `make test`): each probe of docs/security.md replayed
+# against a real cluster
+security: $(STAMP)
+	$(PY) -m pytest -q -m security tests
 
 # real processes: clusters on 127.0.0.1, the Kafka-protocol broker, HTTP
 integration: $(STAMP)

@@ -15,6 +15,8 @@ from tests.integration.conftest import TEST_ENV, _wait_router_ready
 from vecstore.launcher.local_cluster import LocalCluster
 from vecstore.launcher.processes import free_ports
 
+pytestmark = pytest.mark.security
+
 ADMIN_KEY = "admin-key-for-the-file-modes-test"
 
 

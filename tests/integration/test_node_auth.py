@@ -37,6 +37,8 @@ from vecstore.transport.node_client import NodeClient
 from vecstore.transport.rpc import RPC_PATH
 from vecstore.transport.wire import MSGPACK
 
+pytestmark = pytest.mark.security
+
 WRONG = NodeAccess.of_secret("a-different-secret-0123456789")
 
 

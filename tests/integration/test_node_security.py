@@ -12,11 +12,15 @@ import sys
 import zlib
 from pathlib import Path
 
+import pytest
+
 from tests.integration.conftest import SECRET, TEST_ENV, wait_converged
 from tests.integration.test_raft_node import create, upsert
 from vecstore.cluster.credentials import NodeAccess
 from vecstore.launcher.processes import LocalShardGroup, free_ports, node_process
 from vecstore.transport.node_client import NodeClient
+
+pytestmark = pytest.mark.security
 
 INTRUDER_SECRET = "not-the-cluster-secret-at-all"
 
