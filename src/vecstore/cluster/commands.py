@@ -19,6 +19,7 @@ import numpy.typing as npt
 from vecstore.cluster.errors import InvalidRequest, InvalidVector, PayloadTooLarge
 from vecstore.cluster.filters import Filter
 from vecstore.cluster.ids import PointId, normalize_point_id
+from vecstore.cluster.nesting import MAX_PAYLOAD_DEPTH, check_depth
 from vecstore.cluster.schema import CollectionSchema, validate_collection_name
 
 DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024
@@ -248,6 +249,7 @@ def canonical_payload(payload: object, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTE
     """
     if not isinstance(payload, dict):
         raise InvalidRequest(f"payload must be a JSON object, got {type(payload).__name__}")
+    check_depth(payload, MAX_PAYLOAD_DEPTH, "payload")  # a deeper one would break later reads
     try:
         encoded = _CANONICAL_JSON.encode(payload)
     except (TypeError, ValueError) as err:

@@ -77,6 +77,13 @@ class PayloadTooLarge(VecStoreError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(VecStoreError):
+    """A request body in a format the API does not read (JSON and msgpack only)."""
+
+    http_status = 415
+    code = "unsupported_media_type"
+
+
 class Unauthorized(VecStoreError):
     """No credentials, or credentials that are not recognised."""
 
@@ -212,6 +219,7 @@ ERROR_CLASSES: dict[str, type[VecStoreError]] = {
         MalformedCommand,
         UnsupportedVersion,
         PayloadTooLarge,
+        UnsupportedMediaType,
         Unauthorized,
         Forbidden,
         NotFound,

@@ -64,6 +64,9 @@ class RouterSpec:
     max_k: int = 1_000
     request_timeout: float = 15.0
     shard_timeout: float = 5.0
+    cors_origins: tuple[str, ...] = ()
+    """Web origins (scheme://host[:port]) whose pages may call the API from a browser;
+    none by default: no CORS headers, preflights refused (VECSTORE_CORS_ORIGINS)."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ class ClusterSpec:
     def to_dict(self) -> dict[str, Any]:
         """The document form (TOML/YAML/JSON)."""
         return {
-            "router": dict(vars(self.router)),
+            "router": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self.router).items()},
             "shards": [{"id": s.id, "nodes": [dict(vars(n)) for n in s.nodes]} for s in self.shards],
         }
 
@@ -156,6 +159,11 @@ def _parse_router(raw: object) -> RouterSpec:
         if not hasattr(defaults, key):
             raise SpecError(f"unknown router setting {key!r}")
         expected = type(getattr(defaults, key))
+        if expected is tuple:
+            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+                raise SpecError(f"router.{key} must be a list of strings, got {value!r}")
+            values[key] = tuple(value)
+            continue
         try:
             values[key] = expected(value)
         except (TypeError, ValueError):

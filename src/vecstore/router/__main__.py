@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from aiohttp import web
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.log_level)
     try:
         spec = load_spec(args.spec)
+        if os.environ.get("VECSTORE_CORS_ORIGINS"):
+            origins = tuple(o.strip() for o in os.environ["VECSTORE_CORS_ORIGINS"].split(",") if o.strip())
+            spec = replace(spec, router=replace(spec.router, cors_origins=origins))
         keys = load_keys()
         access = NodeAccess.from_env()
         listen = check_address(

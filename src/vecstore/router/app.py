@@ -30,6 +30,7 @@ from vecstore.router.context import (
     required_scope,
     route_info,
 )
+from vecstore.router.cors import allow_origin, check_body_type, is_preflight, preflight
 from vecstore.router.metrics import RouterMetrics
 from vecstore.router.qdrant import routes as qdrant_routes
 from vecstore.router.rpc import RouterRpc
@@ -54,13 +55,19 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     metrics = request.app[METRICS]
     route = route_label(request)
     started = time.perf_counter()
+    origins = request.app[SPEC].router.cors_origins
     try:
-        if request.path not in OPEN_PATHS:
-            request.app[KEYS].check(presented_key(request.headers), required_scope(request))
-        response = await handler(request)
+        if is_preflight(request):
+            response: web.StreamResponse = preflight(request, origins)
+        else:
+            if request.path not in OPEN_PATHS:
+                request.app[KEYS].check(presented_key(request.headers), required_scope(request))
+            check_body_type(request)
+            response = await handler(request)
     except Exception as err:  # every failure is answered; see transport.server.error_answer
         status, body = error_answer(err, route, "router")
         response = error_response(request, body, status, started)
+    allow_origin(request, response, origins)
     metrics.requests.labels(route, str(response.status)).inc()
     metrics.request_seconds.labels(route).observe(time.perf_counter() - started)
     return response

@@ -80,12 +80,11 @@ def consistency_of(body: dict[str, Any]) -> str:
 
 def selector_of(body: dict[str, Any]) -> Selector:
     """Points chosen by `ids` or by `filter` (exactly one)."""
-    if ("ids" in body) == ("filter" in body):
-        raise InvalidRequest("choose points with exactly one of 'ids' or 'filter'")
-    if "ids" in body:
-        return Selector.of_ids(field_list(body, "ids"))
+    if (body.get("ids") is None) == (body.get("filter") is None):
+        raise InvalidRequest("choose points with exactly one of 'ids' or 'filter' (null counts as absent)")
     condition = filter_of(body)
-    assert condition is not None
+    if condition is None:
+        return Selector.of_ids(field_list(body, "ids"))
     return Selector.of_filter(condition)
 
 

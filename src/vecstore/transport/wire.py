@@ -13,6 +13,7 @@ from typing import Any
 import msgpack
 
 from vecstore.cluster.errors import InvalidRequest
+from vecstore.cluster.nesting import MAX_BODY_DEPTH, check_depth
 
 MSGPACK = "application/msgpack"
 JSON = "application/json"
@@ -30,8 +31,11 @@ def decode_body(data: bytes, content_type: str) -> dict[str, Any]:
     except (ValueError, msgpack.UnpackException) as err:
         kind = "msgpack" if content_type == MSGPACK else "JSON"
         raise InvalidRequest(f"request body is not valid {kind}: {err}") from None
+    except RecursionError:
+        raise InvalidRequest(f"request body is nested deeper than {MAX_BODY_DEPTH} levels") from None
     if not isinstance(body, dict):
         raise InvalidRequest(f"request body must be an object, got {type(body).__name__}")
+    check_depth(body, MAX_BODY_DEPTH, "request body")
     return body
 
 

@@ -1,0 +1,189 @@
+"""The router's probes of issue 14, replayed against a real 2-shard cluster with no API keys
+(the default): cross-origin writes, CORS, nesting, `"filter": null`, logged tracebacks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.integration.conftest import TEST_ENV, _wait_router_ready
+from vecstore.launcher.local_cluster import LocalCluster
+from vecstore.launcher.processes import free_ports
+
+pytestmark = pytest.mark.security
+
+ALLOWED = "https://app.example.com"
+EVIL = "https://evil.example.net"
+POINTS = 40
+
+
+def nested(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": 1}
+    for _ in range(levels - 1):
+        value = {"x": value}
+    return value
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """2 shards x 1 replica; the router allows one web origin."""
+    local = LocalCluster(
+        tmp_path_factory.mktemp("router-security"), shards=2, replicas=1, port=free_ports(1)[0]
+    )
+    for process in local.processes:
+        process.env.update(TEST_ENV)
+        if process.role == "router":
+            process.env["VECSTORE_CORS_ORIGINS"] = ALLOWED
+    local.start()
+    try:
+        asyncio.run(_wait_router_ready(local.router_url))
+        asyncio.run(_load(local.router_url))
+        yield local
+    finally:
+        local.stop()
+
+
+async def _load(url: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.put(f"{url}/v1/collections/docs", json={"dimension": 4}) as response:
+            assert response.status == 200, await response.text()
+        points = [{"id": i, "vector": [1.0, float(i), 0.0, 0.5], "payload": {"n": i}} for i in range(POINTS)]
+        async with session.put(f"{url}/v1/collections/docs/points", json={"points": points}) as response:
+            assert response.status == 200, await response.text()
+
+
+async def _call(method: str, url: str, **kwargs: Any) -> tuple[int, dict[str, Any] | None, dict[str, str]]:
+    async with aiohttp.ClientSession() as session, session.request(method, url, **kwargs) as response:
+        body = await response.json() if response.content_type == "application/json" else None
+        return response.status, body, dict(response.headers)
+
+
+async def _count(url: str) -> int:
+    status, body, _ = await _call(
+        "POST", f"{url}/v1/collections/docs/points/count", json={"consistency": "strong"}
+    )
+    assert status == 200 and body is not None
+    return int(body["count"])
+
+
+async def test_cross_origin_text_plain_write_is_refused(cluster: LocalCluster) -> None:
+    url = cluster.router_url
+    # what a form or fetch() on any web page may send without a preflight
+    for content_type in (
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ):
+        status, body, headers = await _call(
+            "POST",
+            f"{url}/v1/collections/docs/points/delete",
+            data=b'{"ids": [1, 2, 3]}',
+            headers={"Content-Type": content_type, "Origin": EVIL},
+        )
+        assert status == 415, (content_type, body)
+        assert body is not None and body["code"] == "unsupported_media_type"
+        assert "application/json" in body["error"]
+        assert "Access-Control-Allow-Origin" not in headers
+    status, body, _ = await _call(
+        "POST",
+        f"{url}/collections/docs/points/delete",
+        data=b'{"points": [1]}',
+        headers={"Content-Type": "text/plain"},
+    )
+    assert status == 415, body  # the Qdrant-compatible routes too
+    assert await _count(url) == POINTS
+
+
+async def test_preflight_only_for_configured_origins(cluster: LocalCluster) -> None:
+    url = f"{cluster.router_url}/v1/collections/docs/points/delete"
+    ask = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    status, _, headers = await _call("OPTIONS", url, headers={"Origin": EVIL, **ask})
+    assert status == 403
+    assert "Access-Control-Allow-Origin" not in headers
+    status, _, headers = await _call("OPTIONS", url, headers={"Origin": ALLOWED, **ask})
+    assert status == 204
+    assert headers["Access-Control-Allow-Origin"] == ALLOWED
+    assert "POST" in headers["Access-Control-Allow-Methods"]
+    assert "content-type" in headers["Access-Control-Allow-Headers"]
+    count_url = f"{cluster.router_url}/v1/collections/docs/points/count"
+    _, _, allowed = await _call("POST", count_url, json={}, headers={"Origin": ALLOWED})
+    assert allowed["Access-Control-Allow-Origin"] == ALLOWED
+    _, _, refused = await _call("POST", count_url, json={}, headers={"Origin": EVIL})
+    assert "Access-Control-Allow-Origin" not in refused
+
+
+async def test_deep_payloads_and_bodies_are_400_and_store_nothing(cluster: LocalCluster) -> None:
+    url = cluster.router_url
+    for levels in (33, 500):
+        point = {"id": 10_000 + levels, "vector": [1.0, 0.0, 0.0, 0.0], "payload": nested(levels)}
+        status, body, _ = await _call("PUT", f"{url}/v1/collections/docs/points", json={"points": [point]})
+        assert status == 400, (levels, body)
+        assert body is not None and "nested deeper than" in body["error"]
+        status, body, _ = await _call("PUT", f"{url}/collections/docs/points", json={"points": [point]})
+        assert status == 400, (levels, body)
+    point = {"id": 20_000, "vector": [1.0, 0.0, 0.0, 0.0], "payload": nested(32)}  # at the bound: fine
+    status, body, _ = await _call("PUT", f"{url}/v1/collections/docs/points", json={"points": [point]})
+    assert status == 200, body
+    status, body, _ = await _call(
+        "POST", f"{url}/collections/docs/points", json={"ids": [20_000], "with_payload": True}
+    )
+    assert status == 200, body  # a Qdrant read of the deepest storable payload works
+    status, body, _ = await _call("POST", f"{url}/v1/collections/docs/points/delete", json={"ids": [20_000]})
+    assert status == 200, body
+    deep_json = b'{"x":' * 10_000 + b"1" + b"}" * 10_000
+    for path in ("/v1/collections/docs/points/count", "/collections/docs/points/count"):
+        status, body, _ = await _call(
+            "POST", f"{url}{path}", data=deep_json, headers={"Content-Type": "application/json"}
+        )
+        assert status == 400, (path, body)
+    qdrant_filter: dict[str, Any] = {"must": [{"key": "n", "match": {"value": 1}}]}
+    for _ in range(400):
+        qdrant_filter = {"must": [qdrant_filter]}
+    status, body, _ = await _call(
+        "POST", f"{url}/collections/docs/points/count", json={"filter": qdrant_filter}
+    )
+    assert status == 400, body
+    assert await _count(url) == POINTS
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "expected"),
+    [
+        ("POST", "/v1/collections/docs/points/count", {"filter": None}, 200),
+        ("POST", "/v1/collections/docs/points/scroll", {"filter": None}, 200),
+        ("POST", "/v1/collections/docs/search", {"vector": [1, 0, 0, 0], "filter": None}, 200),
+        ("POST", "/v1/collections/docs/points/delete", {"filter": None}, 400),
+        ("POST", "/v1/collections/docs/points/payload", {"filter": None, "payload": {"a": 1}}, 400),
+        ("POST", "/v1/collections/docs/points/payload/delete", {"filter": None, "keys": ["a"]}, 400),
+        ("POST", "/v1/collections/docs/points/delete", {"filter": None, "ids": None}, 400),
+    ],
+)
+async def test_null_filter_is_no_filter_never_500(
+    cluster: LocalCluster, method: str, path: str, body: dict[str, Any], expected: int
+) -> None:
+    status, answer, _ = await _call(method, f"{cluster.router_url}{path}", json=body)
+    assert status == expected, answer
+    assert await _count(cluster.router_url) == POINTS
+
+
+async def test_malformed_requests_log_no_traceback(cluster: LocalCluster) -> None:
+    """Run last in the module: the router log then also covers every probe above (a 500
+    logs a traceback; before, deep bodies and payloads did)."""
+    url = cluster.router_url
+    bad = [
+        ("POST", "/v1/collections/docs/search", b"{not json"),
+        ("POST", "/collections/docs/points/search", b'{"vector": "x"}'),
+        ("PUT", "/v1/collections/docs/points", b'{"points": [{"id": -1}]}'),
+        ("POST", "/v1/collections/nope/points/count", b"{}"),
+    ]
+    for method, path, data in bad:
+        status, _, _ = await _call(
+            method, f"{url}{path}", data=data, headers={"Content-Type": "application/json"}
+        )
+        assert 400 <= status < 500, path
+    log = await asyncio.to_thread((cluster.data_dir / "logs" / "router-0.log").read_text)
+    assert "Traceback" not in log
