@@ -27,14 +27,18 @@ MAX_REMEMBERED_CALLERS = 4096
 
 
 class RefusalLog:
-    """Rate-limited warnings about refused callers, with a count of the silent ones."""
+    """Rate-limited warnings about refused callers (`what` was refused: "an unauthenticated
+    request"), with a count of the silent ones. Not thread-safe: one per thread."""
 
-    def __init__(self, every_seconds: float = LOG_EVERY_SECONDS) -> None:
+    def __init__(
+        self, what: str = "an unauthenticated request", every_seconds: float = LOG_EVERY_SECONDS
+    ) -> None:
+        self.what = what
         self.every_seconds = every_seconds
         self._last: dict[str, float] = {}
         self._silent: dict[str, int] = {}
 
-    def refused(self, caller: str, path: str, now: float | None = None) -> bool:
+    def refused(self, caller: str, detail: str, now: float | None = None) -> bool:
         """Record a refusal; True when it was logged."""
         now = time.monotonic() if now is None else now
         last = self._last.get(caller)
@@ -47,9 +51,10 @@ class RefusalLog:
         self._last[caller] = now
         silent = self._silent.pop(caller, 0)
         log.warning(
-            "refused an unauthenticated request from %s to %s (%d more not logged since the last line)",
+            "refused %s from %s: %s (%d more not logged since the last line)",
+            self.what,
             caller,
-            path,
+            detail,
             silent,
         )
         return True

@@ -53,8 +53,10 @@ from pysyncobj import tcp_connection
 from pysyncobj.journal import Journal
 from pysyncobj.monotonic import monotonic as monotonic_time
 from pysyncobj.syncobj import SyncObj
+from pysyncobj.tcp_connection import TcpConnection
 
 from vecstore.node.raft_cipher import get_encryptor
+from vecstore.node.raft_frames import PRIVATE_NAMES as FRAME_PRIVATE_NAMES
 
 LEADER_STATE = 2
 
@@ -90,6 +92,8 @@ PATCHED_PRIVATE_NAMES: tuple[PrivateName, ...] = (
     (syncobj_module, "getEncryptor"),
     (tcp_connection, "zlib"),
     (tcp_connection, "socket"),
+    # raft_frames: the frame bound reads the read buffer and socket, wraps read and parse
+    *((TcpConnection, name) for name in FRAME_PRIVATE_NAMES),
 )
 """(owner, name) for every private pysyncobj name VecStore's patches use or replace."""
 

@@ -23,6 +23,7 @@ from vecstore.node.config import NodeConfig
 from vecstore.node.dump import DumpWriter
 from vecstore.node.journal import DiskJournal
 from vecstore.node.metrics import NodeMetrics
+from vecstore.node.raft_frames import install_frame_bound, max_frame_bytes
 from vecstore.node.raft_patches import (
     advance_on_success,
     hold_commit_without_log_check,
@@ -74,6 +75,7 @@ class Replica(SyncObj):  # type: ignore[misc]
         conf = make_conf(config, dump, on_state_changed=self._on_state_changed)
         peers = [peer.raft_address for peer in config.peers]
         install_transport_patches()
+        install_frame_bound(max_frame_bytes(append_batch_bytes(config)))
         install_source_address(config.raft_source_host)
         with _disk_journal(config.raft.journal_fsync == "always"):
             super().__init__(config.raft_address, peers, conf=conf, consumers=[machine])
@@ -109,6 +111,12 @@ class Replica(SyncObj):  # type: ignore[misc]
         return bool(self._isLeader())
 
 
+def append_batch_bytes(config: NodeConfig) -> int:
+    """pysyncobj's appendEntriesBatchSizeBytes: a command must never reach it (pysyncobj's
+    chunked path is broken), so twice the command limit plus headroom."""
+    return 2 * config.max_command_bytes + (1 << 20)
+
+
 def make_conf(
     config: NodeConfig, dump: DumpWriter, on_state_changed: Callable[[int, int], None]
 ) -> SyncObjConf:
@@ -116,8 +124,7 @@ def make_conf(
     tuning = config.raft
     data_dir = config.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
-    # a command must never reach the batch size: pysyncobj's chunked path is broken
-    batch_bytes = 2 * config.max_command_bytes + (1 << 20)
+    batch_bytes = append_batch_bytes(config)
     return SyncObjConf(
         password=config.cluster_secret,
         appendEntriesUseBatch=False,
@@ -143,7 +150,8 @@ def make_conf(
         logCompactionBatchSize=1 << 20,
         onStateChanged=on_state_changed,
         useFork=False,
-        bindAddress=config.raft_bind,
+        # the advertised address unless told otherwise: pysyncobj would listen on 0.0.0.0
+        bindAddress=config.raft_bind or config.raft_address,
         dnsCacheTime=tuning.dns_cache_time,
         dnsFailCacheTime=tuning.dns_fail_cache_time,
     )
