@@ -170,6 +170,46 @@ async def test_null_filter_is_no_filter_never_500(
     assert await _count(cluster.router_url) == POINTS
 
 
+async def _points_with_key(url: str, collection: str, key: str) -> list[Any]:
+    body = {"limit": 1000, "with_payload": True, "consistency": "strong"}
+    status, answer, _ = await _call("POST", f"{url}/v1/collections/{collection}/points/scroll", json=body)
+    assert status == 200 and answer is not None
+    return [point["id"] for point in answer["points"] if key in (point.get("payload") or {})]
+
+
+async def test_multi_shard_payload_change_is_all_or_nothing(cluster: LocalCluster) -> None:
+    """A merge that overflows one point's payload limit on one shard used to answer 413
+    after the other shard had applied it; now every shard is asked first."""
+    url = cluster.router_url
+    status, body, _ = await _call("PUT", f"{url}/v1/collections/big", json={"dimension": 2})
+    assert status == 200, body
+    payloads: list[dict[str, Any]] = [{"n": i} for i in range(20)]
+    payloads[0]["blob"] = "x" * (60 * 1024)  # near the 64 KiB payload limit
+    points = [{"id": i, "vector": [1.0, float(i)], "payload": payloads[i]} for i in range(20)]
+    status, body, _ = await _call("PUT", f"{url}/v1/collections/big/points", json={"points": points})
+    assert status == 200, body
+    status, answer, _ = await _call("GET", f"{url}/v1/status")
+    assert status == 200 and answer is not None
+    shards_holding = {
+        n["shard_id"] for n in answer["nodes"] if n.get("collections", {}).get("big", {}).get("points")
+    }
+    assert len(shards_holding) == 2, answer  # both shards hold some of the 20 points
+    added = {"added": "y" * (8 * 1024)}
+    attempts = [
+        {"filter": {"must": [{"key": "n", "range": {"gte": 0}}]}, "payload": added},
+        {"ids": list(range(20)), "payload": added},
+    ]
+    for attempt in attempts:
+        status, body, _ = await _call("POST", f"{url}/v1/collections/big/points/payload", json=attempt)
+        assert status == 413, body
+        assert body is not None and body.get("partial") is False, body
+        assert await _points_with_key(url, "big", "added") == []
+    small = {"ids": list(range(1, 20)), "payload": {"added": "ok"}}  # fits everywhere: applied
+    status, body, _ = await _call("POST", f"{url}/v1/collections/big/points/payload", json=small)
+    assert status == 200, body
+    assert sorted(await _points_with_key(url, "big", "added")) == list(range(1, 20))
+
+
 async def test_malformed_requests_log_no_traceback(cluster: LocalCluster) -> None:
     """Run last in the module: the router log then also covers every probe above (a 500
     logs a traceback; before, deep bodies and payloads did)."""

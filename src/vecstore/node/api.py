@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
+from vecstore.cluster.codec import decode_command
+from vecstore.cluster.commands import DeletePayloadKeys, OverwritePayload, SetPayload
 from vecstore.cluster.credentials import node_token
 from vecstore.cluster.errors import InvalidRequest
 from vecstore.cluster.filters import Filter, parse_filter
@@ -67,6 +69,19 @@ async def apply_command(service: NodeService, params: Params, body: Any) -> Any:
     if isinstance(result, dict) and "epoch" not in result:
         result = {**result, "epoch": service.shard.epoch}  # callers check their topology with it
     return result
+
+
+async def dry_run_command(service: NodeService, params: Params, body: Any) -> Any:
+    """POST /v1/dry-run: would this msgpack-encoded payload change apply here? (leader only;
+    nothing is replicated or changed). Answers like /v1/apply, or with the error apply
+    would raise."""
+    if not isinstance(body, bytes):
+        raise InvalidRequest(f"commands must be sent as {MSGPACK}")
+    command = decode_command(body)
+    if not isinstance(command, (SetPayload, OverwritePayload, DeletePayloadKeys)):
+        raise InvalidRequest(f"only payload changes have a dry run, not {type(command).__name__}")
+    service.require_leader()
+    return await service.run_read(lambda: service.shard.dry_run(command))
 
 
 async def search_points(service: NodeService, params: Params, body: Body) -> Body:
@@ -237,6 +252,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 ROUTES = (
     Route("POST", "/v1/apply", apply_command, raw_body=True),
+    Route("POST", "/v1/dry-run", dry_run_command, raw_body=True),
     Route("GET", "/v1/collections", list_collections),
     Route("POST", "/v1/collections/{name}/search", search_points),
     Route("POST", "/v1/collections/{name}/explain", explain_search),

@@ -417,15 +417,50 @@ class ShardSet:
         collection: str,
         selector: Selector,
         build: Callable[[Selector], Command],
+        dry_run: bool = False,
     ) -> dict[str, Any]:
-        """Delete or change payloads of points chosen by ids (routed) or filter (everywhere)."""
+        """Delete or change payloads of points chosen by ids (routed) or filter (everywhere).
+        With `dry_run` (payload changes), a write to several shards is first dry-run on
+        each: an input error any shard would raise (a merged payload over its limit) then
+        stops it everywhere."""
         await self.schema(collection)
         chosen = selector.ids
         if chosen is None:
-            return await self._write_everywhere(build(selector))
-        return await self._write_by_owner(
-            chosen, lambda positions: build(Selector(ids=tuple(chosen[p] for p in positions)))
+            command = build(selector)
+            if dry_run and len(self.topology.ids) > 1:
+                await self._dry_run(dict.fromkeys(self.topology.ids, command))
+            return await self._write_everywhere(command)
+
+        def part(positions: list[int]) -> Command:
+            return build(Selector(ids=tuple(chosen[p] for p in positions)))
+
+        if dry_run:
+            groups: dict[int, list[int]] = defaultdict(list)
+            for position, point_id in enumerate(chosen):
+                groups[self.topology.owner(point_id)].append(position)
+            if len(groups) > 1:
+                await self._dry_run({shard: part(positions) for shard, positions in groups.items()})
+        return await self._write_by_owner(chosen, part)
+
+    async def _dry_run(self, commands: dict[int, Command]) -> None:
+        """Ask each shard's leader whether its command would apply; raise the first error
+        (with `partial: false`: nothing was applied anywhere)."""
+        shards = sorted(commands)
+        results = await asyncio.gather(
+            *(self._dry_run_one(shard, commands[shard]) for shard in shards), return_exceptions=True
         )
+        for shard, result in zip(shards, results, strict=True):
+            if isinstance(result, VecStoreError):
+                result.details.update({"shard": shard, "partial": False, "dry_run": True})
+                raise result
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _dry_run_one(self, shard: int, command: Command) -> dict[str, Any]:
+        client = self.clients.get(shard)
+        if client is None:
+            raise WrongShard(f"shard {shard} left the topology", self.topology.to_dict())
+        return await self._on_shard(shard, "dry_run", client.dry_run(command))
 
     async def delete(self, collection: str, selector: Selector) -> dict[str, Any]:
         """Delete points."""
@@ -437,8 +472,12 @@ class ShardSet:
         """Merge (or overwrite) payloads."""
         validate_payload(payload)
         if overwrite:
-            return await self.change(collection, selector, lambda s: OverwritePayload(collection, s, payload))
-        return await self.change(collection, selector, lambda s: SetPayload(collection, s, payload))
+            return await self.change(
+                collection, selector, lambda s: OverwritePayload(collection, s, payload), dry_run=True
+            )
+        return await self.change(
+            collection, selector, lambda s: SetPayload(collection, s, payload), dry_run=True
+        )
 
     async def delete_payload_keys(
         self, collection: str, selector: Selector, keys: Sequence[str]

@@ -283,8 +283,11 @@ class Collection:
         self.id_version += 1
         return len(chosen)
 
-    def change_payloads(self, command: SetPayload | OverwritePayload | DeletePayloadKeys) -> int:
-        """Set, overwrite or delete payload keys of selected points; returns how many changed."""
+    def plan_payload_changes(
+        self, command: SetPayload | OverwritePayload | DeletePayloadKeys
+    ) -> list[tuple[PointId, int, Payload, Payload]]:
+        """(id, key, old, new) of every point the command changes, each new payload checked
+        against the limits; changes nothing (the dry run of a multi-shard write uses it)."""
         chosen = self.select(command.selector)
         updates: list[tuple[PointId, int, Payload, Payload]] = []
         for point_id, key in chosen:
@@ -298,6 +301,11 @@ class Collection:
             canonical_payload(new, self.settings.max_payload_bytes)
             updates.append((point_id, key, old, new))
         check_storable([new for _, _, _, new in updates])
+        return updates
+
+    def change_payloads(self, command: SetPayload | OverwritePayload | DeletePayloadKeys) -> int:
+        """Set, overwrite or delete payload keys of selected points; returns how many changed."""
+        updates = self.plan_payload_changes(command)
         for point_id, key, old, new in updates:
             vector = self.vectors_of(np.array([key], dtype=np.uint64))[0]
             self.digest_sum -= point_hash(point_id, vector, canonical_payload(old, MAX_STORED))

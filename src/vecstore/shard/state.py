@@ -158,6 +158,14 @@ class Shard:
         self._changed()
         return result
 
+    def dry_run(self, command: SetPayload | OverwritePayload | DeletePayloadKeys) -> Result:
+        """Whether a payload change would apply here, without applying it (a router asks
+        every shard before a multi-shard change: an input error then stops it everywhere)."""
+        collection = self.collection(command.collection)
+        with collection.lock.read():
+            planned = collection.plan_payload_changes(command)
+        return {"status": "ok", "would_update": len(planned), "epoch": self.epoch}
+
     def _check_ownership(self, collection: Collection, command: PointCommand) -> None:
         """The topology fence (before anything changes), and what the catch-up must re-copy."""
         ownership = self.ownership

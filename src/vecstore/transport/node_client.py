@@ -194,6 +194,10 @@ class NodeClient:
         """
         return await self.request("leader", "POST", "/v1/apply", raw=encode_command(command))
 
+    async def dry_run(self, command: Command) -> dict[str, Any]:
+        """Ask the leader whether a payload change would apply, changing nothing."""
+        return await self.request("leader", "POST", "/v1/dry-run", raw=encode_command(command))
+
     async def read(self, path: str, body: dict[str, Any], consistency: str = "eventual") -> dict[str, Any]:
         """A read request at a consistency level (leader-bound unless eventual)."""
         pick = "any" if consistency == "eventual" else "leader"
