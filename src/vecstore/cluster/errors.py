@@ -84,6 +84,18 @@ class UnsupportedMediaType(VecStoreError):
     code = "unsupported_media_type"
 
 
+class RateLimited(VecStoreError):
+    """The caller (API key or client address) sent more than its configured rate."""
+
+    http_status = 429
+    code = "rate_limited"
+    retriable = True
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Unauthorized(VecStoreError):
     """No credentials, or credentials that are not recognised."""
 
@@ -220,6 +232,7 @@ ERROR_CLASSES: dict[str, type[VecStoreError]] = {
         UnsupportedVersion,
         PayloadTooLarge,
         UnsupportedMediaType,
+        RateLimited,
         Unauthorized,
         Forbidden,
         NotFound,

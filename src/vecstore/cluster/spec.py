@@ -64,6 +64,16 @@ class RouterSpec:
     max_k: int = 1_000
     request_timeout: float = 15.0
     shard_timeout: float = 5.0
+    rate_limit_per_key: float = 0.0
+    """Requests (or RPC frames) a second per API key; 0 = no limit (VECSTORE_RATE_LIMIT_PER_KEY)."""
+    rate_burst_per_key: float = 0.0
+    """Bucket size per key; 0 = twice the rate (VECSTORE_RATE_BURST_PER_KEY)."""
+    rate_limit_per_address: float = 0.0
+    """Requests a second per client address; 0 = no limit (VECSTORE_RATE_LIMIT_PER_ADDRESS)."""
+    rate_burst_per_address: float = 0.0
+    """Bucket size per address; 0 = twice the rate (VECSTORE_RATE_BURST_PER_ADDRESS)."""
+    audit_log: str = ""
+    """File of JSON lines, one per write/admin operation; empty = off (VECSTORE_AUDIT_LOG)."""
     cors_origins: tuple[str, ...] = ()
     """Web origins (scheme://host[:port]) whose pages may call the API from a browser;
     none by default: no CORS headers, preflights refused (VECSTORE_CORS_ORIGINS)."""

@@ -219,6 +219,7 @@ class LocalCluster:
 
     def _router_env(self) -> dict[str, str]:
         env = self._base_env()
+        env.setdefault("VECSTORE_AUDIT_LOG", str(self.data_dir / "logs" / "audit.jsonl"))
         env.update({k: v for k, v in os.environ.items() if k.startswith(API_KEYS_ENV)})
         return env
 

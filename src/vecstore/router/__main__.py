@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,12 +14,43 @@ from aiohttp import web
 from vecstore.cluster.credentials import CredentialError, NodeAccess
 from vecstore.cluster.errors import VecStoreError
 from vecstore.cluster.log_format import configure_logging
-from vecstore.cluster.spec import check_address, load_spec
+from vecstore.cluster.spec import RouterSpec, SpecError, check_address, load_spec
 from vecstore.router.app import create_app
 from vecstore.router.auth import load_keys
 from vecstore.transport.event_loop import install_event_loop
 
 log = logging.getLogger("vecstore.router")
+
+
+ENV_SETTINGS = {
+    "VECSTORE_RATE_LIMIT_PER_KEY": "rate_limit_per_key",
+    "VECSTORE_RATE_BURST_PER_KEY": "rate_burst_per_key",
+    "VECSTORE_RATE_LIMIT_PER_ADDRESS": "rate_limit_per_address",
+    "VECSTORE_RATE_BURST_PER_ADDRESS": "rate_burst_per_address",
+    "VECSTORE_AUDIT_LOG": "audit_log",
+    "VECSTORE_CORS_ORIGINS": "cors_origins",
+}
+"""Router settings the environment overrides (Helm), by variable."""
+
+
+def router_from_env(router: RouterSpec, environ: Mapping[str, str]) -> RouterSpec:
+    """`router` with the settings of ENV_SETTINGS that the environment sets; SpecError if
+    a value does not parse."""
+    changes: dict[str, object] = {}
+    for variable, name in ENV_SETTINGS.items():
+        raw = environ.get(variable)
+        if not raw:
+            continue
+        if name == "cors_origins":
+            changes[name] = tuple(o.strip() for o in raw.split(",") if o.strip())
+        elif name == "audit_log":
+            changes[name] = raw
+        else:
+            try:
+                changes[name] = float(raw)
+            except ValueError:
+                raise SpecError(f"{variable} must be a number, got {raw!r}") from None
+    return replace(router, **changes)  # type: ignore[arg-type]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,9 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.log_level)
     try:
         spec = load_spec(args.spec)
-        if os.environ.get("VECSTORE_CORS_ORIGINS"):
-            origins = tuple(o.strip() for o in os.environ["VECSTORE_CORS_ORIGINS"].split(",") if o.strip())
-            spec = replace(spec, router=replace(spec.router, cors_origins=origins))
+        spec = replace(spec, router=router_from_env(spec.router, os.environ))
         keys = load_keys()
         access = NodeAccess.from_env()
         listen = check_address(

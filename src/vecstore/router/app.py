@@ -15,24 +15,29 @@ from typing import Any
 from aiohttp import web
 
 from vecstore.cluster.credentials import NO_ACCESS, NodeAccess
-from vecstore.cluster.errors import VecStoreError
+from vecstore.cluster.errors import RateLimited, VecStoreError
 from vecstore.cluster.spec import ClusterSpec
 from vecstore.router import native_api, openapi
+from vecstore.router.audit import AuditLog
 from vecstore.router.auth import ApiKeys, Scope, presented_key
 from vecstore.router.context import (
+    AUDIT,
     KEYS,
+    LIMITS,
     METRICS,
     ROUTE_TABLE,
     SHARDS,
     SPEC,
     RouteInfo,
     add_route,
+    record_audit,
     required_scope,
     route_info,
 )
 from vecstore.router.cors import allow_origin, check_body_type, is_preflight, preflight
 from vecstore.router.metrics import RouterMetrics
 from vecstore.router.qdrant import routes as qdrant_routes
+from vecstore.router.rate_limit import CallerLimits, retry_after_header
 from vecstore.router.rpc import RouterRpc
 from vecstore.router.shards import ShardSet
 from vecstore.transport.rpc import RPC_PATH
@@ -56,18 +61,37 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     route = route_label(request)
     started = time.perf_counter()
     origins = request.app[SPEC].router.cors_origins
+    key = presented_key(request.headers)
+    code = None
     try:
         if is_preflight(request):
             response: web.StreamResponse = preflight(request, origins)
         else:
             if request.path not in OPEN_PATHS:
-                request.app[KEYS].check(presented_key(request.headers), required_scope(request))
+                limits = request.app[LIMITS]
+                limits.check_address(request.remote or "unknown", time.monotonic())
+                request.app[KEYS].check(key, required_scope(request))
+                limits.check_key(key, time.monotonic())
             check_body_type(request)
             response = await handler(request)
     except Exception as err:  # every failure is answered; see transport.server.error_answer
         status, body = error_answer(err, route, "router")
+        code = body.get("code")
         response = error_response(request, body, status, started)
+        if isinstance(err, RateLimited):
+            response.headers["Retry-After"] = retry_after_header(err.retry_after)
     allow_origin(request, response, origins)
+    if request.path not in OPEN_PATHS and not is_preflight(request) and required_scope(request) > Scope.READ:
+        record_audit(
+            request.app,
+            key,
+            request.remote,
+            request.method,
+            request.path,
+            request.match_info,
+            response.status,
+            code,
+        )
     metrics.requests.labels(route, str(response.status)).inc()
     metrics.request_seconds.labels(route).observe(time.perf_counter() - started)
     return response
@@ -105,12 +129,15 @@ def create_app(spec: ClusterSpec, keys: ApiKeys, access: NodeAccess = NO_ACCESS)
     app[KEYS] = keys
     app[METRICS] = metrics
     app[SHARDS] = ShardSet(spec, metrics, access)
+    app[LIMITS] = CallerLimits.of_spec(spec.router)
+    app[AUDIT] = AuditLog(spec.router.audit_log)
     app[ROUTE_TABLE] = {}
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await app[SHARDS].start()
         yield
         await app[SHARDS].close()
+        app[AUDIT].close()
 
     app.cleanup_ctx.append(lifecycle)
     add_route(app, RouteInfo("GET", "/healthz", Scope.READ), health)

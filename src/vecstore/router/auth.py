@@ -35,6 +35,15 @@ class ApiKeys:
         """True when at least one key is configured."""
         return bool(self._keys)
 
+    def scope_of(self, presented: str | None) -> Scope | None:
+        """The scope a presented key grants (None: no key, or not a configured one)."""
+        granted = None
+        if presented:
+            for key, scope in self._keys.items():
+                if hmac.compare_digest(key.encode(), presented.encode()):
+                    granted = scope
+        return granted
+
     def check(self, presented: str | None, needed: Scope) -> None:
         """Raise Unauthorized or Forbidden unless `presented` grants `needed`."""
         if not self._keys:

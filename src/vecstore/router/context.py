@@ -8,16 +8,18 @@ module; `router.app` imports them, never the other way round.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from vecstore.cluster.spec import ClusterSpec
+from vecstore.router.audit import AuditLog
 from vecstore.router.auth import ApiKeys, Scope
 from vecstore.router.metrics import RouterMetrics
 from vecstore.router.operation import Operation
+from vecstore.router.rate_limit import CallerLimits, key_fingerprint
 from vecstore.router.shards import ShardSet
 from vecstore.transport.server import Handler
 
@@ -25,6 +27,8 @@ SHARDS = web.AppKey("shards", ShardSet)
 KEYS = web.AppKey("keys", ApiKeys)
 METRICS = web.AppKey("metrics", RouterMetrics)
 SPEC = web.AppKey("spec", ClusterSpec)
+LIMITS = web.AppKey("limits", CallerLimits)
+AUDIT = web.AppKey("audit", AuditLog)
 
 ErrorShape = Callable[[dict[str, Any], float], dict[str, Any]]
 """`shape(native_error_body, seconds) -> body`: an error in the route's API's own shape."""
@@ -64,3 +68,29 @@ def required_scope(request: web.Request) -> Scope:
     if info is not None:
         return info.scope
     return Scope.READ if request.method == "GET" else Scope.WRITE
+
+
+def record_audit(
+    app: web.Application,
+    key: str | None,
+    client: str | None,
+    method: str,
+    path: str,
+    params: Mapping[str, str],
+    status: int,
+    code: object,
+) -> None:
+    """One audit record of a write or admin operation (HTTP or an RPC frame)."""
+    log = app[AUDIT]
+    if not log.enabled:
+        return
+    scope = app[KEYS].scope_of(key)
+    log.record(
+        who=f"{scope.name.lower()}:{key_fingerprint(key)}" if scope is not None and key else "anonymous",
+        client=client,
+        method=method,
+        path=path,
+        collection=params.get("name"),
+        status=status,
+        error=code,
+    )

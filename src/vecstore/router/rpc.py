@@ -15,9 +15,9 @@ from typing import Any
 
 from aiohttp import web
 
-from vecstore.cluster.errors import InvalidRequest, NotFound
-from vecstore.router.auth import presented_key
-from vecstore.router.context import KEYS, METRICS
+from vecstore.cluster.errors import InvalidRequest, NotFound, VecStoreError
+from vecstore.router.auth import Scope, presented_key
+from vecstore.router.context import KEYS, LIMITS, METRICS, record_audit
 from vecstore.router.native_api import ROUTES, Call, NativeRoute
 from vecstore.transport.rpc import RouteTable
 from vecstore.transport.server import Connection, RpcEndpoint
@@ -34,23 +34,36 @@ class RouterRpc:
         """How one connection is served: its key, checked against each frame's operation."""
         app = request.app
         key = presented_key(request.headers)
+        client = request.remote
         metrics = app[METRICS]
+        limits = app[LIMITS]
 
         async def dispatch(method: str, path: str, body: Any) -> Any:
             found = self._table.find(method, path)
             if found is None:
                 raise NotFound(f"no native API operation {method} {path}")
             route, params = found
+            limits.check_address(client or "unknown", time.monotonic())
             app[KEYS].check(key, route.scope)
+            limits.check_key(key, time.monotonic())
             if body is None:
                 body = {}
             if not isinstance(body, dict):
                 raise InvalidRequest(f"request body must be an object, got {type(body).__name__}")
             started = time.perf_counter()
+            status, code = 200, None
             try:
                 return await route.op(Call(app, method, params, body))
+            except VecStoreError as err:
+                status, code = err.http_status, err.code
+                raise
+            except Exception:
+                status, code = 500, "internal"
+                raise
             finally:
                 metrics.request_seconds.labels(route.path).observe(time.perf_counter() - started)
+                if route.scope > Scope.READ:
+                    record_audit(app, key, client, method, path, params, status, code)
 
         def count(path: str, status: int) -> None:
             metrics.requests.labels(self._table.label(path), str(status)).inc()
