@@ -52,6 +52,8 @@ def test_no_server_errors(local_cluster: LocalCluster) -> None:
     for operation in operations:
         if operation.definition.raw.get("x-vecstore-unsupported"):
             continue
+        if "admin" in operation.definition.raw.get("tags", []):
+            continue  # resharding: a random body could start a move (test_router_admin.py)
         fixed: list[dict[str, Any]] = [{}]
         if "{name}" in operation.path:
             fixed.append({"name": COLLECTION})

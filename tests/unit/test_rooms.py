@@ -45,7 +45,7 @@ ROOMS: dict[str, Room] = {
     # one node process: Raft member around the shard state, its API, health, metrics
     "node": room("cluster transport shard", "aiohttp msgpack numpy pysyncobj cryptography prometheus_client"),
     # the stateless public endpoint: native and Qdrant APIs, routing, scatter-gather, auth
-    "router": room("cluster transport", "aiohttp msgpack numpy prometheus_client"),
+    "router": room("cluster transport reshard", "aiohttp msgpack numpy prometheus_client"),
     # exactly-once Kafka ingestion
     "ingest": room("cluster transport", "aiohttp aiokafka msgpack numpy prometheus_client tqdm"),
     # local child processes: `vecstore up`, the shard groups of tests and chaos, the test broker

@@ -17,7 +17,7 @@ from aiohttp import web
 from vecstore.cluster.credentials import NO_ACCESS, NodeAccess
 from vecstore.cluster.errors import RateLimited, VecStoreError
 from vecstore.cluster.spec import ClusterSpec
-from vecstore.router import native_api, openapi
+from vecstore.router import admin, native_api, openapi
 from vecstore.router.audit import AuditLog
 from vecstore.router.auth import ApiKeys, Scope, presented_key
 from vecstore.router.context import (
@@ -144,6 +144,7 @@ def create_app(spec: ClusterSpec, keys: ApiKeys, access: NodeAccess = NO_ACCESS)
     add_route(app, RouteInfo("GET", "/readyz", Scope.READ), ready)
     add_route(app, RouteInfo("GET", "/metrics", Scope.READ), metrics_endpoint)
     native_api.add_routes(app)
+    admin.add_routes(app)
     rpc = RouterRpc(spec.router.max_body_bytes)
     add_route(app, RouteInfo("GET", RPC_PATH, Scope.READ), rpc.endpoint.handle)
     app.on_shutdown.append(rpc.endpoint.close_all)

@@ -1,0 +1,118 @@
+"""Resharding through the router's admin endpoint only: add a started shard, remove it,
+with points found exactly once after each move; scopes, bad bodies and one move at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.integration.conftest import TEST_ENV, _wait_router_ready
+from tests.integration.test_reshard import all_points, shard_ids, spec_of, start_group
+from vecstore.launcher.local_cluster import LocalCluster
+from vecstore.launcher.processes import LocalShardGroup, free_ports
+
+ADMIN = "admin-key-of-the-admin-test"
+WRITER = "writer-key-of-the-admin-test"
+POINTS = 300
+
+
+@pytest.fixture
+def keyed_single_shard(tmp_path: Path) -> Iterator[LocalCluster]:
+    """1 shard x 3 replicas whose router has an admin and a write key."""
+    cluster = LocalCluster(tmp_path / "cluster", shards=1, replicas=3, port=free_ports(1)[0])
+    for process in cluster.processes:
+        process.env.update(TEST_ENV)
+        if process.role == "router":
+            process.env["VECSTORE_API_KEYS"] = f"{ADMIN}:admin,{WRITER}:write"
+    cluster.start()
+    try:
+        asyncio.run(_wait_router_ready(cluster.router_url))
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+async def _call(
+    session: aiohttp.ClientSession, method: str, url: str, key: str = ADMIN, body: Any = None
+) -> tuple[int, dict[str, Any]]:
+    async with session.request(method, url, json=body, headers={"api-key": key}) as response:
+        return response.status, await response.json()
+
+
+async def _wait_done(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        status, state = await _call(session, "GET", f"{url}/v1/admin/shards")
+        assert status == 200, state
+        operation = state["operation"]
+        if operation is not None and operation["state"] != "running":
+            assert operation["state"] == "done", operation
+            return state
+        await asyncio.sleep(0.5)
+    raise AssertionError("the move did not finish in 180 s")
+
+
+def test_add_and_remove_a_shard_through_the_router(keyed_single_shard: LocalCluster, tmp_path: Path) -> None:
+    cluster = keyed_single_shard
+    secret = cluster.secret_path.read_text().strip()
+    group = start_group(tmp_path, 1, secret)
+    try:
+        asyncio.run(_scenario(cluster, group))
+    finally:
+        group.stop()
+
+
+async def _scenario(cluster: LocalCluster, group: LocalShardGroup) -> None:
+    url = cluster.router_url
+    admin = f"{url}/v1/admin/shards"
+    new = spec_of(group)
+    body = {"id": new.id, "nodes": [{"id": n.id, "raft": n.raft, "http": n.http} for n in new.nodes]}
+    async with aiohttp.ClientSession(headers={"api-key": ADMIN}) as session:
+        status, _ = await _call(session, "PUT", f"{url}/v1/collections/docs", body={"dimension": 8})
+        assert status == 200
+        points = [{"id": i, "vector": [float(i % 7), 1.0, 0, 0, 0, 0, 0, 1.0]} for i in range(POINTS)]
+        status, _ = await _call(session, "PUT", f"{url}/v1/collections/docs/points", body={"points": points})
+        assert status == 200
+
+        # a write key may not reshard; bad bodies are 4xx and start nothing
+        status, answer = await _call(session, "POST", admin, key=WRITER, body=body)
+        assert status == 403, answer
+        for bad in (
+            {},
+            {"id": -1, "nodes": body["nodes"]},
+            {"id": 1, "nodes": []},
+            {"id": 1, "nodes": [{"id": "x"}]},
+        ):
+            status, answer = await _call(session, "POST", admin, body=bad)
+            assert status == 400, (bad, answer)
+        status, answer = await _call(session, "POST", admin, body={"id": 0, "nodes": body["nodes"]})
+        assert status == 409, answer  # shard 0 exists
+        status, answer = await _call(session, "DELETE", f"{admin}/7")
+        assert status == 400, answer
+        status, state = await _call(session, "GET", admin)
+        assert status == 200 and state["operation"] is None and state["epoch"] == 0
+
+        status, answer = await _call(session, "POST", admin, body=body)
+        assert status == 202, answer
+        status, busy = await _call(session, "POST", f"{admin}/resume")
+        assert status == 409, busy  # one move at a time
+        state = await _wait_done(session, url)
+        assert state["epoch"] == 1 and [s["id"] for s in state["shards"]] == [0, 1]
+        found = [int(p["id"]) for p in await all_points(session, url)]
+        assert sorted(found) == list(range(POINTS))
+        moved = await shard_ids(new, cluster.access)
+        assert 0 < len(moved) < POINTS
+
+        status, answer = await _call(session, "DELETE", f"{admin}/1")
+        assert status == 202, answer
+        state = await _wait_done(session, url)
+        assert state["epoch"] == 2 and [s["id"] for s in state["shards"]] == [0]
+        found = [int(p["id"]) for p in await all_points(session, url)]
+        assert sorted(found) == list(range(POINTS))
+        assert await shard_ids(new, cluster.access) == set()
