@@ -49,7 +49,7 @@ ROOMS: dict[str, Room] = {
     # exactly-once Kafka ingestion
     "ingest": room("cluster transport", "aiohttp aiokafka msgpack numpy prometheus_client tqdm"),
     # local child processes: `vecstore up`, the shard groups of tests and chaos, the test broker
-    "launcher": room("cluster"),
+    "launcher": room("cluster", "cryptography"),  # cryptography: `vecstore up --tls` certificates
     # resharding: the coordinator that moves points between shards (a client of the nodes)
     "reshard": room("cluster transport", "aiohttp"),
     # the `vecstore` admin CLI and the demo

@@ -69,8 +69,15 @@ def _interrupt(signum: int, _frame: object) -> None:
     help="where nodes keep their data; running `up` again on it restarts the same cluster",
 )
 @click.option("--with-kafka", is_flag=True, help="also run a Kafka-protocol broker and an ingest worker")
+@click.option(
+    "--tls",
+    is_flag=True,
+    help="serve the router over HTTPS with a new local CA (DATA_DIR/tls/ca.pem; kept on restarts)",
+)
 @json_option
-def up(shards: int, replicas: int, port: int, data_dir: Path, with_kafka: bool, as_json: bool) -> None:
+def up(
+    shards: int, replicas: int, port: int, data_dir: Path, with_kafka: bool, tls: bool, as_json: bool
+) -> None:
     """Run a whole local cluster in the foreground, restarting crashed processes.
 
     Ctrl-C or SIGTERM stops every process cleanly. An existing data dir keeps its shape:
@@ -79,7 +86,9 @@ def up(shards: int, replicas: int, port: int, data_dir: Path, with_kafka: bool, 
     from vecstore.launcher.local_cluster import LocalCluster
 
     try:
-        cluster = LocalCluster(data_dir, shards=shards, replicas=replicas, port=port, with_kafka=with_kafka)
+        cluster = LocalCluster(
+            data_dir, shards=shards, replicas=replicas, port=port, with_kafka=with_kafka, tls=tls
+        )
     except RuntimeError as err:  # no broker binary, for one
         raise CliError(str(err)) from None
     signal.signal(signal.SIGTERM, _interrupt)  # until run_forever takes over: stop what started
@@ -106,6 +115,7 @@ def _endpoints(cluster: LocalCluster) -> dict[str, Any]:
         "kafka": {"bootstrap": kafka.bootstrap, "topic": kafka.topic} if kafka is not None else None,
         "data_dir": str(cluster.data_dir),
         "manifest": str(cluster.manifest_path),
+        "ca_file": str(cluster.tls.ca) if cluster.tls else None,
         "supervisor_pid": os.getpid(),
     }
 
@@ -118,6 +128,11 @@ def _describe_endpoints(e: dict[str, Any]) -> str:
             f"  router    {e['router']}  (native /v1 API and Qdrant-compatible API)",
             f"  nodes     {', '.join(e['nodes'])}",
             *([f"  kafka     {kafka['bootstrap']}  (ingest topic {kafka['topic']})"] if kafka else []),
+            *(
+                [f"  tls CA    {e['ca_file']}  (clients verify the router with it)"]
+                if e.get("ca_file")
+                else []
+            ),
             f"  data      {e['data_dir']}  (cluster.json lists every process)",
             "Ctrl-C stops the cluster.",
         ]

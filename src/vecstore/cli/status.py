@@ -14,7 +14,15 @@ from typing import Any
 import click
 
 from vecstore.cli.output import CliError, emit, format_table, note
-from vecstore.cli.target import json_option, node_access, resolve_router, run, secret_file_option
+from vecstore.cli.target import (
+    ca_file_option,
+    json_option,
+    node_access,
+    resolve_ca_file,
+    resolve_router,
+    run,
+    secret_file_option,
+)
 from vecstore.cluster.credentials import NodeAccess
 from vecstore.cluster.errors import VecStoreError
 from vecstore.transport.router_client import RouterClient
@@ -129,8 +137,8 @@ async def _from_nodes(addresses: list[str], access: NodeAccess) -> list[dict[str
         return statuses
 
 
-async def _from_router(url: str, api_key: str | None) -> list[dict[str, Any]]:
-    async with RouterClient(url, api_key=api_key, deadline_seconds=10) as client:
+async def _from_router(url: str, api_key: str | None, ca_file: Path | None) -> list[dict[str, Any]]:
+    async with RouterClient(url, api_key=api_key, deadline_seconds=10, ca_file=ca_file) as client:
         return await client.status()
 
 
@@ -144,6 +152,7 @@ async def _from_router(url: str, api_key: str | None) -> list[dict[str, Any]]:
 @click.option("--nodes", metavar="ADDR,ADDR", help="ask these nodes' HTTP addresses directly")
 @click.option("--api-key", envvar="VECSTORE_API_KEY", help="router API key [env VECSTORE_API_KEY]")
 @secret_file_option
+@ca_file_option
 @json_option
 def status(
     router: str | None,
@@ -151,6 +160,7 @@ def status(
     nodes: str | None,
     api_key: str | None,
     secret_file: Path | None,
+    ca_file: Path | None,
     as_json: bool,
 ) -> None:
     """Shards and nodes: role, term, indexes, lags, readiness and digests."""
@@ -162,7 +172,8 @@ def status(
             raise CliError("--nodes needs at least one host:port")
         statuses = run(_from_nodes(addresses, node_access(secret_file, None)))
     else:
-        statuses = run(_from_router(resolve_router(router, data_dir), api_key or None))
+        url = resolve_router(router, data_dir)
+        statuses = run(_from_router(url, api_key or None, resolve_ca_file(ca_file, router, data_dir)))
     rows = status_rows(statuses)
     emit(rows, as_json, render)
     unreachable = [str(r["node"] or r["address"]) for r in rows if r["role"] == "unreachable"]

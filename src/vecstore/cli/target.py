@@ -75,10 +75,50 @@ class Target:
     router: str
     api_key: str | None
     as_json: bool
+    ca_file: Path | None = None
+    """The CA an https router's certificate is verified with (None: the system's CAs)."""
 
     def client(self, deadline_seconds: float = 30.0) -> RouterClient:
         """A client of the router (use with `async with`)."""
-        return RouterClient(self.router, api_key=self.api_key, deadline_seconds=deadline_seconds)
+        return RouterClient(
+            self.router, api_key=self.api_key, deadline_seconds=deadline_seconds, ca_file=self.ca_file
+        )
+
+
+def resolve_ca_file(
+    ca_file: Path | None,
+    router: str | None,
+    data_dir: Path | None,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Path | None:
+    """The CA to verify an https router with: `--ca-file`, else VECSTORE_TLS_CA_FILE, else
+    the `ca_file` of the `vecstore up` folder whose router is used (None: system CAs)."""
+    env = os.environ if environ is None else environ
+    if ca_file is not None:
+        return ca_file
+    if env.get("VECSTORE_TLS_CA_FILE"):
+        return Path(env["VECSTORE_TLS_CA_FILE"])
+    if router:
+        return None
+    folder = data_dir
+    if folder is None and not env.get("VECSTORE_ROUTER"):
+        default_dir = (cwd or Path.cwd()) / DEFAULT_DATA_DIR
+        folder = default_dir if (default_dir / MANIFEST_NAME).exists() else None
+    if folder is None:
+        return None
+    recorded = read_manifest(folder).get("ca_file")
+    return Path(recorded) if isinstance(recorded, str) else None
+
+
+def ca_file_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`--ca-file`: the CA that signed an https router's certificate."""
+    return click.option(
+        "--ca-file",
+        type=click.Path(path_type=Path, dir_okay=False, exists=True),
+        help="CA certificate to verify an https router with [env VECSTORE_TLS_CA_FILE; "
+        "default: the `vecstore up` folder's, else the system's]",
+    )(func)
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -96,12 +136,21 @@ def router_command(func: Callable[..., T]) -> Callable[..., T]:
 
     @functools.wraps(func)
     def wrapper(
-        *args: Any, router: str | None, data_dir: Path | None, api_key: str | None, as_json: bool, **kw: Any
+        *args: Any,
+        router: str | None,
+        data_dir: Path | None,
+        api_key: str | None,
+        ca_file: Path | None,
+        as_json: bool,
+        **kw: Any,
     ) -> T:
-        return func(Target(resolve_router(router, data_dir), api_key or None, as_json), *args, **kw)
+        url = resolve_router(router, data_dir)
+        target = Target(url, api_key or None, as_json, resolve_ca_file(ca_file, router, data_dir))
+        return func(target, *args, **kw)
 
     decorated: Callable[..., T] = json_option(wrapper)
     for option in (
+        ca_file_option,
         click.option(
             "--api-key",
             envvar="VECSTORE_API_KEY",

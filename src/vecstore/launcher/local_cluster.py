@@ -21,6 +21,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vecstore.cluster.credentials import SECRET_FILE_ENV, NodeAccess, read_secret_file
 from vecstore.cluster.spec import (
@@ -33,6 +34,7 @@ from vecstore.cluster.spec import (
     write_spec,
 )
 from vecstore.launcher.processes import PRIVATE_DIR, PRIVATE_FILE, ManagedProcess, free_ports, stop_all
+from vecstore.launcher.tls_files import TlsFiles, create_tls_files
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +163,7 @@ class LocalCluster:
         replicas: int = 3,
         port: int = 6333,
         with_kafka: bool = False,
+        tls: bool = False,
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.data_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
@@ -178,6 +181,10 @@ class LocalCluster:
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL  # 0600 from birth, never readable by others
             with os.fdopen(os.open(self.secret_path, flags, PRIVATE_FILE), "w") as secret_file:
                 secret_file.write(secrets.token_urlsafe(32))
+        self.tls: TlsFiles | None = TlsFiles.in_folder(self.data_dir / "tls")
+        """The router's certificate and its CA (`vecstore up --tls`; kept on a restart)."""
+        if not self.tls.exist():
+            self.tls = create_tls_files(self.data_dir / "tls") if tls else None
         self.kafka = KafkaPlan.load_or_create(self.data_dir / "kafka.json") if with_kafka else None
         if self.kafka is not None:
             tansu_binary()  # fail now, with the install hint, rather than in the supervisor
@@ -220,6 +227,9 @@ class LocalCluster:
     def _router_env(self) -> dict[str, str]:
         env = self._base_env()
         env.setdefault("VECSTORE_AUDIT_LOG", str(self.data_dir / "logs" / "audit.jsonl"))
+        if self.tls is not None:
+            env["VECSTORE_TLS_CERT_FILE"] = str(self.tls.cert)
+            env["VECSTORE_TLS_KEY_FILE"] = str(self.tls.key)
         env.update({k: v for k, v in os.environ.items() if k.startswith(API_KEYS_ENV)})
         return env
 
@@ -359,8 +369,8 @@ class LocalCluster:
 
     @property
     def router_url(self) -> str:
-        """The public endpoint."""
-        return f"http://{self.spec.router.listen}"
+        """The public endpoint (https with --tls)."""
+        return f"{'https' if self.tls else 'http'}://{self.spec.router.listen}"
 
     def node_addresses(self) -> list[str]:
         """HTTP addresses of every node."""
@@ -378,10 +388,11 @@ class LocalCluster:
 
     def write_manifest(self) -> None:
         """Write cluster.json atomically."""
-        manifest = {
+        manifest: dict[str, Any] = {
             "router": self.router_url,
             "spec_file": str(self.spec_path),
             "secret_file": str(self.secret_path),
+            "ca_file": str(self.tls.ca) if self.tls else None,
             "supervisor_pid": os.getpid(),
             "processes": [p.describe() for p in self.processes],
         }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -53,6 +54,20 @@ def router_from_env(router: RouterSpec, environ: Mapping[str, str]) -> RouterSpe
     return replace(router, **changes)  # type: ignore[arg-type]
 
 
+def server_tls(environ: Mapping[str, str]) -> ssl.SSLContext | None:
+    """The TLS context of VECSTORE_TLS_CERT_FILE and VECSTORE_TLS_KEY_FILE (both or neither);
+    SpecError when only one is set, OSError/ssl.SSLError when they cannot be loaded."""
+    cert, key = environ.get("VECSTORE_TLS_CERT_FILE"), environ.get("VECSTORE_TLS_KEY_FILE")
+    if not cert and not key:
+        return None
+    if not cert or not key:
+        raise SpecError("set both VECSTORE_TLS_CERT_FILE and VECSTORE_TLS_KEY_FILE, or neither")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     os.umask(0o077)  # whatever this process writes (data, logs, audit) is its owner's alone
@@ -61,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         description="Run a VecStore router: the public HTTP API (native /v1 and Qdrant-"
         "compatible), routing to shards by consistent hashing. API keys come from "
         "VECSTORE_API_KEYS or VECSTORE_API_KEYS_FILE; the cluster secret, whose token it "
-        "presents to the nodes, from VECSTORE_CLUSTER_SECRET or VECSTORE_CLUSTER_SECRET_FILE.",
+        "presents to the nodes, from VECSTORE_CLUSTER_SECRET or VECSTORE_CLUSTER_SECRET_FILE; "
+        "HTTPS with VECSTORE_TLS_CERT_FILE and VECSTORE_TLS_KEY_FILE.",
     )
     parser.add_argument("--spec", type=Path, help="cluster spec file (or VECSTORE_CLUSTER_SPEC_FILE)")
     parser.add_argument("--listen", help="host:port to listen on (overrides router.listen)")
@@ -73,10 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         spec = replace(spec, router=router_from_env(spec.router, os.environ))
         keys = load_keys()
         access = NodeAccess.from_env()
+        tls = server_tls(os.environ)
         listen = check_address(
             args.listen or os.environ.get("VECSTORE_LISTEN") or spec.router.listen, "listen"
         )
-    except (VecStoreError, OSError, CredentialError) as err:
+    except (VecStoreError, OSError, CredentialError, ssl.SSLError) as err:
         log.error("cannot start router: %s", err)
         return 2
     host, port = listen.rsplit(":", 1)
@@ -86,9 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     if not keys.enabled:
         log.warning("no API keys configured: the router accepts every request (development)")
-    log.info("router serving", extra={"listen": listen, "shards": len(spec.shards)})
+    log.info("router serving", extra={"listen": listen, "shards": len(spec.shards), "tls": tls is not None})
     install_event_loop()
-    web.run_app(create_app(spec, keys, access), host=host, port=int(port), access_log=None, print=None)
+    app = create_app(spec, keys, access)
+    web.run_app(app, host=host, port=int(port), access_log=None, print=None, ssl_context=tls)
     return 0
 
 

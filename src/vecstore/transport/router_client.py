@@ -7,8 +7,10 @@ Used by the admin CLI, the demo and scripts. Bodies travel as msgpack; retriable
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -53,8 +55,11 @@ class RouterClient:
         connect_seconds: float = 3.0,
         session: aiohttp.ClientSession | None = None,
         rpc: bool = True,
+        ca_file: str | Path | None = None,
     ) -> None:
         self.url = normalize_router_url(url)
+        self._tls = None if ca_file is None else ssl.create_default_context(cafile=str(ca_file))
+        """Verifies an https router against this CA (else the system's trusted CAs)."""
         self.api_key = api_key
         self.deadline_seconds = deadline_seconds
         self.connect_seconds = connect_seconds
@@ -93,7 +98,8 @@ class RouterClient:
 
     async def _exchange(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            connector = aiohttp.TCPConnector(ssl=self._tls) if self._tls is not None else None
+            self._session = aiohttp.ClientSession(connector=connector)
         if self._rpc:
             try:
                 channel = await self._open_channel()
@@ -140,6 +146,11 @@ class RouterClient:
         body becomes a VecStoreError."""
         try:
             return await self._exchange(method, path, body)
+        except aiohttp.ClientConnectorCertificateError as err:
+            raise Unavailable(
+                f"router at {self.url} has a certificate this client does not trust "
+                f"({err.certificate_error}); pass the CA that signed it (--ca-file or VECSTORE_TLS_CA_FILE)"
+            ) from None
         except (aiohttp.ClientError, ConnectionError) as err:
             raise Unavailable(f"router at {self.url} is unreachable: {err}") from None
         except TimeoutError:
