@@ -1,4 +1,4 @@
-"""`vecstore up --tls`: the router over HTTPS, verified by clients with the cluster's CA."""
+"""`vecstore up --tls`: router and nodes over HTTPS, verified by clients with the cluster's CA."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ import aiohttp
 import pytest
 
 from tests.integration.conftest import TEST_ENV
-from vecstore.cluster.errors import Unavailable
+from vecstore.cluster.credentials import NodeAccess
+from vecstore.cluster.errors import Unavailable, VecStoreError
 from vecstore.launcher.local_cluster import LocalCluster
 from vecstore.launcher.processes import free_ports
+from vecstore.transport.node_client import NodeClient
 from vecstore.transport.router_client import RouterClient
 
 pytestmark = pytest.mark.security
@@ -103,3 +105,22 @@ def test_the_cli_finds_the_ca_of_its_data_dir(tls_cluster: LocalCluster, tmp_pat
     result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)[0]["role"] == "leader"
+
+
+async def test_nodes_serve_https_to_holders_of_the_ca_and_token(tls_cluster: LocalCluster) -> None:
+    address = tls_cluster.node_addresses()[0]
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.ClientError):
+            async with session.get(f"http://{address}/healthz") as response:
+                await response.read()
+    access = tls_cluster.access
+    assert access.scheme == "https"
+    for rpc in (True, False):
+        async with NodeClient([address], access=access, rpc=rpc) as client:
+            assert await client.count("docs", consistency="leader") == 5
+    plain = NodeAccess(access.token)  # the token over plain HTTP
+    untrusting = NodeAccess(access.token, ssl.create_default_context())  # HTTPS, the system's CAs
+    for wrong, complaint in ((plain, "disconnected"), (untrusting, "certificate verify failed")):
+        async with NodeClient([address], access=wrong, rpc=False, deadline_seconds=2) as client:
+            with pytest.raises(VecStoreError, match=complaint):
+                await client.status(address)

@@ -20,12 +20,13 @@ import click
 
 from vecstore.cli.output import CliError
 from vecstore.cluster.credentials import (
-    NO_ACCESS,
     CredentialError,
     NodeAccess,
     read_secret_file,
     secret_from_env,
 )
+from vecstore.cluster.errors import VecStoreError
+from vecstore.cluster.tls import CA_ENV
 from vecstore.transport.router_client import DEFAULT_ROUTER, RouterClient, normalize_router_url
 
 T = TypeVar("T")
@@ -172,6 +173,8 @@ def router_command(func: Callable[..., T]) -> Callable[..., T]:
 
 
 SECRET_NAME = "cluster.secret"  # noqa: S105 - a file name
+TLS_CA = Path("tls") / "ca.pem"
+"""The CA of a `vecstore up --tls` folder."""
 
 
 def node_access(
@@ -185,18 +188,19 @@ def node_access(
     (`./vecstore-data` by default, when it exists); none when there is no secret (nodes run
     with --insecure-no-cluster-secret accept that)."""
     env = os.environ if environ is None else environ
+    folder = data_dir or (cwd or Path.cwd()) / DEFAULT_DATA_DIR
+    ca_file = env.get(CA_ENV) or (str(folder / TLS_CA) if (folder / TLS_CA).exists() else None)
     try:
         if secret_file is not None:
-            return NodeAccess.of_secret(read_secret_file(secret_file))
+            return NodeAccess.of_secret(read_secret_file(secret_file), ca_file)
         secret = secret_from_env(env)
         if secret is not None:
-            return NodeAccess.of_secret(secret)
-        folder = data_dir or (cwd or Path.cwd()) / DEFAULT_DATA_DIR
+            return NodeAccess.of_secret(secret, ca_file)
         if (folder / SECRET_NAME).exists():
-            return NodeAccess.of_secret(read_secret_file(folder / SECRET_NAME))
-    except CredentialError as err:
+            return NodeAccess.of_secret(read_secret_file(folder / SECRET_NAME), ca_file)
+        return NodeAccess.of_secret(None, ca_file)
+    except (CredentialError, VecStoreError) as err:
         raise CliError(str(err)) from None
-    return NO_ACCESS
 
 
 def secret_file_option(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -13,9 +13,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from vecstore.cluster.tls import CA_ENV, client_context
 
 TOKEN_PREFIX = "vsn1."  # noqa: S105 - a format marker, not a secret
 TOKEN_CONTEXT = b"vecstore node api v1"
@@ -73,19 +76,33 @@ def secret_from_env(environ: Mapping[str, str] | None = None) -> str | None:
 @dataclass(frozen=True)
 class NodeAccess:
     """What a client of the node API presents: the token (None: a node run without a
-    cluster secret, development only)."""
+    cluster secret, development only), and how it reaches nodes: over TLS verified with
+    `tls` (nodes serving HTTPS), else plain HTTP."""
 
     token: str | None = field(default=None, repr=False)
+    tls: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def of_secret(cls, secret: str | None) -> NodeAccess:
-        """Access with the token of a cluster secret (no token without one)."""
-        return cls(node_token(secret) if secret else None)
+    def of_secret(cls, secret: str | None, ca_file: str | Path | None = None) -> NodeAccess:
+        """Access with the token of a cluster secret (no token without one), over TLS
+        verified with `ca_file` when given."""
+        return cls(node_token(secret) if secret else None, client_context(ca_file) if ca_file else None)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> NodeAccess:
-        """Access from VECSTORE_CLUSTER_SECRET(_FILE); CredentialError if the file is unusable."""
-        return cls.of_secret(secret_from_env(environ))
+        """Access from VECSTORE_CLUSTER_SECRET(_FILE) and VECSTORE_TLS_CA_FILE; CredentialError
+        or TlsError if a file is unusable."""
+        env = os.environ if environ is None else environ
+        return cls.of_secret(secret_from_env(env), env.get(CA_ENV) or None)
+
+    @property
+    def scheme(self) -> str:
+        """How node URLs begin."""
+        return "https" if self.tls is not None else "http"
+
+    def url(self, address: str) -> str:
+        """The base URL of a node's HTTP address (host:port)."""
+        return f"{self.scheme}://{address}"
 
     def headers(self) -> dict[str, str]:
         """The headers every node request carries."""

@@ -219,29 +219,37 @@ class LocalCluster:
         """Our environment for a child, less the cluster's settings and the API keys (which
         only the router gets), plus the spec file and the cluster secret's file (nodes use it
         for Raft and to check callers; routers and ingest workers present its node token)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("VECSTORE_CLUSTER", API_KEYS_ENV))}
+        skipped = ("VECSTORE_CLUSTER", API_KEYS_ENV, "VECSTORE_TLS_")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(skipped)}
         env["VECSTORE_CLUSTER_SPEC_FILE"] = str(self.spec_path)
         env[SECRET_FILE_ENV] = str(self.secret_path)
+        if self.tls is not None:  # every process verifies the nodes and the router with the CA
+            env["VECSTORE_TLS_CA_FILE"] = str(self.tls.ca)
         return env
 
-    def _router_env(self) -> dict[str, str]:
+    def _serving_env(self) -> dict[str, str]:
+        """`_base_env` plus the certificate and key of a process that serves HTTPS."""
         env = self._base_env()
-        env.setdefault("VECSTORE_AUDIT_LOG", str(self.data_dir / "logs" / "audit.jsonl"))
         if self.tls is not None:
             env["VECSTORE_TLS_CERT_FILE"] = str(self.tls.cert)
             env["VECSTORE_TLS_KEY_FILE"] = str(self.tls.key)
+        return env
+
+    def _router_env(self) -> dict[str, str]:
+        env = self._serving_env()
+        env.setdefault("VECSTORE_AUDIT_LOG", str(self.data_dir / "logs" / "audit.jsonl"))
         env.update({k: v for k, v in os.environ.items() if k.startswith(API_KEYS_ENV)})
         return env
 
     @property
     def access(self) -> NodeAccess:
-        """What a client of this cluster's nodes presents (their token)."""
-        return NodeAccess.of_secret(read_secret_file(self.secret_path))
+        """What a client of this cluster's nodes presents (their token), over TLS with --tls."""
+        return NodeAccess.of_secret(read_secret_file(self.secret_path), self.tls.ca if self.tls else None)
 
     def _node_processes(self, shard: ShardSpec) -> list[ManagedProcess]:
         processes = []
         for node in shard.nodes:
-            env = self._base_env()
+            env = self._serving_env()
             env["VECSTORE_DATA_DIR"] = str(self.data_dir / node.id)
             env["VECSTORE_NODE_ID"] = node.id
             for key in ("VECSTORE_RAFT_ADDRESS", "VECSTORE_HTTP_ADDRESS", "VECSTORE_PEERS"):

@@ -11,12 +11,14 @@ import asyncio
 import logging
 import os
 import signal
+import ssl
 from pathlib import Path
 
 from aiohttp import web
 
 from vecstore.cluster.errors import VecStoreError
 from vecstore.cluster.log_format import configure_logging
+from vecstore.cluster.tls import server_context
 from vecstore.node.api import create_app
 from vecstore.node.config import INSECURE_FLAG, load_config
 from vecstore.node.service import NodeService
@@ -46,11 +48,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def serve(service: NodeService) -> None:
-    """Serve HTTP until SIGTERM/SIGINT."""
+async def serve(service: NodeService, tls: ssl.SSLContext | None = None) -> None:
+    """Serve HTTP (HTTPS with `tls`) until SIGTERM/SIGINT."""
     runner = web.AppRunner(create_app(service), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, service.config.http_host, service.config.http_port)
+    config = service.config
+    site = web.TCPSite(runner, config.http_host, config.http_port, ssl_context=tls)
     await site.start()
     log.info("node serving", extra=service.config.describe())
     stop = asyncio.Event()
@@ -76,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         environ["VECSTORE_" + INSECURE_FLAG.upper()] = "1"
     try:
         config = load_config(args.config, environ, spec_path=args.spec)
+        tls = server_context(config.tls_cert_file, config.tls_key_file)
         if config.insecure_no_cluster_secret and not config.cluster_secret:
             log.warning(
                 "RUNNING WITHOUT A CLUSTER SECRET: the Raft port accepts pickled messages from "
@@ -88,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         install_event_loop()
-        asyncio.run(serve(service))
+        asyncio.run(serve(service, tls))
     finally:
         service.close()
     return 0

@@ -81,6 +81,10 @@ class NodeConfig:
     """Raft bind address when it differs from the advertised `raft_address`."""
     raft_source_host: str | None = None
     """Source IP for outgoing Raft connections (multi-homed hosts; chaos partitions)."""
+    tls_cert_file: str | None = None
+    """With `tls_key_file`: serve the HTTP API over HTTPS (VECSTORE_TLS_CERT_FILE)."""
+    tls_key_file: str | None = None
+    """The certificate's private key (VECSTORE_TLS_KEY_FILE)."""
 
     @property
     def http_host(self) -> str:
@@ -181,7 +185,7 @@ def load_config(
             raise ConfigError(f"cannot read node config {path}: {err}") from None
     node = dict(data.get("node", data))
     keys = ("node_id", "data_dir", "raft_address", "http_address", "cluster_secret_file")
-    for key in (*keys, "http_bind", "raft_bind", "raft_source_host"):
+    for key in (*keys, "http_bind", "raft_bind", "raft_source_host", "tls_cert_file", "tls_key_file"):
         if f"VECSTORE_{key.upper()}" in env:
             node[key] = env[f"VECSTORE_{key.upper()}"]
     if "VECSTORE_SHARD_ID" in env:
@@ -223,6 +227,8 @@ def load_config(
         http_bind=node.get("http_bind"),
         raft_bind=node.get("raft_bind"),
         raft_source_host=node.get("raft_source_host"),
+        tls_cert_file=node.get("tls_cert_file"),
+        tls_key_file=node.get("tls_key_file"),
     )
 
 

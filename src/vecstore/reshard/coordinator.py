@@ -270,7 +270,7 @@ class Coordinator:
             self.progress("add the new member", 0, 4)
             await client.change_membership("add", new.raft)
         self.progress("wait for it to catch up", 1, 4)
-        await _wait_ready(new.http, ready_seconds)
+        await _wait_ready(new.http, ready_seconds, self.access)
         self.progress("remove the old member", 2, 4)
         await client.change_membership("remove", old.raft)
         members = [n for n in shard.nodes if n.id != old_id]
@@ -448,7 +448,7 @@ def _sides(before: Topology, after: Topology) -> tuple[list[int], list[int]]:
     return gaining, losing
 
 
-async def _wait_ready(http: str, seconds: float) -> None:
+async def _wait_ready(http: str, seconds: float, access: NodeAccess) -> None:
     """Until the node at `http` answers /readyz with 200 (a leader known, caught up)."""
     deadline = time.monotonic() + seconds
     last = "no answer"
@@ -456,7 +456,9 @@ async def _wait_ready(http: str, seconds: float) -> None:
         while time.monotonic() < deadline:
             try:
                 async with session.get(
-                    f"http://{http}/readyz", timeout=aiohttp.ClientTimeout(total=2)
+                    f"{access.url(http)}/readyz",
+                    timeout=aiohttp.ClientTimeout(total=2),
+                    ssl=access.tls if access.tls is not None else True,
                 ) as answer:
                     if answer.status == 200:
                         return

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import ssl
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +15,7 @@ from vecstore.cluster.credentials import CredentialError, NodeAccess
 from vecstore.cluster.errors import VecStoreError
 from vecstore.cluster.log_format import configure_logging
 from vecstore.cluster.spec import RouterSpec, SpecError, check_address, load_spec
+from vecstore.cluster.tls import server_context_from_env
 from vecstore.router.app import create_app
 from vecstore.router.auth import load_keys
 from vecstore.transport.event_loop import install_event_loop
@@ -54,20 +54,6 @@ def router_from_env(router: RouterSpec, environ: Mapping[str, str]) -> RouterSpe
     return replace(router, **changes)  # type: ignore[arg-type]
 
 
-def server_tls(environ: Mapping[str, str]) -> ssl.SSLContext | None:
-    """The TLS context of VECSTORE_TLS_CERT_FILE and VECSTORE_TLS_KEY_FILE (both or neither);
-    SpecError when only one is set, OSError/ssl.SSLError when they cannot be loaded."""
-    cert, key = environ.get("VECSTORE_TLS_CERT_FILE"), environ.get("VECSTORE_TLS_KEY_FILE")
-    if not cert and not key:
-        return None
-    if not cert or not key:
-        raise SpecError("set both VECSTORE_TLS_CERT_FILE and VECSTORE_TLS_KEY_FILE, or neither")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(cert, key)
-    return context
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     os.umask(0o077)  # whatever this process writes (data, logs, audit) is its owner's alone
@@ -89,11 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         spec = replace(spec, router=router_from_env(spec.router, os.environ))
         keys = load_keys()
         access = NodeAccess.from_env()
-        tls = server_tls(os.environ)
+        tls = server_context_from_env(os.environ)
         listen = check_address(
             args.listen or os.environ.get("VECSTORE_LISTEN") or spec.router.listen, "listen"
         )
-    except (VecStoreError, OSError, CredentialError, ssl.SSLError) as err:
+    except (VecStoreError, OSError, CredentialError) as err:
         log.error("cannot start router: %s", err)
         return 2
     host, port = listen.rsplit(":", 1)

@@ -10,6 +10,7 @@ import asyncio
 import io
 import itertools
 import logging
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -62,6 +63,8 @@ class NodeClient:
         self._rotation = itertools.cycle(range(len(self.addresses)))
         self._on_retry = on_retry
         self._auth_headers = access.headers()
+        self._access = access
+        self._tls: ssl.SSLContext | bool = access.tls if access.tls is not None else True
 
     async def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -111,7 +114,11 @@ class NodeClient:
             if channel is None or channel.closed:
                 connect_seconds = min(CONNECT_SECONDS, self._request_seconds)
                 channel = await RpcChannel.open(
-                    await self._http(), f"http://{address}", connect_seconds, self._auth_headers
+                    await self._http(),
+                    self._access.url(address),
+                    connect_seconds,
+                    self._auth_headers,
+                    self._tls,
                 )
                 self._channels[address] = channel
             return channel
@@ -134,10 +141,11 @@ class NodeClient:
         try:
             async with session.request(
                 method,
-                f"http://{address}{path}",
+                f"{self._access.url(address)}{path}",
                 data=data,
                 headers=headers,
                 timeout=self._request_timeout,
+                ssl=self._tls,
             ) as response:
                 payload = decode_body(await response.read(), response.content_type or JSON)
                 if response.status >= 400:

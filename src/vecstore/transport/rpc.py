@@ -22,6 +22,7 @@ import contextlib
 import itertools
 import logging
 import re
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import unquote
@@ -127,6 +128,7 @@ class RpcChannel:
         base_url: str,
         connect_seconds: float,
         headers: dict[str, str] | None = None,
+        tls: ssl.SSLContext | bool = True,
     ) -> RpcChannel:
         """Connect to `{base_url}/v1/rpc` (http -> ws, https -> wss); RpcUnsupported if the
         server has no such route."""
@@ -138,6 +140,7 @@ class RpcChannel:
                     heartbeat=HEARTBEAT_SECONDS,
                     max_msg_size=MAX_RESPONSE_BYTES,
                     headers=headers,
+                    ssl=tls,
                 ),
                 connect_seconds,
             )
