@@ -124,7 +124,7 @@ DNS name under the headless Service with the ports its container opens.
 {{- end }}
 {{- end -}}
 
-{{/* Volumes every VecStore container has: a writable /tmp and the spec. */}}
+{{/* Volumes every VecStore container has: a writable /tmp, the spec, and the TLS Secret. */}}
 {{- define "vecstore.commonVolumes" -}}
 - name: tmp
   emptyDir:
@@ -134,6 +134,12 @@ DNS name under the headless Service with the ports its container opens.
 - name: spec
   configMap:
     name: {{ include "vecstore.specName" . }}
+{{- if .Values.tls.enabled }}
+- name: tls
+  secret:
+    secretName: {{ required "tls.existingSecret is required with tls.enabled" .Values.tls.existingSecret }}
+    defaultMode: 288 # 0440
+{{- end }}
 {{- end -}}
 
 {{- define "vecstore.commonVolumeMounts" -}}
@@ -142,7 +148,38 @@ DNS name under the headless Service with the ports its container opens.
 - name: spec
   mountPath: /etc/vecstore/spec
   readOnly: true
+{{- if .Values.tls.enabled }}
+- name: tls
+  mountPath: {{ include "vecstore.tlsDir" . }}
+  readOnly: true
+{{- end }}
 {{- end -}}
+
+{{/* Where the TLS Secret is mounted. */}}
+{{- define "vecstore.tlsDir" -}}/etc/vecstore/tls{{- end -}}
+
+{{/*
+TLS variables: (client: true) the CA a component verifies the nodes with, and (serving:
+true) the certificate and key of a component that serves HTTPS.
+Call with (dict "root" $ "serving" bool "client" bool).
+*/}}
+{{- define "vecstore.tlsEnv" -}}
+{{- if .root.Values.tls.enabled }}
+{{- if .client }}
+- name: VECSTORE_TLS_CA_FILE
+  value: {{ printf "%s/ca.crt" (include "vecstore.tlsDir" .root) }}
+{{- end }}
+{{- if .serving }}
+- name: VECSTORE_TLS_CERT_FILE
+  value: {{ printf "%s/tls.crt" (include "vecstore.tlsDir" .root) }}
+- name: VECSTORE_TLS_KEY_FILE
+  value: {{ printf "%s/tls.key" (include "vecstore.tlsDir" .root) }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* The probes' scheme. */}}
+{{- define "vecstore.probeScheme" -}}{{ if .Values.tls.enabled }}HTTPS{{ else }}HTTP{{ end }}{{- end -}}
 
 {{/* Checksum of the spec, so pods restart with the new shape after an upgrade. */}}
 {{- define "vecstore.specChecksum" -}}

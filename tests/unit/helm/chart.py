@@ -37,6 +37,7 @@ class Variant:
 
 
 EXISTING_SECRET = "vecstore-credentials"
+TLS_SECRET = "vecstore-tls"
 VARIANTS = (
     Variant("default", {}, shards=2, replicas=3),
     Variant("one-by-one", {"shards": {"count": 1, "replicas": 1}}, shards=1, replicas=1),
@@ -56,6 +57,15 @@ VARIANTS = (
         replicas=3,
     ),
     Variant("existing-secret", {"auth": {"existingSecret": EXISTING_SECRET}}, shards=2, replicas=3),
+    Variant(
+        "tls",
+        {
+            "tls": {"enabled": True, "existingSecret": TLS_SECRET},
+            "ingest": {"enabled": True, "bootstrap": "kafka.streaming.svc:9092", "topics": ["points"]},
+        },
+        shards=2,
+        replicas=3,
+    ),
     Variant(
         "everything-on",
         {

@@ -26,6 +26,7 @@ from tests.unit.helm.chart import (
     NAMESPACE,
     RELEASE,
     SPEC_KEY,
+    TLS_SECRET,
     VARIANTS,
     Rendered,
     Variant,
@@ -273,7 +274,7 @@ def test_node_settings_are_ones_the_node_reads(
     """Every VECSTORE_* variable the chart sets is a node setting, and load_config takes it."""
     known = {"VECSTORE_LOG_LEVEL"}
     known |= {f"VECSTORE_{name.upper()}" for name in ("data_dir", "http_bind", "raft_bind")}
-    known |= {"VECSTORE_CLUSTER_SECRET_FILE"}
+    known |= {"VECSTORE_CLUSTER_SECRET_FILE", "VECSTORE_TLS_CERT_FILE", "VECSTORE_TLS_KEY_FILE"}
     known |= {f"VECSTORE_RAFT_{f.name.upper()}" for f in fields(RaftTuning)}
     known |= {f"VECSTORE_{f.name.upper()}" for f in fields(ShardSettings) if f.name != "data_dir"}
     spec_file = tmp_path / SPEC_KEY
@@ -293,6 +294,8 @@ def test_node_settings_are_ones_the_node_reads(
         assert config.cluster_secret == "s" * 32
         assert config.http_bind == literal["VECSTORE_HTTP_BIND"]
         assert config.raft_bind == literal["VECSTORE_RAFT_BIND"]
+        assert config.tls_cert_file == literal.get("VECSTORE_TLS_CERT_FILE")
+        assert config.tls_key_file == literal.get("VECSTORE_TLS_KEY_FILE")
         assert config.raft.dns_cache_time <= 10  # a rescheduled pod's new IP is found quickly
         for key, value in rendered.variant.values.get("node", {}).get("raft", {}).items():
             assert getattr(config.raft, key) == value
@@ -397,7 +400,7 @@ def test_secrets_are_mounted_from_the_secret_not_inlined(rendered: Rendered) -> 
         (container,) = pod["containers"]
         env = env_of(container)
         assert not {"VECSTORE_CLUSTER_SECRET", "VECSTORE_API_KEYS"} & set(env)
-        (volume,) = [v for v in pod["volumes"] if "secret" in v]
+        (volume,) = [v for v in pod["volumes"] if v["name"] == "secret"]
         assert volume["secret"]["secretName"] == secret_name
         items = {item["key"]: item["path"] for item in volume["secret"]["items"]}
         assert set(items) == set(wanted[role]), role
@@ -492,3 +495,38 @@ def test_spec_parses_when_written_by_the_chart_alone() -> None:
     text = render(VARIANTS[0]).spec_config_map()["data"][SPEC_KEY]
     assert "{{" not in text
     assert parse_spec(json.loads(text)).shards
+
+
+def test_tls_mounts_the_secret_and_serves_https_with_https_probes() -> None:
+    rendered = render(next(v for v in VARIANTS if v.name == "tls"))
+    wanted = {
+        "node": {"VECSTORE_TLS_CERT_FILE": "tls.crt", "VECSTORE_TLS_KEY_FILE": "tls.key"},
+        "router": {
+            "VECSTORE_TLS_CERT_FILE": "tls.crt",
+            "VECSTORE_TLS_KEY_FILE": "tls.key",
+            "VECSTORE_TLS_CA_FILE": "ca.crt",
+        },
+        "ingest": {"VECSTORE_TLS_CA_FILE": "ca.crt"},
+    }
+    workloads = [*rendered.of_kind("StatefulSet"), *rendered.of_kind("Deployment")]
+    assert {w["metadata"]["labels"]["app.kubernetes.io/component"] for w in workloads} == set(wanted)
+    for workload in workloads:
+        role = workload["metadata"]["labels"]["app.kubernetes.io/component"]
+        pod = workload["spec"]["template"]["spec"]
+        (volume,) = [v for v in pod["volumes"] if v["name"] == "tls"]
+        assert volume["secret"]["secretName"] == TLS_SECRET
+        (container,) = pod["containers"]
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == "tls"]
+        assert mount["readOnly"] is True
+        env = env_of(container)
+        tls_env = {name: e["value"] for name, e in env.items() if name.startswith("VECSTORE_TLS_")}
+        assert tls_env == {name: f"{mount['mountPath']}/{file}" for name, file in wanted[role].items()}
+        probes = [container[k] for k in ("startupProbe", "livenessProbe", "readinessProbe") if k in container]
+        if role != "ingest":  # the worker's metrics port stays plain HTTP
+            assert probes and all(p["httpGet"]["scheme"] == "HTTPS" for p in probes)
+
+
+def test_tls_without_a_secret_is_refused() -> None:
+    with helm_python.Chart.load(CHART_DIR) as chart, pytest.raises(helm_python.HelmValuesError) as caught:
+        chart.validate_schema({"tls": {"enabled": True}})
+    assert "existingSecret" in str(caught.value)
