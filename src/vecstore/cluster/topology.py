@@ -114,3 +114,12 @@ class Topology:
         except (KeyError, TypeError, ValueError) as err:
             raise InvalidRequest(f"malformed topology: {err!r}") from None
         return cls(epoch, shards)
+
+
+def newest_installed(seed: Topology, installed: Iterable[Topology]) -> Topology:
+    """The topology to route by: the newest of those installed on shards; `seed` (the
+    spec's) only when none is. An installed topology beats the seed even at the same epoch:
+    the spec may already name a shard that is still joining. Routers, ingest workers and
+    the resharding coordinator all decide with this rule."""
+    found = list(installed)
+    return max(found, key=lambda topology: topology.epoch) if found else seed

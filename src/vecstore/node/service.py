@@ -192,6 +192,10 @@ class NodeService:
             "ready": self.is_ready(raft),
             "digest": self.shard.digest(),
             "uptime_seconds": round(time.monotonic() - self.started, 1),
+            "limits": {  # routers check each shard's part of a multi-shard write against them
+                "max_command_bytes": self.config.max_command_bytes,
+                "max_payload_bytes": self.shard.settings.max_payload_bytes,
+            },
             **shard_status,
         }
 

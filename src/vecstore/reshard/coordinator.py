@@ -45,7 +45,7 @@ from vecstore.cluster.errors import CollectionNotFound, Conflict, InvalidRequest
 from vecstore.cluster.ids import PointId, normalize_point_id
 from vecstore.cluster.schema import CollectionSchema
 from vecstore.cluster.spec import NodeSpec, ShardSpec
-from vecstore.cluster.topology import Topology
+from vecstore.cluster.topology import Topology, newest_installed
 from vecstore.transport.node_client import NodeClient
 
 log = logging.getLogger(__name__)
@@ -169,9 +169,7 @@ class Coordinator:
                     if known is not None:
                         for spec in known.shards:
                             shards.setdefault(spec.id, spec)
-            installed = [s.topology for s in states.values() if s.topology is not None]
-            # an installed topology beats the seed (the spec may name a joining shard)
-            current = max(installed or [self.seed], key=lambda topology: topology.epoch)
+            current = newest_installed(self.seed, (s.topology for s in states.values() if s.topology))
             if all(shard.id in states for shard in shards.values()):
                 break
         pendings = {s.pending for s in states.values() if s.pending is not None}

@@ -46,7 +46,7 @@ from vecstore.cluster.filters import Filter, filter_to_json
 from vecstore.cluster.ids import PointId
 from vecstore.cluster.schema import CollectionSchema
 from vecstore.cluster.spec import ClusterSpec, ShardSpec
-from vecstore.cluster.topology import Topology
+from vecstore.cluster.topology import Topology, newest_installed
 from vecstore.router.merge import merge_pages, merge_top_k
 from vecstore.router.metrics import RouterMetrics
 from vecstore.transport.coalescer import Coalescer
@@ -131,9 +131,7 @@ class ShardSet:
     async def refresh_topology(self, hint: dict[str, Any] | None = None) -> Topology:
         """Adopt the newest topology among `hint` and what every known shard's leader holds."""
         async with self._refreshing:
-            candidates = [self.topology]
-            if hint is not None:
-                candidates.append(Topology.from_dict(hint))
+            known = [] if hint is None else [Topology.from_dict(hint)]
             answers = await self._all_shards(
                 "topology", lambda _, client: client.read("/v1/topology", {}, "leader")
             )
@@ -144,9 +142,9 @@ class ShardSet:
                 self._answered = True
                 if answer.get("ownership"):
                     installed.append(Topology.from_dict(answer["ownership"]["topology"]))
-            if self._seeded and installed:
-                candidates.remove(self.topology)  # an installed topology beats the spec's
-            newest = max(candidates + installed, key=lambda topology: topology.epoch)
+            if not self._seeded:
+                known.append(self.topology)  # never back to an older epoch
+            newest = newest_installed(self.topology, known + installed)
             if newest.epoch > self.topology.epoch or (self._seeded and installed):
                 self._seeded = False
                 self._adopt(newest)

@@ -13,7 +13,7 @@ import aiohttp
 
 from vecstore.cluster.credentials import NodeAccess
 from vecstore.cluster.errors import VecStoreError
-from vecstore.cluster.topology import Topology
+from vecstore.cluster.topology import Topology, newest_installed
 from vecstore.transport.node_client import NodeClient
 
 log = logging.getLogger(__name__)
@@ -28,12 +28,12 @@ async def newest_topology(
     """The newest topology any reachable shard's leader holds; `seed` (the spec's) only when
     no shard has one installed: an installed topology beats the spec at the same epoch (the
     spec may already name a shard that is still joining). Unreachable shards are skipped."""
-    newest: Topology | None = None
+    installed: list[Topology] = []
     asked: set[int] = set()
     while True:
-        todo = [shard for shard in (newest or seed).shards if shard.id not in asked]
+        todo = [shard for shard in newest_installed(seed, installed).shards if shard.id not in asked]
         if not todo:
-            return newest or seed
+            return newest_installed(seed, installed)
         for shard in todo:
             asked.add(shard.id)
             client = NodeClient(
@@ -52,6 +52,4 @@ async def newest_topology(
                     await client.close()
             ownership = answer.get("ownership")
             if ownership is not None:
-                found = Topology.from_dict(ownership["topology"])
-                if newest is None or found.epoch > newest.epoch:
-                    newest = found
+                installed.append(Topology.from_dict(ownership["topology"]))

@@ -19,7 +19,7 @@ from vecstore.cluster.commands import (
 from vecstore.cluster.errors import InvalidRequest, MalformedCommand
 from vecstore.cluster.hash_ring import ShardRing
 from vecstore.cluster.spec import NodeSpec, ShardSpec
-from vecstore.cluster.topology import Topology
+from vecstore.cluster.topology import Topology, newest_installed
 
 
 def shard(shard_id: int) -> ShardSpec:
@@ -108,3 +108,12 @@ def test_malformed_topology_commands_are_refused() -> None:
     )
     with pytest.raises(MalformedCommand):
         decode_command(encode_command(by_filter))
+
+
+def test_the_newest_installed_topology_wins_and_the_seed_only_without_one() -> None:
+    seed = topology(0, 1)
+    joining = topology(0, 1, 2)  # installed at epoch 0, naming a shard the spec lacks
+    assert newest_installed(seed, []) is seed
+    assert newest_installed(seed, [joining]) is joining  # beats the seed at the same epoch
+    later = topology(0, 2, epoch=3)
+    assert newest_installed(seed, iter([joining, later, topology(0, epoch=1)])) is later
