@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,14 +70,25 @@ async def wait_converged(client: NodeClient, addresses: list[str], timeout: floa
     raise AssertionError(f"replicas did not converge: {digests}")
 
 
-def _started_cluster(directory: Path, shards: int) -> Iterator[LocalCluster]:
-    """`shards` x 3 replicas plus a router, started as `vecstore up` starts it; stopped after."""
-    cluster = LocalCluster(directory, shards=shards, replicas=3, port=free_ports(1)[0])
+def started_cluster(
+    directory: Path,
+    shards: int,
+    replicas: int = 3,
+    router_env: dict[str, str] | None = None,
+    ready: Callable[[LocalCluster], Coroutine[Any, Any, None]] | None = None,
+    tls: bool = False,
+) -> Iterator[LocalCluster]:
+    """`shards` x `replicas` plus a router (with `router_env` added to its environment),
+    started as `vecstore up` starts it, waited for (`ready`, by default the router's
+    /readyz over plain HTTP); stopped after."""
+    cluster = LocalCluster(directory, shards=shards, replicas=replicas, port=free_ports(1)[0], tls=tls)
     for process in cluster.processes:
         process.env.update(TEST_ENV)
+        if process.role == "router":
+            process.env.update(router_env or {})
     cluster.start()
     try:
-        asyncio.run(_wait_router_ready(cluster.router_url))
+        asyncio.run(ready(cluster) if ready is not None else _wait_router_ready(cluster.router_url))
         yield cluster
     finally:
         cluster.stop()
@@ -85,13 +97,13 @@ def _started_cluster(directory: Path, shards: int) -> Iterator[LocalCluster]:
 @pytest.fixture
 def local_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
     """A 2 shards x 3 replicas cluster plus a router."""
-    yield from _started_cluster(tmp_path / "cluster", shards=2)
+    yield from started_cluster(tmp_path / "cluster", shards=2)
 
 
 @pytest.fixture
 def single_shard(tmp_path: Path) -> Iterator[LocalCluster]:
     """1 shard x 3 replicas plus a router (the resharding tests grow it)."""
-    yield from _started_cluster(tmp_path / "cluster", shards=1)
+    yield from started_cluster(tmp_path / "cluster", shards=1)
 
 
 async def _wait_router_ready(url: str, timeout: float = 180.0) -> None:

@@ -11,9 +11,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.integration.conftest import TEST_ENV, _wait_router_ready
+from tests.integration.conftest import started_cluster
 from vecstore.launcher.local_cluster import LocalCluster
-from vecstore.launcher.processes import free_ports
 
 pytestmark = pytest.mark.security
 
@@ -22,17 +21,10 @@ ADMIN_KEY = "admin-key-for-the-file-modes-test"
 
 @pytest.fixture
 def keyed_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalCluster]:
-    """1 shard x 3 replicas whose router has API keys, given the way an operator gives them."""
+    """1 shard x 3 replicas whose router has API keys, given the way an operator gives them
+    (in the environment `vecstore up` starts from: only the router must get them)."""
     monkeypatch.setenv("VECSTORE_API_KEYS", f"{ADMIN_KEY}:admin")
-    cluster = LocalCluster(tmp_path / "cluster", shards=1, replicas=3, port=free_ports(1)[0])
-    for process in cluster.processes:
-        process.env.update(TEST_ENV)
-    cluster.start()
-    try:
-        asyncio.run(_wait_router_ready(cluster.router_url))
-        yield cluster
-    finally:
-        cluster.stop()
+    yield from started_cluster(tmp_path / "cluster", shards=1)
 
 
 def _mode(path: Path) -> int:

@@ -12,10 +12,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.integration.conftest import TEST_ENV, _wait_router_ready
+from tests.integration.conftest import started_cluster
 from tests.integration.test_reshard import all_points, shard_ids, spec_of, start_group
 from vecstore.launcher.local_cluster import LocalCluster
-from vecstore.launcher.processes import LocalShardGroup, free_ports
+from vecstore.launcher.processes import LocalShardGroup
 
 ADMIN = "admin-key-of-the-admin-test"
 WRITER = "writer-key-of-the-admin-test"
@@ -25,17 +25,8 @@ POINTS = 300
 @pytest.fixture
 def keyed_single_shard(tmp_path: Path) -> Iterator[LocalCluster]:
     """1 shard x 3 replicas whose router has an admin and a write key."""
-    cluster = LocalCluster(tmp_path / "cluster", shards=1, replicas=3, port=free_ports(1)[0])
-    for process in cluster.processes:
-        process.env.update(TEST_ENV)
-        if process.role == "router":
-            process.env["VECSTORE_API_KEYS"] = f"{ADMIN}:admin,{WRITER}:write"
-    cluster.start()
-    try:
-        asyncio.run(_wait_router_ready(cluster.router_url))
-        yield cluster
-    finally:
-        cluster.stop()
+    keys = {"VECSTORE_API_KEYS": f"{ADMIN}:admin,{WRITER}:write"}
+    yield from started_cluster(tmp_path / "cluster", shards=1, router_env=keys)
 
 
 async def _call(

@@ -10,9 +10,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.integration.conftest import TEST_ENV, _wait_router_ready
+from tests.integration.conftest import _wait_router_ready, started_cluster
 from vecstore.launcher.local_cluster import LocalCluster
-from vecstore.launcher.processes import free_ports
 
 pytestmark = pytest.mark.security
 
@@ -31,20 +30,19 @@ def nested(levels: int) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """2 shards x 1 replica; the router allows one web origin."""
-    local = LocalCluster(
-        tmp_path_factory.mktemp("router-security"), shards=2, replicas=1, port=free_ports(1)[0]
+    directory = tmp_path_factory.mktemp("router-security")
+    yield from started_cluster(
+        directory,
+        shards=2,
+        replicas=1,
+        router_env={"VECSTORE_CORS_ORIGINS": ALLOWED},
+        ready=_ready_and_loaded,
     )
-    for process in local.processes:
-        process.env.update(TEST_ENV)
-        if process.role == "router":
-            process.env["VECSTORE_CORS_ORIGINS"] = ALLOWED
-    local.start()
-    try:
-        asyncio.run(_wait_router_ready(local.router_url))
-        asyncio.run(_load(local.router_url))
-        yield local
-    finally:
-        local.stop()
+
+
+async def _ready_and_loaded(local: LocalCluster) -> None:
+    await _wait_router_ready(local.router_url)
+    await _load(local.router_url)
 
 
 async def _load(url: str) -> None:

@@ -14,11 +14,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.integration.conftest import TEST_ENV
+from tests.integration.conftest import started_cluster
 from vecstore.cluster.credentials import NodeAccess
 from vecstore.cluster.errors import Unavailable, VecStoreError
 from vecstore.launcher.local_cluster import LocalCluster
-from vecstore.launcher.processes import free_ports
 from vecstore.transport.node_client import NodeClient
 from vecstore.transport.router_client import RouterClient
 
@@ -27,17 +26,9 @@ pytestmark = pytest.mark.security
 
 @pytest.fixture(scope="module")
 def tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    cluster = LocalCluster(
-        tmp_path_factory.mktemp("tls"), shards=1, replicas=1, port=free_ports(1)[0], tls=True
+    yield from started_cluster(
+        tmp_path_factory.mktemp("tls"), shards=1, replicas=1, tls=True, ready=_wait_ready
     )
-    for process in cluster.processes:
-        process.env.update(TEST_ENV)
-    cluster.start()
-    try:
-        asyncio.run(_wait_ready(cluster))
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 def _trusting(cluster: LocalCluster) -> ssl.SSLContext:
