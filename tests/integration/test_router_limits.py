@@ -104,3 +104,5 @@ async def test_writes_and_admin_operations_are_audited_reads_are_not(cluster: Lo
         ("PUT", "points", 200, f"admin:{key_fingerprint(ADMIN)}"),
     ]
     assert mine[1]["error"] == "forbidden"
+    assert [r["points"] for r in mine] == [None, None, 1]  # the upsert's count, from its answer
+    assert all(r["client"] == "127.0.0.1" and r["time"].endswith("Z") for r in mine)

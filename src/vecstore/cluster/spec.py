@@ -78,6 +78,17 @@ class RouterSpec:
     """Web origins (scheme://host[:port]) whose pages may call the API from a browser;
     none by default: no CORS headers, preflights refused (VECSTORE_CORS_ORIGINS)."""
 
+    def __post_init__(self) -> None:
+        for name in (
+            "rate_limit_per_key",
+            "rate_burst_per_key",
+            "rate_limit_per_address",
+            "rate_burst_per_address",
+        ):
+            value = getattr(self, name)
+            if not 0 <= value < float("inf"):  # NaN fails too
+                raise SpecError(f"router.{name} must be a finite number >= 0 (0 = off), got {value!r}")
+
 
 @dataclass(frozen=True)
 class ClusterSpec:

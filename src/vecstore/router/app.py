@@ -91,6 +91,7 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
             request.match_info,
             response.status,
             code,
+            response,
         )
     metrics.requests.labels(route, str(response.status)).inc()
     metrics.request_seconds.labels(route).observe(time.perf_counter() - started)

@@ -14,7 +14,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
+from vecstore.cluster.errors import VecStoreError
+from vecstore.transport.wire import decode_body
+
 log = logging.getLogger(__name__)
+WRITE_COUNTS = ("upserted", "deleted", "updated")
+"""The fields of a write's answer that count points."""
 
 
 class AuditLog:
@@ -54,3 +61,17 @@ class AuditLog:
             for handler in self._logger.handlers:
                 handler.close()
             self._logger.handlers = []
+
+
+def points_in(answer: object) -> int | None:
+    """How many points a write touched, from its answer (a native answer map, or the HTTP
+    response carrying one); None when the answer does not say (DDL, Qdrant routes, errors)."""
+    if isinstance(answer, web.Response) and isinstance(answer.body, bytes) and answer.status == 200:
+        try:
+            answer = decode_body(answer.body, answer.content_type)
+        except VecStoreError:
+            return None
+    if not isinstance(answer, dict):
+        return None
+    counts = [answer[field] for field in WRITE_COUNTS if isinstance(answer.get(field), int)]
+    return sum(counts) if counts else None

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from vecstore.cluster.spec import ClusterSpec
-from vecstore.router.audit import AuditLog
+from vecstore.router.audit import AuditLog, points_in
 from vecstore.router.auth import ApiKeys, Scope
 from vecstore.router.metrics import RouterMetrics
 from vecstore.router.operation import Operation
@@ -79,8 +79,10 @@ def record_audit(
     params: Mapping[str, str],
     status: int,
     code: object,
+    answer: object = None,
 ) -> None:
-    """One audit record of a write or admin operation (HTTP or an RPC frame)."""
+    """One audit record of a write or admin operation (HTTP or an RPC frame); `answer`
+    (the HTTP response or the RPC answer) gives the point count when it has one."""
     log = app[AUDIT]
     if not log.enabled:
         return
@@ -93,4 +95,5 @@ def record_audit(
         collection=params.get("name"),
         status=status,
         error=code,
+        points=points_in(answer),
     )

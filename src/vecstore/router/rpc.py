@@ -51,9 +51,10 @@ class RouterRpc:
             if not isinstance(body, dict):
                 raise InvalidRequest(f"request body must be an object, got {type(body).__name__}")
             started = time.perf_counter()
-            status, code = 200, None
+            status, code, answer = 200, None, None
             try:
-                return await route.op(Call(app, method, params, body))
+                answer = await route.op(Call(app, method, params, body))
+                return answer
             except VecStoreError as err:
                 status, code = err.http_status, err.code
                 raise
@@ -63,7 +64,7 @@ class RouterRpc:
             finally:
                 metrics.request_seconds.labels(route.path).observe(time.perf_counter() - started)
                 if route.scope > Scope.READ:
-                    record_audit(app, key, client, method, path, params, status, code)
+                    record_audit(app, key, client, method, path, params, status, code, answer)
 
         def count(path: str, status: int) -> None:
             metrics.requests.labels(self._table.label(path), str(status)).inc()

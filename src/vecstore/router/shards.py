@@ -49,6 +49,7 @@ from vecstore.cluster.spec import ClusterSpec, ShardSpec
 from vecstore.cluster.topology import Topology, newest_installed
 from vecstore.router.merge import merge_pages, merge_top_k
 from vecstore.router.metrics import RouterMetrics
+from vecstore.router.write_limits import ShardLimits, check_parts
 from vecstore.transport.coalescer import Coalescer
 from vecstore.transport.node_client import NodeClient
 
@@ -89,6 +90,8 @@ class ShardSet:
         """Routing by the spec: any topology installed on a shard replaces it, even at
         epoch 0 (the spec may name a shard that is still joining)."""
         self._initial: asyncio.Task[None] | None = None
+        self._limits: dict[int, ShardLimits] = {}
+        """Per shard, the write limits its nodes reported (learned at its first multi-shard write)."""
 
     async def start(self) -> None:
         """Open the HTTP session and the per-shard clients."""
@@ -121,9 +124,11 @@ class ShardSet:
                     access=self.access,
                 )
                 self._members[shard.id] = shard
+                self._limits.pop(shard.id, None)
         for gone in set(self.clients) - set(topology.ids):
             del self.clients[gone]
             del self._members[gone]
+            self._limits.pop(gone, None)
         if topology.epoch != self.topology.epoch:
             log.info("routing by topology epoch %d: shards %s", topology.epoch, list(topology.ids))
         self.topology = topology
@@ -303,23 +308,30 @@ class ShardSet:
         return await self._on_shard(shard, "write", client.apply(command))
 
     async def _write_by_owner(
-        self, ids: Sequence[PointId], build: Callable[[list[int]], Command]
+        self, ids: Sequence[PointId], build: Callable[[list[int]], Command], dry_run: bool = False
     ) -> dict[str, Any]:
-        """Send each owning shard the command `build(positions)` for its points. Points a
-        shard refuses as not its own (a cutover happened) are re-routed after a refresh."""
+        """Send each owning shard the command `build(positions)` for its points, once every
+        part passed `_check_before_sending`. Points a shard refuses as not its own (a cutover
+        happened) are re-routed after a refresh."""
         total: dict[str, int] = {}
         failed: list[dict[str, Any]] = []
+        applied: set[int] = set()
         first_error: VecStoreError | None = None
         todo = list(range(len(ids)))
         deadline = time.monotonic() + self.spec.router.request_timeout
         refreshes = 0
+        checked = False
         while True:
             groups: dict[int, list[int]] = defaultdict(list)
             for position in todo:
                 groups[self.topology.owner(ids[position])].append(position)
             shards = sorted(groups)
+            parts = {shard: build(groups[shard]) for shard in shards}
+            if not checked:
+                await self._check_before_sending(parts, dry_run)
+                checked = True
             results = await asyncio.gather(
-                *(self._send(shard, build(groups[shard])) for shard in shards), return_exceptions=True
+                *(self._send(shard, parts[shard]) for shard in shards), return_exceptions=True
             )
             todo, hint = [], None
             retry = refreshes < TOPOLOGY_ATTEMPTS and time.monotonic() < deadline
@@ -330,9 +342,11 @@ class ShardSet:
                 elif isinstance(result, VecStoreError):
                     first_error = first_error or result
                     failed += [{"id": ids[p], "error": result.message} for p in groups[shard]]
+                    self._limits.pop(shard, None)  # after a refusal, ask again (a node may have restarted)
                 elif isinstance(result, BaseException):
                     raise result
                 else:
+                    applied.add(shard)
                     _add_counts(total, result)
             if not todo:
                 break
@@ -345,19 +359,23 @@ class ShardSet:
         if first_error is not None:
             first_error.details["failed"] = failed
             first_error.details["partial"] = len(failed) < len(ids)
+            first_error.details["applied_shards"] = sorted(applied)
             raise first_error
         return {"status": "ok", **total}
 
-    async def _write_everywhere(self, command: Command) -> dict[str, Any]:
-        """A write by filter: every shard applies it. If a shard answers at a newer epoch,
-        the shards of the newer topology not yet written are written too (applying such a
-        write twice on a shard changes nothing more)."""
+    async def _write_everywhere(self, command: Command, dry_run: bool = False) -> dict[str, Any]:
+        """A write by filter: every shard applies it, once it passed `_check_before_sending`
+        on every shard. If a shard answers at a newer epoch, the shards of the newer topology
+        not yet written are written too (applying such a write twice on a shard changes
+        nothing more)."""
         total: dict[str, int] = {}
         failed: list[dict[str, Any]] = []
         first_error: VecStoreError | None = None
         written: set[int] = set()
         for _ in range(TOPOLOGY_ATTEMPTS):
             shards = [shard for shard in self.topology.ids if shard not in written]
+            if not written:
+                await self._check_before_sending(dict.fromkeys(shards, command), dry_run)
             results = await asyncio.gather(
                 *(self._send(shard, command) for shard in shards), return_exceptions=True
             )
@@ -379,6 +397,7 @@ class ShardSet:
         if first_error is not None:
             first_error.details["failed"] = failed
             first_error.details["partial"] = bool(written)
+            first_error.details["applied_shards"] = sorted(written)
             raise first_error
         return {"status": "ok", **total}
 
@@ -424,21 +443,46 @@ class ShardSet:
         await self.schema(collection)
         chosen = selector.ids
         if chosen is None:
-            command = build(selector)
-            if dry_run and len(self.topology.ids) > 1:
-                await self._dry_run(dict.fromkeys(self.topology.ids, command))
-            return await self._write_everywhere(command)
+            return await self._write_everywhere(build(selector), dry_run)
 
         def part(positions: list[int]) -> Command:
             return build(Selector(ids=tuple(chosen[p] for p in positions)))
 
+        return await self._write_by_owner(chosen, part, dry_run)
+
+    async def _check_before_sending(self, parts: dict[int, Command], dry_run: bool) -> None:
+        """For a write to several shards (each applies its part all-or-nothing, the request
+        as a whole would not be): every part against its shard's limits, then, for payload
+        changes (`dry_run`), a dry run on every shard's leader. An input error any shard
+        would raise is raised here, with `partial: false`, before any shard applies anything."""
+        if len(parts) < 2:
+            return
+        await self._learn_limits(list(parts))
+        check_parts(parts, self._limits)
         if dry_run:
-            groups: dict[int, list[int]] = defaultdict(list)
-            for position, point_id in enumerate(chosen):
-                groups[self.topology.owner(point_id)].append(position)
-            if len(groups) > 1:
-                await self._dry_run({shard: part(positions) for shard, positions in groups.items()})
-        return await self._write_by_owner(chosen, part)
+            await self._dry_run(parts)
+
+    async def _learn_limits(self, shards: list[int]) -> None:
+        """Ask one node of each shard whose limits are not known yet (a shard that does not
+        answer in time is left unchecked: its write fails or succeeds on its own)."""
+
+        async def learn(shard: int) -> None:
+            client = self.clients.get(shard)
+            if client is None:
+                return
+            try:
+                async with asyncio.timeout(self.spec.router.shard_timeout):
+                    status = await client.request("any", "GET", "/v1/status")
+            except (VecStoreError, TimeoutError) as err:
+                log.debug("limits of shard %d unknown: %s", shard, err)
+                return
+            limits = ShardLimits.of_status(status)
+            if limits is not None:
+                self._limits[shard] = limits
+
+        missing = [shard for shard in shards if shard not in self._limits]
+        if missing:
+            await asyncio.gather(*(learn(shard) for shard in missing))
 
     async def _dry_run(self, commands: dict[int, Command]) -> None:
         """Ask each shard's leader whether its command would apply; raise the first error

@@ -6,7 +6,9 @@ import json
 import stat
 from pathlib import Path
 
-from vecstore.router.audit import AuditLog
+from aiohttp import web
+
+from vecstore.router.audit import AuditLog, points_in
 
 
 def test_records_are_json_lines_in_a_private_file(tmp_path: Path) -> None:
@@ -27,3 +29,13 @@ def test_off_when_no_path(tmp_path: Path) -> None:
     assert not audit.enabled
     audit.record(who="x")  # nothing, no error
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_point_count_comes_from_a_write_answer() -> None:
+    assert points_in({"status": "ok", "upserted": 3}) == 3
+    assert points_in({"status": "ok", "deleted": 2, "updated": 1}) == 3
+    assert points_in(web.json_response({"status": "ok", "updated": 5})) == 5
+    assert points_in(web.json_response({"status": "ok", "created": True})) is None
+    assert points_in(web.json_response({"status": "error", "code": "x"}, status=400)) is None
+    assert points_in(web.Response(body=b"not json", content_type="application/json")) is None
+    assert points_in(None) is None
