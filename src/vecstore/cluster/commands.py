@@ -19,10 +19,18 @@ import numpy.typing as npt
 from vecstore.cluster.errors import InvalidRequest, InvalidVector, PayloadTooLarge
 from vecstore.cluster.filters import Filter
 from vecstore.cluster.ids import PointId, normalize_point_id
-from vecstore.cluster.nesting import MAX_PAYLOAD_DEPTH, check_depth
+from vecstore.cluster.nesting import check_depth
 from vecstore.cluster.schema import CollectionSchema, validate_collection_name
 
 DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024
+MAX_PAYLOAD_DEPTH = 32
+"""Levels of objects/arrays in one point's payload (the payload object is level 1). Refused
+at write time (400), so a stored point can never break a later read: Python's recursive
+code (deepcopy, repr, our translators) would fail near 1,000 levels. 32 is far beyond what
+documents need (Qdrant payload keys rarely nest past 3 or 4) and far below that."""
+HELD_PAYLOAD_BYTES = 2**62
+"""The size "bound" shards pass to canonical_payload for payloads they already hold
+(shard.collection.MAX_STORED): encode, never refuse for depth."""
 
 Payload = dict[str, Any]
 FloatMatrix = npt.NDArray[np.float32]
@@ -244,14 +252,20 @@ _CANONICAL_JSON = json.JSONEncoder(allow_nan=False, separators=(",", ":"), sort_
 def canonical_payload(payload: object, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> str:
     """The payload's canonical JSON (sorted keys), or InvalidRequest/PayloadTooLarge.
 
-    Used for the size bound and for replica digests, so every replica computes the same
-    text. Rejects NaN, infinity and values JSON cannot carry.
+    Used for the size and depth bounds and for replica digests, so every replica computes
+    the same text. Rejects NaN, infinity and values JSON cannot carry. A `max_bytes` of
+    HELD_PAYLOAD_BYTES or more re-encodes a payload a shard already holds (its digest): no
+    depth bound then, so a point stored before MAX_PAYLOAD_DEPTH existed can still be
+    deleted or overwritten.
     """
     if not isinstance(payload, dict):
         raise InvalidRequest(f"payload must be a JSON object, got {type(payload).__name__}")
-    check_depth(payload, MAX_PAYLOAD_DEPTH, "payload")  # a deeper one would break later reads
+    if max_bytes < HELD_PAYLOAD_BYTES:
+        check_depth(payload, MAX_PAYLOAD_DEPTH, "payload")  # a deeper one would break later reads
     try:
         encoded = _CANONICAL_JSON.encode(payload)
+    except RecursionError:
+        raise InvalidRequest(f"payload is nested deeper than {MAX_PAYLOAD_DEPTH} levels") from None
     except (TypeError, ValueError) as err:
         raise InvalidRequest(f"payload is not valid JSON (NaN, infinity or odd types): {err}") from None
     if len(encoded) > max_bytes:

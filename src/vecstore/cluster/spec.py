@@ -88,6 +88,11 @@ class RouterSpec:
             value = getattr(self, name)
             if not 0 <= value < float("inf"):  # NaN fails too
                 raise SpecError(f"router.{name} must be a finite number >= 0 (0 = off), got {value!r}")
+        for origin in self.cors_origins:
+            # what a browser sends as Origin, matched exactly: "*" or a trailing "/" would never match
+            scheme, _, host = origin.partition("://")
+            if scheme not in ("http", "https") or not host or any(c in host for c in "/*? "):
+                raise SpecError(f"router.cors_origins entry {origin!r} must look like https://host[:port]")
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,9 @@ class NodeConfig:
     http_bind: str | None = None
     """Address to listen on when it differs from the advertised `http_address` (0.0.0.0:8000)."""
     raft_bind: str | None = None
-    """Raft bind address when it differs from the advertised `raft_address`."""
+    """Raft listen address when it differs from the advertised `raft_address` (unset: the
+    advertised host only; `0.0.0.0:PORT` where that is a name no local interface has, as
+    in the Helm chart)."""
     raft_source_host: str | None = None
     """Source IP for outgoing Raft connections (multi-homed hosts; chaos partitions)."""
     tls_cert_file: str | None = None
@@ -95,6 +97,12 @@ class NodeConfig:
     def http_port(self) -> int:
         """Port the HTTP server listens on."""
         return split_address(self.http_bind or self.http_address, "http_address")[1]
+
+    @property
+    def raft_listen_address(self) -> str:
+        """Address the Raft port listens on: `raft_bind`, else the advertised `raft_address`
+        (pysyncobj itself would listen on every interface)."""
+        return self.raft_bind or self.raft_address
 
     def shard_settings(self) -> ShardSettings:
         """Shard settings, with the data directory under this node's."""

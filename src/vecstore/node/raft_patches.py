@@ -27,11 +27,17 @@
    applied its own unreplicated entries, acknowledged them to clients, and lost them when
    the dump replaced its state (found by the chaos suite). `hold_commit_without_log_check`
    keeps such a message from raising the commit index.
+8. Frame bound (`raft_frames`): pysyncobj buffered a frame of any announced length before
+   authenticating it (2 GiB announced cost a leader 440 MiB and its leadership). Each
+   frame's length is checked at its header (4 KiB until the peer's key authenticates,
+   then the largest append a member sends), refusals are logged, and appends are cut by
+   their wire cost so that a member never exceeds the bound. The listener binds to the
+   advertised address (replica.py), not pysyncobj's 0.0.0.0.
 
 Every one of these reaches into pysyncobj's private (often name-mangled `_SyncObj__*`) names,
 which any release may rename; a renamed method would silently turn a safety fix into dead
 code. So pysyncobj is pinned to exactly `PYSYNCOBJ_VERSION`, every private name the patches
-(here, replica.py, journal.py, raft_cipher.py) use or replace is listed in
+(here, replica.py, journal.py, raft_cipher.py, raft_frames.py) use or replace is listed in
 `PATCHED_PRIVATE_NAMES`, and `verify_pysyncobj` refuses to start (RuntimeError) on any other
 version or when a listed name is missing. It runs when this module is imported and again
 before the patches are installed.
@@ -92,7 +98,8 @@ PATCHED_PRIVATE_NAMES: tuple[PrivateName, ...] = (
     (syncobj_module, "getEncryptor"),
     (tcp_connection, "zlib"),
     (tcp_connection, "socket"),
-    # raft_frames: the frame bound reads the read buffer and socket, wraps read and parse
+    # raft_frames: the frame bound reads the read buffer and socket, caps the receive size,
+    # wraps read and parse
     *((TcpConnection, name) for name in FRAME_PRIVATE_NAMES),
 )
 """(owner, name) for every private pysyncobj name VecStore's patches use or replace."""

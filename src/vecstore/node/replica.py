@@ -23,7 +23,13 @@ from vecstore.node.config import NodeConfig
 from vecstore.node.dump import DumpWriter
 from vecstore.node.journal import DiskJournal
 from vecstore.node.metrics import NodeMetrics
-from vecstore.node.raft_frames import install_frame_bound, max_frame_bytes
+from vecstore.node.raft_frames import (
+    DUMP_CHUNK_BYTES,
+    install_frame_bound,
+    max_entry_bytes,
+    max_frame_bytes,
+    take_within,
+)
 from vecstore.node.raft_patches import (
     advance_on_success,
     hold_commit_without_log_check,
@@ -68,14 +74,15 @@ class ShardMachine(SyncObjConsumer):  # type: ignore[misc]
 
 
 class Replica(SyncObj):  # type: ignore[misc]
-    """pysyncobj's SyncObj with a disk-backed journal and bounded entry reads."""
+    """pysyncobj's SyncObj with a disk-backed journal, and appends read lazily and cut by
+    their cost on the wire (so that they fit the frame bound, raft_frames)."""
 
     def __init__(self, config: NodeConfig, machine: ShardMachine, dump: DumpWriter) -> None:
         self.config = config
         conf = make_conf(config, dump, on_state_changed=self._on_state_changed)
         peers = [peer.raft_address for peer in config.peers]
         install_transport_patches()
-        install_frame_bound(max_frame_bytes(append_batch_bytes(config)))
+        install_frame_bound(max_frame_bytes(config.max_command_bytes, append_batch_bytes(config)))
         install_source_address(config.raft_source_host)
         with _disk_journal(config.raft.journal_fsync == "always"):
             super().__init__(config.raft_address, peers, conf=conf, consumers=[machine])
@@ -87,9 +94,13 @@ class Replica(SyncObj):  # type: ignore[misc]
         first = journal[0][1]
         if fromIDx is None or fromIDx < first:
             return []
+        start = fromIDx - first
+        if maxSizeBytes is not None:  # an append: sized by its cost on the wire (raft_frames)
+            stop = len(journal) if count is None else min(len(journal), start + count)
+            return take_within((journal[position] for position in range(start, stop)), maxSizeBytes)
         if isinstance(journal, DiskJournal):
-            return journal.entries(fromIDx - first, count, maxSizeBytes)
-        return list(journal[fromIDx - first :][:count])
+            return journal.entries(start, count, None)
+        return list(journal[start:][:count])
 
     def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802
         if isinstance(message, dict):
@@ -112,9 +123,10 @@ class Replica(SyncObj):  # type: ignore[misc]
 
 
 def append_batch_bytes(config: NodeConfig) -> int:
-    """pysyncobj's appendEntriesBatchSizeBytes: a command must never reach it (pysyncobj's
-    chunked path is broken), so twice the command limit plus headroom."""
-    return 2 * config.max_command_bytes + (1 << 20)
+    """pysyncobj's appendEntriesBatchSizeBytes: no log entry may reach it (pysyncobj's
+    chunked path for such an entry is broken), so the largest entry (a pickled command:
+    up to twice the command limit) plus headroom. Appends are cut at this wire cost."""
+    return max_entry_bytes(config.max_command_bytes) + (1 << 20)
 
 
 def make_conf(
@@ -147,11 +159,11 @@ def make_conf(
         deserializer=dump.deserialize,
         logCompactionMinEntries=tuning.log_compaction_min_entries,
         logCompactionMinTime=tuning.log_compaction_min_seconds,
-        logCompactionBatchSize=1 << 20,
+        logCompactionBatchSize=DUMP_CHUNK_BYTES,
         onStateChanged=on_state_changed,
         useFork=False,
-        # the advertised address unless told otherwise: pysyncobj would listen on 0.0.0.0
-        bindAddress=config.raft_bind or config.raft_address,
+        # pysyncobj alone would listen on every interface (0.0.0.0)
+        bindAddress=config.raft_listen_address,
         dnsCacheTime=tuning.dns_cache_time,
         dnsFailCacheTime=tuning.dns_fail_cache_time,
     )

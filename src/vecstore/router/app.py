@@ -41,7 +41,7 @@ from vecstore.router.rate_limit import CallerLimits, retry_after_header
 from vecstore.router.rpc import RouterRpc
 from vecstore.router.shards import ShardSet
 from vecstore.transport.rpc import RPC_PATH
-from vecstore.transport.server import Handler, error_answer, respond, route_label
+from vecstore.transport.server import Handler, error_answer, quiet_malformed_http, respond, route_label
 
 OPEN_PATHS = {"/healthz", "/readyz", "/metrics", "/openapi.json"}
 
@@ -124,6 +124,7 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
 
 def create_app(spec: ClusterSpec, keys: ApiKeys, access: NodeAccess = NO_ACCESS) -> web.Application:
     """The router application for a cluster spec; `access` is what it presents to nodes."""
+    quiet_malformed_http()
     app = web.Application(middlewares=[middleware], client_max_size=spec.router.max_body_bytes)
     metrics = RouterMetrics()
     app[SPEC] = spec

@@ -28,11 +28,11 @@ def decode_body(data: bytes, content_type: str) -> dict[str, Any]:
             body = msgpack.unpackb(data, raw=False, strict_map_key=False)
         else:
             body = json.loads(data)
+    except (RecursionError, msgpack.StackError):  # json recurses; msgpack stops at 1,024 levels
+        raise InvalidRequest(f"request body is nested deeper than {MAX_BODY_DEPTH} levels") from None
     except (ValueError, msgpack.UnpackException) as err:
         kind = "msgpack" if content_type == MSGPACK else "JSON"
         raise InvalidRequest(f"request body is not valid {kind}: {err}") from None
-    except RecursionError:
-        raise InvalidRequest(f"request body is nested deeper than {MAX_BODY_DEPTH} levels") from None
     if not isinstance(body, dict):
         raise InvalidRequest(f"request body must be an object, got {type(body).__name__}")
     check_depth(body, MAX_BODY_DEPTH, "request body")

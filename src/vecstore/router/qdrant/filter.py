@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from vecstore.cluster.errors import InvalidFilter, NotImplementedParameter
-from vecstore.cluster.filters import Filter, parse_filter
+from vecstore.cluster.filters import MAX_FILTER_DEPTH, Filter, parse_filter
 
 CLAUSES = ("must", "should", "must_not")
 FIELD_KINDS = ("match", "range", "is_empty", "is_null", "geo_bounding_box", "geo_radius", "geo_polygon")
@@ -36,14 +36,14 @@ def filter_from_qdrant(raw: object, where: str = "filter") -> Filter | None:
     """The AST of a Qdrant filter (None for a missing or null filter)."""
     if raw is None:
         return None
-    return parse_filter(_clauses(raw, where))
+    return parse_filter(_clauses(raw, where, 0))
 
 
 def _unsupported(what: str, where: str) -> NotImplementedParameter:
     return NotImplementedParameter(f"{where}: {what} is not supported by VecStore; {SUPPORTED}")
 
 
-def _clauses(data: object, where: str) -> dict[str, Any]:
+def _clauses(data: object, where: str, depth: int) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidFilter(f"{where} must be an object with must, should or must_not")
     unknown = set(data) - {*CLAUSES, "min_should"}
@@ -59,17 +59,21 @@ def _clauses(data: object, where: str) -> dict[str, Any]:
         if raw is None:
             continue
         items = raw if isinstance(raw, list) else [raw]
-        translated[clause] = [_condition(item, f"{where}.{clause}[{i}]") for i, item in enumerate(items)]
+        translated[clause] = [
+            _condition(item, f"{where}.{clause}[{i}]", depth + 1) for i, item in enumerate(items)
+        ]
     # an empty filter matches everything, also where it stands as a condition
     return translated or {"must": []}
 
 
-def _condition(data: object, where: str) -> dict[str, Any]:
+def _condition(data: object, where: str, depth: int) -> dict[str, Any]:
+    if depth > MAX_FILTER_DEPTH:  # the same bound as parse_filter, checked before recursing deeper
+        raise InvalidFilter(f"filter is nested deeper than {MAX_FILTER_DEPTH} levels")
     if not isinstance(data, dict):
         raise InvalidFilter(f"{where} must be an object (a condition or a nested filter)")
     present = {key for key, value in data.items() if value is not None}
     if present & {*CLAUSES, "min_should"} or not present:
-        return _clauses(data, where)
+        return _clauses(data, where, depth)
     for name, what in UNSUPPORTED_CONDITIONS.items():
         if name in present and "key" not in present:
             raise _unsupported(what, where)

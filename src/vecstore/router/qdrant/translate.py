@@ -7,7 +7,6 @@ VecStore cannot do is refused with an error naming the parameter (400 when malfo
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -54,9 +53,9 @@ class PayloadSelection:
             for path in self.include:
                 _merge(selected, _project(payload, path.split(".")))
             return selected
-        trimmed = copy.deepcopy(dict(payload))
+        trimmed: dict[str, Any] = dict(payload)
         for path in self.exclude or ():
-            _remove(trimmed, path.split("."))
+            trimmed = _without(trimmed, path.split("."))
         return trimmed
 
 
@@ -83,15 +82,16 @@ def _merge(into: dict[str, Any], extra: Any) -> None:
             into[key] = value
 
 
-def _remove(value: Any, parts: list[str]) -> None:
+def _without(value: Any, parts: list[str]) -> Any:
+    """`value` less the dotted path (arrays mapped). Copies only the objects and arrays on
+    the path, never the whole payload: no deepcopy, whose recursion a deep payload broke."""
     if isinstance(value, list):
-        for item in value:
-            _remove(item, parts)
-    elif isinstance(value, dict) and parts[0] in value:
+        return [_without(item, parts) for item in value]
+    if isinstance(value, dict) and parts[0] in value:
         if len(parts) == 1:
-            del value[parts[0]]
-        else:
-            _remove(value[parts[0]], parts[1:])
+            return {key: item for key, item in value.items() if key != parts[0]}
+        return {**value, parts[0]: _without(value[parts[0]], parts[1:])}
+    return value
 
 
 def payload_selection(raw: object, default: bool) -> PayloadSelection:
