@@ -23,7 +23,7 @@ from aiohttp import web
 from vecstore.cluster.errors import Conflict, InvalidRequest, VecStoreError
 from vecstore.cluster.spec import NodeSpec, ShardSpec, check_address
 from vecstore.cluster.topology import Topology
-from vecstore.reshard.coordinator import Coordinator, wait_for_leader
+from vecstore.reshard.coordinator import ClusterState, Coordinator, wait_for_leader
 from vecstore.router.auth import Scope
 from vecstore.router.context import SHARDS, RouteInfo, add_route
 from vecstore.router.operation import Operation
@@ -94,9 +94,7 @@ def _coordinator(app: web.Application, move: Move) -> Coordinator:
 def _start(
     app: web.Application, kind: str, shard: int | None, step: Step, wait_for: ShardSpec | None
 ) -> Move:
-    desk = app[DESK]
-    if desk.move is not None and desk.move.running:
-        raise Conflict(f"this router is already running a move ({desk.move.kind}); see GET /v1/admin/shards")
+    _check_busy(app)  # again: no await since, so two requests cannot both pass
     move = Move(kind, shard)
 
     async def run() -> None:
@@ -111,6 +109,9 @@ def _start(
         except (VecStoreError, TimeoutError) as err:
             move.error = getattr(err, "message", None) or f"{type(err).__name__}: {err}"
             log.warning("move failed", extra={"kind": kind, "error": move.error})
+        except Exception as err:  # a task's failure must show in GET, not vanish with the task
+            move.error = f"internal error: {type(err).__name__}: {err}"
+            log.exception("move failed", extra={"kind": kind})
         finally:
             move.finished = time.time()
             await coordinator.close()
@@ -118,7 +119,7 @@ def _start(
                 await app[SHARDS].refresh_topology()
 
     move.task = asyncio.get_running_loop().create_task(run(), name=f"reshard-{kind}")
-    desk.move = move
+    app[DESK].move = move
     return move
 
 
@@ -130,13 +131,34 @@ def _node(raw: object, position: int) -> NodeSpec:
     return NodeSpec(raw["id"], check_address(raw["raft"], "raft"), check_address(raw["http"], "http"))
 
 
-async def _state(app: web.Application) -> dict[str, Any]:
+async def _cluster(app: web.Application) -> ClusterState:
+    """What the shards say now: the topology they route by and any move under way."""
     shards = app[SHARDS]
     coordinator = Coordinator(shards.topology, access=shards.access)
     try:
-        state = await coordinator.state()
+        return await coordinator.state()
     finally:
         await coordinator.close()
+
+
+def _refuse_if_moving(state: ClusterState) -> None:
+    if state.moving:
+        epoch = state.pending.epoch if state.pending is not None else state.current.epoch
+        raise Conflict(
+            f"a move to epoch {epoch} is under way (started elsewhere or by a restarted router): "
+            "POST /v1/admin/shards/resume finishes it"
+            + ("" if state.behind else ", POST /v1/admin/shards/abort rolls it back")
+        )
+
+
+def _check_busy(app: web.Application) -> None:
+    move = app[DESK].move
+    if move is not None and move.running:
+        raise Conflict(f"this router is already running a move ({move.kind}); see GET /v1/admin/shards")
+
+
+async def _state(app: web.Application) -> dict[str, Any]:
+    state = await _cluster(app)
     move = app[DESK].move
     return {
         "status": "ok",
@@ -155,29 +177,49 @@ async def shards_state(request: web.Request) -> web.Response:
 
 async def add_shard(request: web.Request) -> web.Response:
     """POST /v1/admin/shards {"id": N, "nodes": [{"id", "raft", "http"}, ...]}."""
+    _check_busy(request.app)
     body = await body_of(request)
     if set(body) != {"id", "nodes"}:
         raise InvalidRequest("the body must be {'id': N, 'nodes': [{'id', 'raft', 'http'}, ...]}")
     shard_id, nodes = body["id"], body["nodes"]
-    if isinstance(shard_id, bool) or not isinstance(shard_id, int) or shard_id < 0:
+    if isinstance(shard_id, bool) or not isinstance(shard_id, int) or not 0 <= shard_id < 2**31:
         raise InvalidRequest(f"id must be a non-negative integer, got {shard_id!r}")
     if not isinstance(nodes, list) or not nodes:
         raise InvalidRequest("nodes must be a non-empty list of the new shard's started members")
     new = ShardSpec(shard_id, tuple(_node(raw, i) for i, raw in enumerate(nodes)))
-    if shard_id in request.app[SHARDS].topology.ids:
-        raise Conflict(f"shard {shard_id} is already in the topology")
+    state = await _cluster(request.app)
+    _refuse_if_moving(state)
+    if shard_id in state.current.ids:
+        raise Conflict(f"shard {shard_id} is already in the topology (epoch {state.current.epoch})")
+    _check_members(new, state)
     move = _start(request.app, "add", shard_id, lambda c: c.add_shard(new), new)
     return respond(request, {"status": "accepted", "operation": move.describe()}, status=202)
 
 
+def _check_members(new: ShardSpec, state: ClusterState) -> None:
+    """The new members' ids and addresses are distinct, and none is a known node's."""
+    taken: dict[str, str] = {}
+    for shard in state.specs.values():
+        for node in shard.nodes:
+            for value in (node.id, node.raft, node.http):
+                taken[value] = f"node {node.id} of shard {shard.id}"
+    for node in new.nodes:
+        for value in (node.id, node.raft, node.http):
+            if value in taken:
+                raise InvalidRequest(f"{value!r} of the new node {node.id} is already used by {taken[value]}")
+            taken[value] = f"new node {node.id}"
+
+
 async def remove_shard(request: web.Request) -> web.Response:
     """DELETE /v1/admin/shards/{id}: drain the shard into the others, then drop it."""
+    _check_busy(request.app)
     raw = request.match_info["id"]
-    if not raw.isdigit():
+    if not raw.isdigit() or len(raw) > 10:
         raise InvalidRequest(f"shard id must be a non-negative integer, got {raw!r}")
     shard_id = int(raw)
-    if shard_id not in request.app[SHARDS].topology.ids:
-        raise InvalidRequest(f"shard {shard_id} is not in the topology")
+    state = await _cluster(request.app)
+    _refuse_if_moving(state)
+    state.current.without_shard(shard_id)  # InvalidRequest: not in the topology, or the last one
     move = _start(request.app, "remove", shard_id, lambda c: c.remove_shard(shard_id), None)
     return respond(request, {"status": "accepted", "operation": move.describe()}, status=202)
 
@@ -190,6 +232,9 @@ async def resume(request: web.Request) -> web.Response:
 
 async def abort(request: web.Request) -> web.Response:
     """POST /v1/admin/shards/abort: roll back a move no shard has cut over to yet."""
+    _check_busy(request.app)
+    if (await _cluster(request.app)).behind:
+        raise Conflict("the cutover has begun; only POST /v1/admin/shards/resume can finish the move")
     move = _start(request.app, "abort", None, lambda c: c.abort(), None)
     return respond(request, {"status": "accepted", "operation": move.describe()}, status=202)
 
