@@ -72,7 +72,8 @@ def _interrupt(signum: int, _frame: object) -> None:
 @click.option(
     "--tls",
     is_flag=True,
-    help="serve the router over HTTPS with a new local CA (DATA_DIR/tls/ca.pem; kept on restarts)",
+    help="serve the router and the nodes over HTTPS with a new local CA (DATA_DIR/tls/ca.pem; "
+    "kept on restarts)",
 )
 @json_option
 def up(
@@ -129,7 +130,7 @@ def _describe_endpoints(e: dict[str, Any]) -> str:
             f"  nodes     {', '.join(e['nodes'])}",
             *([f"  kafka     {kafka['bootstrap']}  (ingest topic {kafka['topic']})"] if kafka else []),
             *(
-                [f"  tls CA    {e['ca_file']}  (clients verify the router with it)"]
+                [f"  tls CA    {e['ca_file']}  (clients verify the router and the nodes with it)"]
                 if e.get("ca_file")
                 else []
             ),

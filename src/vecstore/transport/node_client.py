@@ -21,7 +21,7 @@ from vecstore.cluster.codec import encode_command
 from vecstore.cluster.commands import Command
 from vecstore.cluster.credentials import NO_ACCESS, NodeAccess
 from vecstore.cluster.errors import InvalidRequest, Timeout, Unavailable, VecStoreError, error_from_dict
-from vecstore.transport.rpc import RpcChannel, RpcUnsupported, new_request
+from vecstore.transport.rpc import RpcChannel, RpcUnsupported, new_request, tls_complaint
 from vecstore.transport.wire import JSON, MSGPACK, decode_body, encode_body
 
 log = logging.getLogger(__name__)
@@ -151,6 +151,8 @@ class NodeClient:
                 if response.status >= 400:
                     raise error_from_dict(payload)
                 return payload
+        except aiohttp.ClientSSLError as err:
+            raise Unavailable(tls_complaint(f"node {address}", err)) from None
         except (aiohttp.ClientError, ConnectionError) as err:
             raise Unavailable(f"node {address} is unreachable: {err}") from None
         except TimeoutError:
@@ -242,17 +244,21 @@ class NodeClient:
     async def find_leader(self) -> str:
         """Ask every node until one says it leads; raises Unavailable if none does in time."""
         deadline = time.monotonic() + self.deadline_seconds
+        unanswered: VecStoreError | None = None
         while time.monotonic() < deadline:
             for address in list(self.addresses):
                 try:
                     status = await self.status(address)
-                except VecStoreError:
+                except VecStoreError as err:
+                    unanswered = err
                     continue
                 if status.get("role") == "leader":
                     self.leader = address
                     return address
             await asyncio.sleep(0.1)
-        raise Unavailable("no leader was elected before the deadline")
+        # a node that never answered says why (a refused TLS certificate, a wrong token)
+        why = f" (last error: {unanswered.message})" if unanswered is not None else ""
+        raise Unavailable(f"no leader was elected before the deadline{why}")
 
     async def change_membership(self, action: str, raft_address: str) -> None:
         """Add or remove a member (through the leader)."""

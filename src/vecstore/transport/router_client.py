@@ -7,7 +7,6 @@ Used by the admin CLI, the demo and scripts. Bodies travel as msgpack; retriable
 from __future__ import annotations
 
 import asyncio
-import ssl
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +15,8 @@ from typing import Any
 import aiohttp
 
 from vecstore.cluster.errors import Timeout, Unavailable, Unreachable, VecStoreError, error_from_dict
-from vecstore.transport.rpc import RpcChannel, RpcUnsupported
+from vecstore.cluster.tls import client_context
+from vecstore.transport.rpc import RpcChannel, RpcUnsupported, tls_complaint
 from vecstore.transport.wire import JSON, MSGPACK, decode_body, encode_body
 
 DEFAULT_ROUTER = "http://127.0.0.1:6333"
@@ -58,8 +58,9 @@ class RouterClient:
         ca_file: str | Path | None = None,
     ) -> None:
         self.url = normalize_router_url(url)
-        self._tls = None if ca_file is None else ssl.create_default_context(cafile=str(ca_file))
-        """Verifies an https router against this CA (else the system's trusted CAs)."""
+        self._tls = None if ca_file is None else client_context(ca_file)
+        """Verifies an https router against this CA (else the system's trusted CAs); TlsError
+        if the file cannot be read."""
         self.api_key = api_key
         self.deadline_seconds = deadline_seconds
         self.connect_seconds = connect_seconds
@@ -146,11 +147,8 @@ class RouterClient:
         body becomes a VecStoreError."""
         try:
             return await self._exchange(method, path, body)
-        except aiohttp.ClientConnectorCertificateError as err:
-            raise Unavailable(
-                f"router at {self.url} has a certificate this client does not trust "
-                f"({err.certificate_error}); pass the CA that signed it (--ca-file or VECSTORE_TLS_CA_FILE)"
-            ) from None
+        except aiohttp.ClientSSLError as err:
+            raise Unavailable(tls_complaint(f"router at {self.url}", err)) from None
         except (aiohttp.ClientError, ConnectionError) as err:
             raise Unavailable(f"router at {self.url} is unreachable: {err}") from None
         except TimeoutError:
@@ -170,6 +168,8 @@ class RouterClient:
             budget = self.deadline_seconds
             try:
                 return await self._exchange(method, path, body)
+            except aiohttp.ClientSSLError as err:  # a certificate is not trusted: retrying will not help
+                raise Unavailable(tls_complaint(f"router at {self.url}", err)) from None
             except aiohttp.ClientConnectorError as err:
                 error: VecStoreError = Unavailable(f"router at {self.url} is unreachable: {err}")
                 budget = min(budget, self.connect_seconds)

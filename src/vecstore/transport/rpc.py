@@ -47,6 +47,8 @@ RPC_PATH = "/v1/rpc"
 HEARTBEAT_SECONDS = 5.0
 MAX_RESPONSE_BYTES = 1 << 30
 MAX_IN_FLIGHT = 512
+TLS_CLOSE_SECONDS = 1.0
+TLS_CLOSE_POLL_SECONDS = 0.005
 INTERNAL_ERROR = {"status": "error", "error": "internal error; see the server log", "code": "internal"}
 _PARAMETER = re.compile(r"\{(\w+)\}")
 
@@ -154,6 +156,8 @@ class RpcChannel:
                 raise Forbidden(f"{address} refused the API key") from None
             # no such route (an older server), or something in between that does not upgrade
             raise RpcUnsupported(f"{address} answered {err.status} to the upgrade") from None
+        except aiohttp.ClientSSLError as err:
+            raise Unreachable(tls_complaint(address, err)) from None
         except (aiohttp.ClientError, ConnectionError, OSError) as err:
             raise Unreachable(f"{address} is unreachable: {err}") from None
         except TimeoutError:
@@ -221,12 +225,45 @@ class RpcChannel:
         self._pending.clear()
 
     async def close(self) -> None:
-        """Close the connection; requests in flight fail as Unavailable."""
+        """Close the connection; requests in flight fail as Unavailable. Over TLS, returns
+        once the socket is closed too (see `_socket_closed`)."""
+        tls_socket = self._ws.get_extra_info("socket") if self._ws.get_extra_info("sslcontext") else None
         await self._ws.close()
         self._reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._reader
         self._fail_pending(Unavailable(f"{self.address}: client closed"))
+        if tls_socket is not None:
+            await _socket_closed(tls_socket, TLS_CLOSE_SECONDS)
+
+
+class _Socket(Protocol):
+    def fileno(self) -> int: ...
+
+
+async def _socket_closed(sock: _Socket, seconds: float) -> None:
+    """Wait (at most `seconds`) until `sock` is closed.
+
+    Closing a TLS connection first exchanges close_notify alerts with the peer; the socket
+    closes only after that, a few loop turns later. A short-lived program (the CLI, a test)
+    that ended its event loop sooner would leave the socket to the garbage collector
+    ("unclosed transport" warnings). aiohttp waits for its pooled connections on session
+    close, but a WebSocket's connection has left the pool.
+    """
+    for _ in range(round(seconds / TLS_CLOSE_POLL_SECONDS)):  # no event to wait on: poll
+        if sock.fileno() == -1:
+            return
+        await asyncio.sleep(TLS_CLOSE_POLL_SECONDS)
+
+
+def tls_complaint(address: str, err: aiohttp.ClientSSLError) -> str:
+    """What to tell a user whose TLS handshake with `address` failed."""
+    if isinstance(err, aiohttp.ClientConnectorCertificateError):
+        return (
+            f"{address} has a TLS certificate this client does not trust ({err.certificate_error}); "
+            "give the CA that signed it (VECSTORE_TLS_CA_FILE, or --ca-file for the CLI)"
+        )
+    return f"{address}: the TLS handshake failed ({err}); does it serve HTTPS?"
 
 
 # ---- server side (the transport-neutral part; node and router adapt it to aiohttp) ------

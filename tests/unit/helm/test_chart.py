@@ -275,6 +275,7 @@ def test_node_settings_are_ones_the_node_reads(
     known = {"VECSTORE_LOG_LEVEL"}
     known |= {f"VECSTORE_{name.upper()}" for name in ("data_dir", "http_bind", "raft_bind")}
     known |= {"VECSTORE_CLUSTER_SECRET_FILE", "VECSTORE_TLS_CERT_FILE", "VECSTORE_TLS_KEY_FILE"}
+    known |= {"VECSTORE_TLS_CA_FILE"}  # not the node's: the CLI's, in `kubectl exec` (NOTES.txt)
     known |= {f"VECSTORE_RAFT_{f.name.upper()}" for f in fields(RaftTuning)}
     known |= {f"VECSTORE_{f.name.upper()}" for f in fields(ShardSettings) if f.name != "data_dir"}
     spec_file = tmp_path / SPEC_KEY
@@ -500,7 +501,11 @@ def test_spec_parses_when_written_by_the_chart_alone() -> None:
 def test_tls_mounts_the_secret_and_serves_https_with_https_probes() -> None:
     rendered = render(next(v for v in VARIANTS if v.name == "tls"))
     wanted = {
-        "node": {"VECSTORE_TLS_CERT_FILE": "tls.crt", "VECSTORE_TLS_KEY_FILE": "tls.key"},
+        "node": {  # the CA for `vecstore` commands run in node pods (NOTES.txt step 4)
+            "VECSTORE_TLS_CERT_FILE": "tls.crt",
+            "VECSTORE_TLS_KEY_FILE": "tls.key",
+            "VECSTORE_TLS_CA_FILE": "ca.crt",
+        },
         "router": {
             "VECSTORE_TLS_CERT_FILE": "tls.crt",
             "VECSTORE_TLS_KEY_FILE": "tls.key",
@@ -530,3 +535,30 @@ def test_tls_without_a_secret_is_refused() -> None:
     with helm_python.Chart.load(CHART_DIR) as chart, pytest.raises(helm_python.HelmValuesError) as caught:
         chart.validate_schema({"tls": {"enabled": True}})
     assert "existingSecret" in str(caught.value)
+
+
+def test_tls_service_monitor_scrapes_https_verifying_with_the_secrets_ca() -> None:
+    values = {
+        "tls": {"enabled": True, "existingSecret": TLS_SECRET},
+        "ingest": {"enabled": True, "bootstrap": "kafka.streaming.svc:9092", "topics": ["points"]},
+        "metrics": {"serviceMonitor": {"enabled": True}},
+    }
+    rendered = render(Variant("tls-monitored", values, shards=2, replicas=3))
+    (monitor,) = rendered.of_kind("ServiceMonitor")
+    endpoints = {e["port"]: e for e in monitor["spec"]["endpoints"]}
+    https = endpoints["http"]  # routers and nodes
+    assert https["scheme"] == "https"
+    assert https["tlsConfig"]["ca"] == {"secret": {"name": TLS_SECRET, "key": "ca.crt"}}
+    (router_service,) = rendered.component("Service", "router")
+    assert https["tlsConfig"]["serverName"] == router_service["metadata"]["name"]
+    assert set(endpoints["metrics"]) == {"port", "path", "interval", "scrapeTimeout"}  # ingest: HTTP
+
+
+def test_tls_notes_use_https_with_the_ca_and_the_names_the_certificate_carries() -> None:
+    rendered = render(next(v for v in VARIANTS if v.name == "tls"))
+    (router_service,) = rendered.component("Service", "router")
+    router = router_service["metadata"]["name"]
+    assert f"--cacert ca.crt --resolve {router}:6333:127.0.0.1 https://{router}:6333/readyz" in rendered.notes
+    assert "curl -s localhost" not in rendered.notes
+    node = rendered.cluster_spec().shards[0].nodes[0]
+    assert f"vecstore status --nodes {node.http}" in rendered.notes  # the spec's name, as certified
