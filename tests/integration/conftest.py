@@ -75,17 +75,20 @@ def started_cluster(
     shards: int,
     replicas: int = 3,
     router_env: dict[str, str] | None = None,
+    node_env: dict[str, str] | None = None,
     ready: Callable[[LocalCluster], Coroutine[Any, Any, None]] | None = None,
     tls: bool = False,
 ) -> Iterator[LocalCluster]:
-    """`shards` x `replicas` plus a router (with `router_env` added to its environment),
-    started as `vecstore up` starts it, waited for (`ready`, by default the router's
-    /readyz over plain HTTP); stopped after."""
+    """`shards` x `replicas` plus a router, with `router_env` added to the router's
+    environment and `node_env` to the nodes', started as `vecstore up` starts it, waited
+    for (`ready`, by default the router's /readyz over plain HTTP); stopped after."""
     cluster = LocalCluster(directory, shards=shards, replicas=replicas, port=free_ports(1)[0], tls=tls)
     for process in cluster.processes:
         process.env.update(TEST_ENV)
         if process.role == "router":
             process.env.update(router_env or {})
+        if process.role == "node":
+            process.env.update(node_env or {})
     cluster.start()
     try:
         asyncio.run(ready(cluster) if ready is not None else _wait_router_ready(cluster.router_url))

@@ -9,20 +9,18 @@ back 413 with `partial: false` while no shard's digest changed.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.integration.conftest import TEST_ENV, _wait_router_ready
+from tests.integration.conftest import started_cluster
 from vecstore.cluster.commands import Selector, SetPayload
 from vecstore.cluster.errors import PayloadTooLarge
 from vecstore.cluster.filters import parse_filter
 from vecstore.cluster.topology import Topology
 from vecstore.launcher.local_cluster import LocalCluster
-from vecstore.launcher.processes import free_ports
 from vecstore.router.metrics import RouterMetrics
 from vecstore.router.shards import ShardSet
 from vecstore.transport.node_client import NodeClient
@@ -38,18 +36,11 @@ POINTS = 40
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """2 shards x 1 node whose nodes take commands up to 64 KiB and payloads up to 8 KiB."""
-    local = LocalCluster(tmp_path_factory.mktemp("multi"), shards=2, replicas=1, port=free_ports(1)[0])
-    for process in local.processes:
-        process.env.update(TEST_ENV)
-        if process.role == "node":
-            process.env["VECSTORE_MAX_COMMAND_BYTES"] = str(MAX_COMMAND)
-            process.env["VECSTORE_MAX_PAYLOAD_BYTES"] = str(MAX_PAYLOAD)
-    local.start()
-    try:
-        asyncio.run(_wait_router_ready(local.router_url))
-        yield local
-    finally:
-        local.stop()
+    node_env = {
+        "VECSTORE_MAX_COMMAND_BYTES": str(MAX_COMMAND),
+        "VECSTORE_MAX_PAYLOAD_BYTES": str(MAX_PAYLOAD),
+    }
+    yield from started_cluster(tmp_path_factory.mktemp("multi"), shards=2, replicas=1, node_env=node_env)
 
 
 @pytest.fixture

@@ -17,13 +17,13 @@ import aiohttp
 import numpy as np
 import pytest
 
-from tests.integration.conftest import TEST_ENV, _wait_router_ready, wait_converged
+from tests.integration.conftest import started_cluster, wait_converged
 from tests.integration.test_raft_node import create, upsert
 from vecstore.cluster.codec import encode_command
 from vecstore.cluster.commands import CreateCollection, Upsert
 from vecstore.cluster.schema import CollectionSchema
 from vecstore.launcher.local_cluster import LocalCluster
-from vecstore.launcher.processes import LocalShardGroup, free_ports
+from vecstore.launcher.processes import LocalShardGroup
 from vecstore.node.config import DEFAULT_MAX_COMMAND_BYTES
 from vecstore.transport.node_client import NodeClient
 from vecstore.transport.rpc import RPC_PATH
@@ -145,15 +145,7 @@ async def test_rpc_websocket_closes_on_a_frame_over_the_command_limit(
 @pytest.fixture
 def one_node_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
     """One shard of one node, and a router (as `vecstore up` starts them)."""
-    cluster = LocalCluster(tmp_path / "cluster", shards=1, replicas=1, port=free_ports(1)[0])
-    for process in cluster.processes:
-        process.env.update(TEST_ENV)
-    cluster.start()
-    try:
-        asyncio.run(_wait_router_ready(cluster.router_url))
-        yield cluster
-    finally:
-        cluster.stop()
+    yield from started_cluster(tmp_path / "cluster", shards=1, replicas=1)
 
 
 async def test_router_rpc_websocket_closes_on_a_frame_over_its_body_limit(

@@ -11,9 +11,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.integration.conftest import TEST_ENV, _wait_router_ready
+from tests.integration.conftest import started_cluster
 from vecstore.launcher.local_cluster import LocalCluster
-from vecstore.launcher.processes import free_ports
 from vecstore.router.rate_limit import key_fingerprint
 from vecstore.transport.router_client import RouterClient
 
@@ -26,20 +25,12 @@ RATE = 5  # requests a second per key, burst 5
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    directory = tmp_path_factory.mktemp("limits")
-    local = LocalCluster(directory, shards=1, replicas=1, port=free_ports(1)[0])
-    for process in local.processes:
-        process.env.update(TEST_ENV)
-        if process.role == "router":
-            process.env["VECSTORE_API_KEYS"] = f"{ADMIN}:admin,{READER}:read"
-            process.env["VECSTORE_RATE_LIMIT_PER_KEY"] = str(RATE)
-            process.env["VECSTORE_RATE_BURST_PER_KEY"] = str(RATE)
-    local.start()
-    try:
-        asyncio.run(_wait_router_ready(local.router_url))
-        yield local
-    finally:
-        local.stop()
+    router_env = {
+        "VECSTORE_API_KEYS": f"{ADMIN}:admin,{READER}:read",
+        "VECSTORE_RATE_LIMIT_PER_KEY": str(RATE),
+        "VECSTORE_RATE_BURST_PER_KEY": str(RATE),
+    }
+    yield from started_cluster(tmp_path_factory.mktemp("limits"), shards=1, replicas=1, router_env=router_env)
 
 
 async def _post(url: str, key: str, body: dict[str, Any]) -> tuple[int, dict[str, str]]:
