@@ -22,6 +22,7 @@ import msgpack
 import numpy as np
 
 from vecstore.cluster.commands import (
+    HELD_PAYLOAD_BYTES,
     DeletePayloadKeys,
     DeletePoints,
     OverwritePayload,
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 Payload = dict[str, Any]
 Container = MemTable | SealedSegment
 DIGEST_MOD = 2**64
-MAX_STORED = 2**62
+MAX_STORED = HELD_PAYLOAD_BYTES  # re-encoding what is held: no size or depth bound (commands.py)
 """No bound when re-encoding a payload that is already stored."""
 
 
