@@ -37,7 +37,9 @@ def room(rooms: str = "", packages: str = "", banned_stdlib: str = "") -> Room:
 
 ROOMS: dict[str, Room] = {
     # the shared vocabulary: errors, ids, schema, filters, commands, codec, spec, hash ring, log format
-    "cluster": room(packages="msgpack numpy uhashring yaml", banned_stdlib="asyncio socket threading"),
+    "cluster": room(
+        packages="msgpack numpy uhashring yaml threadpoolctl", banned_stdlib="asyncio socket threading"
+    ),
     # the pure core of one shard: no event loop, no network, no Raft
     "shard": room("cluster", "numpy usearch msgpack cupy tqdm", banned_stdlib="asyncio socket selectors ssl"),
     # clients and servers on the wire: node/router clients, RPC frames, shared server plumbing

@@ -53,6 +53,26 @@ def encode_command(command: Command) -> bytes:
     return packed
 
 
+TAG_PREFIX_BYTES = 64
+ROW_ADDING_TAGS = frozenset({"upsert", "ingest_batch", "migrate_in"})
+"""Tags of the commands that may append vectors (held back by indexing backpressure)."""
+
+
+def command_tag(data: bytes) -> str | None:
+    """The tag of encoded command bytes, read from their first items only (None if they
+    do not start like a command; `decode_command` then says what is wrong)."""
+    unpacker = msgpack.Unpacker(raw=False)
+    unpacker.feed(data[:TAG_PREFIX_BYTES])  # the array header, the version and a short tag
+    try:
+        if unpacker.read_array_header() != 3:
+            return None
+        unpacker.skip()  # the version
+        tag = unpacker.unpack()
+    except Exception:  # msgpack raises several unrelated exception types
+        return None
+    return tag if isinstance(tag, str) else None
+
+
 def decode_command(data: bytes) -> Command:
     """Decode bytes from `encode_command`, or raise MalformedCommand/UnsupportedVersion."""
     try:

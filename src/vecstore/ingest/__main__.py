@@ -18,6 +18,7 @@ from pathlib import Path
 
 from aiokafka.errors import KafkaError
 
+from vecstore.cluster.blas import limit_blas_threads
 from vecstore.cluster.credentials import NodeAccess
 from vecstore.cluster.errors import VecStoreError
 from vecstore.cluster.log_format import configure_logging
@@ -126,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level)
     try:
+        limit_blas_threads(os.environ)
         status: int = asyncio.run(args.handler(args))
     except (VecStoreError, MissingTopics, KafkaError, ValueError, OSError) as err:
         log.error("%s", err)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from vecstore.cluster.blas import limit_blas_threads
 from vecstore.cluster.errors import VecStoreError
 from vecstore.cluster.log_format import configure_logging
 from vecstore.cluster.tls import server_context
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.insecure_no_cluster_secret:
         environ["VECSTORE_" + INSECURE_FLAG.upper()] = "1"
     try:
+        limit_blas_threads(environ)
         config = load_config(args.config, environ, spec_path=args.spec)
         tls = server_context(config.tls_cert_file, config.tls_key_file)
         if config.insecure_no_cluster_secret and not config.cluster_secret:

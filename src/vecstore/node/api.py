@@ -117,8 +117,8 @@ async def search_points(service: NodeService, params: Params, body: Body) -> Bod
         )
 
     def quick(batch: list[Any]) -> bool:
-        # The indexer holds a memtable's lock while it adds rows (for a long while when a
-        # segment is sealed): while it has work, searches wait for it in a thread.
+        # While the indexer has work, a search also scores the unpublished rows exactly:
+        # too long for the event loop, so it runs in a thread.
         return (
             condition is None
             and not exact

@@ -25,6 +25,17 @@ class NodeMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        self.write_backpressure = Counter(
+            "vecstore_write_backpressure",
+            "Writes of points held back because too many vectors waited for HNSW",
+            registry=registry,
+        )
+        self.backpressure_seconds = Histogram(
+            "vecstore_write_backpressure_seconds",
+            "Time a held-back write waited for the indexer",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
         self.search_seconds = Histogram(
             "vecstore_search_seconds",
             "Time to answer one search request",

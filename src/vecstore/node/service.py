@@ -15,10 +15,12 @@ from typing import Any, TypeVar
 
 from pysyncobj.node import TCPNode
 
+from vecstore.cluster.codec import ROW_ADDING_TAGS, command_tag
 from vecstore.cluster.errors import (
     InvalidRequest,
     NotLeader,
     PayloadTooLarge,
+    Unavailable,
     error_from_dict,
 )
 from vecstore.node.bridge import replicate
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 ROLES = {0: "follower", 1: "candidate", 2: "leader"}
 READY_APPLY_GAP = 1_000
+BACKPRESSURE_POLL_SECONDS = 0.01
 
 
 class Consistency(StrEnum):
@@ -91,6 +94,8 @@ class NodeService:
                 "(send smaller batches)"
             )
         self.require_leader()
+        if command_tag(data) in ROW_ADDING_TAGS:
+            await self.admit_rows()
         started = time.perf_counter()
         outcome = await replicate(
             self.machine.apply_command,
@@ -103,6 +108,27 @@ class NodeService:
             raise error_from_dict(outcome["error"])
         result: dict[str, Any] = outcome["result"]
         return result
+
+    async def admit_rows(self) -> None:
+        """Backpressure: wait while more vectors wait for HNSW on this leader than the shard's
+        `max_unindexed_bytes` (searches score those exactly, so their number bounds a
+        search's cost). Unavailable (retriable) if the backlog does not shrink in time."""
+        limit = self.shard.settings.max_unindexed_bytes
+        if limit <= 0 or self.shard.unindexed_bytes() <= limit:
+            return
+        started = time.monotonic()
+        deadline = started + self.config.request_timeout
+        self.metrics.write_backpressure.inc()
+        try:
+            while (backlog := self.shard.unindexed_bytes()) > limit:
+                if time.monotonic() > deadline:
+                    raise Unavailable(
+                        f"indexing backlog of {backlog:,} bytes of vectors (limit {limit:,}) did not "
+                        f"shrink within {self.config.request_timeout:g}s; retry later"
+                    )
+                await asyncio.sleep(BACKPRESSURE_POLL_SECONDS)
+        finally:
+            self.metrics.backpressure_seconds.observe(time.monotonic() - started)
 
     async def change_membership(self, action: str, raft_address: str) -> None:
         """Add or remove a member through Raft's membership change."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from vecstore.cluster.blas import limit_blas_threads
 from vecstore.cluster.credentials import CredentialError, NodeAccess
 from vecstore.cluster.errors import VecStoreError
 from vecstore.cluster.log_format import configure_logging
@@ -71,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
     try:
+        limit_blas_threads(os.environ)
         spec = load_spec(args.spec)
         spec = replace(spec, router=router_from_env(spec.router, os.environ))
         keys = load_keys()

@@ -1,13 +1,28 @@
-"""The mutable segment: recent points in memory, plus the HNSW index the indexer grows.
+"""The mutable segment: recent points in memory, plus the HNSW graph the indexer grows.
 
 Rows are appended by apply in key order (keys are contiguous from `key_lo`), and the
-background indexer moves rows [indexed, count) into `index`. Rows past `indexed` are
-the write buffer that searches score exactly. Once frozen, a memtable never changes.
+background indexer moves rows [indexed, count) into its graph. Once frozen, a memtable
+never changes.
+
+Searches never wait for the indexer. usearch serialises every call on one index, so a
+search of the graph being built would wait for a whole add (for seconds, behind a
+low-priority thread, when a segment is sealed). Searches therefore read a *published*
+graph (`GraphView`): rows [0, view.rows) in an index the indexer no longer touches. Rows
+past `view.rows` are scored exactly by the search (the tail). The indexer publishes:
+
+- a copy of its graph once the searches' exact work on indexed-but-unpublished rows
+  (`scan_debt`) reaches the cost of that copy (about one pass over the graph's rows): a
+  graph nobody searches is never copied, a busy one is published often (ski rental);
+- its graph itself, without a copy, when it has nothing to add and searches scan its
+  unpublished rows (or it has had nothing to add for `SHARE_AFTER_IDLE_SECONDS`); the next
+  add then copies it first (copy on write).
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,6 +38,11 @@ KeyArray = npt.NDArray[np.uint64]
 
 USEARCH_METRIC = {Metric.COSINE: "cos", Metric.L2: "l2sq", Metric.DOT: "ip"}
 
+SHARE_AFTER_IDLE_SECONDS = 1.0
+"""An indexer idle this long publishes its graph itself (no copy) for searches."""
+MIN_PUBLISH_DEBT = 1_024
+"""Scan debt (rows) below which no copy is published, however small the graph."""
+
 
 def new_index(schema: CollectionSchema) -> Index:
     """An empty in-memory usearch index for a collection's schema."""
@@ -36,6 +56,14 @@ def new_index(schema: CollectionSchema) -> Index:
     )
 
 
+@dataclass(frozen=True)
+class GraphView:
+    """A graph searches may read: rows [0, rows) of its memtable, never added to again."""
+
+    index: Index
+    rows: int
+
+
 class MemTable:
     """Recent points of one collection, kept in memory until sealed."""
 
@@ -44,6 +72,7 @@ class MemTable:
         self.key_lo = key_lo
         self.count = 0
         self.indexed = 0
+        """Rows in the indexer's graph (rows past it are the unindexed write buffer)."""
         self.dead = 0
         self.frozen = False
         self.ext_ids: list[PointId] = []
@@ -53,8 +82,16 @@ class MemTable:
         self.edited: dict[int, int] = {}
         """Row -> the edit count at its latest in-place payload change."""
         self._vectors: FloatMatrix = np.zeros((64, schema.dimension), dtype=np.float32)
+        self._norms: FloatMatrix = np.zeros(64, dtype=np.float32)
+        """Per row: the euclidean norm (cosine) or its square (l2) of the vector; for the tail scan."""
         self.index = new_index(schema)
-        self.index_lock = threading.Lock()
+        """The indexer's graph: only `index_step` adds to it, and seal writes it out."""
+        self._view = GraphView(self.index, 0)
+        self._index_lock = threading.Lock()
+        """Held by indexing callers only (the indexer thread, seal, tests); never by searches."""
+        self.scan_debt = 0
+        """Indexed rows searches scored exactly because they were not published yet."""
+        self._idle_since: float | None = None
 
     @property
     def key_hi(self) -> int:
@@ -70,10 +107,15 @@ class MemTable:
         assert not self.frozen, "a frozen memtable never changes"
         needed = self.count + len(ext_ids)
         if needed > self._vectors.shape[0]:
-            grown = np.zeros((max(needed, 2 * self._vectors.shape[0]), self.schema.dimension), np.float32)
+            rows = max(needed, 2 * self._vectors.shape[0])
+            grown = np.zeros((rows, self.schema.dimension), np.float32)
             grown[: self.count] = self._vectors[: self.count]
             self._vectors = grown
+            norms = np.zeros(rows, np.float32)
+            norms[: self.count] = self._norms[: self.count]
+            self._norms = norms
         self._vectors[self.count : needed] = vectors
+        self._norms[self.count : needed] = row_norms(self._vectors[self.count : needed], self.schema.metric)
         self.ext_ids.extend(ext_ids)
         self.payloads.extend(payloads)
         self.count = needed
@@ -81,6 +123,10 @@ class MemTable:
     def vectors(self, start: int = 0, stop: int | None = None) -> FloatMatrix:
         """Rows [start, stop) of the full-precision vectors (a view)."""
         return self._vectors[start : self.count if stop is None else stop]
+
+    def norms(self, start: int = 0, stop: int | None = None) -> FloatMatrix:
+        """`row_norms` of rows [start, stop) (a view), computed once at append."""
+        return self._norms[start : self.count if stop is None else stop]
 
     def vectors_of(self, keys: KeyArray) -> FloatMatrix:
         """Full-precision vectors of the given keys."""
@@ -107,25 +153,68 @@ class MemTable:
         self.edits += 1
         self.edited[row] = self.edits
 
+    @property
+    def searchable(self) -> int:
+        """Rows in the published graph; searches score rows past it exactly."""
+        return self._view.rows
+
     def index_step(self, limit: int, threads: int = 1) -> int:
-        """Add up to `limit` unindexed rows to the HNSW index; returns how many were added."""
-        with self.index_lock:
+        """Add up to `limit` unindexed rows to the indexer's graph; returns how many were added.
+
+        Searches meanwhile read the published graph; see the module docstring for when this
+        step publishes a new one.
+        """
+        with self._index_lock:
             start = self.indexed
             stop = min(self.count, start + limit)
             if stop <= start:
+                self._settle()
                 return 0
+            self._idle_since = None
+            if self.index is self._view.index:  # published: searches may be reading it
+                self.index = self.index.copy()
             self.index.add(self.keys(start, stop), self.vectors(start, stop), threads=threads)
-            self.indexed = stop  # advanced only after the add, so searches never miss a row
+            self.indexed = stop
+            if self.scan_debt >= max(MIN_PUBLISH_DEBT, self.indexed):
+                self._view = GraphView(self.index.copy(), stop)
+                self.scan_debt = 0
         return stop - start
 
+    def _settle(self) -> None:
+        """Nothing to add: publish the graph itself (no copy) when searches scan its
+        unpublished rows, when no more rows can come (frozen), or after a quiet while."""
+        if self._view.index is self.index and self._view.rows == self.indexed:
+            return
+        now = time.monotonic()
+        idle = self._idle_since is not None and now - self._idle_since >= SHARE_AFTER_IDLE_SECONDS
+        if idle or self.frozen or self.scan_debt >= MIN_PUBLISH_DEBT:
+            self._view = GraphView(self.index, self.indexed)
+            self.scan_debt = 0
+        elif self._idle_since is None:
+            self._idle_since = now
+
     def search(self, queries: FloatMatrix, count: int) -> tuple[KeyArray, FloatMatrix]:
-        """HNSW search of the indexed rows: keys and distances, shape (queries, <=count)."""
-        with self.index_lock:
-            if len(self.index) == 0:
-                empty = (queries.shape[0], 0)
-                return np.zeros(empty, np.uint64), np.zeros(empty, np.float32)
-            found = self.index.search(queries, count, threads=search_threads(queries))
+        """HNSW search of the published rows: keys and distances, shape (queries, <=count)."""
+        view = self._view
+        if view.rows == 0:
+            empty = (queries.shape[0], 0)
+            return np.zeros(empty, np.uint64), np.zeros(empty, np.float32)
+        found = view.index.search(queries, count, threads=search_threads(queries))
         return _batch_arrays(found, queries.shape[0])
+
+    def charge_scan(self, searchable: int) -> None:
+        """A search scored rows from `searchable` exactly: count the indexed ones as debt."""
+        unpublished = self.indexed - searchable
+        if unpublished > 0:
+            self.scan_debt += unpublished
+
+
+def row_norms(vectors: FloatMatrix, metric: Metric) -> FloatMatrix:
+    """What the exact tail scan needs per row: |v| for cosine, |v|^2 for l2 (0 for dot)."""
+    if metric is Metric.DOT:
+        return np.zeros(len(vectors), np.float32)
+    squares = np.einsum("ij,ij->i", vectors, vectors, dtype=np.float32)
+    return np.asarray(np.sqrt(squares) if metric is Metric.COSINE else squares, dtype=np.float32)
 
 
 def search_threads(queries: FloatMatrix) -> int:

@@ -65,25 +65,42 @@ class Scorer:
             result = xp.maximum(q_sq + c_sq - 2.0 * (q @ c.T), 0.0)
         return self._to_numpy(result.astype(xp.float32))
 
+    def distances_normed(
+        self, queries: FloatArray, candidates: FloatArray, norms: FloatArray, metric: Metric
+    ) -> FloatArray:
+        """`distances`, given each candidate's precomputed norm (cosine) or squared norm (l2):
+        one matrix product over the candidates as stored, no normalised copy of them."""
+        xp = self._xp
+        q = xp.asarray(queries, dtype=xp.float32)
+        c = xp.asarray(candidates, dtype=xp.float32)
+        products = q @ c.T
+        if metric is Metric.COSINE:
+            n = xp.asarray(norms, dtype=xp.float32)
+            products /= _safe_norm(xp, q)
+            products /= xp.where(n == 0, 1.0, n)[None, :]
+            result = 1.0 - products
+        elif metric is Metric.DOT:
+            result = 1.0 - products
+        else:
+            q_sq = (q * q).sum(axis=1)[:, None]
+            result = xp.maximum(q_sq + xp.asarray(norms, dtype=xp.float32)[None, :] - 2.0 * products, 0.0)
+        return self._to_numpy(result.astype(xp.float32))
+
     def top_k(
         self, queries: FloatArray, candidates: FloatArray, metric: Metric, k: int
     ) -> tuple[IndexArray, FloatArray]:
         """Per query, the rows of the k closest candidates and their distances, closest first."""
-        count = candidates.shape[0]
-        if count == 0 or k <= 0:
-            empty = (queries.shape[0], 0)
-            return np.zeros(empty, dtype=np.int64), np.zeros(empty, dtype=np.float32)
-        dist = self.distances(queries, candidates, metric)
-        take = min(k, count)
-        if take < count:
-            part = np.argpartition(dist, take - 1, axis=1)[:, :take]
-        else:
-            part = np.broadcast_to(np.arange(count), (dist.shape[0], count))
-        part_dist = np.take_along_axis(dist, part, axis=1)
-        # stable order: by distance, ties by row, so every replica answers identically
-        order = np.lexsort((part, part_dist), axis=1)
-        rows = np.take_along_axis(part, order, axis=1).astype(np.int64)
-        return rows, np.take_along_axis(part_dist, order, axis=1)
+        if candidates.shape[0] == 0 or k <= 0:
+            return _empty(queries)
+        return _smallest(self.distances(queries, candidates, metric), k)
+
+    def top_k_normed(
+        self, queries: FloatArray, candidates: FloatArray, norms: FloatArray, metric: Metric, k: int
+    ) -> tuple[IndexArray, FloatArray]:
+        """`top_k` with precomputed candidate norms (see `distances_normed`)."""
+        if candidates.shape[0] == 0 or k <= 0:
+            return _empty(queries)
+        return _smallest(self.distances_normed(queries, candidates, norms, metric), k)
 
     def top_k_each(
         self, queries: FloatArray, candidates: FloatArray, metric: Metric, k: int
@@ -105,22 +122,32 @@ class Scorer:
             q_sq = (q * q).sum(axis=1)[:, None]
             c_sq = (c * c).sum(axis=2)
             result = xp.maximum(q_sq + c_sq - 2.0 * xp.einsum("nd,nmd->nm", q, c), 0.0)
-        dist = self._to_numpy(result.astype(xp.float32))
-        count = dist.shape[1]
-        take = min(k, count)
-        if take < count:
-            part = np.argpartition(dist, take - 1, axis=1)[:, :take]
-        else:
-            part = np.broadcast_to(np.arange(count), dist.shape)
-        part_dist = np.take_along_axis(dist, part, axis=1)
-        order = np.lexsort((part, part_dist), axis=1)
-        rows = np.take_along_axis(part, order, axis=1).astype(np.int64)
-        return rows, np.take_along_axis(part_dist, order, axis=1)
+        return _smallest(self._to_numpy(result.astype(xp.float32)), k)
 
     def _to_numpy(self, array: Any) -> FloatArray:
         if self._xp is np:
             return np.asarray(array, dtype=np.float32)
         return np.asarray(self._xp.asnumpy(array), dtype=np.float32)
+
+
+def _empty(queries: FloatArray) -> tuple[IndexArray, FloatArray]:
+    empty = (queries.shape[0], 0)
+    return np.zeros(empty, dtype=np.int64), np.zeros(empty, dtype=np.float32)
+
+
+def _smallest(dist: FloatArray, k: int) -> tuple[IndexArray, FloatArray]:
+    """Per row of `dist`, the columns of the k smallest and their values, smallest first."""
+    count = dist.shape[1]
+    take = min(k, count)
+    if take < count:
+        part = np.argpartition(dist, take - 1, axis=1)[:, :take]
+    else:
+        part = np.broadcast_to(np.arange(count), dist.shape)
+    part_dist = np.take_along_axis(dist, part, axis=1)
+    # stable order: by distance, ties by row, so every replica answers identically
+    order = np.lexsort((part, part_dist), axis=1)
+    rows = np.take_along_axis(part, order, axis=1).astype(np.int64)
+    return rows, np.take_along_axis(part_dist, order, axis=1)
 
 
 def _safe_norm(xp: Any, matrix: Any) -> Any:

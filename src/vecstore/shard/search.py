@@ -154,18 +154,23 @@ def _candidates(
         count = min(fetch + container.dead, container.count)
         if count <= 0:
             continue
-        # read the watermark before the graph search: the indexer thread may add rows in
-        # between, and those must come from the exact scan (duplicates are dropped later)
-        indexed = container.indexed if isinstance(container, MemTable) else container.count
+        # read the watermark before the graph search: the indexer thread may publish a
+        # bigger graph in between, whose extra rows the exact scan covers too (duplicates
+        # are dropped later)
+        searchable = container.searchable if isinstance(container, MemTable) else container.count
         keys, dists = container.search(queries, count)
         parts_keys.append(keys)
         parts_dists.append(dists)
-        if isinstance(container, MemTable) and indexed < container.count:
-            tail_keys = container.keys(indexed)
-            rows, tail_dists = collection.scorer.top_k(
-                queries, container.vectors(indexed), collection.schema.metric, count
+        if isinstance(container, MemTable) and searchable < container.count:
+            container.charge_scan(searchable)
+            rows, tail_dists = collection.scorer.top_k_normed(
+                queries,
+                container.vectors(searchable),
+                container.norms(searchable),
+                collection.schema.metric,
+                count,
             )
-            parts_keys.append(tail_keys[rows])
+            parts_keys.append(container.keys(searchable)[rows])
             parts_dists.append(tail_dists)
             exact_tail = True
     if not parts_keys:

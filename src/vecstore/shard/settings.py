@@ -35,7 +35,10 @@ class ShardSettings:
     compaction_dead_ratio: float = 0.2
     """A sealed segment with this fraction of deleted points is rewritten."""
     index_chunk: int = 256
-    """Vectors one indexing step adds (bounds search stalls)."""
+    """Vectors one indexing step adds (between two checks for a graph to publish)."""
+    max_unindexed_bytes: int = 4 << 20
+    """Backpressure: a leader holds new writes of points while more than this many bytes of
+    vectors wait for HNSW (searches score those exactly); 0 turns it off."""
     exact_limit: int = 4_000
     """Filtered searches estimated to match at most this many points are scored exactly."""
     rescore_factor: int = 4

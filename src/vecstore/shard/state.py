@@ -392,6 +392,12 @@ class Shard:
                 "scorer": self.scorer.backend,
             }
 
+    def unindexed_bytes(self) -> int:
+        """Bytes of full-precision vectors applied but not yet in an HNSW graph (lock-free:
+        the event loop asks, and apply may hold the shard lock for a while)."""
+        collections = list(self.collections.values())  # one C-level copy: safe against apply
+        return sum(c.pending() * c.schema.dimension * 4 for c in collections)
+
     # ---- maintenance ---------------------------------------------------------------------
 
     def index_step(self) -> bool:

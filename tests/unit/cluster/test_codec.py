@@ -8,7 +8,7 @@ import msgpack
 import numpy as np
 import pytest
 
-from vecstore.cluster.codec import CODEC_VERSION, decode_command, encode_command
+from vecstore.cluster.codec import CODEC_VERSION, command_tag, decode_command, encode_command
 from vecstore.cluster.commands import (
     Command,
     CreateCollection,
@@ -215,3 +215,16 @@ def test_selector_filter_survives_the_wire_as_json() -> None:
     assert isinstance(decoded, DeletePoints)
     assert decoded.selector.filter == condition
     assert decoded.selector.ids is None
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: type(c).__name__)
+def test_command_tag_reads_the_tag_from_the_first_bytes(command: Command) -> None:
+    data = encode_command(command)
+    assert command_tag(data) == msgpack.unpackb(data)[1]
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"\x00", b"\x93", msgpack.packb([1, 2, {}]), msgpack.packb({"a": 1}), b"\xc1" * 80]
+)
+def test_command_tag_of_bytes_that_are_no_command_is_none(data: bytes) -> None:
+    assert command_tag(data) is None

@@ -8,6 +8,7 @@ import pytest
 
 from vecstore.cluster.errors import Unavailable
 from vecstore.cluster.schema import Metric
+from vecstore.shard.memtable import row_norms
 from vecstore.shard.scorer import Scorer, _load_cupy, distance_to_score
 from vecstore.shard.settings import GpuMode
 
@@ -125,3 +126,24 @@ def test_every_available_backend_agrees_with_numpy(metric: Metric, data: tuple[M
     other = Scorer(GpuMode.AUTO).top_k(queries, candidates, metric, 10)
     assert other[0].tolist() == reference[0].tolist()
     np.testing.assert_allclose(other[1], reference[1], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("metric", list(Metric))
+def test_distances_with_stored_norms_match_brute_force(metric: Metric, data: tuple[Matrix, Matrix]) -> None:
+    """The exact tail scan uses norms computed once at append instead of normalising a copy."""
+    queries, candidates = data
+    candidates = candidates.copy()
+    candidates[3] = 0.0  # a zero vector: cosine treats its norm as 1, like `distances`
+    scorer = Scorer(GpuMode.OFF)
+    got = scorer.distances_normed(queries, candidates, row_norms(candidates, metric), metric)
+    expected = scorer.distances(queries, candidates, metric)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    for qi in (0, 4):
+        for ci in (0, 57, 199):
+            assert got[qi, ci] == pytest.approx(brute_distance(queries[qi], candidates[ci], metric), abs=1e-3)
+    rows, distances = scorer.top_k_normed(queries, candidates, row_norms(candidates, metric), metric, 7)
+    expected_rows, _ = scorer.top_k(queries, candidates, metric, 7)
+    assert rows.shape == (5, 7)
+    assert (np.diff(distances, axis=1) >= 0).all()
+    assert (rows == expected_rows).mean() > 0.95  # the same neighbours, ties aside

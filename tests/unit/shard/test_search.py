@@ -140,8 +140,9 @@ def test_unindexed_points_are_found(make_shard: ShardFactory) -> None:
     assert_same_as_exact(shard, data(6, seed=1), 10)
 
 
-def test_rows_indexed_during_a_search_are_not_missed(shard: Shard, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The indexer thread may index buffered rows between the HNSW lookup and the buffer scan."""
+def test_rows_published_during_a_search_are_not_missed(shard: Shard, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The indexer thread may index and publish buffered rows between the HNSW lookup and
+    the exact scan of the rows past the published graph."""
     vectors = setup(shard, 100)
     assert shard.collection("c").active.index_step(60) == 60
     real_search = MemTable.search
@@ -150,7 +151,9 @@ def test_rows_indexed_during_a_search_are_not_missed(shard: Shard, monkeypatch: 
         memtable: MemTable, queries: Matrix, count: int
     ) -> tuple[npt.NDArray[np.uint64], Matrix]:
         found = real_search(memtable, queries, count)
+        memtable.scan_debt = 10**9  # searches paid for a copy: the next add publishes one
         memtable.index_step(10_000)
+        assert memtable.searchable == 100
         return found
 
     monkeypatch.setattr(MemTable, "search", search_while_the_indexer_catches_up)
