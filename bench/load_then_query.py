@@ -79,10 +79,13 @@ def load_data(kind: str, rows: int, queries: int) -> tuple[str, FloatMatrix, Flo
 class Run:
     """One shape: a fresh cluster, the load, the two phases."""
 
-    def __init__(self, shards: int, replicas: int, scratch: Path) -> None:
+    def __init__(self, shards: int, replicas: int, scratch: Path, node_env: dict[str, str]) -> None:
         self.shape = f"{shards}x{replicas}"
         port = free_ports(1)[0]
         self.cluster = LocalCluster(scratch / self.shape, shards=shards, replicas=replicas, port=port)
+        for process in self.cluster.processes:
+            if process.role == "node":
+                process.env.update(node_env)
         self.loop = asyncio.new_event_loop()
         self.rpc: RouterClient | None = None
         self.rest: Any = None
@@ -184,11 +187,16 @@ def _progress(text: str) -> None:
 
 
 def run_shape(
-    shape: str, base: FloatMatrix, queries: FloatMatrix, truth: IntArray, scratch: Path
+    shape: str,
+    base: FloatMatrix,
+    queries: FloatMatrix,
+    truth: IntArray,
+    scratch: Path,
+    node_env: dict[str, str],
 ) -> dict[str, Any]:
     """Load then query on one fresh cluster of `shape` (SxR)."""
     shards, replicas = (int(part) for part in shape.split("x"))
-    run = Run(shards, replicas, scratch)
+    run = Run(shards, replicas, scratch, node_env)
     try:
         run.start()
         ingest = run.load(base)
@@ -210,7 +218,8 @@ def run_shape(
 def report(result: dict[str, Any]) -> str:
     """The printed table: per shape and client, QPS and p99 during and after indexing."""
     lines = [
-        f"Load then query ({result['data']}; k={K}, ef={EF}, one client; {result['queries']} queries)",
+        f"Load then query ({result['data']}; k={K}, ef={EF}, one client; {result['queries']} queries)"
+        + (f"; nodes with {result['node_env']}" if result.get("node_env") else ""),
         f"{'shape':<6} {'client':<22} {'phase':<8} {'QPS':>8} {'p50 ms':>8} {'p99 ms':>9} "
         f"{'recall':>7} {'queries':>8}",
     ]
@@ -249,17 +258,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", choices=("wordnet", "synthetic"), help="default: wordnet when cached")
     parser.add_argument("--quick", action="store_true", help="small smoke run (synthetic, 3,000 rows)")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument(
+        "--node-env", action="append", default=[], metavar="NAME=VALUE", help="environment of every node"
+    )
     args = parser.parse_args(argv)
+    node_env = dict(item.split("=", 1) for item in args.node_env)
     kind = args.data or ("wordnet" if embeddings.CACHE.exists() and not args.quick else "synthetic")
     default_rows = embeddings.load().shape[0] - args.queries if kind == "wordnet" else 100_000
     rows = args.rows or (3_000 if args.quick else default_rows)
     queries = 30 if args.quick else args.queries
     described, base, asked, truth = load_data(kind, rows, queries)
-    result: dict[str, Any] = {"data": described, "queries": queries, "shapes": []}
+    result: dict[str, Any] = {"data": described, "queries": queries, "node_env": node_env, "shapes": []}
     with tempfile.TemporaryDirectory(prefix="vecstore-bench-ltq-") as scratch:
         for shape in args.shapes.split(","):
             print(f"load then query on {shape} ...", file=sys.stderr)
-            result["shapes"].append(run_shape(shape.strip(), base, asked, truth, Path(scratch)))
+            result["shapes"].append(run_shape(shape.strip(), base, asked, truth, Path(scratch), node_env))
     print(report(result))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ SECTIONS = {
     "comparison": (["--quick", "--rows", "3000", "--queries", "20"], "QPS, 16 clients"),
     "hops": (["--quick"], "through the router, RPC"),
     "reshard": (["--quick"], "Resharding online"),
+    "load_then_query": (["--quick", "--shapes", "1x1"], "QPS during / after indexing"),
 }
 
 

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from vecstore.cluster.commands import Selector
 from vecstore.cluster.errors import InvalidRequest, InvalidVector, NotImplementedParameter
 from vecstore.cluster.ids import PointId, normalize_point_id
@@ -136,6 +138,10 @@ def vector_wanted(raw: object) -> bool:
 # ---- points ----------------------------------------------------------------------------
 
 
+FLOAT32_MAX = 3.4e38
+"""Larger magnitudes are not float32 numbers."""
+
+
 def as_float(number: float) -> float:
     """`number` as a float; integers beyond float range become infinity instead of raising."""
     try:
@@ -156,6 +162,10 @@ def dense_vector(raw: object, where: str) -> list[float]:
         raise NotImplementedParameter(f"{where}: named vectors are not supported; send a list of numbers")
     if not isinstance(raw, list) or not raw:
         raise InvalidVector(f"{where} must be a non-empty list of numbers")
+    if all(type(item) is float for item in raw):  # the usual case, checked in one pass of numpy
+        values = np.array(raw, dtype=np.float64)
+        if np.isfinite(values).all() and np.abs(values).max() <= FLOAT32_MAX:
+            return raw
     if any(isinstance(item, list) for item in raw):
         raise NotImplementedParameter(f"{where}: multivectors (lists of lists) are not supported")
     vector: list[float] = []
@@ -163,7 +173,7 @@ def dense_vector(raw: object, where: str) -> list[float]:
         if isinstance(item, bool) or not isinstance(item, (int, float)):
             raise InvalidVector(f"{where} must contain only numbers, found {item!r}")
         value = as_float(item)
-        if not math.isfinite(value) or abs(value) > 3.4e38:
+        if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
             raise InvalidVector(f"{where} must contain finite float32 numbers, found {item!r}")
         vector.append(value)
     return vector
