@@ -162,7 +162,6 @@ def _candidates(
         parts_keys.append(keys)
         parts_dists.append(dists)
         if isinstance(container, MemTable) and searchable < container.count:
-            container.charge_scan(searchable)
             rows, tail_dists = collection.scorer.top_k_normed(
                 queries,
                 container.vectors(searchable),

@@ -1,8 +1,8 @@
 """Searches read a published graph and never wait for the indexer; nothing acknowledged is missed.
 
-The memtable's indexer grows a graph of its own and publishes it for searches (a copy when
-searches have paid for one in exact scans, the graph itself when it has nothing to add);
-rows past the published ones are scored exactly.
+The memtable's indexer grows a graph of its own and publishes it for searches (a copy every
+so many rows, the graph itself when frozen or idle); rows past the published ones are
+scored exactly.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from vecstore.cluster.commands import CreateCollection, Upsert
 from vecstore.cluster.schema import CollectionSchema, HnswConfig, Metric
 from vecstore.shard import memtable as memtable_module
-from vecstore.shard.memtable import MIN_PUBLISH_DEBT, MemTable
+from vecstore.shard.memtable import PUBLISH_EVERY_ROWS, MemTable
 from vecstore.shard.settings import GpuMode, ShardSettings
 from vecstore.shard.state import Shard
 
@@ -54,31 +54,24 @@ def test_a_graph_nobody_searches_is_not_copied_until_the_indexer_is_idle() -> No
     assert graph_keys(memtable) == set(range(3_000))
 
 
-def test_scan_debt_publishes_a_copy_while_the_indexer_is_busy() -> None:
-    memtable = filled(6_000)
-    memtable.index_step(2_000)
-    memtable.charge_scan(memtable.searchable)  # a search scored 2,000 indexed rows exactly
-    assert memtable.scan_debt == 2_000
-    memtable.index_step(1_000)  # debt 2,000 < 3,000 rows in the graph: not yet worth a copy
-    assert memtable.searchable == 0
-    memtable.charge_scan(memtable.searchable)
-    memtable.index_step(1_000)
-    assert memtable.searchable == 4_000
+def test_a_copy_is_published_every_so_many_rows() -> None:
+    memtable = filled(PUBLISH_EVERY_ROWS + 500)
+    while memtable.searchable == 0 and memtable.index_step(1_000):
+        pass
+    assert memtable.searchable == memtable.indexed >= PUBLISH_EVERY_ROWS
+    assert memtable._view.index is not memtable.index
+    assert graph_keys(memtable) == set(range(memtable.searchable))
+
+
+def test_a_published_copy_never_grows() -> None:
+    memtable = filled(PUBLISH_EVERY_ROWS + 2_000)
+    memtable.index_step(PUBLISH_EVERY_ROWS)
+    assert memtable.searchable == PUBLISH_EVERY_ROWS
     assert memtable._view.index is not memtable.index  # a copy: the indexer keeps adding to its own
-    assert memtable.scan_debt == 0
     memtable.index_step(2_000)
-    assert memtable.searchable == 4_000
-    assert graph_keys(memtable) == set(range(4_000))  # the published copy did not grow
-    assert len(memtable.index) == 6_000
-
-
-def test_searches_paying_for_scans_share_the_graph_when_nothing_is_left_to_add() -> None:
-    memtable = filled(MIN_PUBLISH_DEBT * 2)
-    memtable.index_step(MIN_PUBLISH_DEBT * 2)
-    memtable.charge_scan(memtable.searchable)
-    assert memtable.index_step(10) == 0
-    assert memtable.searchable == MIN_PUBLISH_DEBT * 2
-    assert memtable._view.index is memtable.index
+    assert memtable.searchable == PUBLISH_EVERY_ROWS
+    assert graph_keys(memtable) == set(range(PUBLISH_EVERY_ROWS))
+    assert len(memtable.index) == PUBLISH_EVERY_ROWS + 2_000
 
 
 def test_the_next_add_copies_a_shared_graph_first() -> None:
@@ -100,10 +93,9 @@ def test_a_search_does_not_wait_for_an_add_in_progress() -> None:
     """usearch serialises calls on one index: a search of the graph being added to would wait
     for the whole add. Searches read the published graph instead."""
     memtable = filled(20_000, dim=64, hnsw=HnswConfig(connectivity=16, expansion_add=400))
-    memtable.scan_debt = 10**9  # searches paid for a copy: the next add publishes one
-    memtable.index_step(1_000)
-    assert memtable.searchable == 1_000
-    adder = threading.Thread(target=memtable.index_step, args=(19_000,))
+    memtable.index_step(PUBLISH_EVERY_ROWS)  # publishes a copy of the first rows
+    assert memtable.searchable == PUBLISH_EVERY_ROWS
+    adder = threading.Thread(target=memtable.index_step, args=(20_000 - PUBLISH_EVERY_ROWS,))
     adder.start()
     searched_during_the_add = 0
     try:

@@ -151,8 +151,10 @@ def test_rows_published_during_a_search_are_not_missed(shard: Shard, monkeypatch
         memtable: MemTable, queries: Matrix, count: int
     ) -> tuple[npt.NDArray[np.uint64], Matrix]:
         found = real_search(memtable, queries, count)
-        memtable.scan_debt = 10**9  # searches paid for a copy: the next add publishes one
-        memtable.index_step(10_000)
+        memtable.frozen = True  # fully indexed and frozen, it publishes its graph itself
+        while memtable.index_step(10_000):
+            pass
+        memtable.frozen = False
         assert memtable.searchable == 100
         return found
 
