@@ -117,14 +117,14 @@ async def search_points(service: NodeService, params: Params, body: Body) -> Bod
         )
 
     def quick(batch: list[Any]) -> bool:
-        # While the indexer has work, a search also scores the unpublished rows exactly:
-        # too long for the event loop, so it runs in a thread.
+        # A search that also scores rows exactly (past the published graphs) takes too long
+        # for the event loop: it runs in a thread.
         return (
             condition is None
             and not exact
             and len(batch) <= INLINE_QUERIES
             and not collection.frozen
-            and collection.pending() == 0
+            and collection.exact_tail() == 0
         )
 
     async def run_batch(batch: list[Any]) -> list[Any]:

@@ -345,6 +345,10 @@ class Collection:
         """Rows not yet in any HNSW index."""
         return sum(m.count - m.indexed for m in [*self.frozen, self.active])
 
+    def exact_tail(self) -> int:
+        """Rows a search scores exactly: those past each memtable's published graph."""
+        return sum(m.count - m.searchable for m in [*self.frozen, self.active])
+
     def seal(self, force: bool = False) -> bool:
         """Freeze the active memtable if it is big enough, index it fully, write it out."""
         with self.maintenance_lock:

@@ -39,7 +39,7 @@ KeyArray = npt.NDArray[np.uint64]
 
 USEARCH_METRIC = {Metric.COSINE: "cos", Metric.L2: "l2sq", Metric.DOT: "ip"}
 
-SHARE_AFTER_IDLE_SECONDS = 30.0
+SHARE_AFTER_IDLE_SECONDS = 5.0
 """An indexer idle this long publishes its graph itself (no copy; the next add copies it)."""
 PUBLISH_EVERY_ROWS = 4_096
 """The indexer publishes a copy of its graph every this many rows. A copy costs about 1 us a
