@@ -84,6 +84,9 @@ async def test_rpc_and_http_give_the_same_answers(open_cluster: LocalCluster) ->
         assert sorted(p["id"] for p in got["points"]) == [1, 2]
         assert rpc._channel is not None and not rpc._channel.closed
         assert http._channel is None
+        # the readiness probe is plain HTTP, also for a client that talks RPC
+        assert await rpc.ready() is True
+        await rpc.wait_ready(5)
 
 
 async def test_bad_input_over_rpc_gets_the_http_errors(open_cluster: LocalCluster) -> None:

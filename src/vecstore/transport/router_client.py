@@ -109,6 +109,13 @@ class RouterClient:
             else:
                 answer: dict[str, Any] = await channel.call(method, path, body, self._request_seconds)
                 return answer
+        return await self._http_exchange(method, path, body)
+
+    async def _http_exchange(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        """One plain HTTP request (the probes, and every call without RPC)."""
+        if self._session is None:
+            connector = aiohttp.TCPConnector(ssl=self._tls) if self._tls is not None else None
+            self._session = aiohttp.ClientSession(connector=connector)
         data = None if body is None else encode_body(body, MSGPACK)
         async with self._session.request(
             method,
@@ -192,10 +199,11 @@ class RouterClient:
     # ---- cluster -----------------------------------------------------------------------
 
     async def ready(self) -> bool:
-        """True when the router answers /readyz with 200 (every shard has a leader)."""
+        """True when the router answers /readyz with 200 (every shard has a leader). Asked
+        over plain HTTP: probes are not operations of the RPC channel."""
         try:
-            await self.call("GET", "/readyz")
-        except VecStoreError:
+            await self._http_exchange("GET", "/readyz", None)
+        except (VecStoreError, aiohttp.ClientError, ConnectionError, TimeoutError):
             return False
         return True
 
