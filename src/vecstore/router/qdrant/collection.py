@@ -2,12 +2,16 @@
 
 A create request becomes a CollectionSchema (Cosine -> cosine, Euclid -> l2, Dot -> dot;
 m -> connectivity, ef_construct -> expansion_add). Parameters we cannot honour are refused
-by name, never ignored. Collection info is rendered in the shape qdrant-client parses.
+by name, except the tuning settings Qdrant's own collection info reports (optimizers, WAL,
+hnsw full_scan_threshold and max_indexing_threads): VecStore has no equivalent, so their
+types and ranges are checked and they are then ignored (docs/qdrant.md gives the reason for
+each), which lets a config read from one Qdrant create the collection on another
+(`QdrantClient.migrate`). Collection info is rendered in the shape qdrant-client parses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,8 +25,6 @@ HNSW_NAMES = {"m": "connectivity", "ef_construct": "expansion_add"}
 UNSUPPORTED_CREATE = {
     "sparse_vectors": "sparse vectors",
     "quantization_config": "quantization_config (VecStore has f32/f16 storage; i8 via the native API)",
-    "optimizers_config": "optimizers_config (VecStore seals and compacts segments on its own)",
-    "wal_config": "wal_config (the Raft log is VecStore's write-ahead log)",
     "on_disk_payload": "on_disk_payload",
     "strict_mode_config": "strict_mode_config",
     "metadata": "collection metadata",
@@ -36,18 +38,59 @@ UNSUPPORTED_VECTOR = {
     "memory": "vectors.memory",
     "multivector_config": "multivectors",
 }
-UNSUPPORTED_HNSW = (
-    "full_scan_threshold",
-    "max_indexing_threads",
-    "on_disk",
-    "memory",
-    "payload_m",
-    "inline_storage",
-)
-# Required by qdrant-client's CollectionInfo model; VecStore has no such settings, so these
-# are Qdrant's neutral defaults, reported for parsing only (docs/qdrant.md says so).
+UNSUPPORTED_HNSW = ("on_disk", "memory", "payload_m", "inline_storage")
+MAX_UINT64 = 2**64 - 1
+
+
+@dataclass(frozen=True)
+class Tolerated:
+    """A Qdrant setting with no VecStore equivalent: its type and range are checked, then it is
+    ignored."""
+
+    expected: str
+    """What a valid value is, for the error message."""
+    valid: Callable[[object], bool]
+
+
+def _integer(low: int) -> Tolerated:
+    def valid(value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and low <= value <= MAX_UINT64
+
+    return Tolerated(f"an integer in {low}..{MAX_UINT64}", valid)
+
+
+COUNT = _integer(0)
+
+
+def _fraction(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
+
+
+def _threads(value: object) -> bool:
+    return value == "auto" or COUNT.valid(value)
+
+
+TOLERATED_HNSW = {"full_scan_threshold": COUNT, "max_indexing_threads": COUNT}
+TOLERATED_OPTIMIZERS = {
+    "deleted_threshold": Tolerated("a number in 0..1", _fraction),
+    "vacuum_min_vector_number": COUNT,
+    "default_segment_number": COUNT,
+    "max_segment_size": COUNT,
+    "memmap_threshold": COUNT,
+    "indexing_threshold": COUNT,
+    "flush_interval_sec": COUNT,
+    "max_optimization_threads": Tolerated(f'"auto" or an integer in 0..{MAX_UINT64}', _threads),
+    "prevent_unoptimized": Tolerated("true or false", lambda value: isinstance(value, bool)),
+}
+TOLERATED_WAL = {"wal_capacity_mb": _integer(1), "wal_segments_ahead": COUNT, "wal_retain_closed": COUNT}
+TOLERATED_SECTIONS = {"optimizers_config": TOLERATED_OPTIMIZERS, "wal_config": TOLERATED_WAL}
+
+# Required by qdrant-client's CollectionInfo model (and read back by QdrantClient.migrate);
+# VecStore has no such settings, so these are Qdrant's defaults, reported so that the info
+# parses and can create a collection elsewhere. They mean nothing here (docs/qdrant.md).
 FULL_SCAN_THRESHOLD_KB = 10_000
 OPTIMIZER_CONFIG = {"default_segment_number": 0, "flush_interval_sec": 5}
+WAL_CONFIG = {"wal_capacity_mb": 32, "wal_segments_ahead": 0, "wal_retain_closed": 1}
 
 
 @dataclass(frozen=True)
@@ -80,6 +123,8 @@ def schema_from_qdrant(name: str, body: Mapping[str, Any], shape: ClusterShape) 
         if key in fields:
             raise NotImplementedParameter(f"{what} is not supported by VecStore (parameter '{key}')")
     _check_cluster_wide(fields, shape)
+    for key, tolerated in TOLERATED_SECTIONS.items():
+        _tolerated(fields.get(key), key, tolerated)
     unknown = set(fields) - {
         "vectors",
         "hnsw_config",
@@ -87,6 +132,7 @@ def schema_from_qdrant(name: str, body: Mapping[str, Any], shape: ClusterShape) 
         "replication_factor",
         "write_consistency_factor",
         "sharding_method",
+        *TOLERATED_SECTIONS,
     }
     if unknown:
         raise InvalidSchema(f"unknown create-collection field(s) {sorted(unknown)}")
@@ -148,9 +194,10 @@ def _hnsw(raw: object, where: str, base: dict[str, int]) -> dict[str, int]:
     for key in UNSUPPORTED_HNSW:
         if key in config:
             raise NotImplementedParameter(f"{where}.{key} is not supported by VecStore")
-    unknown = set(config) - set(HNSW_NAMES)
+    unknown = set(config) - set(HNSW_NAMES) - set(TOLERATED_HNSW)
     if unknown:
         raise InvalidSchema(f"unknown {where} field(s) {sorted(unknown)}")
+    _tolerated({key: config[key] for key in TOLERATED_HNSW if key in config}, where, TOLERATED_HNSW)
     merged = dict(base)
     for qdrant_name, our_name in HNSW_NAMES.items():
         if qdrant_name in config:
@@ -164,6 +211,21 @@ def _hnsw(raw: object, where: str, base: dict[str, int]) -> dict[str, int]:
         ):
             raise InvalidSchema(f"{where}.{qdrant_name} must be an integer in {low}..{high}, got {value!r}")
     return merged
+
+
+def _tolerated(raw: object, where: str, settings: Mapping[str, Tolerated]) -> None:
+    """Check settings VecStore accepts and ignores: an object of known fields, valid values."""
+    if raw is None:
+        return
+    if not isinstance(raw, dict):
+        raise InvalidSchema(f"{where} must be an object")
+    config = present(raw)
+    unknown = set(config) - set(settings)
+    if unknown:
+        raise InvalidSchema(f"unknown {where} field(s) {sorted(unknown)}; expected {sorted(settings)}")
+    for key, value in config.items():
+        if not settings[key].valid(value):
+            raise InvalidSchema(f"{where}.{key} must be {settings[key].expected}, got {value!r}")
 
 
 def _distance(value: object) -> Metric:
@@ -199,8 +261,10 @@ def collection_info(
             "m": schema.hnsw.connectivity,
             "ef_construct": schema.hnsw.expansion_add,
             "full_scan_threshold": FULL_SCAN_THRESHOLD_KB,
+            "max_indexing_threads": 0,
         },
         "optimizer_config": dict(OPTIMIZER_CONFIG),
+        "wal_config": dict(WAL_CONFIG),
     }
     if schema.dtype is StorageDtype.I8:
         # i8 index storage re-scored with full-precision vectors: Qdrant's scalar quantization.

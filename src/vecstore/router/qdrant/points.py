@@ -13,6 +13,7 @@ from aiohttp import web
 
 from vecstore.cluster.errors import InvalidRequest, NotFound, NotImplementedParameter
 from vecstore.cluster.ids import PointId, normalize_point_id
+from vecstore.cluster.schema import Metric
 from vecstore.router.auth import Scope
 from vecstore.router.context import SHARDS, SPEC
 from vecstore.router.native_api import check_batch, name_of
@@ -31,7 +32,7 @@ from vecstore.router.qdrant.translate import (
     payload_selection,
     point_ids,
     points_selector,
-    record,
+    records,
     refuse,
     upsert_batch,
     vector_wanted,
@@ -194,7 +195,12 @@ async def retrieve_points(request: web.Request) -> list[dict[str, Any]]:
         with_payload=payload.wanted,
         with_vector=with_vector,
     )
-    return [record(point, payload, with_vector) for point in points]
+    return records(points, payload, with_vector, with_vector and await is_cosine(request))
+
+
+async def is_cosine(request: web.Request) -> bool:
+    """Whether the collection in the path is a Cosine one (its vectors are answered normalised)."""
+    return (await request.app[SHARDS].schema(name_of(request))).metric is Metric.COSINE
 
 
 def path_point_id(request: web.Request) -> PointId:
@@ -219,7 +225,7 @@ async def get_point(request: web.Request) -> dict[str, Any]:
     )
     if not points:
         raise NotFound(f"Not found: No point with id {point_id} found")
-    return record(points[0], payload_selection(True, default=True), with_vector=True)
+    return records(points[:1], payload_selection(True, default=True), True, await is_cosine(request))[0]
 
 
 @qdrant_route(
@@ -253,10 +259,8 @@ async def scroll_points(request: web.Request) -> dict[str, Any]:
         with_payload=payload.wanted,
         with_vector=with_vector,
     )
-    return {
-        "points": [record(point, payload, with_vector) for point in points],
-        "next_page_offset": next_offset,
-    }
+    cosine = with_vector and await is_cosine(request)
+    return {"points": records(points, payload, with_vector, cosine), "next_page_offset": next_offset}
 
 
 @qdrant_route(

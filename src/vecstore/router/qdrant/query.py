@@ -21,6 +21,7 @@ from vecstore.router.qdrant.translate import (
     PayloadSelection,
     allow_only,
     as_float,
+    cosine_vectors,
     dense_vector,
     payload_selection,
     refuse,
@@ -221,15 +222,22 @@ def batch_items(body: Mapping[str, Any], limit: int) -> list[Mapping[str, Any]]:
     return searches
 
 
-def scored_points(hits: Sequence[Mapping[str, Any]], query: NearestQuery) -> list[dict[str, Any]]:
-    """Merged hits as Qdrant ScoredPoints, after the offset. VecStore keeps no point versions: 0."""
+def scored_points(
+    hits: Sequence[Mapping[str, Any]], query: NearestQuery, cosine: bool = False
+) -> list[dict[str, Any]]:
+    """Merged hits as Qdrant ScoredPoints, after the offset (vectors of a Cosine collection
+    normalised, as Qdrant answers them). VecStore keeps no point versions: 0."""
+    page = hits[query.offset :]
+    vectors = [hit.get("vector") if query.with_vector else None for hit in page]
+    if cosine and query.with_vector:
+        vectors = cosine_vectors(vectors)
     return [
         {
             "id": hit["id"],
             "version": 0,
             "score": hit["score"],
             "payload": query.payload.apply(hit.get("payload")),
-            "vector": hit.get("vector") if query.with_vector else None,
+            "vector": vector,
         }
-        for hit in hits[query.offset :]
+        for hit, vector in zip(page, vectors, strict=True)
     ]

@@ -41,12 +41,18 @@ def envelope(result: Schema) -> Schema:
     )
 
 
+def ignored(schema: Schema) -> Schema:
+    """A Qdrant tuning setting VecStore has no equivalent for: validated, then ignored."""
+    return {**schema, "description": "accepted and ignored (docs/qdrant.md)"}
+
+
 def array(items: Schema, **extra: Any) -> Schema:
     """A JSON array of `items`."""
     return {"type": "array", "items": items, **extra}
 
 
 INTEGER = {"type": "integer"}
+UINT64 = {"type": "integer", "minimum": 0, "maximum": 2**64 - 1}
 NUMBER = {"type": "number"}
 FLOAT32 = {"type": "number", "minimum": -3.4e38, "maximum": 3.4e38}
 BOOLEAN = {"type": "boolean"}
@@ -131,7 +137,36 @@ COMPONENTS: dict[str, Schema] = {
         {
             "m": {"type": "integer", "minimum": 2, "maximum": 256},
             "ef_construct": {"type": "integer", "minimum": 1, "maximum": 10_000},
+            "full_scan_threshold": ignored(UINT64),
+            "max_indexing_threads": ignored(UINT64),
         }
+    ),
+    "QdrantOptimizersConfigDiff": strict(
+        {
+            "deleted_threshold": ignored({"type": "number", "minimum": 0, "maximum": 1}),
+            **{
+                name: ignored(UINT64)
+                for name in (
+                    "vacuum_min_vector_number",
+                    "default_segment_number",
+                    "max_segment_size",
+                    "memmap_threshold",
+                    "indexing_threshold",
+                    "flush_interval_sec",
+                )
+            },
+            "max_optimization_threads": ignored({"anyOf": [UINT64, {"type": "string", "enum": ["auto"]}]}),
+            "prevent_unoptimized": ignored(BOOLEAN),
+        },
+        description="Accepted and ignored: VecStore seals and compacts segments on its own",
+    ),
+    "QdrantWalConfigDiff": strict(
+        {
+            "wal_capacity_mb": ignored({**UINT64, "minimum": 1}),
+            "wal_segments_ahead": ignored(UINT64),
+            "wal_retain_closed": ignored(UINT64),
+        },
+        description="Accepted and ignored: the Raft log is VecStore's write-ahead log",
     ),
     "QdrantVectorParams": strict(
         {
@@ -158,6 +193,8 @@ COMPONENTS: dict[str, Schema] = {
                 "description": "must equal the cluster's Raft majority",
             },
             "sharding_method": {"type": "string", "enum": ["auto"]},
+            "optimizers_config": ref("QdrantOptimizersConfigDiff"),
+            "wal_config": ref("QdrantWalConfigDiff"),
         },
         ("vectors",),
     ),
@@ -285,7 +322,7 @@ COMPONENTS: dict[str, Schema] = {
             "segments_count": INTEGER,
             "config": {
                 "type": "object",
-                "required": ["params", "hnsw_config", "optimizer_config"],
+                "required": ["params", "hnsw_config", "optimizer_config", "wal_config"],
                 "properties": {
                     "params": {"type": "object", "properties": {"vectors": {"type": "object"}}},
                     "hnsw_config": {
@@ -293,6 +330,10 @@ COMPONENTS: dict[str, Schema] = {
                         "required": ["m", "ef_construct", "full_scan_threshold"],
                     },
                     "optimizer_config": {"type": "object"},
+                    "wal_config": {
+                        "type": "object",
+                        "required": ["wal_capacity_mb", "wal_segments_ahead"],
+                    },
                     "quantization_config": {"type": "object"},
                 },
             },

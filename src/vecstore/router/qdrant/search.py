@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from vecstore.cluster.errors import InvalidVector, NotFound
+from vecstore.cluster.schema import Metric
 from vecstore.router.auth import Scope
 from vecstore.router.context import SHARDS
 from vecstore.router.native_api import name_of
@@ -33,7 +34,8 @@ async def run_nearest(
 ) -> list[list[dict[str, Any]]]:
     """Answer nearest queries; those sharing k, filter and options go to the shards together."""
     shards = request.app[SHARDS]
-    dimension = (await shards.schema(name)).dimension
+    schema = await shards.schema(name)
+    dimension = schema.dimension
     consistency = consistency_of(request)
     vectors: list[list[float]] = []
     for query in queries:
@@ -64,7 +66,7 @@ async def run_nearest(
     results = await asyncio.gather(*(search_group(positions) for positions in groups.values()))
     for positions, found in zip(groups.values(), results, strict=True):
         for position, hits in zip(positions, found, strict=True):
-            answers[position] = scored_points(hits, queries[position])
+            answers[position] = scored_points(hits, queries[position], schema.metric is Metric.COSINE)
     return answers
 
 

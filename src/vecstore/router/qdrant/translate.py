@@ -260,10 +260,38 @@ def points_selector(body: Mapping[str, Any], what: str) -> Selector:
 # ---- answers ---------------------------------------------------------------------------
 
 
-def record(point: Mapping[str, Any], payload: PayloadSelection, with_vector: bool) -> dict[str, Any]:
-    """A stored point as a Qdrant Record."""
-    return {
-        "id": point["id"],
-        "payload": payload.apply(point.get("payload")),
-        "vector": point.get("vector") if with_vector else None,
-    }
+FLOAT32_EPSILON = float(np.finfo(np.float32).eps)
+
+
+def cosine_vectors(vectors: Sequence[list[float] | None]) -> list[list[float] | None]:
+    """Vectors as Qdrant returns them from a Cosine collection: Qdrant normalises a vector when
+    it is upserted, so it answers unit vectors in float32. VecStore stores what was sent (the
+    native API returns that); this is the Qdrant presentation of it. A vector no longer than
+    float32's epsilon (a zero vector) is answered as stored, as qdrant-client's local mode does.
+    One numpy pass per page; None (no vector asked for) stays None."""
+    answered = list(vectors)
+    by_dimension: dict[int, list[int]] = {}
+    for position, vector in enumerate(vectors):
+        if vector is not None:
+            by_dimension.setdefault(len(vector), []).append(position)
+    for positions in by_dimension.values():
+        matrix = np.array([vectors[position] for position in positions], dtype=np.float64)
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        long_enough = norms > FLOAT32_EPSILON
+        scaled = np.where(long_enough, matrix / np.where(long_enough, norms, 1.0), matrix)
+        for position, row in zip(positions, scaled.astype(np.float32).tolist(), strict=True):
+            answered[position] = row
+    return answered
+
+
+def records(
+    points: Sequence[Mapping[str, Any]], payload: PayloadSelection, with_vector: bool, cosine: bool
+) -> list[dict[str, Any]]:
+    """Stored points as Qdrant Records; a Cosine collection's vectors normalised (cosine_vectors)."""
+    vectors = [point.get("vector") if with_vector else None for point in points]
+    if cosine and with_vector:
+        vectors = cosine_vectors(vectors)
+    return [
+        {"id": point["id"], "payload": payload.apply(point.get("payload")), "vector": vector}
+        for point, vector in zip(points, vectors, strict=True)
+    ]
