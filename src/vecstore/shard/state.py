@@ -389,6 +389,7 @@ class Shard:
                 "ingest": self.fence.status(),
                 **self._ownership_status(),
                 "indexing_lag": sum(c.pending() for c in self.collections.values()),
+                "exact_tail": sum(c.exact_tail() for c in self.collections.values()),
                 "scorer": self.scorer.backend,
             }
 
