@@ -66,8 +66,10 @@ async def apply_command(service: NodeService, params: Params, body: Any) -> Any:
     if not isinstance(body, bytes):
         raise InvalidRequest(f"commands must be sent as {MSGPACK}")
     result = await service.submit(body)
-    if isinstance(result, dict) and "epoch" not in result:
-        result = {**result, "epoch": service.shard.epoch}  # callers check their topology with it
+    if isinstance(result, dict):
+        if "epoch" not in result:
+            result = {**result, "epoch": service.shard.epoch}  # callers check their topology with it
+        result = {**result, "applied_index": service.applied_index()}  # their reads wait for it
     return result
 
 
@@ -86,6 +88,7 @@ async def dry_run_command(service: NodeService, params: Params, body: Any) -> An
 
 async def search_points(service: NodeService, params: Params, body: Body) -> Body:
     """POST /v1/collections/{name}/search: batch top-k."""
+    await service.catch_up(body)
     name = params["name"]
     vectors = body["vectors"] if "vectors" in body else [field_list(body, "vector")]
     k = field_int(body, "k", 10, 1, MAX_K) or 10
@@ -150,6 +153,7 @@ async def explain_search(service: NodeService, params: Params, body: Body) -> Bo
 
 async def get_points(service: NodeService, params: Params, body: Body) -> Body:
     """POST /v1/collections/{name}/points/get."""
+    await service.catch_up(body)
     ids = field_list(body, "ids")
     with_payload = field_bool(body, "with_payload", True)
     with_vector = field_bool(body, "with_vector", False)
@@ -164,6 +168,7 @@ async def get_points(service: NodeService, params: Params, body: Body) -> Body:
 
 async def scroll_points(service: NodeService, params: Params, body: Body) -> Body:
     """POST /v1/collections/{name}/points/scroll."""
+    await service.catch_up(body)
     await service.check_consistency(parse_consistency(body.get("consistency")))
     collection = service.shard.collection(params["name"])
     offset = body.get("offset")
@@ -187,6 +192,7 @@ async def scroll_points(service: NodeService, params: Params, body: Body) -> Bod
 
 async def count_points(service: NodeService, params: Params, body: Body) -> Body:
     """POST /v1/collections/{name}/points/count."""
+    await service.catch_up(body)
     await service.check_consistency(parse_consistency(body.get("consistency")))
     collection = service.shard.collection(params["name"])
     condition = filter_of(body)

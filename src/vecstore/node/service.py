@@ -31,6 +31,7 @@ from vecstore.node.metrics import NodeMetrics
 from vecstore.node.replica import Replica, ShardMachine
 from vecstore.shard.state import Shard
 from vecstore.transport.coalescer import Coalescer
+from vecstore.transport.wire import field_int
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ T = TypeVar("T")
 ROLES = {0: "follower", 1: "candidate", 2: "leader"}
 READY_APPLY_GAP = 1_000
 BACKPRESSURE_POLL_SECONDS = 0.01
+READ_CATCH_UP_SECONDS = 1.0
+CATCH_UP_POLL_SECONDS = 0.002
 
 
 class Consistency(StrEnum):
@@ -157,6 +160,27 @@ class NodeService:
         """Run a read whose consistency was already checked, in the executor."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, work)
+
+    async def catch_up(self, body: dict[str, Any]) -> None:
+        """Read-your-writes: a read carrying `min_applied` (the Raft index its client's last
+        write was acknowledged at) waits until this replica has applied that far, for up to
+        READ_CATCH_UP_SECONDS; then Unavailable (retriable: the client asks another replica)."""
+        wanted = field_int(body, "min_applied", None, 0, 2**63 - 1)
+        if wanted is None or self.replica.raftLastApplied >= wanted:
+            return
+        deadline = time.monotonic() + READ_CATCH_UP_SECONDS
+        while (applied := self.replica.raftLastApplied) < wanted:
+            if time.monotonic() > deadline:
+                raise Unavailable(
+                    f"this replica has applied the log up to {applied}; the read needs {wanted} "
+                    "(a write its client saw acknowledged): ask another replica"
+                )
+            await asyncio.sleep(CATCH_UP_POLL_SECONDS)
+
+    def applied_index(self) -> int:
+        """The index a client's reads must see after a write acknowledged now: the commit
+        index (at least the write's own; every replica applies it eventually)."""
+        return int(self.replica.raftCommitIndex)
 
     async def check_consistency(self, consistency: Consistency) -> None:
         """Make a read at this level valid: leader check, and a log barrier for strong."""

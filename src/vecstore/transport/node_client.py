@@ -65,6 +65,9 @@ class NodeClient:
         self._auth_headers = access.headers()
         self._access = access
         self._tls: ssl.SSLContext | bool = access.tls if access.tls is not None else True
+        self.applied_index = 0
+        """The highest Raft index a write through this client was acknowledged at; eventual
+        reads ask the replica to have applied it (read-your-writes)."""
 
     async def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -202,16 +205,25 @@ class NodeClient:
         Retrying after a timeout is safe for every VecStore command: upserts, deletes and
         payload changes converge to the same state, and ingest batches are offset-fenced.
         """
-        return await self.request("leader", "POST", "/v1/apply", raw=encode_command(command))
+        answer = await self.request("leader", "POST", "/v1/apply", raw=encode_command(command))
+        applied = answer.get("applied_index")
+        if isinstance(applied, int) and applied > self.applied_index:
+            self.applied_index = applied
+        return answer
 
     async def dry_run(self, command: Command) -> dict[str, Any]:
         """Ask the leader whether a payload change would apply, changing nothing."""
         return await self.request("leader", "POST", "/v1/dry-run", raw=encode_command(command))
 
     async def read(self, path: str, body: dict[str, Any], consistency: str = "eventual") -> dict[str, Any]:
-        """A read request at a consistency level (leader-bound unless eventual)."""
-        pick = "any" if consistency == "eventual" else "leader"
-        return await self.request(pick, "POST", path, body={**body, "consistency": consistency})
+        """A read request at a consistency level (leader-bound unless eventual). An eventual
+        read sees every write this client saw acknowledged (read-your-writes): the replica
+        waits until it has applied `applied_index`, or another one is asked."""
+        if consistency == "eventual":
+            if self.applied_index:
+                body = {**body, "min_applied": self.applied_index}
+            return await self.request("any", "POST", path, body={**body, "consistency": consistency})
+        return await self.request("leader", "POST", path, body={**body, "consistency": consistency})
 
     async def search(
         self, collection: str, vectors: list[list[float]], k: int, **options: Any
