@@ -9,15 +9,19 @@ applied that far, or says it is behind (retriable) so that another one answers.
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
-from tests.integration.conftest import started_cluster
+from tests.integration.conftest import _wait_router_ready, started_cluster
 from vecstore.cluster.errors import Unavailable
 from vecstore.launcher.local_cluster import LocalCluster
+from vecstore.launcher.processes import free_ports
 from vecstore.transport.node_client import NodeClient
 from vecstore.transport.router_client import RouterClient
 
@@ -28,6 +32,27 @@ ROUNDS = 300
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     yield from started_cluster(tmp_path_factory.mktemp("ryw") / "cluster", shards=2)
+
+
+@pytest.fixture(scope="module")
+def second_router(cluster: LocalCluster) -> Iterator[str]:
+    """Another router of the same cluster (as behind a load balancer): it has not seen the
+    first router's writes."""
+    listen = f"127.0.0.1:{free_ports(1)[0]}"
+    log = (cluster.data_dir / "logs" / "router-1.log").open("ab")
+    router = subprocess.Popen(
+        [sys.executable, "-m", "vecstore.router", "--listen", listen],
+        env=cluster._router_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        asyncio.run(_wait_router_ready(f"http://{listen}"))
+        yield f"http://{listen}"
+    finally:
+        router.terminate()
+        router.wait(timeout=30)
+        log.close()
 
 
 async def test_every_read_sees_the_write_acknowledged_just_before(cluster: LocalCluster) -> None:
@@ -66,3 +91,34 @@ async def test_a_replica_behind_the_asked_index_says_so_and_one_caught_up_answer
         assert time.monotonic() - started >= 0.9  # it waited for the log before answering
         with pytest.raises(Exception, match="min_applied"):
             await node.call(address, "POST", path, {**body, "min_applied": -1})
+
+
+async def test_a_read_token_carries_the_writes_to_another_router(
+    cluster: LocalCluster, second_router: str
+) -> None:
+    rng = np.random.default_rng(12)
+    async with RouterClient(cluster.router_url) as writer, RouterClient(second_router) as reader:
+        await writer.create_collection({"name": "token", "dimension": DIM})
+        missed = []
+        for number in range(ROUNDS):
+            vector = rng.normal(size=DIM).tolist()
+            written = await writer.request(
+                "PUT", "/v1/collections/token/points", {"points": [{"id": number, "vector": vector}]}
+            )
+            token = written["read_token"]
+            assert all(part.split(":")[1].isdigit() for part in token.split(","))
+            got = await reader.request(
+                "POST", "/v1/collections/token/points/get", {"ids": [number], "after": token}
+            )
+            if [point["id"] for point in got["points"]] != [number]:
+                missed.append(number)
+        assert missed == []
+        counted = await reader.request("POST", "/v1/collections/token/points/count", {"after": token})
+        assert counted["count"] == ROUNDS
+        hits = await reader.request(
+            "POST", "/v1/collections/token/search", {"vector": vector, "k": 1, "after": token}
+        )
+        assert hits["result"][0]["id"] == ROUNDS - 1
+        for bad in ("x", "1:", "1:2,,", 5):
+            with pytest.raises(Exception, match="read token"):
+                await reader.request("POST", "/v1/collections/token/points/count", {"after": bad})

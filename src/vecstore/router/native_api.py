@@ -20,6 +20,7 @@ from vecstore.cluster.ids import normalize_point_id
 from vecstore.cluster.schema import CollectionSchema, validate_collection_name
 from vecstore.router.auth import Scope
 from vecstore.router.context import SHARDS, SPEC, RouteInfo, add_route
+from vecstore.router.read_token import parse_token
 from vecstore.transport.server import Handler, body_of, respond
 from vecstore.transport.wire import field_bool, field_float, field_int, field_list
 
@@ -109,6 +110,7 @@ def search_options(request: Located, body: dict[str, Any]) -> dict[str, Any]:
         "score_threshold": field_float(body, "score_threshold"),
         "consistency": consistency_of(body),
         "allow_partial": field_bool(body, "allow_partial", False),
+        "after": parse_token(body.get("after")),
     }
 
 
@@ -158,18 +160,22 @@ async def upsert_points(call: Call) -> Any:
     check_batch(call, len(points))
     if not all(isinstance(p, dict) and "id" in p and "vector" in p for p in points):
         raise InvalidRequest("each point must be an object with 'id' and 'vector' (and 'payload')")
-    return await call.app[SHARDS].upsert(
+    shards = call.app[SHARDS]
+    answer = await shards.upsert(
         name_of(call),
         [p["id"] for p in points],
         [p["vector"] for p in points],
         [p.get("payload") for p in points],
     )
+    return {**answer, "read_token": shards.read_token()}
 
 
 async def delete_points(call: Call) -> Any:
     """POST /v1/collections/{name}/points/delete {"ids": [...]} or {"filter": {...}}."""
     body = call.body
-    return await call.app[SHARDS].delete(name_of(call), selector_of(body))
+    shards = call.app[SHARDS]
+    answer = await shards.delete(name_of(call), selector_of(body))
+    return {**answer, "read_token": shards.read_token()}
 
 
 async def set_payload(call: Call) -> Any:
@@ -179,9 +185,9 @@ async def set_payload(call: Call) -> Any:
     if not isinstance(payload, dict):
         raise InvalidRequest("'payload' must be an object")
     selector = selector_of({k: v for k, v in body.items() if k in ("ids", "filter")})
-    return await call.app[SHARDS].set_payload(
-        name_of(call), selector, payload, overwrite=call.method == "PUT"
-    )
+    shards = call.app[SHARDS]
+    answer = await shards.set_payload(name_of(call), selector, payload, overwrite=call.method == "PUT")
+    return {**answer, "read_token": shards.read_token()}
 
 
 async def delete_payload_keys(call: Call) -> Any:
@@ -191,7 +197,9 @@ async def delete_payload_keys(call: Call) -> Any:
     if not all(isinstance(k, str) for k in keys):
         raise InvalidRequest("'keys' must be a list of strings")
     selector = selector_of({k: v for k, v in body.items() if k in ("ids", "filter")})
-    return await call.app[SHARDS].delete_payload_keys(name_of(call), selector, keys)
+    shards = call.app[SHARDS]
+    answer = await shards.delete_payload_keys(name_of(call), selector, keys)
+    return {**answer, "read_token": shards.read_token()}
 
 
 async def get_points(call: Call) -> Any:
@@ -203,6 +211,7 @@ async def get_points(call: Call) -> Any:
         name_of(call),
         [normalize_point_id(i) for i in ids],
         consistency_of(body),
+        parse_token(body.get("after")),
         with_payload=field_bool(body, "with_payload", True),
         with_vector=field_bool(body, "with_vector", False),
     )
@@ -222,6 +231,7 @@ async def scroll_points(call: Call) -> Any:
         limit,
         filter_of(body),
         consistency_of(body),
+        parse_token(body.get("after")),
         with_payload=field_bool(body, "with_payload", True),
         with_vector=field_bool(body, "with_vector", False),
     )
@@ -231,7 +241,8 @@ async def scroll_points(call: Call) -> Any:
 async def count_points(call: Call) -> Any:
     """POST /v1/collections/{name}/points/count {"filter": {...}}."""
     body = call.body
-    total = await call.app[SHARDS].count(name_of(call), filter_of(body), consistency_of(body))
+    after = parse_token(body.get("after"))
+    total = await call.app[SHARDS].count(name_of(call), filter_of(body), consistency_of(body), after)
     return {"status": "ok", "count": total}
 
 

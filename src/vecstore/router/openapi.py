@@ -38,6 +38,7 @@ VERSION = "0.1.0"
 ERROR = ref("Error")
 OK = {"type": "string", "enum": ["ok"]}
 CONSISTENCY = {"type": "string", "enum": ["eventual", "leader", "strong"]}
+READ_TOKEN = {"type": "string", "pattern": "^([0-9]+:[0-9]+(,[0-9]+:[0-9]+)*)?$", "maxLength": 4_096}
 IDS_OR_FILTER: dict[str, Schema] = {
     "ids": array(ref("QdrantPointId"), maxItems=10_000),
     "filter": ref("Filter"),
@@ -46,6 +47,7 @@ READ_OPTIONS: dict[str, Schema] = {
     "with_payload": BOOLEAN,
     "with_vector": BOOLEAN,
     "consistency": CONSISTENCY,
+    "after": READ_TOKEN,
 }
 SEARCH_OPTIONS: dict[str, Schema] = {
     "k": {"type": "integer", "minimum": 1, "maximum": 1_000},
@@ -86,7 +88,7 @@ def _selected(extra: dict[str, Schema], required: tuple[str, ...]) -> Schema:
     }
 
 
-WRITE_RESULT = ok(upserted=INTEGER, deleted=INTEGER, updated=INTEGER)
+WRITE_RESULT = ok(upserted=INTEGER, deleted=INTEGER, updated=INTEGER, read_token=STRING)
 POINTS = array(ref("Record"))
 NATIVE: tuple[Operation, ...] = (
     service("GET", "/healthz", "Liveness", ok()),
@@ -180,7 +182,7 @@ NATIVE: tuple[Operation, ...] = (
         "/v1/collections/{name}/points/count",
         "Number of (matching) points",
         ok(count=INTEGER),
-        strict({"filter": ref("Filter"), "consistency": CONSISTENCY}),
+        strict({"filter": ref("Filter"), "consistency": CONSISTENCY, "after": READ_TOKEN}),
     ),
     native(
         "POST",

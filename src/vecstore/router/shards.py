@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import aiohttp
@@ -49,6 +49,7 @@ from vecstore.cluster.spec import ClusterSpec, ShardSpec
 from vecstore.cluster.topology import Topology, newest_installed
 from vecstore.router.merge import merge_pages, merge_top_k
 from vecstore.router.metrics import RouterMetrics
+from vecstore.router.read_token import format_token
 from vecstore.router.write_limits import ShardLimits, check_parts
 from vecstore.transport.coalescer import Coalescer
 from vecstore.transport.node_client import NodeClient
@@ -301,6 +302,11 @@ class ShardSet:
 
     # ---- writes ------------------------------------------------------------------------
 
+    def read_token(self) -> str:
+        """Per shard, the Raft index every write through this router was acknowledged at:
+        reads passing it (`after`) through any router see those writes."""
+        return format_token({shard: client.applied_index for shard, client in self.clients.items()})
+
     async def _send(self, shard: int, command: Command) -> dict[str, Any]:
         client = self.clients.get(shard)
         if client is None:  # the router moved on to a topology without this shard: re-route
@@ -540,15 +546,26 @@ class ShardSet:
         *,
         consistency: str = "eventual",
         allow_partial: bool = False,
+        after: Mapping[int, int] | None = None,
         **options: Any,
     ) -> tuple[list[list[Hit]], list[str]]:
-        """Top-k for each query: concurrent identical searches share one scatter-gather."""
+        """Top-k for each query: concurrent identical searches share one scatter-gather.
+        `after`: per shard, the Raft index replicas must have applied (a read token)."""
         schema = await self.schema(collection)
-        key = (collection, k, condition, consistency, allow_partial, tuple(sorted(options.items())))
+        after = dict(after or {})
+        key = (
+            collection,
+            k,
+            condition,
+            consistency,
+            allow_partial,
+            tuple(sorted(options.items())),
+            tuple(sorted(after.items())),
+        )
 
         async def run(batch: list[list[float]]) -> list[tuple[list[Hit], list[str]]]:
             merged, warnings = await self._scatter_search(
-                collection, schema, batch, k, condition, consistency, allow_partial, options
+                collection, schema, batch, k, condition, consistency, allow_partial, options, after
             )
             return [(hits, warnings) for hits in merged]
 
@@ -566,6 +583,7 @@ class ShardSet:
         consistency: str,
         allow_partial: bool,
         options: dict[str, Any],
+        after: Mapping[int, int],
     ) -> tuple[list[list[Hit]], list[str]]:
         """Scatter a batch of queries to every shard; merge each query's global top-k."""
         body: dict[str, Any] = {"vectors": vectors, "k": k, **options}
@@ -578,7 +596,7 @@ class ShardSet:
                 try:
                     async with asyncio.timeout(timeout):
                         path = f"/v1/collections/{collection}/search"
-                        answer = await client.read(path, body, consistency)
+                        answer = await client.read(path, body, consistency, after.get(shard))
                 except TimeoutError:
                     raise Unavailable(f"shard {shard} did not answer within {timeout}s") from None
                 self._check_epoch(answer, routed)
@@ -602,9 +620,15 @@ class ShardSet:
         return await self._fresh(scatter)
 
     async def get(
-        self, collection: str, ids: Sequence[PointId], consistency: str = "eventual", **options: Any
+        self,
+        collection: str,
+        ids: Sequence[PointId],
+        consistency: str = "eventual",
+        after: Mapping[int, int] | None = None,
+        **options: Any,
     ) -> list[Hit]:
-        """Points by id, in the order asked."""
+        """Points by id, in the order asked (`after`: a read token's indexes, as in search)."""
+        after = dict(after or {})
         await self.schema(collection)
         path = f"/v1/collections/{collection}/points/get"
 
@@ -613,7 +637,9 @@ class ShardSet:
             client = self.clients.get(shard)
             if client is None:
                 raise StaleTopology(self.topology.epoch)
-            answer = await self._on_shard(shard, "get", client.read(path, body, consistency))
+            answer = await self._on_shard(
+                shard, "get", client.read(path, body, consistency, after.get(shard))
+            )
             self._check_epoch(answer, routed)
             return self._owned(shard, answer["points"], routed)
 
@@ -627,8 +653,15 @@ class ShardSet:
 
         return await self._fresh(gather)
 
-    async def count(self, collection: str, condition: Filter | None, consistency: str = "eventual") -> int:
-        """Total matching points over all shards."""
+    async def count(
+        self,
+        collection: str,
+        condition: Filter | None,
+        consistency: str = "eventual",
+        after: Mapping[int, int] | None = None,
+    ) -> int:
+        """Total matching points over all shards (`after`: a read token's indexes)."""
+        indexes = dict(after or {})
         await self.schema(collection)
         body = {} if condition is None else {"filter": filter_to_json(condition)}
         path = f"/v1/collections/{collection}/points/count"
@@ -636,7 +669,9 @@ class ShardSet:
         async def total(routed: Topology) -> int:
             found = 0
             answers = await self._all_shards(
-                "count", lambda _, client: client.read(path, body, consistency), routed
+                "count",
+                lambda shard, client: client.read(path, body, consistency, indexes.get(shard)),
+                routed,
             )
             for _, answer in answers:
                 if isinstance(answer, VecStoreError):
@@ -654,9 +689,12 @@ class ShardSet:
         limit: int,
         condition: Filter | None,
         consistency: str = "eventual",
+        after: Mapping[int, int] | None = None,
         **options: Any,
     ) -> tuple[list[Hit], PointId | None]:
-        """A page of points in id order across shards, and the next offset."""
+        """A page of points in id order across shards, and the next offset (`after`: a read
+        token's indexes)."""
+        indexes = dict(after or {})
         await self.schema(collection)
         body: dict[str, Any] = {"offset": offset, "limit": min(limit + 1, 10_000), **options}
         if condition is not None:
@@ -665,7 +703,9 @@ class ShardSet:
 
         async def page(routed: Topology) -> tuple[list[Hit], PointId | None]:
             answers = await self._all_shards(
-                "scroll", lambda _, client: client.read(path, body, consistency), routed
+                "scroll",
+                lambda shard, client: client.read(path, body, consistency, indexes.get(shard)),
+                routed,
             )
             pages = []
             for shard, answer in answers:

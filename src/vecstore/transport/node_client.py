@@ -215,13 +215,17 @@ class NodeClient:
         """Ask the leader whether a payload change would apply, changing nothing."""
         return await self.request("leader", "POST", "/v1/dry-run", raw=encode_command(command))
 
-    async def read(self, path: str, body: dict[str, Any], consistency: str = "eventual") -> dict[str, Any]:
+    async def read(
+        self, path: str, body: dict[str, Any], consistency: str = "eventual", min_applied: int | None = None
+    ) -> dict[str, Any]:
         """A read request at a consistency level (leader-bound unless eventual). An eventual
-        read sees every write this client saw acknowledged (read-your-writes): the replica
-        waits until it has applied `applied_index`, or another one is asked."""
+        read sees every write this client saw acknowledged (read-your-writes), and the log up
+        to `min_applied` if given: the replica waits until it has applied that far, or
+        another one is asked."""
         if consistency == "eventual":
-            if self.applied_index:
-                body = {**body, "min_applied": self.applied_index}
+            wanted = max(self.applied_index, min_applied or 0)
+            if wanted:
+                body = {**body, "min_applied": wanted}
             return await self.request("any", "POST", path, body={**body, "consistency": consistency})
         return await self.request("leader", "POST", path, body={**body, "consistency": consistency})
 
