@@ -29,6 +29,7 @@ import aiohttp
 import numpy as np
 
 from vecstore.cluster.commands import CreateCollection
+from vecstore.cluster.credentials import SECRET_FILE_ENV
 from vecstore.cluster.errors import VecStoreError
 from vecstore.cluster.hash_ring import ShardRing
 from vecstore.cluster.schema import CollectionSchema
@@ -116,6 +117,7 @@ def worker(
         "500",
     ]
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("VECSTORE_")}, **BENCH_ENV}
+    env[SECRET_FILE_ENV] = str(cluster.secret_path)  # the worker presents the nodes' token
     with (directory / f"worker-{topic}.log").open("wb") as log_file:
         process = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)  # noqa: S603
     try:

@@ -25,6 +25,7 @@ SECTIONS = {
     "hops": (["--quick"], "through the router, RPC"),
     "reshard": (["--quick"], "Resharding online"),
     "load_then_query": (["--quick", "--shapes", "1x1"], "QPS during / after indexing"),
+    "ingest": (["--quick"], "records/s"),
 }
 
 
