@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ import numpy as np
 
 from bench import embeddings
 from bench.dataset import FloatMatrix, IntArray, exact_neighbours, make_clustered
+from bench.output import publish
 from bench.router import _wait as wait_ready
 from vecstore.launcher.local_cluster import LocalCluster
 from vecstore.launcher.processes import free_ports
@@ -285,10 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         for shape in args.shapes.split(","):
             print(f"load then query on {shape} ...", file=sys.stderr)
             result["shapes"].append(run_shape(shape.strip(), base, asked, truth, Path(scratch), node_env))
-    print(report(result))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+    publish(report(result), result, args.json)
     return 0
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from typing import Any
 import aiohttp
 import numpy as np
 
+from bench.output import publish
 from bench.report import table
 from vecstore.cluster.credentials import NodeAccess
 from vecstore.cluster.spec import NodeSpec, ShardSpec
@@ -476,10 +476,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--shards must be at least 2 (a move needs a shard to add)")
     with tempfile.TemporaryDirectory(prefix="vecstore-bench-reshard-") as scratch:
         result = asyncio.run(run(args, Path(scratch)))
-    print(report(result, args))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+    publish(report(result, args), result, args.json)
     return 0
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import tempfile
 import time
@@ -21,6 +20,7 @@ import numpy as np
 from usearch.index import Index
 
 from bench.dataset import ClusteredData, make_clustered, recall_at_k
+from bench.output import publish
 from vecstore.cluster.commands import CreateCollection, Upsert
 from vecstore.cluster.schema import CollectionSchema
 from vecstore.launcher.local_cluster import LocalCluster
@@ -202,10 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         result["shard"] = bench_shard(data, Path(scratch))
         print(f"cluster {result['shape']} through the router ...", file=sys.stderr)
         result["cluster"] = asyncio.run(bench_cluster(data, Path(scratch), args.shards, args.replicas))
-    print(report(result))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+    publish(report(result), result, args.json)
     return 0
 
 
