@@ -56,6 +56,8 @@ ROOMS: dict[str, Room] = {
     "reshard": room("cluster transport", "aiohttp"),
     # the `vecstore` admin CLI and the demo
     "cli": room("cluster transport launcher reshard", "click msgpack numpy tqdm yaml"),
+    # the Python client library (`Client`, `AsyncClient`), with optional DataFrames
+    "client": room("cluster transport", "numpy tqdm pandas polars"),
     # fault injection: uses everything, as a client
     "chaos": room("cluster transport launcher ingest reshard", "aiohttp aiokafka msgpack numpy"),
 }

@@ -11,16 +11,18 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
 from aiohttp import web
 
 from vecstore.cluster.commands import Selector
 from vecstore.cluster.errors import InvalidRequest
 from vecstore.cluster.filters import Filter, parse_filter
 from vecstore.cluster.ids import normalize_point_id
+from vecstore.cluster.read_token import parse_token
 from vecstore.cluster.schema import CollectionSchema, validate_collection_name
 from vecstore.router.auth import Scope
 from vecstore.router.context import SHARDS, SPEC, RouteInfo, add_route
-from vecstore.router.read_token import parse_token
+from vecstore.transport.arrays import as_binary_vectors, binary_vectors_wanted
 from vecstore.transport.server import Handler, body_of, respond
 from vecstore.transport.wire import field_bool, field_float, field_int, field_list
 
@@ -115,11 +117,15 @@ def search_options(request: Located, body: dict[str, Any]) -> dict[str, Any]:
 
 
 async def run_searches(
-    request: Located, name: str, vectors: list[Any], body: dict[str, Any]
+    request: Located, name: str, vectors: Any, body: dict[str, Any]
 ) -> tuple[list[list[dict[str, Any]]], list[str]]:
     """One scatter-gather for a batch of query vectors sharing options."""
     options = search_options(request, body)
     k = options.pop("k")
+    if isinstance(vectors, np.ndarray):  # binary vectors (msgpack): one matrix
+        vectors = vectors.tolist() if vectors.ndim == 2 else [vectors.tolist()]
+    elif isinstance(vectors, list):
+        vectors = [v.tolist() if isinstance(v, np.ndarray) else v for v in vectors]
     if not isinstance(vectors, list) or not vectors:
         raise InvalidRequest("'vectors' must be a non-empty list of vectors")
     check_batch(request, len(vectors))
@@ -154,20 +160,45 @@ async def drop_collection(call: Call) -> Any:
 
 
 async def upsert_points(call: Call) -> Any:
-    """PUT /v1/collections/{name}/points {"points": [{"id", "vector", "payload"}]}."""
+    """PUT /v1/collections/{name}/points: {"points": [{"id", "vector", "payload"}]}, or
+    columns {"ids": [...], "vectors": [[...]] or one float32 matrix, "payloads": [...]}."""
     body = call.body
-    points = field_list(body, "points")
-    check_batch(call, len(points))
-    if not all(isinstance(p, dict) and "id" in p and "vector" in p for p in points):
-        raise InvalidRequest("each point must be an object with 'id' and 'vector' (and 'payload')")
     shards = call.app[SHARDS]
-    answer = await shards.upsert(
-        name_of(call),
-        [p["id"] for p in points],
-        [p["vector"] for p in points],
-        [p.get("payload") for p in points],
-    )
+    if "points" not in body and "ids" in body:
+        ids, vectors, payloads = columns_of(call, body)
+    else:
+        points = field_list(body, "points")
+        check_batch(call, len(points))
+        if not all(isinstance(p, dict) and "id" in p and "vector" in p for p in points):
+            raise InvalidRequest("each point must be an object with 'id' and 'vector' (and 'payload')")
+        ids = [p["id"] for p in points]
+        vectors = [p["vector"] for p in points]
+        payloads = [p.get("payload") for p in points]
+    answer = await shards.upsert(name_of(call), ids, vectors, payloads)
     return {**answer, "read_token": shards.read_token()}
+
+
+def columns_of(call: Call, body: dict[str, Any]) -> tuple[list[Any], Any, list[Any]]:
+    """The `ids`, `vectors` and `payloads` columns of a columnar upsert, of equal lengths."""
+    unknown = set(body) - {"ids", "vectors", "payloads"}
+    if unknown:
+        raise InvalidRequest(f"a columnar upsert takes ids, vectors and payloads; unknown: {sorted(unknown)}")
+    ids = field_list(body, "ids")
+    check_batch(call, len(ids))
+    vectors = body.get("vectors")
+    if not isinstance(vectors, (list, np.ndarray)):
+        raise InvalidRequest("vectors must be a list of vectors or a float32 matrix")
+    payloads = body.get("payloads")
+    if payloads is None:
+        payloads = [None] * len(ids)
+    if not isinstance(payloads, list):
+        raise InvalidRequest("payloads must be a list (null for a point without payload)")
+    if not len(vectors) == len(payloads) == len(ids):
+        raise InvalidRequest(
+            f"ids, vectors and payloads must have the same length, got {len(ids)}, "
+            f"{len(vectors)} and {len(payloads)}"
+        )
+    return ids, vectors, payloads
 
 
 async def delete_points(call: Call) -> Any:
@@ -215,6 +246,8 @@ async def get_points(call: Call) -> Any:
         with_payload=field_bool(body, "with_payload", True),
         with_vector=field_bool(body, "with_vector", False),
     )
+    if binary_vectors_wanted(body):
+        points = as_binary_vectors(points)
     return {"status": "ok", "points": points}
 
 
@@ -235,6 +268,8 @@ async def scroll_points(call: Call) -> Any:
         with_payload=field_bool(body, "with_payload", True),
         with_vector=field_bool(body, "with_vector", False),
     )
+    if binary_vectors_wanted(body):
+        points = as_binary_vectors(points)
     return {"status": "ok", "points": points, "next_offset": next_offset}
 
 
@@ -251,7 +286,9 @@ async def search(call: Call) -> Any:
     body = call.body
     single = "vector" in body
     vectors = [body["vector"]] if single else body.get("vectors")
-    results, warnings = await run_searches(call, name_of(call), vectors or [], body)
+    results, warnings = await run_searches(call, name_of(call), [] if vectors is None else vectors, body)
+    if binary_vectors_wanted(body):
+        results = [as_binary_vectors(hits) for hits in results]
     answer: dict[str, Any] = {"status": "ok"}
     answer["results" if not single else "result"] = results if not single else results[0]
     if warnings:
@@ -281,8 +318,9 @@ async def search_batch(call: Call) -> Any:
         vectors = [searches[p]["vector"] for p in positions]
         found, group_warnings = await run_searches(call, name, vectors, first)
         warnings += group_warnings
+        binary = binary_vectors_wanted(first)
         for position, hits in zip(positions, found, strict=True):
-            results[position] = hits
+            results[position] = as_binary_vectors(hits) if binary else hits
     answer: dict[str, Any] = {"status": "ok", "results": results}
     if warnings:
         answer["warnings"] = sorted(set(warnings))

@@ -48,6 +48,8 @@ READ_OPTIONS: dict[str, Schema] = {
     "with_vector": BOOLEAN,
     "consistency": CONSISTENCY,
     "after": READ_TOKEN,
+    # msgpack answers carry vectors as raw float32 (docs/api.md, "Binary vectors")
+    "binary_vectors": BOOLEAN,
 }
 SEARCH_OPTIONS: dict[str, Schema] = {
     "k": {"type": "integer", "minimum": 1, "maximum": 1_000},
@@ -126,7 +128,19 @@ NATIVE: tuple[Operation, ...] = (
         "/v1/collections/{name}/points",
         "Upsert points",
         WRITE_RESULT,
-        strict({"points": array(ref("Point"), minItems=1, maxItems=10_000)}, ("points",)),
+        {
+            "oneOf": [
+                strict({"points": array(ref("Point"), minItems=1, maxItems=10_000)}, ("points",)),
+                strict(
+                    {
+                        "ids": array(ref("QdrantPointId"), minItems=1, maxItems=10_000),
+                        "vectors": array(ref("QdrantVector"), minItems=1, maxItems=10_000),
+                        "payloads": array(nullable({"type": "object"}), maxItems=10_000),
+                    },
+                    ("ids", "vectors"),
+                ),
+            ]
+        },
     ),
     native(
         "POST",

@@ -44,12 +44,12 @@ from vecstore.cluster.errors import (
 )
 from vecstore.cluster.filters import Filter, filter_to_json
 from vecstore.cluster.ids import PointId
+from vecstore.cluster.read_token import format_token
 from vecstore.cluster.schema import CollectionSchema
 from vecstore.cluster.spec import ClusterSpec, ShardSpec
 from vecstore.cluster.topology import Topology, newest_installed
 from vecstore.router.merge import merge_pages, merge_top_k
 from vecstore.router.metrics import RouterMetrics
-from vecstore.router.read_token import format_token
 from vecstore.router.write_limits import ShardLimits, check_parts
 from vecstore.transport.coalescer import Coalescer
 from vecstore.transport.node_client import NodeClient

@@ -40,6 +40,7 @@ from vecstore.cluster.errors import (
     VecStoreError,
     error_from_dict,
 )
+from vecstore.transport.arrays import ext_hook, msgpack_default
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,9 @@ _PARAMETER = re.compile(r"\{(\w+)\}")
 def encode_request(request_id: int, method: str, path: str, body: Any) -> bytes:
     """One request frame."""
     try:
-        packed: bytes = msgpack.packb([request_id, method, path, body], use_bin_type=True)
+        packed: bytes = msgpack.packb(
+            [request_id, method, path, body], use_bin_type=True, default=msgpack_default
+        )
     except OverflowError:
         raise InvalidRequest("the request has an integer outside -2**63..2**64-1") from None
     return packed
@@ -65,7 +68,7 @@ def encode_request(request_id: int, method: str, path: str, body: Any) -> bytes:
 def decode_request(frame: bytes) -> tuple[int, str, str, Any]:
     """`(id, method, path, body)` of a request frame; ValueError if it is not one."""
     try:
-        decoded = msgpack.unpackb(frame, raw=False, strict_map_key=False)
+        decoded = msgpack.unpackb(frame, raw=False, strict_map_key=False, ext_hook=ext_hook)
     except (ValueError, msgpack.UnpackException) as err:
         raise ValueError(f"RPC frame is not valid msgpack: {err}") from None
     if (
@@ -82,13 +85,13 @@ def decode_request(frame: bytes) -> tuple[int, str, str, Any]:
 
 def encode_response(request_id: int, status: int, body: Any) -> bytes:
     """One response frame."""
-    packed: bytes = msgpack.packb([request_id, status, body], use_bin_type=True)
+    packed: bytes = msgpack.packb([request_id, status, body], use_bin_type=True, default=msgpack_default)
     return packed
 
 
 def decode_response(frame: bytes) -> tuple[int, int, Any]:
     """`(id, status, body)` of a response frame; ValueError if it is not one."""
-    decoded = msgpack.unpackb(frame, raw=False, strict_map_key=False)
+    decoded = msgpack.unpackb(frame, raw=False, strict_map_key=False, ext_hook=ext_hook)
     if not isinstance(decoded, list) or len(decoded) != 3:
         raise ValueError("RPC response must be [id, status, body]")
     request_id, status, body = decoded

@@ -16,6 +16,7 @@ import orjson
 
 from vecstore.cluster.errors import InvalidRequest
 from vecstore.cluster.nesting import MAX_BODY_DEPTH, check_depth
+from vecstore.transport.arrays import ext_hook, json_default, msgpack_default
 
 MSGPACK = "application/msgpack"
 JSON = "application/json"
@@ -27,7 +28,7 @@ def decode_body(data: bytes, content_type: str) -> dict[str, Any]:
         return {}
     try:
         if content_type == MSGPACK:
-            body = msgpack.unpackb(data, raw=False, strict_map_key=False)
+            body = msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=ext_hook)
         else:
             body = _json_loads(data)
     except (RecursionError, msgpack.StackError):  # json recurses; msgpack stops at 1,024 levels
@@ -77,9 +78,9 @@ def _json_loads(data: bytes) -> Any:
 def encode_body(body: Any, content_type: str) -> bytes:
     """Encode a response body."""
     if content_type == MSGPACK:
-        packed: bytes = msgpack.packb(body, use_bin_type=True)
+        packed: bytes = msgpack.packb(body, use_bin_type=True, default=msgpack_default)
         return packed
-    return json.dumps(body, separators=(",", ":")).encode()
+    return json.dumps(body, separators=(",", ":"), default=json_default).encode()
 
 
 def field_bool(body: dict[str, Any], name: str, default: bool) -> bool:

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vecstore.cluster.errors import InvalidRequest
-from vecstore.router.read_token import format_token, parse_token
+from vecstore.cluster.read_token import format_token, parse_token
 
 
 @given(st.dictionaries(st.integers(0, 1_000), st.integers(1, 2**63 - 1), max_size=20))

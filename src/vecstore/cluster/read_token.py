@@ -36,3 +36,12 @@ def parse_token(raw: object) -> dict[int, int]:
             raise InvalidRequest(f"'after' names index {index}, beyond any Raft log")
         indexes[int(shard)] = max(indexes.get(int(shard), 0), int(index))
     return indexes
+
+
+def merge_tokens(first: str, second: str) -> str:
+    """One token as recent as both: per shard, the higher index (a client keeps the merge of
+    every write's token and passes it with each read)."""
+    merged = parse_token(first)
+    for shard, index in parse_token(second).items():
+        merged[shard] = max(merged.get(shard, 0), index)
+    return format_token(merged)
