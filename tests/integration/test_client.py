@@ -20,7 +20,7 @@ import polars as pl
 import pytest
 
 from tests.integration.conftest import _wait_router_ready, started_cluster
-from vecstore.client import AsyncClient, Client, InvalidRequest, NotFound
+from vecstore.client import AsyncClient, Client, Forbidden, InvalidRequest, NotFound, Unauthorized
 from vecstore.launcher.local_cluster import LocalCluster
 from vecstore.launcher.processes import free_ports
 from vecstore.transport.arrays import ARRAY_EXT, pack_array
@@ -262,3 +262,41 @@ def test_reads_through_another_router_see_the_clients_writes(
                     missed.append(number)
         assert missed == []
     assert writer.read_token  # merged over every write
+
+
+READ_KEY = "client-test-read-key-0123456789abcdef"
+WRITE_KEY = "client-test-write-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def keyed_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """1 x 1 whose router asks API keys."""
+    yield from started_cluster(
+        tmp_path_factory.mktemp("client-keys") / "cluster",
+        shards=1,
+        replicas=1,
+        router_env={"VECSTORE_API_KEYS": f"{READ_KEY}:read,{WRITE_KEY}:write"},
+    )
+
+
+def test_api_keys_are_sent_and_scopes_hold(keyed_cluster: LocalCluster) -> None:
+    url = keyed_cluster.router_url
+    with Client(url, retry_seconds=2) as anonymous, pytest.raises(Unauthorized):
+        anonymous.count("anything")
+    with Client(url, api_key=READ_KEY, retry_seconds=2) as reader:
+        with pytest.raises(Forbidden):
+            reader.upsert("anything", [1], np.ones((1, 4)))
+        with pytest.raises(NotFound):
+            reader.count("anything")  # allowed, and the collection does not exist
+
+
+def test_plain_http_carries_binary_vectors_too(
+    cluster: LocalCluster, loaded: str, data: tuple[np.ndarray, list[dict[str, object]]]
+) -> None:
+    vectors, _ = data
+    with Client(cluster.router_url, rpc=False) as client:
+        client.upsert(loaded, [5], vectors[5:6], [{"n": 5, "parity": "odd"}])  # the same point again
+        hits = client.search(loaded, vectors[5], k=1, exact=True, with_vector=True)
+        assert hits[0].id == 5
+        assert isinstance(hits[0].vector, np.ndarray)
+        np.testing.assert_array_equal(hits[0].vector, vectors[5])

@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 
 from tests.integration.conftest import started_cluster
+from vecstore.client import Client
 from vecstore.cluster.credentials import SECRET_FILE_ENV, NodeAccess
 from vecstore.cluster.errors import Unavailable, VecStoreError
 from vecstore.cluster.spec import write_spec
@@ -316,3 +317,16 @@ def test_vecstore_up_tls_serves_https_and_keeps_its_ca_on_restart(tmp_path: Path
         assert _status_when_ready(data_dir, tmp_path).returncode == 0
     finally:
         assert _stop(up) == 0
+
+
+def test_the_python_client_trusts_the_ca_it_is_given(tls_cluster: LocalCluster) -> None:
+    assert tls_cluster.tls is not None
+    with Client(tls_cluster.router_url, ca_file=tls_cluster.tls.ca) as client:
+        client.create_collection("client_tls", 2, metric="l2")
+        client.upsert("client_tls", [1, 2], [[0.0, 1.0], [1.0, 0.0]])
+        assert [hit.id for hit in client.search("client_tls", [0.9, 0.1], k=1)] == [2]
+    with (
+        Client(tls_cluster.router_url, retry_seconds=2) as untrusting,
+        pytest.raises(Unavailable, match="certificate"),
+    ):
+        untrusting.count("client_tls")
