@@ -49,7 +49,9 @@ ROOMS: dict[str, Room] = {
     # the stateless public endpoint: native and Qdrant APIs, routing, scatter-gather, auth
     "router": room("cluster transport reshard", "aiohttp msgpack numpy prometheus_client"),
     # exactly-once Kafka ingestion
-    "ingest": room("cluster transport", "aiohttp aiokafka msgpack numpy prometheus_client tqdm"),
+    "ingest": room(
+        "cluster transport", "aiohttp aiokafka fastavro google msgpack numpy prometheus_client tqdm"
+    ),
     # local child processes: `vecstore up`, the shard groups of tests and chaos, the test broker
     "launcher": room("cluster", "cryptography"),  # cryptography: `vecstore up --tls` certificates
     # resharding: the coordinator that moves points between shards (a client of the nodes)

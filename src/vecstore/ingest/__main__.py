@@ -23,6 +23,7 @@ from vecstore.cluster.credentials import NodeAccess
 from vecstore.cluster.errors import VecStoreError
 from vecstore.cluster.log_format import configure_logging
 from vecstore.cluster.spec import load_spec
+from vecstore.ingest.formats import FORMATS, AvroFormat, ValueFormat
 from vecstore.ingest.metrics import IngestMetrics
 from vecstore.ingest.producer import jsonl_records, npy_records, produce
 from vecstore.ingest.server import serving
@@ -62,6 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--shutdown-grace-seconds", dest="shutdown_grace_seconds", type=float, help="default 10")
     run.add_argument("--shard-deadline-seconds", dest="shard_deadline_seconds", type=float, help="default 15")
     run.add_argument("--client-id", dest="client_id", help="Kafka client id")
+    run.add_argument(
+        "--value-format",
+        dest="value_format",
+        choices=FORMATS,
+        help="record values: auto (JSON or msgpack, per record; the default), avro or protobuf",
+    )
+    run.add_argument(
+        "--avro-schema",
+        dest="avro_schema",
+        help="with avro: the producers' schema file (default: record.avsc)",
+    )
     run.set_defaults(handler=_run)
 
     producer = commands.add_parser("produce", help="send a JSONL or .npy file to a topic")
@@ -73,7 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--npy", type=Path, help="a 2-D float array: one upsert per row")
     producer.add_argument("--payloads", type=Path, help="with --npy: one payload object a line")
     producer.add_argument("--start-id", type=int, default=0, help="with --npy: id of the first row")
-    producer.add_argument("--format", choices=("json", "msgpack"), default="msgpack", help="value encoding")
+    producer.add_argument(
+        "--format", choices=("json", "msgpack", "avro", "protobuf"), default="msgpack", help="value encoding"
+    )
+    producer.add_argument("--avro-schema", type=Path, help="with --format avro: write with this schema")
     producer.add_argument("--no-progress", action="store_true", help="no progress bar")
     producer.set_defaults(handler=_produce)
 
@@ -102,12 +117,17 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 async def _produce(args: argparse.Namespace) -> int:
+    if args.avro_schema is not None and args.format != "avro":
+        raise ValueError("--avro-schema is for --format avro")
+    encoding: str | ValueFormat = args.format
+    if args.avro_schema is not None:
+        encoding = AvroFormat(args.avro_schema)
     if args.jsonl is not None:
         total = None
-        records = jsonl_records(args.jsonl, args.collection, args.format)
+        records = jsonl_records(args.jsonl, args.collection, encoding)
     else:
         total, records = npy_records(
-            args.npy, args.collection, args.format, payloads=args.payloads, start_id=args.start_id
+            args.npy, args.collection, encoding, payloads=args.payloads, start_id=args.start_id
         )
     sent = await produce(args.bootstrap, args.topic, records, total=total, progress=not args.no_progress)
     print(f"produced {sent} records to {args.topic}", file=sys.stderr)  # noqa: T201 - CLI output

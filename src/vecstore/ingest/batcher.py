@@ -23,6 +23,7 @@ from vecstore.cluster.commands import (
 from vecstore.cluster.errors import CollectionNotFound
 from vecstore.cluster.hash_ring import ShardRing
 from vecstore.cluster.schema import CollectionSchema
+from vecstore.ingest.formats import ValueFormat
 from vecstore.ingest.records import Rejection, decode_record
 
 TopicPartition = tuple[str, int]
@@ -86,6 +87,7 @@ def plan_batch(
     schemas: Mapping[str, CollectionSchema],
     *,
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    value_format: ValueFormat | None = None,
 ) -> BatchPlan:
     """Decode, validate and route `polled`; each partition's records must ascend in offset."""
     by_shard: dict[int, dict[TopicPartition, list[IngestRecord]]] = defaultdict(lambda: defaultdict(list))
@@ -99,7 +101,9 @@ def plan_batch(
         if previous is not None and record.offset < previous:
             raise ValueError(f"offsets of {position} must ascend: {record.offset} came after {previous - 1}")
         next_offsets[position] = record.offset + 1
-        outcome = decode_record(record.key, record.value, schemas, max_payload_bytes=max_payload_bytes)
+        outcome = decode_record(
+            record.key, record.value, schemas, max_payload_bytes=max_payload_bytes, value_format=value_format
+        )
         if isinstance(outcome, Rejection):
             rejected.append(
                 RejectedRecord(

@@ -20,6 +20,7 @@ import numpy as np
 from aiokafka import AIOKafkaProducer
 from tqdm import tqdm
 
+from vecstore.ingest.formats import ValueFormat
 from vecstore.ingest.records import encode_record
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ async def _settle(pending: list[asyncio.Future[Any]], bar: Any) -> int:
     return count
 
 
-def jsonl_records(path: Path, collection: str, value_format: str) -> Iterator[OutgoingRecord]:
+def jsonl_records(path: Path, collection: str, value_format: str | ValueFormat) -> Iterator[OutgoingRecord]:
     """Records from a JSONL file: one object a line with `id` and, per `op` (default
     upsert), `vector`, `payload` or `keys`."""
     with path.open() as lines:
@@ -113,7 +114,7 @@ def jsonl_records(path: Path, collection: str, value_format: str) -> Iterator[Ou
 def npy_records(
     path: Path,
     collection: str,
-    value_format: str,
+    value_format: str | ValueFormat,
     *,
     payloads: Path | None = None,
     start_id: int = 0,

@@ -7,6 +7,7 @@ answer, so a replayed record is judged exactly as it was the first time.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from vecstore.cluster.commands import (
 from vecstore.cluster.errors import CollectionNotFound, InvalidRequest, InvalidVector, VecStoreError
 from vecstore.cluster.ids import PointId, normalize_point_id
 from vecstore.cluster.schema import CollectionSchema
+from vecstore.ingest.formats import FormatError, ValueFormat, value_format_named
 
 OPS = ("upsert", "delete", "set_payload", "overwrite_payload", "delete_payload")
 """The `op` values a record may carry."""
@@ -83,10 +85,12 @@ def decode_record(
     schemas: Mapping[str, CollectionSchema],
     *,
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    value_format: ValueFormat | None = None,
 ) -> PointCommand | Rejection:
-    """The point command a record carries, or the Rejection that sends it to the DLQ."""
+    """The point command a record carries, or the Rejection that sends it to the DLQ.
+    `value_format`: Avro or Protobuf values (None: JSON or msgpack, by the first byte)."""
     try:
-        fields = parse_value(key, value)
+        fields = parse_value(key, value, value_format)
     except VecStoreError as err:
         return Rejection(err.code, err.message)
     try:
@@ -98,9 +102,20 @@ def decode_record(
         return Rejection(err.code, err.message, fields.collection)
 
 
-def parse_value(key: bytes | None, value: bytes | None) -> RecordFields:
-    """Decode the key and the msgpack or JSON value; raise MalformedRecord (or an id error)."""
-    body = _decode_value(value)
+def parse_value(
+    key: bytes | None, value: bytes | None, value_format: ValueFormat | None = None
+) -> RecordFields:
+    """Decode the key and the value (msgpack or JSON, or `value_format`); raise
+    MalformedRecord (or an id error)."""
+    if value_format is None:
+        body = _decode_value(value)
+    elif not value:
+        raise MalformedRecord("record has no value")
+    else:
+        try:
+            body = value_format.decode(value)
+        except FormatError as err:
+            raise MalformedRecord(err.message) from None
     collection = body.get("collection")
     if not isinstance(collection, str) or not collection:
         raise MalformedRecord("record value needs a 'collection' string")
@@ -156,15 +171,16 @@ def encode_record(
     vector: Sequence[float] | npt.NDArray[np.floating[Any]] | None = None,
     payload: Mapping[str, Any] | None = None,
     keys: Sequence[str] | None = None,
-    value_format: str = "msgpack",
+    value_format: str | ValueFormat = "msgpack",
 ) -> tuple[bytes, bytes]:
-    """The (key, value) of one record; msgpack values carry the vector as float32 bytes."""
+    """The (key, value) of one record: `value_format` msgpack (the vector as float32 bytes),
+    json, avro, protobuf, or a ValueFormat (Avro with a schema of one's own)."""
     if op not in _FIELDS_OF_OP:
         raise ValueError(f"op {op!r} is not one of {', '.join(OPS)}")
     body: dict[str, Any] = {"collection": collection, "op": op, "id": point_id}
     if vector is not None:
         array = np.asarray(vector, dtype="<f4").reshape(-1)
-        body["vector"] = array.tobytes() if value_format == "msgpack" else array.tolist()
+        body["vector"] = array.tolist() if value_format == "json" else array.tobytes()
     if payload is not None:
         body["payload"] = dict(payload)
     if keys is not None:
@@ -173,9 +189,20 @@ def encode_record(
         value: bytes = msgpack.packb(body, use_bin_type=True)
     elif value_format == "json":
         value = json.dumps(body, separators=(",", ":")).encode()
+    elif isinstance(value_format, str):
+        value = _published_format(value_format).encode(body)
     else:
-        raise ValueError(f"value_format {value_format!r} must be 'msgpack' or 'json'")
+        value = value_format.encode(body)
     return str(point_id).encode(), value
+
+
+@functools.cache
+def _published_format(name: str) -> ValueFormat:
+    if name not in ("avro", "protobuf"):
+        raise ValueError(f"value_format {name!r} must be msgpack, json, avro or protobuf")
+    chosen = value_format_named(name)
+    assert chosen is not None
+    return chosen
 
 
 def _decode_value(value: bytes | None) -> dict[str, Any]:

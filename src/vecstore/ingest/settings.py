@@ -14,6 +14,7 @@ from typing import Any
 
 from vecstore.cluster.commands import DEFAULT_MAX_PAYLOAD_BYTES
 from vecstore.cluster.errors import InvalidRequest
+from vecstore.ingest.formats import FORMATS
 
 ENV_PREFIX = "VECSTORE_INGEST_"
 NODE_COMMAND_LIMIT_BYTES = 8 * 1024 * 1024
@@ -62,6 +63,10 @@ class WorkerSettings:
     """Kafka client id (shows in broker logs)."""
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     """Largest payload accepted (must match the nodes' setting)."""
+    value_format: str = "auto"
+    """Record values: auto (JSON or msgpack, per record), avro or protobuf (docs/ingest.md)."""
+    avro_schema: str | None = None
+    """With avro: the producers' writer schema file (default: the published record.avsc)."""
 
     def validate(self) -> WorkerSettings:
         """Return self, or raise SettingsError naming the bad setting."""
@@ -91,6 +96,12 @@ class WorkerSettings:
                 f"heartbeat_interval_ms ({self.heartbeat_interval_ms}) must be positive and below "
                 f"session_timeout_ms ({self.session_timeout_ms})"
             )
+        if self.value_format not in FORMATS:
+            raise SettingsError(
+                f"value_format must be one of {', '.join(FORMATS)}, got {self.value_format!r}"
+            )
+        if self.avro_schema is not None and self.value_format != "avro":
+            raise SettingsError("avro_schema is for value_format avro")
         if self.metrics_port is not None and not 0 <= self.metrics_port < 65536:
             raise SettingsError(f"metrics_port must be a port number, got {self.metrics_port}")
         return self

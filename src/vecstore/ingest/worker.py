@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -26,6 +27,7 @@ from vecstore.cluster.spec import ClusterSpec, ShardSpec
 from vecstore.cluster.topology import Topology
 from vecstore.ingest.batcher import BatchPlan, PolledRecord, RejectedRecord, plan_batch
 from vecstore.ingest.dlq import DeadLetters
+from vecstore.ingest.formats import value_format_named
 from vecstore.ingest.ledger import OffsetLedger
 from vecstore.ingest.metrics import IngestMetrics
 from vecstore.ingest.producer import kafka_producer
@@ -60,6 +62,11 @@ class IngestWorker:
         self.access = access
         """What this worker presents to the nodes (the cluster's node token)."""
         self.metrics = metrics or IngestMetrics()
+        self.value_format = value_format_named(
+            self.settings.value_format,
+            None if self.settings.avro_schema is None else Path(self.settings.avro_schema),
+        )
+        """How record values are encoded (None: JSON or msgpack, told apart per record)."""
         self.topology = Topology.of_spec(spec)
         """Routing: the spec's, replaced at start by the newest any shard holds. A shard that
         refuses a batch as not its own (after a resharding) stops the worker, whose restart
@@ -265,6 +272,7 @@ class IngestWorker:
                 self.topology.ring,
                 self._schemas.schemas,
                 max_payload_bytes=self.settings.max_payload_bytes,
+                value_format=self.value_format,
             )
             if not plan.unknown_collections:
                 return plan
