@@ -73,7 +73,8 @@ def test_search_matches_brute_force_and_vectors_are_float32_arrays(
     with Client(cluster.router_url) as client:
         assert client.count(loaded) == N
         info = client.collection(loaded)
-        assert (info.points, info.schema.dimension, info.schema.metric.value) == (N, DIM, "l2")
+        assert (info.schema.dimension, info.schema.metric.value) == (DIM, "l2")
+        assert 0 < info.points <= N  # any replica's count: it may lag (count() does not)
         found = client.search_batch(loaded, queries, k=10, exact=True, with_vector=True)
         for query, hits in zip(queries, found, strict=True):
             assert [hit.id for hit in hits] == brute_force(vectors, query, 10)

@@ -60,6 +60,8 @@ ROOMS: dict[str, Room] = {
     "cli": room("cluster transport launcher reshard", "click msgpack numpy tqdm yaml"),
     # the Python client library (`Client`, `AsyncClient`), with optional DataFrames
     "client": room("cluster transport", "numpy tqdm pandas polars"),
+    # vector-store adapters for LLM frameworks, over the client (optional extras)
+    "integrations": room("client cluster", "numpy langchain_core llama_index"),
     # fault injection: uses everything, as a client
     "chaos": room("cluster transport launcher ingest reshard", "aiohttp aiokafka msgpack numpy"),
 }
