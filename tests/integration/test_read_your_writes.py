@@ -122,3 +122,18 @@ async def test_a_read_token_carries_the_writes_to_another_router(
         for bad in ("x", "1:", "1:2,,", 5):
             with pytest.raises(Exception, match="read token"):
                 await reader.request("POST", "/v1/collections/token/points/count", {"after": bad})
+
+
+async def test_collection_counts_include_the_write_acknowledged_just_before(cluster: LocalCluster) -> None:
+    """GET /v1/collections/{name} (and Qdrant's GET /collections/{name}) sums one replica of
+    each shard: that replica has applied this router's writes too."""
+    rng = np.random.default_rng(12)
+    async with RouterClient(cluster.router_url) as client:
+        await client.create_collection({"name": "ryw_counts", "dimension": DIM})
+        wrong = []
+        for number in range(150):
+            await client.upsert("ryw_counts", [{"id": number, "vector": rng.normal(size=DIM).tolist()}])
+            info = await client.collection_info("ryw_counts")
+            if info["points"] != number + 1:
+                wrong.append((number + 1, info["points"]))
+        assert wrong == []

@@ -201,7 +201,8 @@ async def count_points(service: NodeService, params: Params, body: Body) -> Body
 
 
 async def list_collections(service: NodeService, params: Params, body: Body) -> Body:
-    """GET /v1/collections: schemas and counts."""
+    """GET /v1/collections: schemas and counts (after catching up to `min_applied`)."""
+    await service.catch_up(body)
     shard = service.shard
     collections = [{"schema": c.schema.to_dict(), **c.stats()} for _, c in sorted(shard.collections.items())]
     return {"status": "ok", "collections": collections, "epoch": shard.epoch}

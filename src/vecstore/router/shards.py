@@ -284,7 +284,8 @@ class ShardSet:
         async def gather(routed: Topology) -> dict[str, Any]:
             answers = await self._all_shards(
                 "info",
-                lambda _, client: client.request("any", "GET", "/v1/collections"),
+                # counts from a replica that applied this router's writes (read-your-writes)
+                lambda _, client: client.request("any", "GET", "/v1/collections", body=client.caught_up()),
                 routed,
             )
             totals = {"points": 0, "segments": 0, "indexing_lag": 0, "tombstones": 0}

@@ -215,6 +215,10 @@ class NodeClient:
         """Ask the leader whether a payload change would apply, changing nothing."""
         return await self.request("leader", "POST", "/v1/dry-run", raw=encode_command(command))
 
+    def caught_up(self) -> dict[str, Any]:
+        """The body of a read that must see every write this client saw acknowledged."""
+        return {"min_applied": self.applied_index} if self.applied_index else {}
+
     async def read(
         self, path: str, body: dict[str, Any], consistency: str = "eventual", min_applied: int | None = None
     ) -> dict[str, Any]:
