@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-shard test lint unit integration rooms security bench bench-gpu chaos clean
+.PHONY: demo demo-shard test lint unit integration rooms security bench bench-scale bench-gpu chaos clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -71,6 +71,12 @@ bench: $(BENCH_STAMP)
 	$(PY) -m bench.ingest $(BENCH_ARGS)
 	$(if $(findstring --quick,$(BENCH_ARGS)),,$(PY) -m bench.embeddings --rows 20000)
 	$(PY) -m bench.comparison $(if $(findstring --quick,$(BENCH_ARGS)),,--docs) $(BENCH_ARGS)
+
+# A million 128-d vectors through Kafka into a 2 x 3 cluster, then queries, a node restart and
+# a new replica caught up by snapshot (docs/benchmarks.md, "Scale"); about half an hour on 2
+# cores, not part of `make bench`. SCALE_ARGS=--quick for a 10,000-row smoke (in `make test`).
+bench-scale: $(STAMP)
+	$(PY) -m bench.scale $(SCALE_ARGS)
 
 # The scorer's cupy path against numpy; needs an NVIDIA GPU (exits 2 with a message without one).
 bench-gpu: $(STAMP)

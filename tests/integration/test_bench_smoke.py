@@ -27,6 +27,7 @@ SECTIONS = {
     "reshard": (["--quick"], "Resharding online"),
     "load_then_query": (["--quick", "--shapes", "1x1"], "QPS during / after indexing"),
     "ingest": (["--quick"], "records/s"),
+    "scale": (["--quick"], "new replica"),
 }
 
 
