@@ -492,26 +492,6 @@ def test_unsupported_query_and_filter_features(client: QdrantClient) -> None:
         (
             {
                 "query_filter": models.Filter(
-                    must=[models.IsNullCondition(is_null=models.PayloadField(key="a"))]
-                )
-            },
-            "is_null",
-        ),
-        (
-            {
-                "query_filter": models.Filter(
-                    must=[models.NestedCondition(nested=models.Nested(key="a", filter=models.Filter()))]
-                )
-            },
-            "nested",
-        ),
-        (
-            {"query_filter": models.Filter(must=[field(key="a", values_count=models.ValuesCount(gt=1))])},
-            "values_count",
-        ),
-        (
-            {
-                "query_filter": models.Filter(
                     must=[
                         field(
                             key="loc",
@@ -533,17 +513,6 @@ def test_unsupported_query_and_filter_features(client: QdrantClient) -> None:
         (
             {"query_filter": models.Filter(must=[field(key="t", match=models.MatchPhrase(phrase="a b"))])},
             "phrase",
-        ),
-        (
-            {
-                "query_filter": models.Filter(
-                    must=[field(key="a", match=models.MatchValue(value=1))],
-                    min_should=models.MinShould(
-                        conditions=[field(key="a", match=models.MatchValue(value=1))], min_count=1
-                    ),
-                )
-            },
-            "min_should",
         ),
         (
             {

@@ -37,8 +37,12 @@ from vecstore.cluster.filters import (
     HasId,
     In,
     IsEmpty,
+    IsNull,
+    MinShould,
+    Nested,
     Not,
     Or,
+    ValuesCount,
 )
 from vecstore.cluster.ids import PointId
 from vecstore.cluster.schema import CollectionSchema, Metric
@@ -79,6 +83,8 @@ _leaves: st.SearchStrategy[Filter] = st.one_of(
     st.builds(In, keys, st.lists(scalars, max_size=3).map(tuple), st.booleans()),
     st.builds(Contains, keys, scalars),
     st.builds(IsEmpty, keys),
+    st.builds(IsNull, keys),
+    st.builds(ValuesCount, keys, st.none() | st.integers(0, 3), st.none(), st.none() | st.integers(0, 4)),
     st.builds(HasId, st.frozensets(st.sampled_from(IDS), max_size=4)),
 )
 _filters: st.SearchStrategy[Filter] = st.recursive(
@@ -87,6 +93,8 @@ _filters: st.SearchStrategy[Filter] = st.recursive(
         st.lists(inner, max_size=3).map(lambda children: And(tuple(children))),
         st.lists(inner, max_size=3).map(lambda children: Or(tuple(children))),
         st.builds(Not, inner),
+        st.builds(MinShould, st.lists(inner, max_size=3).map(tuple), st.integers(0, 3)),
+        st.builds(Nested, keys, inner),
     ),
     max_leaves=5,
 )

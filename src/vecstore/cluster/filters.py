@@ -11,7 +11,12 @@ A condition is a nested filter, or one of:
     {"key": "a.b", "contains": v}                  array a.b has element v, or string has substring
     {"key": "a.b", "op": "=="|"!="|"<"|"<="|">"|">=", "value": v}
     {"is_empty": {"key": "a.b"}}                   a.b missing, null or []
+    {"is_null": {"key": "a.b"}}                    a.b present and null (or an array holding null)
+    {"key": "a.b", "values_count": {"gt"|"gte"|"lt"|"lte": n}}   number of values at a.b
+    {"nested": {"key": "a", "filter": {...}}}      one object of array a satisfies the whole filter
     {"has_id": [id, ...]}
+A filter may also have `"min_should": {"conditions": [cond, ...], "min_count": n}`: at least
+n of the conditions hold.
 Parsing never evaluates; evaluation lives in the shard. This module defines the AST once.
 """
 
@@ -78,6 +83,42 @@ class IsEmpty:
 
 
 @dataclass(frozen=True)
+class IsNull:
+    """A value at `key` is null, or an array holding null (a missing field is not null)."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class ValuesCount:
+    """The number of values at `key` (an array's length, 1 for any other value, 0 for null or
+    missing) is within every bound given; with several values (arrays met on the way), any one."""
+
+    key: str
+    gt: int | None = None
+    gte: int | None = None
+    lt: int | None = None
+    lte: int | None = None
+
+
+@dataclass(frozen=True)
+class Nested:
+    """Some object element of the array at `key` satisfies `filter` as a whole (its keys are
+    relative to the element, so several conditions hold for the same element)."""
+
+    key: str
+    filter: Filter
+
+
+@dataclass(frozen=True)
+class MinShould:
+    """At least `min_count` of the children hold."""
+
+    children: tuple[Filter, ...]
+    min_count: int
+
+
+@dataclass(frozen=True)
 class HasId:
     """The point's id is one of `ids`."""
 
@@ -105,7 +146,9 @@ class Not:
     child: Filter
 
 
-Filter = Compare | In | Contains | IsEmpty | HasId | And | Or | Not
+Filter = (
+    Compare | In | Contains | IsEmpty | IsNull | ValuesCount | Nested | MinShould | HasId | And | Or | Not
+)
 
 _RANGE_OPS = {"gt": CompareOp.GT, "gte": CompareOp.GE, "lt": CompareOp.LT, "lte": CompareOp.LE}
 
@@ -122,8 +165,6 @@ def _parse_clauses(data: object, depth: int, counter: list[int]) -> Filter:
     unknown = set(data) - {"must", "should", "must_not", "min_should"}
     if unknown:
         raise InvalidFilter(f"unknown filter clause(s) {sorted(unknown)}: expected must, should or must_not")
-    if "min_should" in data:
-        raise InvalidFilter("min_should is not supported")
     parts: list[Filter] = []
     for clause in ("must", "should", "must_not"):
         raw = data.get(clause)
@@ -138,6 +179,8 @@ def _parse_clauses(data: object, depth: int, counter: list[int]) -> Filter:
                 parts.append(Or(children))
         else:
             parts.extend(Not(child) for child in children)
+    if data.get("min_should") is not None:
+        parts.append(_parse_min_should(data["min_should"], depth, counter))
     if len(parts) == 1:
         return parts[0]
     return And(tuple(parts))
@@ -151,7 +194,7 @@ def _parse_condition(data: object, depth: int, counter: list[int]) -> Filter:
         raise InvalidFilter(f"filter has more than {MAX_FILTER_NODES} conditions")
     if not isinstance(data, dict):
         raise InvalidFilter(f"condition must be an object, got {type(data).__name__}")
-    if not data or set(data) & {"must", "should", "must_not"}:  # {} matches everything
+    if not data or set(data) & {"must", "should", "must_not", "min_should"}:  # {} matches everything
         return _parse_clauses(data, depth, counter)
     if "has_id" in data:
         return _parse_has_id(data["has_id"])
@@ -160,14 +203,23 @@ def _parse_condition(data: object, depth: int, counter: list[int]) -> Filter:
         if not isinstance(target, dict) or set(target) != {"key"}:
             raise InvalidFilter('is_empty expects {"key": "<field>"}')
         return IsEmpty(_parse_key(target["key"]))
+    if "is_null" in data:
+        target = data["is_null"]
+        if set(data) != {"is_null"} or not isinstance(target, dict) or set(target) != {"key"}:
+            raise InvalidFilter('is_null expects {"key": "<field>"}')
+        return IsNull(_parse_key(target["key"]))
+    if "nested" in data:
+        return _parse_nested(data, depth, counter)
     if "key" not in data:
         raise InvalidFilter(f"condition {data!r} has no 'key' and is not has_id, is_empty or a filter")
     key = _parse_key(data["key"])
-    kinds = set(data) & {"match", "range", "contains", "op"}
-    if len(kinds) != 1 or set(data) - {"key", "match", "range", "contains", "op", "value"}:
+    kinds = set(data) & {"match", "range", "contains", "op", "values_count"}
+    if len(kinds) != 1 or set(data) - {"key", "match", "range", "contains", "op", "value", "values_count"}:
         raise InvalidFilter(
-            f"condition on {key!r} must have exactly one of match, range, contains or op/value"
+            f"condition on {key!r} must have exactly one of match, range, contains, values_count or op/value"
         )
+    if "values_count" in data:
+        return _parse_values_count(key, data["values_count"])
     if "match" in data:
         return _parse_match(key, data["match"])
     if "range" in data:
@@ -203,6 +255,39 @@ def _parse_match(key: str, match: object) -> Filter:
             raise InvalidFilter(f"match.text on {key!r} must be a string")
         return Contains(key, operand)
     raise InvalidFilter(f"match kind {kind!r} on {key!r} is not one of value, any, except, text")
+
+
+def _parse_min_should(raw: object, depth: int, counter: list[int]) -> Filter:
+    if not isinstance(raw, dict) or set(raw) != {"conditions", "min_count"}:
+        raise InvalidFilter('min_should expects {"conditions": [...], "min_count": n}')
+    conditions, min_count = raw["conditions"], raw["min_count"]
+    if not isinstance(conditions, list):
+        raise InvalidFilter("min_should.conditions must be a list of conditions")
+    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 0:
+        raise InvalidFilter(f"min_should.min_count must be a non-negative integer, got {min_count!r}")
+    children = tuple(_parse_condition(item, depth + 1, counter) for item in conditions)
+    return MinShould(children, min_count)
+
+
+def _parse_nested(data: dict[str, Any], depth: int, counter: list[int]) -> Filter:
+    target = data["nested"]
+    if set(data) != {"nested"} or not isinstance(target, dict) or set(target) != {"key", "filter"}:
+        raise InvalidFilter('nested expects {"key": "<array field>", "filter": {...}}')
+    return Nested(_parse_key(target["key"]), _parse_clauses(target["filter"], depth + 1, counter))
+
+
+def _parse_values_count(key: str, bounds: object) -> Filter:
+    if not isinstance(bounds, dict) or not bounds or set(bounds) - set(_RANGE_OPS):
+        raise InvalidFilter(f"values_count on {key!r} must be an object with gt, gte, lt or lte")
+    given = {name: value for name, value in bounds.items() if value is not None}
+    for name, value in given.items():
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
+            raise InvalidFilter(
+                f"values_count.{name} on {key!r} must be a non-negative integer, got {value!r}"
+            )
+    if not given:
+        raise InvalidFilter(f"values_count on {key!r} has no bounds")
+    return ValuesCount(key, **given)
 
 
 def _parse_range(key: str, bounds: object) -> Filter:
@@ -275,6 +360,16 @@ def _condition_to_json(node: Filter) -> dict[str, Any]:
         return {"key": node.key, "contains": node.value}
     if isinstance(node, IsEmpty):
         return {"is_empty": {"key": node.key}}
+    if isinstance(node, IsNull):
+        return {"is_null": {"key": node.key}}
+    if isinstance(node, ValuesCount):
+        bounds = {"gt": node.gt, "gte": node.gte, "lt": node.lt, "lte": node.lte}
+        return {"key": node.key, "values_count": {k: v for k, v in bounds.items() if v is not None}}
+    if isinstance(node, Nested):
+        return {"nested": {"key": node.key, "filter": filter_to_json(node.filter)}}
+    if isinstance(node, MinShould):
+        conditions = [_condition_to_json(c) for c in node.children]
+        return {"min_should": {"conditions": conditions, "min_count": node.min_count}}
     if isinstance(node, HasId):
         return {"has_id": sorted(node.ids, key=str)}
     if isinstance(node, And):

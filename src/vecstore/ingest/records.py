@@ -115,7 +115,7 @@ def parse_value(
         try:
             body = value_format.decode(value)
         except FormatError as err:
-            raise MalformedRecord(err.message) from None
+            raise MalformedRecord(str(err)) from None
     collection = body.get("collection")
     if not isinstance(collection, str) or not collection:
         raise MalformedRecord("record value needs a 'collection' string")

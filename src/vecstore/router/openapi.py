@@ -259,6 +259,12 @@ NATIVE_CONDITION_FORMS: list[Schema] = [
         ("key", "op", "value"),
     ),
     strict({"is_empty": strict({"key": qdrant_schemas.KEY}, ("key",))}, ("is_empty",)),
+    strict({"is_null": strict({"key": qdrant_schemas.KEY}, ("key",))}, ("is_null",)),
+    strict({"key": qdrant_schemas.KEY, "values_count": ref("QdrantValuesCount")}, ("key", "values_count")),
+    strict(
+        {"nested": strict({"key": qdrant_schemas.KEY, "filter": ref("Filter")}, ("key", "filter"))},
+        ("nested",),
+    ),
     strict({"has_id": array(ref("QdrantPointId"))}, ("has_id",)),
     ref("Filter"),
 ]
@@ -270,8 +276,17 @@ NATIVE_COMPONENTS: dict[str, Schema] = {
     },
     "Filter": strict(
         {
-            clause: {"anyOf": [ref("Condition"), array(ref("Condition"), maxItems=8)]}
-            for clause in ("must", "should", "must_not")
+            **{
+                clause: {"anyOf": [ref("Condition"), array(ref("Condition"), maxItems=8)]}
+                for clause in ("must", "should", "must_not")
+            },
+            "min_should": strict(
+                {
+                    "conditions": array(ref("Condition"), maxItems=8),
+                    "min_count": {"type": "integer", "minimum": 0, "maximum": 8},
+                },
+                ("conditions", "min_count"),
+            ),
         }
     ),
     "Condition": {"anyOf": NATIVE_CONDITION_FORMS},

@@ -2,7 +2,9 @@
 
 Semantics (documented in docs/filters.md): a dotted key walks nested objects and
 flattens arrays; a condition holds when any value found satisfies it; a missing or
-null field satisfies nothing except `is_empty` (and `Not` of anything).
+null field satisfies nothing except `is_empty` (and `Not` of anything). `is_null`,
+`values_count` and `nested` look at the values a key reaches before its last array is
+flattened (qdrant-client's local mode is the reference for them).
 Booleans never equal numbers, and strings never equal numbers.
 """
 
@@ -20,9 +22,13 @@ from vecstore.cluster.filters import (
     HasId,
     In,
     IsEmpty,
+    IsNull,
+    MinShould,
+    Nested,
     Not,
     Or,
     Scalar,
+    ValuesCount,
 )
 from vecstore.cluster.ids import PointId
 
@@ -56,6 +62,43 @@ def field_values(payload: dict[str, Any], key: str) -> list[Any]:
         elif value is not None:
             flat.append(value)
     return flat
+
+
+def raw_values(payload: dict[str, Any], key: str) -> list[Any]:
+    """The values at a dotted path as stored: arrays met on the way are flattened, the last
+    one is not, and nulls are kept (what `is_null`, `values_count` and `nested` look at)."""
+    current: list[Any] = [payload]
+    parts = key.split(".")
+    for depth, part in enumerate(parts):
+        following: list[Any] = []
+        for node in current:
+            if isinstance(node, dict) and part in node:
+                following.append(node[part])
+            elif isinstance(node, list):
+                following.extend(item[part] for item in node if isinstance(item, dict) and part in item)
+        if depth < len(parts) - 1:  # arrays on the way are walked through
+            following = [v for item in following for v in (item if isinstance(item, list) else [item])]
+        current = following
+    return current
+
+
+def _is_null(value: Any) -> bool:
+    return value is None or (isinstance(value, list) and any(v is None for v in value))
+
+
+def _values_count(condition: ValuesCount, values: list[Any]) -> bool:
+    counts = [len(v) if isinstance(v, list) else int(v is not None) for v in values] or [0]
+    return any(
+        (condition.gt is None or count > condition.gt)
+        and (condition.gte is None or count >= condition.gte)
+        and (condition.lt is None or count < condition.lt)
+        and (condition.lte is None or count <= condition.lte)
+        for count in counts
+    )
+
+
+NO_POINT: PointId = -1
+"""The id conditions inside `nested` see: an array element is no point (has_id never holds)."""
 
 
 def values_equal(stored: Any, wanted: Scalar) -> bool:
@@ -100,6 +143,21 @@ def matches(condition: Filter, point_id: PointId, payload: dict[str, Any]) -> bo
         )
     if isinstance(condition, IsEmpty):
         return not field_values(payload, condition.key)
+    if isinstance(condition, IsNull):
+        return any(_is_null(v) for v in raw_values(payload, condition.key))
+    if isinstance(condition, ValuesCount):
+        return _values_count(condition, raw_values(payload, condition.key))
+    if isinstance(condition, Nested):
+        return any(
+            matches(condition.filter, NO_POINT, element)
+            for value in raw_values(payload, condition.key)
+            if isinstance(value, list)
+            for element in value
+            if isinstance(element, dict)
+        )
+    if isinstance(condition, MinShould):
+        held = sum(matches(c, point_id, payload) for c in condition.children)
+        return held >= condition.min_count
     if isinstance(condition, HasId):
         return point_id in condition.ids
     if isinstance(condition, And):

@@ -28,9 +28,13 @@ from vecstore.cluster.filters import (
     HasId,
     In,
     IsEmpty,
+    IsNull,
+    MinShould,
+    Nested,
     Not,
     Or,
     Scalar,
+    ValuesCount,
 )
 from vecstore.cluster.ids import PointId
 from vecstore.shard.memtable import KeyArray, MemTable
@@ -388,6 +392,13 @@ class _Evaluation:
             return self.rows_mask(np.array(sorted(wanted), dtype=np.uint64))
         if isinstance(condition, IsEmpty):
             return ~self.column(condition.key).has_value()
+        if isinstance(condition, MinShould):
+            held = np.zeros(self.rows, dtype=np.int64)
+            for child in condition.children:
+                held += self.mask(child)
+            return held >= condition.min_count
+        if isinstance(condition, IsNull | ValuesCount | Nested):
+            raise NotVectorizable  # columns hold flattened non-null values: evaluate per point
         return self.field_mask(condition)
 
     def field_mask(self, condition: Compare | In | Contains) -> Mask:

@@ -73,18 +73,13 @@ def test_field_level_is_empty_except_substring_and_nesting() -> None:
 @pytest.mark.parametrize(
     ("raw", "named"),
     [
-        ({"must": [{"is_null": {"key": "a"}}]}, "is_null"),
-        ({"must": [{"key": "a", "is_null": True}]}, "is_null"),
-        ({"must": [{"nested": {"key": "a", "filter": {}}}]}, "nested"),
         ({"must": [{"has_vector": "v"}]}, "has_vector"),
-        ({"must": [{"key": "a", "values_count": {"gt": 1}}]}, "values_count"),
         ({"must": [{"key": "p", "geo_radius": {"center": {"lat": 0, "lon": 0}, "radius": 1}}]}, "geo_radius"),
         ({"must": [{"key": "p", "geo_bounding_box": {}}]}, "geo_bounding_box"),
         ({"must": [{"key": "t", "range": {"gt": "2024-01-01T00:00:00Z"}}]}, "datetime range"),
         ({"must": [{"key": "t", "match": {"phrase": "a b"}}]}, "phrase"),
         ({"must": [{"key": "t", "match": {"text_any": "a b"}}]}, "text_any"),
         ({"must": [{"key": "t", "match": {"prefix": "a"}}]}, "prefix"),
-        ({"must": [], "min_should": {"conditions": [], "min_count": 1}}, "min_should"),
         ({"must": [{"key": "a[0].b", "match": {"value": 1}}]}, "key syntax"),
     ],
 )

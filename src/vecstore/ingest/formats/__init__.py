@@ -27,10 +27,9 @@ FORMATS = ("auto", "avro", "protobuf")
 OPS = ("upsert", "delete", "set_payload", "overwrite_payload", "delete_payload")
 
 
-class FormatError(InvalidRequest):
-    """A value that its format cannot decode (the record goes to the dead-letter topic)."""
-
-    code = "malformed_record"
+class FormatError(ValueError):
+    """A value that its format cannot decode (the caller sends the record to the dead-letter
+    topic as a malformed record)."""
 
 
 class ValueFormat(Protocol):

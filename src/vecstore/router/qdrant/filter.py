@@ -16,12 +16,10 @@ CLAUSES = ("must", "should", "must_not")
 FIELD_KINDS = ("match", "range", "is_empty", "is_null", "geo_bounding_box", "geo_radius", "geo_polygon")
 FIELD_KINDS_ALL = (*FIELD_KINDS, "values_count")
 SUPPORTED = (
-    "supported conditions: match value/any/except/text/substring, numeric range, is_empty, has_id "
-    "and nested must/should/must_not filters"
+    "supported conditions: match value/any/except/text/substring, numeric range, is_empty, is_null, "
+    "values_count, has_id, nested, and must/should/must_not/min_should filters"
 )
 UNSUPPORTED_CONDITIONS = {
-    "is_null": "is_null (VecStore does not keep null fields apart from missing ones; use is_empty)",
-    "nested": "nested (array-of-object conditions)",
     "has_vector": "has_vector (VecStore collections have one unnamed vector)",
     "slice": "slice",
 }
@@ -51,9 +49,18 @@ def _clauses(data: object, where: str, depth: int) -> dict[str, Any]:
         raise InvalidFilter(
             f"{where} has unknown field(s) {sorted(unknown)}: expected must, should, must_not"
         )
-    if data.get("min_should") is not None:
-        raise _unsupported("min_should", where)
     translated: dict[str, Any] = {}
+    min_should = data.get("min_should")
+    if min_should is not None:
+        if not isinstance(min_should, dict) or not isinstance(min_should.get("conditions"), list):
+            raise InvalidFilter(f'{where}.min_should expects {{"conditions": [...], "min_count": n}}')
+        translated["min_should"] = {
+            "conditions": [
+                _condition(item, f"{where}.min_should.conditions[{i}]", depth + 1)
+                for i, item in enumerate(min_should["conditions"])
+            ],
+            "min_count": min_should.get("min_count"),
+        }
     for clause in CLAUSES:
         raw = data.get(clause)
         if raw is None:
@@ -80,12 +87,20 @@ def _condition(data: object, where: str, depth: int) -> dict[str, Any]:
     if "has_id" in present:
         _only(present, {"has_id"}, where)
         return {"has_id": data["has_id"]}
-    if "is_empty" in present and "key" not in present:
-        _only(present, {"is_empty"}, where)
-        target = data["is_empty"]
-        if not isinstance(target, dict) or "key" not in target:
-            raise InvalidFilter(f'{where}: is_empty expects {{"key": "<field>"}}')
-        return {"is_empty": {"key": payload_key(target["key"], where)}}
+    for standalone in ("is_empty", "is_null"):
+        if standalone in present and "key" not in present:
+            _only(present, {standalone}, where)
+            target = data[standalone]
+            if not isinstance(target, dict) or "key" not in target:
+                raise InvalidFilter(f'{where}: {standalone} expects {{"key": "<field>"}}')
+            return {standalone: {"key": payload_key(target["key"], where)}}
+    if "nested" in present and "key" not in present:
+        _only(present, {"nested"}, where)
+        target = data["nested"]
+        if not isinstance(target, dict) or "key" not in target or "filter" not in target:
+            raise InvalidFilter(f'{where}: nested expects {{"key": "<array field>", "filter": {{...}}}}')
+        inner = _clauses(target["filter"], f"{where}.nested.filter", depth + 1)
+        return {"nested": {"key": payload_key(target["key"], where), "filter": inner}}
     if "key" in present:
         return _field_condition(data, present, where)
     raise InvalidFilter(f"{where}: unknown condition {sorted(present)}; {SUPPORTED}")
@@ -103,7 +118,8 @@ def _field_condition(data: dict[str, Any], present: set[str], where: str) -> dic
     kinds = sorted(present & set(FIELD_KINDS_ALL))
     if len(kinds) != 1:
         raise InvalidFilter(
-            f"{where}: a condition on {key!r} needs exactly one of match, range or is_empty, got {kinds}"
+            f"{where}: a condition on {key!r} needs exactly one of match, range, is_empty, is_null "
+            f"or values_count, got {kinds}"
         )
     kind = kinds[0]
     operand = data[kind]
@@ -111,11 +127,15 @@ def _field_condition(data: dict[str, Any], present: set[str], where: str) -> dic
         return {"key": key, "match": _match(operand, key, where)}
     if kind == "range":
         return {"key": key, "range": _range(operand, key, where)}
-    if kind == "is_empty":
+    if kind in ("is_empty", "is_null"):
         if not isinstance(operand, bool):
-            raise InvalidFilter(f"{where}: is_empty on {key!r} must be true or false")
-        empty = {"is_empty": {"key": key}}
-        return empty if operand else {"must_not": [empty]}
+            raise InvalidFilter(f"{where}: {kind} on {key!r} must be true or false")
+        holds = {kind: {"key": key}}
+        return holds if operand else {"must_not": [holds]}
+    if kind == "values_count":
+        if not isinstance(operand, dict):
+            raise InvalidFilter(f"{where}: values_count on {key!r} must be an object with gt, gte, lt or lte")
+        return {"key": key, "values_count": {k: v for k, v in operand.items() if v is not None}}
     raise _unsupported(f"the {kind} condition (on {key!r})", where)
 
 

@@ -94,8 +94,22 @@ COMPONENTS: dict[str, Schema] = {
     "QdrantPayload": {"type": "object"},
     "QdrantVector": array(FLOAT32, minItems=1, maxItems=65_536),
     "QdrantFilter": strict(
-        {clause: ref("QdrantConditions") for clause in ("must", "should", "must_not")},
-        description="must: all hold; should: at least one holds; must_not: none holds",
+        {
+            **{clause: ref("QdrantConditions") for clause in ("must", "should", "must_not")},
+            "min_should": strict(
+                {
+                    "conditions": array(ref("QdrantCondition"), maxItems=8),
+                    "min_count": {"type": "integer", "minimum": 0, "maximum": 8},
+                },
+                ("conditions", "min_count"),
+            ),
+        },
+        description="must: all hold; should: at least one holds; must_not: none holds; "
+        "min_should: at least min_count of its conditions hold",
+    ),
+    "QdrantValuesCount": strict(
+        {bound: {"type": "integer", "minimum": 0, "maximum": 1_000} for bound in ("gt", "gte", "lt", "lte")},
+        minProperties=1,
     ),
     "QdrantConditions": {"anyOf": [ref("QdrantCondition"), array(ref("QdrantCondition"), maxItems=8)]},
     "QdrantCondition": {
@@ -104,6 +118,13 @@ COMPONENTS: dict[str, Schema] = {
             strict({"key": KEY, "range": ref("QdrantRange")}, ("key", "range")),
             strict({"key": KEY, "is_empty": BOOLEAN}, ("key", "is_empty")),
             strict({"is_empty": strict({"key": KEY}, ("key",))}, ("is_empty",)),
+            strict({"key": KEY, "is_null": BOOLEAN}, ("key", "is_null")),
+            strict({"is_null": strict({"key": KEY}, ("key",))}, ("is_null",)),
+            strict({"key": KEY, "values_count": ref("QdrantValuesCount")}, ("key", "values_count")),
+            strict(
+                {"nested": strict({"key": KEY, "filter": ref("QdrantFilter")}, ("key", "filter"))},
+                ("nested",),
+            ),
             strict({"has_id": array(ref("QdrantPointId"))}, ("has_id",)),
             ref("QdrantFilter"),
         ]
