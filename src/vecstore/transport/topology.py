@@ -48,8 +48,10 @@ async def newest_topology(
                 log.warning("cannot read shard %d's topology: %s", shard.id, err.message)
                 continue
             finally:
-                if session is None:
-                    await client.close()
+                # always: a shared session stays open, but this client's RPC connection must
+                # go (left open, one leaked per check filled the session's pool within minutes
+                # and the ingest worker then timed out connecting to every node)
+                await client.close()
             ownership = answer.get("ownership")
             if ownership is not None:
                 installed.append(Topology.from_dict(ownership["topology"]))
