@@ -210,6 +210,9 @@ async def run(data: ClusteredData, directory: Path, sample_seconds: float) -> di
         cluster.start()
         try:
             await wait_ready_async(readyz_url(cluster.router_url), 180, 0.3)
+            dead = [p.name for p in nodes(cluster) if not p.running]
+            if dead:  # e.g. a port taken between choosing it and binding it: figures would lie
+                raise RuntimeError(f"nodes {dead} did not start; see {cluster.data_dir / 'logs'}")
             await create_topic(bootstrap, TOPIC, PARTITIONS)
             async with aiohttp.ClientSession() as session, AsyncClient(cluster.router_url) as client:
                 await create_collection(cluster, session, COLLECTION, DIM)
