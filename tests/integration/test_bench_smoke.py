@@ -21,6 +21,7 @@ SECTIONS = {
     "replication": (["--quick", "--kills", "0"], "vectors/s"),
     "router": (["--quick", "--rows", "1500", "--queries", "40"], "32 clients"),
     "client": (["--quick"], "QPS ratio"),
+    "profiler": (["--quick"], "Query profiler overhead"),
     # peers missing here (the `bench` extra is not a test dependency) are skipped in --quick
     "comparison": (["--quick", "--rows", "3000", "--queries", "20"], "QPS, 16 clients"),
     "hops": (["--quick"], "through the router, RPC"),

@@ -1,7 +1,9 @@
-"""`vecstore search`: nearest neighbours of one or more query vectors, through the router."""
+"""`vecstore search`: nearest neighbours of one or more query vectors, through the router;
+`--profile` prints where the search spent its time, `--trace` writes it as a Chrome trace."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,7 @@ import click
 from vecstore.cli.output import CliError, emit, format_table
 from vecstore.cli.points import check_vector, load_matrix, parse_json
 from vecstore.cli.target import Target, router_command, run
+from vecstore.cluster.profile import trace_events
 
 CONSISTENCY = ("eventual", "leader", "strong")
 
@@ -48,6 +51,27 @@ def render_results(results: list[list[dict[str, Any]]], with_payload: bool) -> s
     return "\n\n".join(parts)
 
 
+def render_profile(profile: dict[str, Any]) -> str:
+    """The stage breakdown: one row per stage, in the order they started (docs/slow-queries.md)."""
+    rows = [
+        {"where": s["where"], "stage": s["name"], "start_ms": f"{s['start_ms']:.3f}", "ms": f"{s['ms']:.3f}"}
+        for s in profile["stages"]
+    ]
+    table = format_table(rows, ["where", "stage", "start_ms", "ms"])
+    return f"profile: {profile['total_ms']:.3f} ms in the router\n{table}"
+
+
+def search_body(
+    vectors: list[list[float]], k: int, condition: dict[str, Any] | None, **options: Any
+) -> dict[str, Any]:
+    """The native search request, profiled."""
+    body: dict[str, Any] = {"vectors": vectors, "k": k, "profile": True}
+    body.update({key: value for key, value in options.items() if value is not None})
+    if condition is not None:
+        body["filter"] = condition
+    return body
+
+
 @click.command()
 @click.argument("collection")
 @click.option("--vector", "vector_text", metavar="JSON", help="query vector, e.g. '[0.1, 0.2, ...]'")
@@ -60,6 +84,12 @@ def render_results(results: list[list[dict[str, Any]]], with_payload: bool) -> s
 @click.option("--consistency", type=click.Choice(CONSISTENCY), default="eventual", show_default=True)
 @click.option("--ef", type=click.IntRange(min=1), help="HNSW expansion for this search")
 @click.option("--exact", is_flag=True, help="exact (brute-force) scoring instead of HNSW")
+@click.option("--profile", is_flag=True, help="also print where the search spent its time, stage by stage")
+@click.option(
+    "--trace",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="write the search's stages to this file as a Chrome trace (open it in ui.perfetto.dev)",
+)
 @router_command
 def search(
     target: Target,
@@ -72,6 +102,8 @@ def search(
     consistency: str,
     ef: int | None,
     exact: bool,
+    profile: bool,
+    trace: Path | None,
 ) -> None:
     """Nearest neighbours in COLLECTION of --vector or of each row of --vector-file."""
     if (vector_text is None) == (vector_file is None):
@@ -83,7 +115,9 @@ def search(
         assert vector_file is not None
         queries = load_matrix(vector_file).astype("float64").tolist()
 
-    async def go() -> list[list[dict[str, Any]]]:
+    profiled = profile or trace is not None
+
+    async def go() -> dict[str, Any]:
         async with target.client() as client:
             dimension = int((await client.collection_info(collection))["schema"]["dimension"])
             if len(queries[0]) != dimension:
@@ -91,7 +125,19 @@ def search(
                     f"query vector has {len(queries[0])} dimensions, collection {collection!r} "
                     f"expects {dimension}"
                 )
-            return await client.search(
+            if profiled:
+                body = search_body(
+                    queries,
+                    k,
+                    condition,
+                    with_payload=with_payload,
+                    consistency=consistency,
+                    ef=ef,
+                    exact=exact,
+                )
+                answer = await client.request("POST", f"/v1/collections/{collection}/search", body)
+                return {"results": answer["results"], "profile": answer["profile"]}
+            hits = await client.search(
                 collection,
                 queries,
                 k=k,
@@ -101,10 +147,17 @@ def search(
                 ef=ef,
                 exact=exact,
             )
+            return {"results": hits}
 
-    results = run(go())
-    emit(
-        {"collection": collection, "results": results},
-        target.as_json,
-        lambda r: render_results(r["results"], with_payload),
-    )
+    found = run(go())
+    if trace is not None:
+        trace.write_text(json.dumps(trace_events(found["profile"], f"search {collection}")))
+    document: dict[str, Any] = {"collection": collection, "results": found["results"]}
+    if profile:
+        document["profile"] = found["profile"]
+
+    def render(data: dict[str, Any]) -> str:
+        text = render_results(data["results"], with_payload)
+        return text + ("\n\n" + render_profile(data["profile"]) if "profile" in data else "")
+
+    emit(document, target.as_json, render)

@@ -77,6 +77,12 @@ class RouterSpec:
     cors_origins: tuple[str, ...] = ()
     """Web origins (scheme://host[:port]) whose pages may call the API from a browser;
     none by default: no CORS headers, preflights refused (VECSTORE_CORS_ORIGINS)."""
+    slow_query_ms: float = -1.0
+    """Log every search that takes at least this long (ms) as one JSON line with its stages;
+    negative = off, the default; 0 logs every search (VECSTORE_SLOW_QUERY_MS)."""
+    query_stages: bool = True
+    """Time every search's stages into `vecstore_router_query_stage_seconds`; off only to
+    measure what that costs (VECSTORE_QUERY_STAGES=0)."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -88,6 +94,10 @@ class RouterSpec:
             value = getattr(self, name)
             if not 0 <= value < float("inf"):  # NaN fails too
                 raise SpecError(f"router.{name} must be a finite number >= 0 (0 = off), got {value!r}")
+        if not -float("inf") < self.slow_query_ms < float("inf"):
+            raise SpecError(
+                f"router.slow_query_ms must be a finite number (negative = off), got {self.slow_query_ms!r}"
+            )
         for origin in self.cors_origins:
             # what a browser sends as Origin, matched exactly: "*" or a trailing "/" would never match
             scheme, _, host = origin.partition("://")
@@ -190,6 +200,8 @@ def _parse_router(raw: object) -> RouterSpec:
                 raise SpecError(f"router.{key} must be a list of strings, got {value!r}")
             values[key] = tuple(value)
             continue
+        if expected is bool and not isinstance(value, bool):
+            raise SpecError(f"router.{key} must be true or false, got {value!r}")
         try:
             values[key] = expected(value)
         except (TypeError, ValueError):

@@ -20,10 +20,11 @@ from vecstore.cluster.commands import DeletePayloadKeys, OverwritePayload, SetPa
 from vecstore.cluster.credentials import node_token
 from vecstore.cluster.errors import InvalidRequest
 from vecstore.cluster.filters import Filter, parse_filter
+from vecstore.cluster.profile import NO_PROFILE, Profile
 from vecstore.node.caller_auth import caller_auth_middleware
 from vecstore.node.routes import Body, Params, Route, max_body_bytes
 from vecstore.node.rpc_server import RpcServer
-from vecstore.node.service import NodeService, parse_consistency
+from vecstore.node.service import Consistency, NodeService, parse_consistency
 from vecstore.shard import reads, search
 from vecstore.shard.search import MAX_K
 from vecstore.transport.rpc import RPC_PATH
@@ -87,8 +88,13 @@ async def dry_run_command(service: NodeService, params: Params, body: Any) -> An
 
 
 async def search_points(service: NodeService, params: Params, body: Body) -> Body:
-    """POST /v1/collections/{name}/search: batch top-k."""
-    await service.catch_up(body)
+    """POST /v1/collections/{name}/search: batch top-k. With `"profile": true` the answer
+    has the stages this node and its shard ran (`vecstore.cluster.profile`)."""
+    asked = field_bool(body, "profile", False)
+    profile = Profile(service.node_place) if asked or service.config.query_stages else NO_PROFILE
+    if "min_applied" in body:  # read-your-writes: may wait for this replica to apply
+        with profile.stage("catch_up"):
+            await service.catch_up(body)
     name = params["name"]
     vectors = body["vectors"] if "vectors" in body else [field_list(body, "vector")]
     k = field_int(body, "k", 10, 1, MAX_K) or 10
@@ -104,10 +110,13 @@ async def search_points(service: NodeService, params: Params, body: Body) -> Bod
         raise InvalidRequest("'vectors' must be a non-empty list of vectors")
     # validate alone, so one bad request never fails the batch it would join
     vectors = search.validate_queries(collection, vectors, k)
-    key = (name, id(collection), k, condition, ef, exact, with_payload, with_vector, threshold)
+    timed = profile.enabled
+    key = (name, id(collection), k, condition, ef, exact, with_payload, with_vector, threshold, timed)
 
     def run(batch: list[Any]) -> list[Any]:
-        return search.search(
+        # one profile per batch: every search of the batch shared its stages
+        shared = Profile(service.shard_place) if timed else NO_PROFILE
+        rows = search.search(
             collection,
             np.stack(batch),
             k,
@@ -117,7 +126,9 @@ async def search_points(service: NodeService, params: Params, body: Body) -> Bod
             with_payload=with_payload,
             with_vector=with_vector,
             score_threshold=threshold,
+            profile=shared,
         )
+        return [(row, shared) for row in rows]
 
     def quick(batch: list[Any]) -> bool:
         # A search that also scores rows exactly (past the published graphs) takes too long
@@ -136,10 +147,28 @@ async def search_points(service: NodeService, params: Params, body: Body) -> Bod
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(service.executor, run, batch)
 
-    await service.check_consistency(parse_consistency(body.get("consistency")))
+    consistency = parse_consistency(body.get("consistency"))
+    if consistency is Consistency.EVENTUAL:
+        await service.check_consistency(consistency)
+    else:  # a leader check, and for strong a barrier through the Raft log
+        with profile.stage("consistency"):
+            await service.check_consistency(consistency)
+    queued = time.perf_counter()
     results = await service.searches.submit(key, list(vectors), run_batch)
     service.metrics.search_seconds.observe(time.perf_counter() - started)
-    answer = {"status": "ok", "results": [[hit.to_dict() for hit in row] for row in results]}
+    if not timed:
+        found = [[hit.to_dict() for hit in row] for row, _ in results]
+        return {"status": "ok", "results": found, "epoch": service.shard.epoch}
+    shared = results[0][1]
+    # queue: from here until the shard began (the coalescer's wait, the read pool's)
+    profile.add("queue", queued, shared.first_start(queued))
+    profile.extend(shared.stages)
+    serialising = time.perf_counter()
+    answer: Body = {"status": "ok", "results": [[hit.to_dict() for hit in row] for row, _ in results]}
+    profile.add("serialise", serialising)
+    service.observe_stages(profile)
+    if asked:
+        answer["profile"] = profile.wire()  # the router grafts it into the search's profile
     return answer | {"epoch": service.shard.epoch}
 
 

@@ -87,6 +87,10 @@ class NodeConfig:
     """With `tls_key_file`: serve the HTTP API over HTTPS (VECSTORE_TLS_CERT_FILE)."""
     tls_key_file: str | None = None
     """The certificate's private key (VECSTORE_TLS_KEY_FILE)."""
+    query_stages: bool = True
+    """Time every search's stages into `vecstore_node_query_stage_seconds`; off only to
+    measure what that costs (VECSTORE_QUERY_STAGES=0). A search asking for its profile is
+    timed either way."""
 
     @property
     def http_host(self) -> str:
@@ -237,6 +241,7 @@ def load_config(
         raft_source_host=node.get("raft_source_host"),
         tls_cert_file=node.get("tls_cert_file"),
         tls_key_file=node.get("tls_key_file"),
+        query_stages=env.get("VECSTORE_QUERY_STAGES", "1").lower() not in ("0", "off", "false", "no"),
     )
 
 

@@ -23,6 +23,7 @@ from vecstore.cluster.errors import (
     Unavailable,
     error_from_dict,
 )
+from vecstore.cluster.profile import Profile
 from vecstore.node.bridge import replicate
 from vecstore.node.config import NodeConfig
 from vecstore.node.dump import DumpWriter
@@ -74,6 +75,14 @@ class NodeService:
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vecstore-read")
         self.searches: Coalescer[Any, Any] = Coalescer()
         self.started = time.monotonic()
+        self.node_place = f"node {config.node_id}"
+        """Where a profile says this node's stages ran."""
+        self.shard_place = f"shard {config.shard_id}"
+        """Where a profile says the shard core's stages ran (on this node)."""
+
+    def observe_stages(self, profile: Profile) -> None:
+        """A search's stages into `vecstore_node_query_stage_seconds` (event loop only)."""
+        self.metrics.query_stages.record(profile.stages)
 
     # ---- writes ------------------------------------------------------------------------
 

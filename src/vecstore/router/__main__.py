@@ -31,6 +31,8 @@ ENV_SETTINGS = {
     "VECSTORE_RATE_BURST_PER_ADDRESS": "rate_burst_per_address",
     "VECSTORE_AUDIT_LOG": "audit_log",
     "VECSTORE_CORS_ORIGINS": "cors_origins",
+    "VECSTORE_SLOW_QUERY_MS": "slow_query_ms",
+    "VECSTORE_QUERY_STAGES": "query_stages",
 }
 """Router settings the environment overrides (Helm), by variable."""
 
@@ -47,6 +49,8 @@ def router_from_env(router: RouterSpec, environ: Mapping[str, str]) -> RouterSpe
             changes[name] = tuple(o.strip() for o in raw.split(",") if o.strip())
         elif name == "audit_log":
             changes[name] = raw
+        elif name == "query_stages":
+            changes[name] = raw.lower() not in ("0", "off", "false", "no")
         else:
             try:
                 changes[name] = float(raw)

@@ -18,6 +18,7 @@ from vecstore.cluster.commands import Selector
 from vecstore.cluster.errors import InvalidRequest
 from vecstore.cluster.filters import Filter, parse_filter
 from vecstore.cluster.ids import normalize_point_id
+from vecstore.cluster.profile import NO_PROFILE, Profile
 from vecstore.cluster.read_token import parse_token
 from vecstore.cluster.schema import CollectionSchema, validate_collection_name
 from vecstore.router.auth import Scope
@@ -117,9 +118,10 @@ def search_options(request: Located, body: dict[str, Any]) -> dict[str, Any]:
 
 
 async def run_searches(
-    request: Located, name: str, vectors: Any, body: dict[str, Any]
+    request: Located, name: str, vectors: Any, body: dict[str, Any], profile: Profile = NO_PROFILE
 ) -> tuple[list[list[dict[str, Any]]], list[str]]:
-    """One scatter-gather for a batch of query vectors sharing options."""
+    """One scatter-gather for a batch of query vectors sharing options (`profile`: its stages,
+    from parse, which began when the profile's last stage ended, to merge)."""
     options = search_options(request, body)
     k = options.pop("k")
     if isinstance(vectors, np.ndarray):  # binary vectors (msgpack): one matrix
@@ -129,7 +131,9 @@ async def run_searches(
     if not isinstance(vectors, list) or not vectors:
         raise InvalidRequest("'vectors' must be a non-empty list of vectors")
     check_batch(request, len(vectors))
-    return await request.app[SHARDS].search(name, vectors, k, filter_of(body), **options)
+    condition = filter_of(body)
+    profile.add("parse", profile.last_end())
+    return await request.app[SHARDS].search(name, vectors, k, condition, profile=profile, **options)
 
 
 async def list_collections(call: Call) -> Any:
@@ -282,26 +286,47 @@ async def count_points(call: Call) -> Any:
 
 
 async def search(call: Call) -> Any:
-    """POST /v1/collections/{name}/search {"vector" | "vectors", "k", "filter", ...}."""
+    """POST /v1/collections/{name}/search {"vector" | "vectors", "k", "filter", ...};
+    `"profile": true` adds the search's stages (docs/slow-queries.md)."""
     body = call.body
+    profiler = call.app[SHARDS].profiler
+    asked = field_bool(body, "profile", False)
+    profile = profiler.start(asked)
     single = "vector" in body
     vectors = [body["vector"]] if single else body.get("vectors")
-    results, warnings = await run_searches(call, name_of(call), [] if vectors is None else vectors, body)
-    if binary_vectors_wanted(body):
-        results = [as_binary_vectors(hits) for hits in results]
-    answer: dict[str, Any] = {"status": "ok"}
-    answer["results" if not single else "result"] = results if not single else results[0]
-    if warnings:
-        answer["warnings"] = warnings
+    name = name_of(call)
+    results, warnings = await run_searches(call, name, [] if vectors is None else vectors, body, profile)
+    with profile.stage("serialise"):
+        if binary_vectors_wanted(body):
+            results = [as_binary_vectors(hits) for hits in results]
+        answer: dict[str, Any] = {"status": "ok"}
+        answer["results" if not single else "result"] = results if not single else results[0]
+        if warnings:
+            answer["warnings"] = warnings
+    report = profiler.finish(
+        profile,
+        asked,
+        collection=name,
+        k=body.get("k", 10),
+        queries=len(results),
+        filtered=body.get("filter") is not None,
+        api="native",
+    )
+    if report is not None:
+        answer["profile"] = report
     return answer
 
 
 async def search_batch(call: Call) -> Any:
     """POST /v1/collections/{name}/search/batch {"searches": [{"vector", ...}, ...]}.
 
-    Searches sharing the same options go to each shard in one call.
+    Searches sharing the same options go to each shard in one call; `"profile": true` (beside
+    "searches") adds the stages of them all.
     """
     body = call.body
+    profiler = call.app[SHARDS].profiler
+    asked = field_bool(body, "profile", False)
+    profile = profiler.start(asked)
     searches = field_list(body, "searches")
     check_batch(call, len(searches))
     name = name_of(call)
@@ -316,14 +341,26 @@ async def search_batch(call: Call) -> Any:
     for positions in groups.values():
         first = searches[positions[0]]
         vectors = [searches[p]["vector"] for p in positions]
-        found, group_warnings = await run_searches(call, name, vectors, first)
+        found, group_warnings = await run_searches(call, name, vectors, first, profile)
         warnings += group_warnings
-        binary = binary_vectors_wanted(first)
-        for position, hits in zip(positions, found, strict=True):
-            results[position] = as_binary_vectors(hits) if binary else hits
+        with profile.stage("serialise"):
+            binary = binary_vectors_wanted(first)
+            for position, hits in zip(positions, found, strict=True):
+                results[position] = as_binary_vectors(hits) if binary else hits
     answer: dict[str, Any] = {"status": "ok", "results": results}
     if warnings:
         answer["warnings"] = sorted(set(warnings))
+    report = profiler.finish(
+        profile,
+        asked,
+        collection=name,
+        k=None,
+        queries=len(searches),
+        filtered=any(item.get("filter") is not None for item in searches),
+        api="native",
+    )
+    if report is not None:
+        answer["profile"] = report
     return answer
 
 

@@ -202,12 +202,21 @@ NATIVE: tuple[Operation, ...] = (
         "POST",
         "/v1/collections/{name}/search",
         "Top-k search for one vector (result) or several (results)",
-        ok(result=array(ref("Hit")), results=array(array(ref("Hit"))), warnings=array(STRING)),
+        ok(
+            result=array(ref("Hit")),
+            results=array(array(ref("Hit"))),
+            warnings=array(STRING),
+            profile=ref("QueryProfile"),
+        ),
         {
             "oneOf": [
-                strict({"vector": ref("QdrantVector"), **SEARCH_OPTIONS}, ("vector",)),
+                strict({"vector": ref("QdrantVector"), **SEARCH_OPTIONS, "profile": BOOLEAN}, ("vector",)),
                 strict(
-                    {"vectors": array(ref("QdrantVector"), minItems=1, maxItems=1_000), **SEARCH_OPTIONS},
+                    {
+                        "vectors": array(ref("QdrantVector"), minItems=1, maxItems=1_000),
+                        **SEARCH_OPTIONS,
+                        "profile": BOOLEAN,
+                    },
                     ("vectors",),
                 ),
             ]
@@ -217,14 +226,15 @@ NATIVE: tuple[Operation, ...] = (
         "POST",
         "/v1/collections/{name}/search/batch",
         "Several searches, each with its own options",
-        ok(results=array(array(ref("Hit"))), warnings=array(STRING)),
+        ok(results=array(array(ref("Hit"))), warnings=array(STRING), profile=ref("QueryProfile")),
         strict(
             {
                 "searches": array(
                     strict({"vector": ref("QdrantVector"), **SEARCH_OPTIONS}, ("vector",)),
                     minItems=1,
                     maxItems=1_000,
-                )
+                ),
+                "profile": BOOLEAN,
             },
             ("searches",),
         ),

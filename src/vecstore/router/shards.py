@@ -44,12 +44,14 @@ from vecstore.cluster.errors import (
 )
 from vecstore.cluster.filters import Filter, filter_to_json
 from vecstore.cluster.ids import PointId
+from vecstore.cluster.profile import NO_PROFILE, Profile
 from vecstore.cluster.read_token import format_token
 from vecstore.cluster.schema import CollectionSchema
 from vecstore.cluster.spec import ClusterSpec, ShardSpec
 from vecstore.cluster.topology import Topology, newest_installed
 from vecstore.router.merge import merge_pages, merge_top_k
 from vecstore.router.metrics import RouterMetrics
+from vecstore.router.profiler import QueryProfiler
 from vecstore.router.write_limits import ShardLimits, check_parts
 from vecstore.transport.coalescer import Coalescer
 from vecstore.transport.node_client import NodeClient
@@ -84,7 +86,8 @@ class ShardSet:
         self.clients: dict[int, NodeClient] = {}
         self._members: dict[int, ShardSpec] = {}
         self.schemas: dict[str, CollectionSchema] = {}
-        self._searches: Coalescer[list[float], tuple[list[Hit], list[str]]] = Coalescer()
+        self._searches: Coalescer[list[float], tuple[list[Hit], list[str], Profile]] = Coalescer()
+        self.profiler = QueryProfiler(spec.router, metrics.query_stages)
         self._refreshing = asyncio.Lock()
         self._seeded = True
         self._answered = False
@@ -548,12 +551,17 @@ class ShardSet:
         consistency: str = "eventual",
         allow_partial: bool = False,
         after: Mapping[int, int] | None = None,
+        profile: Profile = NO_PROFILE,
         **options: Any,
     ) -> tuple[list[list[Hit]], list[str]]:
         """Top-k for each query: concurrent identical searches share one scatter-gather.
-        `after`: per shard, the Raft index replicas must have applied (a read token)."""
+        `after`: per shard, the Raft index replicas must have applied (a read token).
+        `profile` gets the stages: route, queue, scatter (a round_trip per shard, with the
+        nodes' stages if `profile.remote`), merge."""
+        routing = time.perf_counter()
         schema = await self.schema(collection)
         after = dict(after or {})
+        timed, remote = profile.enabled, profile.remote
         key = (
             collection,
             k,
@@ -562,17 +570,27 @@ class ShardSet:
             allow_partial,
             tuple(sorted(options.items())),
             tuple(sorted(after.items())),
+            timed,
+            remote,
         )
 
-        async def run(batch: list[list[float]]) -> list[tuple[list[Hit], list[str]]]:
+        async def run(batch: list[list[float]]) -> list[tuple[list[Hit], list[str], Profile]]:
+            # one profile per batch: every search of the batch shared its stages
+            shared = Profile(profile.where, remote=remote) if timed else NO_PROFILE
             merged, warnings = await self._scatter_search(
-                collection, schema, batch, k, condition, consistency, allow_partial, options, after
+                collection, schema, batch, k, condition, consistency, allow_partial, options, after, shared
             )
-            return [(hits, warnings) for hits in merged]
+            return [(hits, warnings, shared) for hits in merged]
 
+        submitted = time.perf_counter()
+        profile.add("route", routing, submitted)
         answers = await self._searches.submit(key, vectors, run)
-        warnings = sorted({w for _, ws in answers for w in ws})
-        return [hits for hits, _ in answers], warnings
+        if timed:
+            shared = answers[0][2]
+            profile.add("queue", submitted, shared.origin)  # waiting for an identical search's batch
+            profile.extend(shared.stages)
+        warnings = sorted({w for _, ws, _ in answers for w in ws})
+        return [hits for hits, _, _ in answers], warnings
 
     async def _scatter_search(
         self,
@@ -585,37 +603,51 @@ class ShardSet:
         allow_partial: bool,
         options: dict[str, Any],
         after: Mapping[int, int],
+        profile: Profile = NO_PROFILE,
     ) -> tuple[list[list[Hit]], list[str]]:
         """Scatter a batch of queries to every shard; merge each query's global top-k."""
         body: dict[str, Any] = {"vectors": vectors, "k": k, **options}
         if condition is not None:
             body["filter"] = filter_to_json(condition)
+        if profile.remote:
+            body["profile"] = True
         timeout = self.spec.router.shard_timeout
 
         async def scatter(routed: Topology) -> tuple[list[list[Hit]], list[str]]:
             async def ask(shard: int, client: NodeClient) -> list[list[Hit]]:
+                sent = time.perf_counter()
                 try:
                     async with asyncio.timeout(timeout):
                         path = f"/v1/collections/{collection}/search"
                         answer = await client.read(path, body, consistency, after.get(shard))
                 except TimeoutError:
                     raise Unavailable(f"shard {shard} did not answer within {timeout}s") from None
+                if profile.enabled:
+                    answered = time.perf_counter()
+                    profile.add("round_trip", sent, answered, where=f"shard {shard}")
+                    if "profile" in answer:
+                        profile.graft(answer["profile"], sent, answered)
                 self._check_epoch(answer, routed)
                 return [self._owned(shard, hits, routed) for hits in answer["results"]]
 
             warnings = []
             usable: list[list[list[Hit]]] = []
-            for shard, answer in await self._all_shards("search", ask, routed):
+            scattered = time.perf_counter()
+            answers = await self._all_shards("search", ask, routed)
+            profile.add("scatter", scattered)
+            for shard, answer in answers:
                 if isinstance(answer, VecStoreError):
                     if isinstance(answer, StaleTopology) or not answer.retriable or not allow_partial:
                         raise answer
                     warnings.append(f"shard {shard} is unavailable: {answer.message}")
                 else:
                     usable.append(answer)
+            merging = time.perf_counter()
             merged = [
                 merge_top_k([answer[q] for answer in usable], k, schema.metric.higher_is_better)
                 for q in range(len(vectors))
             ]
+            profile.add("merge", merging)
             return merged, warnings
 
         return await self._fresh(scatter)

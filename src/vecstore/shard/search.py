@@ -7,6 +7,8 @@ and f16/i8 candidates re-scored with full-precision vectors.
 
 from __future__ import annotations
 
+from time import perf_counter
+
 import numpy as np
 import numpy.typing as npt
 
@@ -14,6 +16,7 @@ from vecstore.cluster.commands import as_vector_matrix
 from vecstore.cluster.errors import InvalidRequest, InvalidVector
 from vecstore.cluster.filters import Filter
 from vecstore.cluster.ids import PointId
+from vecstore.cluster.profile import NO_PROFILE, Profile
 from vecstore.cluster.schema import StorageDtype
 from vecstore.shard.collection import Collection
 from vecstore.shard.memtable import NO_KEY, FloatMatrix, KeyArray, MemTable
@@ -76,35 +79,56 @@ def search(
     with_payload: bool = True,
     with_vector: bool = False,
     score_threshold: float | None = None,
+    profile: Profile = NO_PROFILE,
 ) -> list[list[ScoredPoint]]:
-    """Top-k points for each query, best first."""
+    """Top-k points for each query, best first. `profile` gets the stages: plan, then exact
+    (an exact plan) or hnsw, exact_tail, filter and rescore (an HNSW plan), then fetch."""
     matrix = validate_queries(collection, queries, k)
     with collection.reading():
+        started = perf_counter()
         # one pass of the payload index serves the plan's count and the search itself
         allowed = collection.matching_keys(condition) if condition is not None else None
         plan = _plan(collection, k, condition, exact, allowed)
+        profile.add("plan", started)
         if plan.kind == "exact":
+            started = perf_counter()
             keys, distances = _search_exact(collection, matrix, k, allowed)
+            profile.add("exact", started)
         else:
-            keys, distances = _search_hnsw(collection, matrix, k, allowed, plan.fetch, ef)
-        ids = _external_ids(collection, np.concatenate(keys)) if keys else []  # one lookup per batch
-        results = []
-        start = 0
-        for row_keys, row_distances in zip(keys, distances, strict=True):
-            stop = start + len(row_keys)
-            results.append(
-                _hits(
-                    collection,
-                    row_keys,
-                    row_distances,
-                    ids[start:stop],
-                    with_payload,
-                    with_vector,
-                    score_threshold,
-                )
-            )
-            start = stop
+            keys, distances = _search_hnsw(collection, matrix, k, allowed, plan.fetch, ef, profile)
+        started = perf_counter()
+        results = _results(collection, keys, distances, with_payload, with_vector, score_threshold)
+        profile.add("fetch", started)
         return results
+
+
+def _results(
+    collection: Collection,
+    keys: list[KeyArray],
+    distances: list[FloatMatrix],
+    with_payload: bool,
+    with_vector: bool,
+    score_threshold: float | None,
+) -> list[list[ScoredPoint]]:
+    """Each query's hits with their external ids (and payloads, vectors)."""
+    ids = _external_ids(collection, np.concatenate(keys)) if keys else []  # one lookup per batch
+    results = []
+    start = 0
+    for row_keys, row_distances in zip(keys, distances, strict=True):
+        stop = start + len(row_keys)
+        results.append(
+            _hits(
+                collection,
+                row_keys,
+                row_distances,
+                ids[start:stop],
+                with_payload,
+                with_vector,
+                score_threshold,
+            )
+        )
+        start = stop
+    return results
 
 
 def _search_exact(
@@ -126,6 +150,7 @@ def _search_hnsw(
     allowed: KeyArray | None,
     fetch: int,
     ef: int | None,
+    profile: Profile = NO_PROFILE,
 ) -> tuple[list[KeyArray], list[FloatMatrix]]:
     rescore = collection.schema.dtype is not StorageDtype.F32
     want = k * collection.settings.rescore_factor if rescore else k
@@ -133,20 +158,24 @@ def _search_hnsw(
     total = collection.next_key
     enough = want if allowed is None else min(want, len(allowed))  # no more can ever pass
     while True:
-        candidates = _candidates(collection, queries, fetch)
+        candidates = _candidates(collection, queries, fetch, profile)
+        started = perf_counter()
         chosen = [_accept(collection, keys, dists, allowed, want) for keys, dists in candidates]
+        profile.add("filter", started)
         if all(len(keys) >= enough for keys, _ in chosen) or fetch >= total:
             break
         fetch *= 4
     if rescore:
-        chosen = _rescore_all(collection, queries, [keys for keys, _ in chosen], k)
+        with profile.stage("rescore"):
+            chosen = _rescore_all(collection, queries, [keys for keys, _ in chosen], k)
     return [keys[:k] for keys, _ in chosen], [dists[:k] for _, dists in chosen]
 
 
 def _candidates(
-    collection: Collection, queries: FloatMatrix, fetch: int
+    collection: Collection, queries: FloatMatrix, fetch: int, profile: Profile = NO_PROFILE
 ) -> list[tuple[KeyArray, FloatMatrix]]:
-    """Per query, candidate keys and distances from every container, closest first."""
+    """Per query, candidate keys and distances from every container, closest first (one
+    hnsw stage per graph searched, one exact_tail stage per unindexed tail scored)."""
     parts_keys: list[KeyArray] = []
     parts_dists: list[FloatMatrix] = []
     exact_tail = False
@@ -158,17 +187,20 @@ def _candidates(
         # bigger graph in between, whose extra rows the exact scan covers too (duplicates
         # are dropped later)
         searchable = container.searchable if isinstance(container, MemTable) else container.count
+        started = perf_counter()
         keys, dists = container.search(queries, count)
+        profile.add("hnsw", started)
         parts_keys.append(keys)
         parts_dists.append(dists)
         if isinstance(container, MemTable) and searchable < container.count:
-            rows, tail_dists = collection.scorer.top_k_normed(
-                queries,
-                container.vectors(searchable),
-                container.norms(searchable),
-                collection.schema.metric,
-                count,
-            )
+            with profile.stage("exact_tail"):
+                rows, tail_dists = collection.scorer.top_k_normed(
+                    queries,
+                    container.vectors(searchable),
+                    container.norms(searchable),
+                    collection.schema.metric,
+                    count,
+                )
             parts_keys.append(container.keys(searchable)[rows])
             parts_dists.append(tail_dists)
             exact_tail = True

@@ -29,6 +29,8 @@ ResultHandler = Callable[[web.Request], Awaitable[Any]]
 UPDATE_COMPLETED = {"status": "completed"}
 WRITE_QUERY = ("wait", "ordering", "timeout")
 READ_QUERY = ("consistency", "timeout")
+PROFILE_KEY = "vecstore_profile"
+"""A search's profile, left on the request by the handler (`?profile=true`) for the envelope."""
 
 
 def qdrant_error(body: dict[str, Any], seconds: float) -> dict[str, Any]:
@@ -78,6 +80,8 @@ class QdrantRoute:
                 raise Timeout(f"the request did not finish within {request.query['timeout']}s") from None
             if not raw:
                 answer = {"result": answer, "status": "ok", "time": time.perf_counter() - started}
+                if PROFILE_KEY in request:
+                    answer["profile"] = request[PROFILE_KEY]
             return web.Response(body=encode_body(answer, JSON), content_type=JSON)
 
         return handle
@@ -101,7 +105,7 @@ def qdrant_route(
         path,
         summary,
         "qdrant",
-        result if raw else envelope(result),
+        result if raw else envelope(result, profiled="profile" in query),
         ref("QdrantError"),
         request,
         body_required,

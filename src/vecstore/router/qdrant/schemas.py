@@ -33,12 +33,13 @@ def strict(properties: dict[str, Schema], required: tuple[str, ...] = (), **extr
     return schema
 
 
-def envelope(result: Schema) -> Schema:
-    """Qdrant's success body: `{"result": ..., "status": "ok", "time": seconds}`."""
-    return strict(
-        {"result": result, "status": {"type": "string", "enum": ["ok"]}, "time": {"type": "number"}},
-        ("result", "status", "time"),
-    )
+def envelope(result: Schema, profiled: bool = False) -> Schema:
+    """Qdrant's success body: `{"result": ..., "status": "ok", "time": seconds}` (and with
+    `profiled`, VecStore's `profile` when `?profile=true` asked for it)."""
+    properties = {"result": result, "status": {"type": "string", "enum": ["ok"]}, "time": {"type": "number"}}
+    if profiled:
+        properties["profile"] = ref("QueryProfile")
+    return strict(properties, ("result", "status", "time"))
 
 
 def ignored(schema: Schema) -> Schema:
@@ -74,9 +75,29 @@ QUERY_PARAMETERS: dict[str, tuple[Schema, str]] = {
         CONSISTENCY,
         "1 (default): any replica; majority, quorum, all or >1: the leader, linearizable.",
     ),
+    "profile": (
+        {"type": "string", "enum": ["true", "false"]},
+        "VecStore's: true adds the search's stage breakdown as `profile` (docs/slow-queries.md).",
+    ),
 }
 
+QUERY_PROFILE = strict(
+    {
+        "total_ms": {"type": "number", "minimum": 0},
+        "where": STRING,
+        "stages": array(
+            strict(
+                {"name": STRING, "where": STRING, "start_ms": {"type": "number"}, "ms": {"type": "number"}},
+                ("name", "where", "start_ms", "ms"),
+            )
+        ),
+    },
+    ("total_ms", "stages"),
+)
+"""A search's stages (`vecstore.cluster.profile.Profile.to_dict`), native and Qdrant APIs alike."""
+
 COMPONENTS: dict[str, Schema] = {
+    "QueryProfile": QUERY_PROFILE,
     "QdrantError": strict(
         {
             "status": strict({"error": STRING}, ("error",)),

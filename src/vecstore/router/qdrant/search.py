@@ -12,12 +12,12 @@ from typing import Any
 
 from aiohttp import web
 
-from vecstore.cluster.errors import InvalidVector, NotFound
+from vecstore.cluster.errors import InvalidRequest, InvalidVector, NotFound
 from vecstore.cluster.schema import Metric
 from vecstore.router.auth import Scope
 from vecstore.router.context import SHARDS
 from vecstore.router.native_api import name_of
-from vecstore.router.qdrant.http import READ_QUERY, consistency_of, max_k, qdrant_route
+from vecstore.router.qdrant.http import PROFILE_KEY, READ_QUERY, consistency_of, max_k, qdrant_route
 from vecstore.router.qdrant.query import (
     NearestQuery,
     batch_items,
@@ -28,12 +28,17 @@ from vecstore.router.qdrant.query import (
 from vecstore.router.qdrant.schemas import array, ref
 from vecstore.transport.server import body_of
 
+SEARCH_QUERY = (*READ_QUERY, "profile")
+"""Qdrant's query parameters, and `profile=true`: the answer gets a `profile` beside `result`."""
+
 
 async def run_nearest(
     request: web.Request, name: str, queries: Sequence[NearestQuery]
 ) -> list[list[dict[str, Any]]]:
     """Answer nearest queries; those sharing k, filter and options go to the shards together."""
     shards = request.app[SHARDS]
+    asked = profile_wanted(request)
+    profile = shards.profiler.start(asked)
     schema = await shards.schema(name)
     dimension = schema.dimension
     consistency = consistency_of(request)
@@ -50,6 +55,8 @@ async def run_nearest(
         key = (query.k, query.shard_filter(), tuple(sorted(query.options().items())))
         groups.setdefault(key, []).append(position)
 
+    profile.add("parse", profile.origin)
+
     async def search_group(positions: list[int]) -> list[list[dict[str, Any]]]:
         first = queries[positions[0]]
         found, _ = await shards.search(
@@ -58,16 +65,37 @@ async def run_nearest(
             first.k,
             first.shard_filter(),
             consistency=consistency,
+            profile=profile,
             **first.options(),
         )
         return found
 
     answers: list[list[dict[str, Any]]] = [[] for _ in queries]
     results = await asyncio.gather(*(search_group(positions) for positions in groups.values()))
-    for positions, found in zip(groups.values(), results, strict=True):
-        for position, hits in zip(positions, found, strict=True):
-            answers[position] = scored_points(hits, queries[position], schema.metric is Metric.COSINE)
+    with profile.stage("serialise"):
+        for positions, found in zip(groups.values(), results, strict=True):
+            for position, hits in zip(positions, found, strict=True):
+                answers[position] = scored_points(hits, queries[position], schema.metric is Metric.COSINE)
+    report = shards.profiler.finish(
+        profile,
+        asked,
+        collection=name,
+        k=queries[0].k if len(queries) == 1 else None,
+        queries=len(queries),
+        filtered=any(query.condition is not None for query in queries),
+        api="qdrant",
+    )
+    if report is not None:
+        request[PROFILE_KEY] = report
     return answers
+
+
+def profile_wanted(request: web.Request) -> bool:
+    """`?profile=true` (or false, the default); anything else is a 400."""
+    value = request.query.get("profile", "false")
+    if value not in ("true", "false"):
+        raise InvalidRequest(f"query parameter profile must be true or false, got {value!r}")
+    return value == "true"
 
 
 async def _stored_vector(request: web.Request, name: str, query: NearestQuery) -> list[float]:
@@ -91,7 +119,7 @@ SCORED = array(ref("QdrantScoredPoint"))
     Scope.READ,
     SCORED,
     ref("QdrantSearchRequest"),
-    query=READ_QUERY,
+    query=SEARCH_QUERY,
 )
 async def search_points(request: web.Request) -> list[dict[str, Any]]:
     """POST /collections/{name}/points/search."""
@@ -106,7 +134,7 @@ async def search_points(request: web.Request) -> list[dict[str, Any]]:
     Scope.READ,
     array(SCORED),
     ref("QdrantSearchRequestBatch"),
-    query=READ_QUERY,
+    query=SEARCH_QUERY,
 )
 async def search_batch(request: web.Request) -> list[list[dict[str, Any]]]:
     """POST /collections/{name}/points/search/batch."""
@@ -122,7 +150,7 @@ async def search_batch(request: web.Request) -> list[list[dict[str, Any]]]:
     Scope.READ,
     ref("QdrantQueryResponse"),
     ref("QdrantQueryRequest"),
-    query=READ_QUERY,
+    query=SEARCH_QUERY,
 )
 async def query_points(request: web.Request) -> dict[str, Any]:
     """POST /collections/{name}/points/query."""
@@ -137,7 +165,7 @@ async def query_points(request: web.Request) -> dict[str, Any]:
     Scope.READ,
     array(ref("QdrantQueryResponse")),
     ref("QdrantQueryRequestBatch"),
-    query=READ_QUERY,
+    query=SEARCH_QUERY,
 )
 async def query_batch(request: web.Request) -> list[dict[str, Any]]:
     """POST /collections/{name}/points/query/batch."""
