@@ -54,7 +54,10 @@ def field_conditions() -> st.SearchStrategy[dict[str, Any]]:
         st.builds(lambda k: {"is_null": {"key": k}}, keys),
         st.builds(lambda k, v: {"key": k, "is_null": v}, keys, st.booleans()),
         # is_empty is left out: VecStore counts [null] as empty, Qdrant does not (docs/filters.md)
-        st.builds(lambda k, b: {"key": k, "values_count": b}, keys, bounds),
+        # values_count is pinned by tests/unit/shard/test_payload_filter.py instead: for a
+        # missing field this qdrant-client's local mode counts 0, while Qdrant (and the local
+        # mode of qdrant-client 1.18, whose congruence test checks it against a server) and
+        # VecStore match nothing
         st.builds(lambda k, v: {"key": k, "match": {"value": v}}, keys, st.integers(-3, 3)),
         st.builds(
             lambda k, must, must_not: {"nested": {"key": k, "filter": {"must": must, "must_not": must_not}}},

@@ -91,8 +91,9 @@ class IsNull:
 
 @dataclass(frozen=True)
 class ValuesCount:
-    """The number of values at `key` (an array's length, 1 for any other value, 0 for null or
-    missing) is within every bound given; with several values (arrays met on the way), any one."""
+    """The number of values at `key` (an array's length, 1 for any other value, 0 for null) is
+    within every bound given; with several values (arrays met on the way), any one. A missing
+    field matches no bound."""
 
     key: str
     gt: int | None = None

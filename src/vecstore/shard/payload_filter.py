@@ -87,7 +87,9 @@ def _is_null(value: Any) -> bool:
 
 
 def _values_count(condition: ValuesCount, values: list[Any]) -> bool:
-    counts = [len(v) if isinstance(v, list) else int(v is not None) for v in values] or [0]
+    if not values:  # a missing field has no count (Qdrant's server and its 1.18 congruence test)
+        return False
+    counts = [len(v) if isinstance(v, list) else int(v is not None) for v in values]
     return any(
         (condition.gt is None or count > condition.gt)
         and (condition.gte is None or count >= condition.gte)

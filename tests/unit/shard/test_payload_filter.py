@@ -182,3 +182,68 @@ def test_boolean_combinations() -> None:
     assert matches(parse_filter({}), 1, PAYLOAD)
     assert matches(parse_filter({"must_not": [{"must_not": [red]}]}), 1, PAYLOAD)
     assert not matches(parse_filter({"should": [{"must": [red, old]}, {"must": [blue]}]}), 1, PAYLOAD)
+
+
+VALUES_COUNT_PAYLOADS: dict[int, dict[str, Any]] = {
+    1: {"field": {"a": 1, "b": 2}},  # an object: 1
+    2: {"field": ["x", "y"]},  # 2
+    3: {"field": 42},  # 1
+    4: {"field": "hello"},  # 1
+    5: {"field": []},  # 0
+    6: {"field": None},  # 0
+    7: {},  # missing: no count
+}
+
+
+@pytest.mark.parametrize(
+    ("bounds", "expected"),
+    [
+        ({"gt": 1}, [2]),
+        ({"gte": 2}, [2]),
+        ({"lt": 2}, [1, 3, 4, 5, 6]),
+        ({"lte": 1}, [1, 3, 4, 5, 6]),
+        ({"gt": 0}, [1, 2, 3, 4]),
+        ({"lt": 1}, [5, 6]),
+        ({"gte": 1, "lte": 2}, [1, 2, 3, 4]),
+    ],
+)
+def test_values_count_as_qdrant_counts(bounds: dict[str, int], expected: list[int]) -> None:
+    """The table of qdrant-client's congruence test test_values_count (v1.18)."""
+    condition = parse_filter({"must": [{"key": "field", "values_count": bounds}]})
+    assert [i for i, payload in VALUES_COUNT_PAYLOADS.items() if matches(condition, i, payload)] == expected
+
+
+def test_is_null_nested_and_min_should() -> None:
+    payload = {"a": None, "b": [1, None], "c": [], "parts": [{"k": "bolt", "s": 2}, {"k": "nut", "s": 3}]}
+    held = {
+        "a": True,
+        "b": True,
+        "c": False,
+        "missing": False,
+    }
+    for key, expected in held.items():
+        assert matches(parse_filter({"must": [{"is_null": {"key": key}}]}), 1, payload) is expected
+    same_element = {
+        "nested": {
+            "key": "parts",
+            "filter": {"must": [{"key": "k", "match": {"value": "bolt"}}, {"key": "s", "range": {"gte": 3}}]},
+        }
+    }
+    assert matches(parse_filter({"must": [same_element]}), 1, payload) is False
+    flattened = {
+        "must": [{"key": "parts.k", "match": {"value": "bolt"}}, {"key": "parts.s", "range": {"gte": 3}}]
+    }
+    assert matches(parse_filter(flattened), 1, payload) is True  # without nested: any element each
+    two_of_three = {
+        "min_should": {
+            "conditions": [
+                {"is_null": {"key": "a"}},
+                {"is_null": {"key": "c"}},
+                {"key": "parts.k", "match": {"value": "nut"}},
+            ],
+            "min_count": 2,
+        }
+    }
+    assert matches(parse_filter(two_of_three), 1, payload) is True
+    two_of_three["min_should"]["min_count"] = 3
+    assert matches(parse_filter(two_of_three), 1, payload) is False
