@@ -1,9 +1,10 @@
 """`make bench` comparison: the cluster against the systems a user would pick instead, one run.
 
 Same data, same k=10, same queries for every system: raw usearch, the shard core, the
-local cluster through its router (1x1 and 2x3), chromadb, milvus-lite, lancedb, qdrant's
-local mode, hnswlib and faiss. Each system's search parameter is swept until recall@10
-reaches 0.95, and QPS, latency, filtered search, memory and disk are reported there.
+local cluster through its router (1x1 and 2x3), chromadb, milvus-lite, Milvus standalone
+(a server over gRPC), lancedb, qdrant's local mode, hnswlib and faiss. Each system's search
+parameter is swept until recall@10 reaches 0.95, and QPS, latency, filtered search, memory
+and disk are reported there.
 Each system runs in its own child process (`bench.measure`), one after another.
 
     python -m bench.comparison [--quick] [--rows N] [--systems a,b] [--datasets synthetic,wordnet]

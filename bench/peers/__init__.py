@@ -101,12 +101,19 @@ SYSTEMS: dict[str, PeerEntry] = {
     "faiss": PeerEntry("bench.peers.faiss_peer", "FaissPeer", ("faiss",)),
     "chromadb": PeerEntry("bench.peers.chroma_peer", "ChromaPeer", ("chromadb",)),
     "milvus-lite": PeerEntry("bench.peers.milvus_peer", "MilvusPeer", ("pymilvus", "milvus_lite")),
+    "milvus standalone": PeerEntry(
+        "bench.peers.milvus_server_peer", "MilvusServerPeer", ("pymilvus", "milvus")
+    ),
     "lancedb": PeerEntry("bench.peers.lancedb_peer", "LancePeer", ("lancedb",)),
     "qdrant local": PeerEntry("bench.peers.qdrant_peer", "QdrantPeer", ("qdrant_client",)),
 }
 OURS = ("usearch", "shard", "cluster 1x1", "cluster 2x3")
 """Raw usearch and the project itself; the rest are the peers a user might pick instead."""
 EMBEDDED_PEERS = ("chromadb", "milvus-lite", "lancedb", "qdrant local")
+"""Peers that run in the measuring process, or as a private helper process of its client library."""
+SERVER_PEERS = ("milvus standalone",)
+"""Peers that are database servers of their own, started for the run and queried over the
+network, as the cluster is (not counted in the cluster's 'beats every embedded peer' targets)."""
 LIBRARIES = ("hnswlib", "faiss")
 
 
