@@ -159,8 +159,9 @@ async def query(client: AsyncClient, data: ClusteredData, tasks: int, ef: int | 
     }
 
 
-async def caught_up(client: AsyncClient, node: ManagedProcess, target: int, limit: float) -> float:
-    """Seconds until `node` reports ready, applied >= target and indexing lag 0."""
+async def caught_up(client: AsyncClient, node: ManagedProcess, target: int, limit: float) -> float | None:
+    """Seconds until `node` reports ready, applied >= target and indexing lag 0; None if it
+    has not after `limit` seconds (reported as such: the run goes on)."""
     started = time.monotonic()
     while time.monotonic() - started < limit:
         for status in await node_statuses(client):
@@ -172,7 +173,8 @@ async def caught_up(client: AsyncClient, node: ManagedProcess, target: int, limi
             ):
                 return round(time.monotonic() - started, 1)
         await asyncio.sleep(0.5)
-    raise RuntimeError(f"{node.name} did not catch up in {limit:.0f} s")
+    print(f"scale: {node.name} did not catch up in {limit:.0f} s", file=sys.stderr)
+    return None
 
 
 async def follower_of_shard(client: AsyncClient, shard: int) -> tuple[str, int]:
@@ -195,7 +197,9 @@ async def restart_and_rebuild(cluster: LocalCluster, client: AsyncClient) -> dic
     node.kill()
     shutil.rmtree(cluster.data_dir / name)
     node.start()
-    rebuild = await caught_up(client, node, commit, 3_600)
+    # a member that lost its disk should be replaced (`vecstore node replace`); restarted
+    # empty under its old id it did not catch up at 1M rows (docs/benchmarks.md, "Scale")
+    rebuild = await caught_up(client, node, commit, 900)
     return {"restart_seconds": restart, "new_replica_seconds": rebuild}
 
 
@@ -242,6 +246,11 @@ async def run(data: ClusteredData, directory: Path, sample_seconds: float) -> di
     return result
 
 
+def seconds(value: float | None) -> str:
+    """A duration, or that it did not happen within the limit."""
+    return "not within the limit" if value is None else f"{value} s"
+
+
 def report(result: dict[str, Any]) -> str:
     """The printed tables."""
     ingest_ = result["ingest"]
@@ -269,9 +278,8 @@ def report(result: dict[str, Any]) -> str:
     ]
     lines += [
         "",
-        f"follower killed and restarted: ready and caught up in {result['restart_seconds']} s",
-        "new replica (empty data folder, caught up by snapshot and indexed): "
-        f"{result['new_replica_seconds']} s",
+        f"follower killed and restarted: ready and caught up in {seconds(result['restart_seconds'])}",
+        f"new replica (empty data folder, caught up and indexed): {seconds(result['new_replica_seconds'])}",
     ]
     return "\n".join(lines)
 
