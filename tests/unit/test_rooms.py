@@ -43,7 +43,7 @@ ROOMS: dict[str, Room] = {
     # the pure core of one shard: no event loop, no network, no Raft
     "shard": room("cluster", "numpy usearch msgpack cupy tqdm", banned_stdlib="asyncio socket selectors ssl"),
     # clients and servers on the wire: node/router clients, RPC frames, shared server plumbing
-    "transport": room("cluster", "aiohttp msgpack numpy orjson uvloop"),
+    "transport": room("cluster", "aiohttp msgpack numpy orjson prometheus_client uvloop"),
     # one node process: Raft member around the shard state, its API, health, metrics
     "node": room("cluster transport shard", "aiohttp msgpack numpy pysyncobj cryptography prometheus_client"),
     # the stateless public endpoint: native and Qdrant APIs, routing, scatter-gather, auth

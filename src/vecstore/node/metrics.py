@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.metrics_core import HistogramMetricFamily
-from prometheus_client.registry import Collector
 
 from vecstore.cluster.profile import StageTimes
+from vecstore.transport.stage_metrics import StageCollector
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -94,20 +91,3 @@ class NodeMetrics:
     def render(self) -> bytes:
         """The text exposition format."""
         return generate_latest(self.registry)
-
-
-class StageCollector(Collector):
-    """Exports a StageTimes as one histogram labelled by stage (bucketed at scrape time)."""
-
-    def __init__(self, name: str, documentation: str, times: StageTimes) -> None:
-        self.name = name
-        self.documentation = documentation
-        self.times = times
-
-    def collect(self) -> Iterator[HistogramMetricFamily]:
-        family = HistogramMetricFamily(self.name, self.documentation, labels=["stage"])
-        for histogram in self.times.histograms():
-            bounds = [*(f"{bound:g}" for bound in histogram.bounds), "+Inf"]
-            buckets = list(zip(bounds, [float(c) for c in histogram.cumulative], strict=True))
-            family.add_metric([histogram.name], buckets, histogram.total)
-        yield family
