@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
@@ -95,6 +97,26 @@ def started_cluster(
         yield cluster
     finally:
         cluster.stop()
+
+
+def another_router(cluster: LocalCluster, log_name: str) -> Iterator[str]:
+    """Another router process of the same cluster (as behind a load balancer), ready; its
+    URL, until the generator is closed. It has not seen the first router's writes."""
+    listen = f"127.0.0.1:{free_ports(1)[0]}"
+    log = (cluster.data_dir / "logs" / f"{log_name}.log").open("ab")
+    router = subprocess.Popen(
+        [sys.executable, "-m", "vecstore.router", "--listen", listen],
+        env=cluster._router_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        asyncio.run(_wait_router_ready(f"http://{listen}"))
+        yield f"http://{listen}"
+    finally:
+        router.terminate()
+        router.wait(timeout=30)
+        log.close()
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ changes nothing; a second router must see the client's writes (read tokens).
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import aiohttp
@@ -19,10 +17,9 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from tests.integration.conftest import _wait_router_ready, started_cluster
+from tests.integration.conftest import another_router, started_cluster
 from vecstore.client import AsyncClient, Client, Forbidden, InvalidRequest, NotFound, Unauthorized
 from vecstore.launcher.local_cluster import LocalCluster
-from vecstore.launcher.processes import free_ports
 from vecstore.transport.arrays import ARRAY_EXT, pack_array
 
 DIM = 16
@@ -231,21 +228,7 @@ def test_pandas_and_polars_round_trips(cluster: LocalCluster) -> None:
 @pytest.fixture(scope="module")
 def second_router(cluster: LocalCluster) -> Iterator[str]:
     """Another router of the same cluster: it has not seen the first router's writes."""
-    listen = f"127.0.0.1:{free_ports(1)[0]}"
-    log = (cluster.data_dir / "logs" / "router-client.log").open("ab")
-    router = subprocess.Popen(
-        [sys.executable, "-m", "vecstore.router", "--listen", listen],
-        env=cluster._router_env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        asyncio.run(_wait_router_ready(f"http://{listen}"))
-        yield f"http://{listen}"
-    finally:
-        router.terminate()
-        router.wait(timeout=30)
-        log.close()
+    yield from another_router(cluster, "router-client")
 
 
 def test_reads_through_another_router_see_the_clients_writes(

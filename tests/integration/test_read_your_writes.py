@@ -9,19 +9,15 @@ applied that far, or says it is behind (retriable) so that another one answers.
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
-from tests.integration.conftest import _wait_router_ready, started_cluster
+from tests.integration.conftest import another_router, started_cluster
 from vecstore.cluster.errors import Unavailable
 from vecstore.launcher.local_cluster import LocalCluster
-from vecstore.launcher.processes import free_ports
 from vecstore.transport.node_client import NodeClient
 from vecstore.transport.router_client import RouterClient
 
@@ -38,21 +34,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
 def second_router(cluster: LocalCluster) -> Iterator[str]:
     """Another router of the same cluster (as behind a load balancer): it has not seen the
     first router's writes."""
-    listen = f"127.0.0.1:{free_ports(1)[0]}"
-    log = (cluster.data_dir / "logs" / "router-1.log").open("ab")
-    router = subprocess.Popen(
-        [sys.executable, "-m", "vecstore.router", "--listen", listen],
-        env=cluster._router_env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        asyncio.run(_wait_router_ready(f"http://{listen}"))
-        yield f"http://{listen}"
-    finally:
-        router.terminate()
-        router.wait(timeout=30)
-        log.close()
+    yield from another_router(cluster, "router-1")
 
 
 async def test_every_read_sees_the_write_acknowledged_just_before(cluster: LocalCluster) -> None:
