@@ -35,6 +35,11 @@ class MilvusPeer:
         self.folder = scratch / "milvus"
         self.folder.mkdir()
         self.client = MilvusClient(str(self.folder / "milvus.db"))
+        return self._load(workload)
+
+    def _load(self, workload: Workload) -> BuildTiming:
+        """Through `self.client`: create the collection, insert in batches, flush, build the
+        HNSW index (`_wait_indexed`), load; the timing."""
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.INT64, is_primary=True)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=workload.dim)
@@ -62,8 +67,12 @@ class MilvusPeer:
             params={"M": CONNECTIVITY, "efConstruction": EXPANSION_ADD},
         )
         self.client.create_index(COLLECTION, index)
+        self._wait_indexed(workload.rows)
         self.client.load_collection(COLLECTION)
         return BuildTiming(inserted, time.perf_counter() - started)
+
+    def _wait_indexed(self, rows: int) -> None:
+        """milvus-lite's create_index returns once the index is built."""
 
     def search(self, queries: FloatMatrix, k: int, param: int, bucket_below: int | None) -> IntArray:
         """`search` with `ef`, ids only."""

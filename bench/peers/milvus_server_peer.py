@@ -17,18 +17,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from milvus import MilvusServer, MilvusServerConfig
-from pymilvus import DataType, MilvusClient
+from pymilvus import MilvusClient
 
-from bench.dataset import FloatMatrix, IntArray
 from bench.footprint import directory_bytes
-from bench.peers import CONNECTIVITY, EXPANSION_ADD, HNSW_EFS, BuildTiming
+from bench.peers import CONNECTIVITY, EXPANSION_ADD, BuildTiming
+from bench.peers.milvus_peer import COLLECTION, MilvusPeer
 from bench.workload import Workload
 from vecstore.launcher.processes import free_ports
 
-COLLECTION = "bench"
-BATCH = 2_000
 PORT_KEYS = (
     "etcd_port",
     "root_coord_port",
@@ -61,14 +58,11 @@ STOP_WAIT_S = 10.0
 30 minutes); its files are removed anyway."""
 
 
-class MilvusServerPeer:
-    """An HNSW index (M 16, efConstruction 128, COSINE) over an int64 id, the vector and `bucket`."""
-
-    param_name = "ef"
-    params = HNSW_EFS
-    filtering = 'search(filter="bucket < ..."): a boolean expression evaluated before the graph search'
+class MilvusServerPeer(MilvusPeer):
+    """milvus-lite's collection, index and searches (`MilvusPeer`), on a Milvus server."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.notes = (
             f"Milvus 2.3.5 standalone (PyPI `milvus`: embedded etcd, rocksmq, local storage) as a "
             f"server process, HNSW, M {CONNECTIVITY}, efConstruction {EXPANSION_ADD}, COSINE; "
@@ -76,43 +70,13 @@ class MilvusServerPeer:
             "channel; default (Bounded) consistency"
         )
         self.server: Any = None
-        self.client: Any = None
-        self.folder: Path | None = None
 
     def build(self, workload: Workload, scratch: Path) -> BuildTiming:
         """Start the server; insert in batches, flush, build the index and wait for it, load."""
         self.folder = scratch / "milvus-server"
         self._start_server(self.folder)
         self.client = MilvusClient(uri=f"http://127.0.0.1:{self.server.listen_port}")
-        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-        schema.add_field("id", DataType.INT64, is_primary=True)
-        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=workload.dim)
-        schema.add_field("bucket", DataType.INT64)
-        self.client.create_collection(COLLECTION, schema=schema)
-        started = time.perf_counter()
-        for start in range(0, workload.rows, BATCH):
-            stop = min(start + BATCH, workload.rows)
-            vectors = np.asarray(workload.base[start:stop]).tolist()
-            buckets = workload.buckets[start:stop].tolist()
-            rows = [
-                {"id": start + i, "vector": vector, "bucket": bucket}
-                for i, (vector, bucket) in enumerate(zip(vectors, buckets, strict=True))
-            ]
-            self.client.insert(COLLECTION, rows)
-        inserted = time.perf_counter() - started
-        # the index is built on sealed segments only: flush seals the growing one first
-        self.client.flush(COLLECTION)
-        index = self.client.prepare_index_params()
-        index.add_index(
-            field_name="vector",
-            index_type="HNSW",
-            metric_type="COSINE",
-            params={"M": CONNECTIVITY, "efConstruction": EXPANSION_ADD},
-        )
-        self.client.create_index(COLLECTION, index)
-        self._wait_indexed(workload.rows)
-        self.client.load_collection(COLLECTION)
-        return BuildTiming(inserted, time.perf_counter() - started)
+        return self._load(workload)
 
     def _start_server(self, folder: Path) -> None:
         *ports, etcd_peer, health_port = free_ports(len(PORT_KEYS) + 2)
@@ -168,21 +132,6 @@ class MilvusServerPeer:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"index of {rows:,} rows not finished after {INDEX_WAIT_S:.0f}s: {info}")
             time.sleep(0.2)
-
-    def search(self, queries: FloatMatrix, k: int, param: int, bucket_below: int | None) -> IntArray:
-        """`search` with `ef`, ids only."""
-        found = self.client.search(
-            COLLECTION,
-            data=np.asarray(queries).tolist(),
-            limit=k,
-            search_params={"params": {"ef": max(param, k)}},
-            filter="" if bucket_below is None else f"bucket < {bucket_below}",
-            output_fields=[],
-        )
-        keys = np.full((len(queries), k), -1, dtype=np.int64)
-        for row, hits in enumerate(found):
-            keys[row, : len(hits)] = [int(hit["id"]) for hit in hits[:k]]
-        return keys
 
     def disk_bytes(self) -> int:
         """The server's data folder (etcd, rocksmq, segments and index files), without the
