@@ -180,6 +180,26 @@ async def test_raw_binary_vectors_on_the_wire(cluster: LocalCluster, loaded: str
         )
         assert status == 400
         assert "extension type 7" in answer["error"]  # type: ignore[index]
+
+        # malformed columnar upserts are 400s and write nothing
+        async def put(body: object) -> tuple[int, object]:
+            data = msgpack.packb(body, default=pack_array)
+            async with session.put(f"{url}/points", data=data, headers=headers) as response:
+                return response.status, msgpack.unpackb(await response.read(), raw=False)
+
+        ones = np.ones((2, DIM), dtype=np.float32)
+        for malformed, message in (
+            ({"ids": [N + 1] * DIM, "vectors": np.ones(DIM, dtype=np.float32)}, "shape"),
+            ({"ids": [], "vectors": np.zeros((0, DIM), dtype=np.float32)}, "empty"),
+            ({"ids": [N + 1, N + 2], "vectors": ones, "payloads": [{}]}, "same length"),
+            ({"ids": [N + 1, N + 2], "vectors": ones, "extra": 1}, "unknown"),
+            ({"ids": [N + 1, N + 2], "vectors": np.full((2, DIM), np.nan, dtype=np.float32)}, "finite"),
+        ):
+            status, answer = await put(malformed)
+            assert status == 400, (malformed, answer)
+            assert message in answer["error"]  # type: ignore[index]
+        status, answer = await post("/points/count", {})
+        assert answer["count"] == N  # type: ignore[index]
         # JSON requests are unchanged by the flag: lists
         async with session.post(
             f"{url}/points/get", json={"ids": [1], "with_vector": True, "binary_vectors": True}
