@@ -151,9 +151,9 @@ def test_collections_lifecycle(client: QdrantClient, cluster: LocalCluster) -> N
     ("arguments", "status", "message"),
     [
         (
-            {"vectors_config": {"text": models.VectorParams(size=4, distance=models.Distance.COSINE)}},
-            501,
-            "named vectors",
+            {"vectors_config": {"a b": models.VectorParams(size=4, distance=models.Distance.COSINE)}},
+            400,
+            "vector name 'a b' is invalid",
         ),
         ({"sparse_vectors_config": {"s": models.SparseVectorParams()}}, 501, "sparse vectors"),
         (
@@ -487,8 +487,6 @@ def test_unsupported_query_and_filter_features(client: QdrantClient) -> None:
         ({"query": models.FusionQuery(fusion=models.Fusion.RRF), "prefetch": None}, "fusion"),
         ({"query": models.RecommendQuery(recommend=models.RecommendInput(positive=[1]))}, "recommend"),
         ({"query": models.SparseVector(indices=[0], values=[1.0])}, "sparse"),
-        ({"using": "text"}, "using"),
-        ({"with_vectors": ["text"]}, "with_vector"),
         (
             {
                 "query_filter": models.Filter(
@@ -549,6 +547,13 @@ def test_unsupported_query_and_filter_features(client: QdrantClient) -> None:
     with pytest.raises(UnexpectedResponse) as raised:
         client.query_points("refusals", query=99, consistency=MAJORITY)
     assert error_of(raised) == (404, "Not found: No point with id 99 found")
+    for arguments in ({"using": "text"}, {"with_vectors": ["text"]}):  # one unnamed vector here
+        with pytest.raises(UnexpectedResponse) as raised:
+            client.query_points("refusals", **{"query": query, **arguments})
+        assert error_of(raised) == (
+            400,
+            "collection 'refusals' has one unnamed vector; it has no vector named 'text'",
+        )
 
 
 def test_scopes_and_keys(cluster: LocalCluster) -> None:

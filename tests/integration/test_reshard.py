@@ -4,7 +4,8 @@ Real processes: a `vecstore up`-style cluster (1 shard x 3 replicas and a router
 shard groups started beside it, the coordinator moving points, and a router that learns
 each topology from the shards. Checked: every acknowledged point is present exactly once
 with its last acknowledged payload, every search answer is free of duplicates, and each
-shard holds exactly the points it owns.
+shard holds exactly the points it owns. A collection of named vectors (points lacking some)
+moves with the rest: every point and each of its vectors arrive where they belong.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import numpy as np
 
 from tests.integration.conftest import NODE_READY_SECONDS, TEST_ENV
 from vecstore.cluster.credentials import NodeAccess
@@ -144,6 +146,7 @@ async def _scenario(
             assert response.status == 200, await response.text()
         for start in range(0, LOADED, 200):
             assert await work.write(session, list(range(start, start + 200)), 0)
+        named = await _load_named(session, url)
         tasks = [asyncio.create_task(work.writer(session)), asyncio.create_task(work.reader(session))]
         coordinator = Coordinator(Topology.of_spec(cluster.spec), access=cluster.access)
         try:
@@ -180,3 +183,52 @@ async def _scenario(
         assert sum(len(h) for h in held.values()) == len(ids)
         assert 0.2 < len(held[1]) / len(ids) < 0.8  # shard 1 took about half
         assert await shard_ids(spec_of(groups[1]), cluster.access) == set()  # the removed shard was drained
+        await _check_named(session, url, named, final, cluster.access)
+
+
+NAMED_POINTS = 300
+
+
+def _named_vectors(point_id: int) -> dict[str, list[float]]:
+    vectors = {"a": vector(point_id, 0)[:4]}
+    if point_id % 3:
+        vectors["b"] = vector(point_id, 1)[:3]
+    return vectors
+
+
+async def _load_named(session: aiohttp.ClientSession, url: str) -> dict[int, dict[str, list[float]]]:
+    schema = {"vectors": {"a": {"dimension": 4, "metric": "dot"}, "b": {"dimension": 3, "metric": "l2"}}}
+    async with session.put(f"{url}/v1/collections/named", json=schema) as response:
+        assert response.status == 200, await response.text()
+    written = {i: _named_vectors(i) for i in range(NAMED_POINTS)}
+    body = {"points": [{"id": i, "vector": v, "payload": {"i": i}} for i, v in written.items()]}
+    async with session.put(f"{url}/v1/collections/named/points", json=body) as response:
+        assert response.status == 200, await response.text()
+    return written
+
+
+async def _check_named(
+    session: aiohttp.ClientSession,
+    url: str,
+    written: dict[int, dict[str, list[float]]],
+    final: Topology,
+    access: NodeAccess,
+) -> None:
+    body = {"ids": list(written), "with_vector": True, "consistency": "strong"}
+    async with session.post(f"{url}/v1/collections/named/points/get", json=body) as response:
+        assert response.status == 200, await response.text()
+        points = (await response.json())["points"]
+    assert sorted(p["id"] for p in points) == sorted(written)
+    for point in points:
+        stored = point["vector"]
+        assert sorted(stored) == sorted(written[point["id"]]), point["id"]
+        for name, values in written[point["id"]].items():
+            assert stored[name] == np.asarray(values, dtype=np.float32).tolist(), (point["id"], name)
+    for shard in final.shards:  # each shard holds exactly its own points, in its rows and spaces
+        async with NodeClient([n.http for n in shard.nodes], deadline_seconds=30, access=access) as client:
+            answer = await client.read(
+                "/v1/collections/named/points/scroll", {"limit": 1_000, "with_vector": True}, "leader"
+            )
+        held = answer["points"]
+        assert all(final.owner(int(p["id"])) == shard.id for p in held)
+        assert all(sorted(p["vector"]) == sorted(written[int(p["id"])]) for p in held)

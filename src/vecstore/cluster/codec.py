@@ -16,19 +16,23 @@ from vecstore.cluster.commands import (
     CreateCollection,
     DeletePayloadKeys,
     DeletePoints,
+    DeleteVectors,
     DropCollection,
     FenceMoving,
     IngestBatch,
     IngestRecord,
     InstallTopology,
     MigrateIn,
+    NamedVectors,
     OverwritePayload,
     PartitionBatch,
     PointCommand,
     PrepareMigration,
     Selector,
     SetPayload,
+    UpdateVectors,
     Upsert,
+    check_named_rows,
 )
 from vecstore.cluster.errors import (
     InvalidRequest,
@@ -98,12 +102,27 @@ def _to_body(command: Command) -> tuple[str, Body]:
         case DropCollection(name=name):
             return "drop_collection", {"name": name}
         case Upsert():
-            return "upsert", {
+            upsert: Body = {
                 "collection": command.collection,
                 "ids": list(command.ids),
                 "dimension": command.dimension,
                 "vectors": command.vectors,
                 "payloads": list(command.payloads),
+            }
+            if command.named:
+                upsert["named"] = _named(command.named)
+            return "upsert", upsert
+        case UpdateVectors():
+            return "update_vectors", {
+                "collection": command.collection,
+                "ids": list(command.ids),
+                "named": _named(command.named),
+            }
+        case DeleteVectors():
+            return "delete_vectors", {
+                "collection": command.collection,
+                "selector": _selector(command.selector),
+                "names": list(command.names),
             }
         case DeletePoints(collection=collection, selector=selector):
             return "delete_points", {"collection": collection, "selector": _selector(selector)}
@@ -181,16 +200,60 @@ def _decode_selector(raw: object) -> Selector:
     return Selector.of_filter(parse_filter(_field(raw, "filter", dict)))
 
 
+def _named(parts: tuple[NamedVectors, ...]) -> list[list[Any]]:
+    return [[p.name, list(p.rows), p.dimension, p.vectors] for p in parts]
+
+
+def _decode_named(raw: object, points: int) -> tuple[NamedVectors, ...]:
+    if not isinstance(raw, list):
+        raise MalformedCommand("named vectors must be a list")
+    parts = []
+    for entry in raw:
+        if (
+            not isinstance(entry, list)
+            or len(entry) != 4
+            or not isinstance(entry[0], str)
+            or not isinstance(entry[1], list)
+            or not all(isinstance(r, int) and not isinstance(r, bool) for r in entry[1])
+            or not isinstance(entry[2], int)
+            or isinstance(entry[2], bool)
+            or entry[2] < 0
+            or not isinstance(entry[3], bytes)
+        ):
+            raise MalformedCommand("a named vector is [name, rows, dimension, float32 bytes]")
+        parts.append(NamedVectors(entry[0], tuple(entry[1]), entry[2], entry[3]))
+    try:
+        check_named_rows(parts, points)
+    except InvalidRequest as err:
+        raise MalformedCommand(err.message) from None
+    return tuple(parts)
+
+
 def _decode_upsert(body: Body) -> Upsert:
     ids = tuple(normalize_point_id(i) for i in _field(body, "ids", list))
     dimension = _field(body, "dimension", int)
     vectors = _field(body, "vectors", bytes)
     payloads = _field(body, "payloads", list)
-    if dimension <= 0 or len(vectors) != len(ids) * dimension * 4 or len(payloads) != len(ids):
+    named = _decode_named(body["named"], len(ids)) if "named" in body else ()
+    if dimension < 0 or (dimension == 0 and "named" not in body):
+        raise MalformedCommand("upsert sizes disagree: ids, vectors and payloads must match")
+    if len(vectors) != len(ids) * dimension * 4 or len(payloads) != len(ids):
         raise MalformedCommand("upsert sizes disagree: ids, vectors and payloads must match")
     if not all(isinstance(p, dict) for p in payloads):
         raise MalformedCommand("upsert payloads must be maps")
-    return Upsert(_field(body, "collection", str), ids, dimension, vectors, tuple(payloads))
+    return Upsert(_field(body, "collection", str), ids, dimension, vectors, tuple(payloads), named)
+
+
+def _decode_update_vectors(body: Body) -> UpdateVectors:
+    ids = tuple(normalize_point_id(i) for i in _field(body, "ids", list))
+    return UpdateVectors(_field(body, "collection", str), ids, _decode_named(body.get("named"), len(ids)))
+
+
+def _decode_delete_vectors(body: Body) -> DeleteVectors:
+    names = _field(body, "names", list)
+    if not all(isinstance(n, str) for n in names):
+        raise MalformedCommand("delete_vectors names must be strings")
+    return DeleteVectors(_field(body, "collection", str), _decode_selector(body["selector"]), tuple(names))
 
 
 def _decode_payload_command(
@@ -280,6 +343,8 @@ _DECODERS: dict[str, Callable[[Body], Command]] = {
     "set_payload": _decode_payload_command(SetPayload),
     "overwrite_payload": _decode_payload_command(OverwritePayload),
     "delete_payload_keys": _decode_delete_keys,
+    "update_vectors": _decode_update_vectors,
+    "delete_vectors": _decode_delete_vectors,
     "ingest_batch": _decode_ingest,
     "install_topology": lambda b: InstallTopology(
         _field(b, "shard_id", int), _topology_field(b, "topology"), _decode_inherit(b.get("inherit", []))

@@ -7,6 +7,7 @@ float32 bytes so a command is compact, comparable and never pickled.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from vecstore.cluster.errors import InvalidRequest, InvalidVector, PayloadTooLar
 from vecstore.cluster.filters import Filter
 from vecstore.cluster.ids import PointId, normalize_point_id
 from vecstore.cluster.nesting import check_depth
-from vecstore.cluster.schema import CollectionSchema, validate_collection_name
+from vecstore.cluster.schema import CollectionSchema, validate_collection_name, validate_vector_name
 
 DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_PAYLOAD_DEPTH = 32
@@ -51,14 +52,59 @@ class DropCollection:
 
 
 @dataclass(frozen=True)
+class NamedVectors:
+    """One named dense vector of some of a command's points: `rows` are positions in the
+    command's ids (ascending), `vectors` len(rows) x dimension float32 values."""
+
+    name: str
+    rows: tuple[int, ...]
+    dimension: int
+    vectors: bytes
+
+    @classmethod
+    def build(cls, name: str, rows: Sequence[int], vectors: npt.ArrayLike) -> NamedVectors:
+        """Validate one named vector's rows (finite, equal lengths)."""
+        validate_vector_name(name)
+        matrix = as_vector_matrix(vectors, expected_rows=len(rows)) if len(rows) else None
+        if matrix is None:
+            return cls(name, (), 0, b"")
+        return cls(name, tuple(rows), int(matrix.shape[1]), matrix.astype("<f4", copy=False).tobytes())
+
+    def matrix(self) -> FloatMatrix:
+        """The vectors as a read-only (len(rows), dimension) float32 array."""
+        return np.frombuffer(self.vectors, dtype="<f4").reshape(len(self.rows), self.dimension)
+
+
+@dataclass(frozen=True)
 class Upsert:
-    """Insert or replace points. `vectors` holds len(ids) x dimension float32 values."""
+    """Insert or replace points. `vectors` holds len(ids) x dimension float32 values; in a
+    collection of named vectors `dimension` is 0, `vectors` empty, and `named` holds each
+    named vector of the points that have it (a point lacking one has none afterwards)."""
 
     collection: str
     ids: tuple[PointId, ...]
     dimension: int
     vectors: bytes
     payloads: tuple[Payload, ...]
+    named: tuple[NamedVectors, ...] = ()
+
+    @classmethod
+    def build_named(
+        cls,
+        collection: str,
+        ids: Sequence[object],
+        named: Mapping[str, tuple[Sequence[int], npt.ArrayLike]],
+        payloads: Sequence[Mapping[str, Any] | None] | None = None,
+        *,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> Upsert:
+        """Points of a collection of named vectors: `named` maps a vector name to (positions
+        in `ids` of the points that have it, their vectors)."""
+        rows = np.zeros((len(ids), 1))
+        base = cls.build(collection, ids, rows, payloads, max_payload_bytes=max_payload_bytes)
+        parts = tuple(NamedVectors.build(n, rows, v) for n, (rows, v) in sorted(named.items()))
+        check_named_rows(parts, len(base.ids))
+        return cls(collection, base.ids, 0, b"", base.payloads, parts)
 
     @classmethod
     def build(
@@ -94,6 +140,52 @@ class Upsert:
         """The vectors as a read-only (n, dimension) float32 array."""
         flat = np.frombuffer(self.vectors, dtype="<f4")
         return flat.reshape(len(self.ids), self.dimension)
+
+
+NamedColumns = dict[str, tuple[list[int], list[Any]]]
+
+
+def named_columns(vectors: Sequence[object]) -> NamedColumns:
+    """Per vector name: the positions of the points that have it and their vectors (every
+    point must give its vectors by name: a collection of named vectors)."""
+    columns: NamedColumns = {}
+    for position, vector in enumerate(vectors):
+        if not isinstance(vector, dict):
+            raise InvalidVector(
+                f"point {position} gives one unnamed vector; this collection has named vectors: "
+                "give them as an object, vector name -> vector"
+            )
+        for name, values in vector.items():
+            rows, found = columns.setdefault(name, ([], []))
+            rows.append(position)
+            found.append(values)
+    return columns
+
+
+def check_named_rows(parts: Sequence[NamedVectors], points: int) -> None:
+    """Raise InvalidRequest unless each named vector's rows are distinct, ascending positions
+    among `points`, each vector named once."""
+    names = [part.name for part in parts]
+    if len(set(names)) != len(names):
+        raise InvalidRequest("a vector name is given twice")
+    for part in parts:
+        rows = part.rows
+        if any(not 0 <= r < points for r in rows) or any(a >= b for a, b in itertools.pairwise(rows)):
+            raise InvalidRequest(
+                f"vector {part.name!r}: rows must be ascending positions among {points} points"
+            )
+        if len(part.vectors) != len(rows) * part.dimension * 4:
+            raise InvalidRequest(f"vector {part.name!r}: {len(rows)} rows do not match the vector bytes")
+
+
+@dataclass(frozen=True)
+class UpdateVectors:
+    """Set some named vectors of existing points, keeping their other vectors and payloads
+    (every id must exist)."""
+
+    collection: str
+    ids: tuple[PointId, ...]
+    named: tuple[NamedVectors, ...]
 
 
 @dataclass(frozen=True)
@@ -153,7 +245,18 @@ class DeletePayloadKeys:
     keys: tuple[str, ...]
 
 
-PointCommand = Upsert | DeletePoints | SetPayload | OverwritePayload | DeletePayloadKeys
+@dataclass(frozen=True)
+class DeleteVectors:
+    """Remove named vectors from the selected points (the points and their other vectors stay)."""
+
+    collection: str
+    selector: Selector
+    names: tuple[str, ...]
+
+
+PointCommand = (
+    Upsert | DeletePoints | SetPayload | OverwritePayload | DeletePayloadKeys | UpdateVectors | DeleteVectors
+)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from vecstore.cluster.commands import (
     IngestRecord,
     PartitionBatch,
     PointCommand,
+    UpdateVectors,
     Upsert,
 )
 from vecstore.cluster.errors import CollectionNotFound
@@ -132,6 +133,6 @@ def plan_batch(
 
 def target_of(command: PointCommand) -> int | str:
     """The one point id an ingested command touches (records always name exactly one)."""
-    ids = command.ids if isinstance(command, Upsert) else command.selector.ids
+    ids = command.ids if isinstance(command, (Upsert, UpdateVectors)) else command.selector.ids
     assert ids is not None and len(ids) == 1, "an ingest record touches exactly one point"
     return ids[0]

@@ -21,11 +21,13 @@ from vecstore.cluster.credentials import node_token
 from vecstore.cluster.errors import InvalidRequest
 from vecstore.cluster.filters import Filter, parse_filter
 from vecstore.cluster.profile import NO_PROFILE, Profile
+from vecstore.cluster.schema import CollectionSchema
 from vecstore.node.caller_auth import caller_auth_middleware
 from vecstore.node.routes import Body, Params, Route, max_body_bytes
 from vecstore.node.rpc_server import RpcServer
 from vecstore.node.service import Consistency, NodeService, parse_consistency
-from vecstore.shard import reads, search
+from vecstore.shard import named, reads, search
+from vecstore.shard.records import Record
 from vecstore.shard.search import MAX_K
 from vecstore.transport.rpc import RPC_PATH
 from vecstore.transport.server import Handler, body_of, error_answer, respond, route_label
@@ -102,10 +104,15 @@ async def search_points(service: NodeService, params: Params, body: Body) -> Bod
     ef = field_int(body, "ef", None, 1, 100_000)
     exact = field_bool(body, "exact", False)
     with_payload = field_bool(body, "with_payload", True)
-    with_vector = field_bool(body, "with_vector", False)
+    using = body.get("using")
+    if using is not None and not isinstance(using, str):
+        raise InvalidRequest("'using' must be a vector name")
+    rows = service.shard.collection(name)
+    wanted = _vector_names(rows.schema, body)
+    with_vector = wanted is None and field_bool(body, "with_vector", False)
     threshold = field_float(body, "score_threshold")
     started = time.perf_counter()
-    collection = service.shard.collection(name)
+    collection = service.shard.searched(name, using)
     if not isinstance(vectors, list) or not vectors:
         raise InvalidRequest("'vectors' must be a non-empty list of vectors")
     # validate alone, so one bad request never fails the batch it would join
@@ -155,6 +162,9 @@ async def search_points(service: NodeService, params: Params, body: Body) -> Bod
             await service.check_consistency(consistency)
     queued = time.perf_counter()
     results = await service.searches.submit(key, list(vectors), run_batch)
+    if wanted:
+        spaces = service.shard.spaces(name)
+        results = [(named.attach_vectors(spaces, row, wanted), shared) for row, shared in results]
     service.metrics.search_seconds.observe(time.perf_counter() - started)
     if not timed:
         found = [[hit.to_dict() for hit in row] for row, _ in results]
@@ -185,14 +195,38 @@ async def get_points(service: NodeService, params: Params, body: Body) -> Body:
     await service.catch_up(body)
     ids = field_list(body, "ids")
     with_payload = field_bool(body, "with_payload", True)
-    with_vector = field_bool(body, "with_vector", False)
     consistency = parse_consistency(body.get("consistency"))
     await service.check_consistency(consistency)  # a follower says "not the leader" first
     collection = service.shard.collection(params["name"])
+    wanted = _vector_names(collection.schema, body)
+    with_vector = wanted is None and field_bool(body, "with_vector", False)
     records = await service.run_read(
-        lambda: reads.get(collection, ids, with_payload=with_payload, with_vector=with_vector),
+        lambda: _attach(
+            service,
+            params["name"],
+            reads.get(collection, ids, with_payload=with_payload, with_vector=with_vector),
+            wanted,
+        )
     )
     return {"status": "ok", "points": [r.to_dict() for r in records], "epoch": service.shard.epoch}
+
+
+def _vector_names(schema: CollectionSchema, body: Body) -> list[str] | None:
+    """For a collection of named vectors, the vectors a read returns (None for others)."""
+    wanted = body.get("with_vector", False)
+    if isinstance(wanted, tuple):  # in process, from the router's options
+        wanted = list(wanted)
+    if not schema.named:
+        for name in wanted if isinstance(wanted, list) else ():
+            schema.vector(name)  # raises: one unnamed vector
+        return None
+    return named.vector_names(schema, wanted)
+
+
+def _attach(service: NodeService, name: str, found: list[Record], wanted: list[str] | None) -> list[Record]:
+    if not wanted:
+        return found
+    return named.attach_vectors(service.shard.spaces(name), found, wanted)
 
 
 async def scroll_points(service: NodeService, params: Params, body: Body) -> Body:
@@ -204,17 +238,21 @@ async def scroll_points(service: NodeService, params: Params, body: Body) -> Bod
     limit = field_int(body, "limit", 100, 1, reads.MAX_SCROLL_LIMIT) or 100
     condition = filter_of(body)
     with_payload = field_bool(body, "with_payload", True)
-    with_vector = field_bool(body, "with_vector", False)
-    records, next_offset = await service.run_read(
-        lambda: reads.scroll(
+    wanted = _vector_names(collection.schema, body)
+    with_vector = wanted is None and field_bool(body, "with_vector", False)
+
+    def page() -> tuple[list[Record], Any]:
+        found, following = reads.scroll(
             collection,
             offset=offset,
             limit=limit,
             condition=condition,
             with_payload=with_payload,
             with_vector=with_vector,
-        ),
-    )
+        )
+        return _attach(service, params["name"], found, wanted), following
+
+    records, next_offset = await service.run_read(page)
     points = [r.to_dict() for r in records]
     return {"status": "ok", "points": points, "next_offset": next_offset, "epoch": service.shard.epoch}
 
@@ -233,7 +271,11 @@ async def list_collections(service: NodeService, params: Params, body: Body) -> 
     """GET /v1/collections: schemas and counts (after catching up to `min_applied`)."""
     await service.catch_up(body)
     shard = service.shard
-    collections = [{"schema": c.schema.to_dict(), **c.stats()} for _, c in sorted(shard.collections.items())]
+    collections = [
+        {"schema": c.schema.to_dict(), **c.stats()}
+        for name, c in sorted(shard.collections.items())
+        if not named.is_space(name)
+    ]
     return {"status": "ok", "collections": collections, "epoch": shard.epoch}
 
 

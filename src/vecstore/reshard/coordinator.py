@@ -39,6 +39,7 @@ from vecstore.cluster.commands import (
     PrepareMigration,
     Selector,
     Upsert,
+    named_columns,
 )
 from vecstore.cluster.credentials import NodeAccess
 from vecstore.cluster.errors import CollectionNotFound, Conflict, InvalidRequest, Unavailable
@@ -354,12 +355,13 @@ class Coordinator:
         for point in points:
             by_owner[target.owner(normalize_point_id(point["id"]))].append(point)
         for owner, batch in by_owner.items():
-            upsert = Upsert.build(
-                schema.name,
-                [p["id"] for p in batch],
-                [p["vector"] for p in batch],
-                [p.get("payload") or {} for p in batch],
-            )
+            ids = [p["id"] for p in batch]
+            payloads = [p.get("payload") or {} for p in batch]
+            if schema.named:  # each point's named vectors (a point may have none)
+                vectors = named_columns([p.get("vector") or {} for p in batch])
+                upsert = Upsert.build_named(schema.name, ids, vectors, payloads)
+            else:
+                upsert = Upsert.build(schema.name, ids, [p["vector"] for p in batch], payloads)
             client = self.client(target.shard(owner))
             try:
                 await client.apply(MigrateIn(upsert))

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 from aiohttp import web
 
-from vecstore.cluster.commands import Selector
+from vecstore.cluster.commands import Selector, named_columns
 from vecstore.cluster.errors import InvalidRequest
 from vecstore.cluster.filters import Filter, parse_filter
 from vecstore.cluster.ids import normalize_point_id
@@ -109,12 +109,23 @@ def search_options(request: Located, body: dict[str, Any]) -> dict[str, Any]:
         "ef": field_int(body, "ef", None, 1, 100_000),
         "exact": field_bool(body, "exact", False),
         "with_payload": field_bool(body, "with_payload", True),
-        "with_vector": field_bool(body, "with_vector", False),
+        "with_vector": with_vector_of(body),
         "score_threshold": field_float(body, "score_threshold"),
         "consistency": consistency_of(body),
         "allow_partial": field_bool(body, "allow_partial", False),
         "after": parse_token(body.get("after")),
+        **using_of(body),
     }
+
+
+def using_of(body: dict[str, Any]) -> dict[str, str]:
+    """`{"using": name}` when the request names the vector to search (named vectors)."""
+    using = body.get("using")
+    if using is None:
+        return {}
+    if not isinstance(using, str):
+        raise InvalidRequest("'using' must be a vector name")
+    return {"using": using}
 
 
 async def run_searches(
@@ -164,8 +175,9 @@ async def drop_collection(call: Call) -> Any:
 
 
 async def upsert_points(call: Call) -> Any:
-    """PUT /v1/collections/{name}/points: {"points": [{"id", "vector", "payload"}]}, or
-    columns {"ids": [...], "vectors": [[...]] or one float32 matrix, "payloads": [...]}."""
+    """PUT /v1/collections/{name}/points: {"points": [{"id", "vector", "payload"}]} (named
+    vectors: "vector" maps vector names to vectors), or columns {"ids": [...], "vectors":
+    [[...]] or one float32 matrix, "payloads": [...]}."""
     body = call.body
     shards = call.app[SHARDS]
     if "points" not in body and "ids" in body:
@@ -178,8 +190,45 @@ async def upsert_points(call: Call) -> Any:
         ids = [p["id"] for p in points]
         vectors = [p["vector"] for p in points]
         payloads = [p.get("payload") for p in points]
+        if any(isinstance(vector, dict) for vector in vectors):  # named vectors: name -> vector
+            answer = await shards.upsert_named(name_of(call), ids, named_columns(vectors), payloads)
+            return {**answer, "read_token": shards.read_token()}
     answer = await shards.upsert(name_of(call), ids, vectors, payloads)
     return {**answer, "read_token": shards.read_token()}
+
+
+async def update_vectors(call: Call) -> Any:
+    """PUT /v1/collections/{name}/points/vectors {"points": [{"id", "vector": {name: [...]}}]}:
+    set named vectors of existing points, keeping their other vectors and payloads."""
+    points = field_list(call.body, "points")
+    check_batch(call, len(points))
+    if not all(isinstance(p, dict) and "id" in p and isinstance(p.get("vector"), dict) for p in points):
+        raise InvalidRequest("each point must be an object with 'id' and 'vector' (vector name -> vector)")
+    shards = call.app[SHARDS]
+    vectors = named_columns([p["vector"] for p in points])
+    answer = await shards.update_vectors(name_of(call), [p["id"] for p in points], vectors)
+    return {**answer, "read_token": shards.read_token()}
+
+
+async def delete_vectors(call: Call) -> Any:
+    """POST /v1/collections/{name}/points/vectors/delete {"vectors": [names], ids|filter}."""
+    body = call.body
+    names = field_list(body, "vectors")
+    if not all(isinstance(n, str) for n in names):
+        raise InvalidRequest("'vectors' must be a list of vector names")
+    selector = selector_of({k: v for k, v in body.items() if k in ("ids", "filter")})
+    shards = call.app[SHARDS]
+    answer = await shards.delete_vectors(name_of(call), selector, names)
+    return {**answer, "read_token": shards.read_token()}
+
+
+def with_vector_of(body: dict[str, Any]) -> bool | tuple[str, ...]:
+    """`with_vector`: true, false, or the names of the named vectors to return (a tuple:
+    concurrent identical searches are keyed by their options)."""
+    value = body.get("with_vector", False)
+    if isinstance(value, list) and all(isinstance(n, str) for n in value):
+        return tuple(value)
+    return field_bool(body, "with_vector", False)
 
 
 def columns_of(call: Call, body: dict[str, Any]) -> tuple[list[Any], Any, list[Any]]:
@@ -248,7 +297,7 @@ async def get_points(call: Call) -> Any:
         consistency_of(body),
         parse_token(body.get("after")),
         with_payload=field_bool(body, "with_payload", True),
-        with_vector=field_bool(body, "with_vector", False),
+        with_vector=with_vector_of(body),
     )
     if binary_vectors_wanted(body):
         points = as_binary_vectors(points)
@@ -270,7 +319,7 @@ async def scroll_points(call: Call) -> Any:
         consistency_of(body),
         parse_token(body.get("after")),
         with_payload=field_bool(body, "with_payload", True),
-        with_vector=field_bool(body, "with_vector", False),
+        with_vector=with_vector_of(body),
     )
     if binary_vectors_wanted(body):
         points = as_binary_vectors(points)
@@ -376,6 +425,8 @@ ROUTES = (
     NativeRoute("DELETE", "/v1/collections/{name}", drop_collection, Scope.ADMIN),
     NativeRoute("PUT", "/v1/collections/{name}/points", upsert_points, Scope.WRITE),
     NativeRoute("POST", "/v1/collections/{name}/points/delete", delete_points, Scope.WRITE),
+    NativeRoute("PUT", "/v1/collections/{name}/points/vectors", update_vectors, Scope.WRITE),
+    NativeRoute("POST", "/v1/collections/{name}/points/vectors/delete", delete_vectors, Scope.WRITE),
     NativeRoute("POST", "/v1/collections/{name}/points/payload", set_payload, Scope.WRITE),
     NativeRoute("PUT", "/v1/collections/{name}/points/payload", set_payload, Scope.WRITE),
     NativeRoute("POST", "/v1/collections/{name}/points/payload/delete", delete_payload_keys, Scope.WRITE),

@@ -45,7 +45,7 @@ IDS_OR_FILTER: dict[str, Schema] = {
 }
 READ_OPTIONS: dict[str, Schema] = {
     "with_payload": BOOLEAN,
-    "with_vector": BOOLEAN,
+    "with_vector": ref("QdrantWithVector"),
     "consistency": CONSISTENCY,
     "after": READ_TOKEN,
     # msgpack answers carry vectors as raw float32 (docs/api.md, "Binary vectors")
@@ -58,6 +58,7 @@ SEARCH_OPTIONS: dict[str, Schema] = {
     "exact": BOOLEAN,
     "score_threshold": NUMBER,
     "allow_partial": BOOLEAN,
+    "using": ref("QdrantVectorName"),
     **READ_OPTIONS,
 }
 
@@ -91,6 +92,8 @@ def _selected(extra: dict[str, Schema], required: tuple[str, ...]) -> Schema:
 
 
 WRITE_RESULT = ok(upserted=INTEGER, deleted=INTEGER, updated=INTEGER, read_token=STRING)
+STORED_VECTOR = {"anyOf": [array(NUMBER), {"type": "object", "additionalProperties": array(NUMBER)}]}
+"""A stored vector: one list, or named vectors (name -> list)."""
 POINTS = array(ref("Record"))
 NATIVE: tuple[Operation, ...] = (
     service("GET", "/healthz", "Liveness", ok()),
@@ -148,6 +151,31 @@ NATIVE: tuple[Operation, ...] = (
         "Delete points by ids or filter",
         WRITE_RESULT,
         _selected({}, ()),
+    ),
+    native(
+        "PUT",
+        "/v1/collections/{name}/points/vectors",
+        "Set named vectors of existing points (their other vectors and payloads stay)",
+        WRITE_RESULT,
+        strict(
+            {
+                "points": array(
+                    strict(
+                        {"id": ref("QdrantPointId"), "vector": ref("QdrantNamedVectors")}, ("id", "vector")
+                    ),
+                    minItems=1,
+                    maxItems=10_000,
+                )
+            },
+            ("points",),
+        ),
+    ),
+    native(
+        "POST",
+        "/v1/collections/{name}/points/vectors/delete",
+        "Remove named vectors from the selected points",
+        WRITE_RESULT,
+        _selected({"vectors": array(ref("QdrantVectorName"))}, ("vectors",)),
     ),
     native(
         "POST",
@@ -307,7 +335,7 @@ NATIVE_COMPONENTS: dict[str, Schema] = {
             "expansion_search": {"type": "integer", "minimum": 1, "maximum": 10_000},
         }
     ),
-    "CollectionCreate": strict(
+    "VectorSpec": strict(
         {
             "dimension": {"type": "integer", "minimum": 1, "maximum": 65_536},
             "metric": {"type": "string", "enum": ["cosine", "l2", "dot"]},
@@ -316,6 +344,22 @@ NATIVE_COMPONENTS: dict[str, Schema] = {
         },
         ("dimension",),
     ),
+    "CollectionCreate": {
+        "oneOf": [
+            ref("VectorSpec"),
+            strict(
+                {
+                    "vectors": {
+                        "type": "object",
+                        "propertyNames": ref("QdrantVectorName"),
+                        "additionalProperties": ref("VectorSpec"),
+                        "maxProperties": 16,
+                    }
+                },
+                ("vectors",),
+            ),
+        ]
+    },
     "CollectionSchema": {
         "type": "object",
         "properties": {
@@ -324,11 +368,17 @@ NATIVE_COMPONENTS: dict[str, Schema] = {
             "metric": STRING,
             "dtype": STRING,
             "hnsw": {"type": "object"},
+            "vectors": {"type": "object"},
+            "sparse_vectors": {"type": "object"},
         },
-        "required": ["name", "dimension", "metric", "dtype", "hnsw"],
+        "required": ["name"],
     },
     "Point": strict(
-        {"id": ref("QdrantPointId"), "vector": ref("QdrantVector"), "payload": nullable({"type": "object"})},
+        {
+            "id": ref("QdrantPointId"),
+            "vector": ref("QdrantVectorStruct"),
+            "payload": nullable({"type": "object"}),
+        },
         ("id", "vector"),
     ),
     "Record": {
@@ -336,7 +386,7 @@ NATIVE_COMPONENTS: dict[str, Schema] = {
         "properties": {
             "id": ref("QdrantPointId"),
             "payload": nullable({"type": "object"}),
-            "vector": nullable(array(NUMBER)),
+            "vector": nullable(STORED_VECTOR),
         },
         "required": ["id"],
     },
@@ -346,7 +396,7 @@ NATIVE_COMPONENTS: dict[str, Schema] = {
             "id": ref("QdrantPointId"),
             "score": NUMBER,
             "payload": nullable({"type": "object"}),
-            "vector": nullable(array(NUMBER)),
+            "vector": nullable(STORED_VECTOR),
         },
         "required": ["id", "score"],
     },

@@ -27,10 +27,13 @@ from vecstore.cluster.commands import (
     CreateCollection,
     DeletePayloadKeys,
     DeletePoints,
+    DeleteVectors,
     DropCollection,
+    NamedVectors,
     OverwritePayload,
     Selector,
     SetPayload,
+    UpdateVectors,
     Upsert,
     validate_payload,
 )
@@ -420,6 +423,12 @@ class ShardSet:
     ) -> dict[str, Any]:
         """Validate, split by shard, write; acknowledged when every shard acknowledged."""
         schema = await self.schema(collection)
+        if schema.named:
+            raise InvalidVector(
+                f"collection {collection!r} has named vectors "
+                f"({', '.join(n for n, _ in schema.vectors) or 'none dense'}): "
+                "give each point's vectors by name"
+            )
         whole = Upsert.build(collection, ids, vectors, payloads)
         if whole.dimension != schema.dimension:
             raise InvalidVector(
@@ -438,6 +447,56 @@ class ShardSet:
             )
 
         return await self._write_by_owner(whole.ids, part)
+
+    async def upsert_named(
+        self,
+        collection: str,
+        ids: Sequence[object],
+        vectors: Mapping[str, tuple[Sequence[int], Any]],
+        payloads: Sequence[dict[str, Any] | None] | None,
+    ) -> dict[str, Any]:
+        """Upsert into a collection of named vectors: `vectors` maps a vector name to (positions
+        in `ids` of the points that have it, their vectors)."""
+        schema = await self.schema(collection)
+        whole = Upsert.build_named(collection, ids, vectors, payloads)
+        _check_named(schema, whole.named)
+
+        def part(positions: list[int]) -> Command:
+            positions = sorted(positions)
+            return Upsert(
+                collection,
+                tuple(whole.ids[p] for p in positions),
+                0,
+                b"",
+                tuple(whole.payloads[p] for p in positions),
+                _named_subset(whole.named, positions),
+            )
+
+        return await self._write_by_owner(whole.ids, part)
+
+    async def update_vectors(
+        self, collection: str, ids: Sequence[object], vectors: Mapping[str, tuple[Sequence[int], Any]]
+    ) -> dict[str, Any]:
+        """Set named vectors of existing points, keeping the rest of each point."""
+        schema = await self.schema(collection)
+        whole = Upsert.build_named(collection, ids, vectors)  # validates ids and vectors
+        _check_named(schema, whole.named)
+
+        def part(positions: list[int]) -> Command:
+            positions = sorted(positions)
+            chosen = tuple(whole.ids[p] for p in positions)
+            return UpdateVectors(collection, chosen, _named_subset(whole.named, positions))
+
+        return await self._write_by_owner(whole.ids, part)
+
+    async def delete_vectors(
+        self, collection: str, selector: Selector, names: Sequence[str]
+    ) -> dict[str, Any]:
+        """Remove named vectors from the selected points."""
+        schema = await self.schema(collection)
+        for name in names:
+            schema.vector(name)
+        return await self.change(collection, selector, lambda s: DeleteVectors(collection, s, tuple(names)))
 
     async def change(
         self,
@@ -607,6 +666,11 @@ class ShardSet:
     ) -> tuple[list[list[Hit]], list[str]]:
         """Scatter a batch of queries to every shard; merge each query's global top-k."""
         body: dict[str, Any] = {"vectors": vectors, "k": k, **options}
+        using = options.get("using")
+        if schema.named or using:
+            higher_is_better = schema.vector(str(using or "")).metric.higher_is_better
+        else:
+            higher_is_better = schema.metric.higher_is_better
         if condition is not None:
             body["filter"] = filter_to_json(condition)
         if profile.remote:
@@ -644,7 +708,7 @@ class ShardSet:
                     usable.append(answer)
             merging = time.perf_counter()
             merged = [
-                merge_top_k([answer[q] for answer in usable], k, schema.metric.higher_is_better)
+                merge_top_k([answer[q] for answer in usable], k, higher_is_better)
                 for q in range(len(vectors))
             ]
             profile.add("merge", merging)
@@ -772,6 +836,31 @@ class ShardSet:
                     continue
                 rows.append({"http_address": node.http, **status})
         return rows
+
+
+def _check_named(schema: CollectionSchema, parts: Sequence[NamedVectors]) -> None:
+    """Refuse (before sending anything) vectors a collection of named vectors does not have."""
+    if not schema.named:
+        raise InvalidVector(f"collection {schema.name!r} has one unnamed vector; it has no named vectors")
+    for part in parts:
+        expected = schema.vector(part.name).dimension
+        if part.rows and part.dimension != expected:
+            raise InvalidVector(
+                f"vector {part.name!r} has {part.dimension} dimensions, collection {schema.name!r} "
+                f"expects {expected}"
+            )
+
+
+def _named_subset(parts: Sequence[NamedVectors], positions: Sequence[int]) -> tuple[NamedVectors, ...]:
+    """The named vectors of the points at `positions` (ascending), renumbered for them."""
+    index = {position: row for row, position in enumerate(positions)}
+    subset = []
+    for part in parts:
+        chosen = [(j, index[p]) for j, p in enumerate(part.rows) if p in index]
+        matrix = part.matrix()[[j for j, _ in chosen]]
+        rows = tuple(row for _, row in chosen)
+        subset.append(NamedVectors(part.name, rows, part.dimension if rows else 0, matrix.tobytes()))
+    return tuple(subset)
 
 
 def _add_counts(total: dict[str, int], result: dict[str, Any]) -> None:

@@ -172,6 +172,9 @@ class MemTable:
                 self._settle()
                 return 0
             self._idle_since = None
+            if self.schema.named:  # the rows of a collection of named vectors hold no vector
+                self.indexed = stop
+                return stop - start
             if self.index is self._view.index:  # published: searches may be reading it
                 self.index = self.index.copy()
             self.index.add(self.keys(start, stop), self.vectors(start, stop), threads=threads)

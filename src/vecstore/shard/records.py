@@ -15,8 +15,8 @@ class Record:
     id: PointId
     payload: dict[str, Any] | None = None
     """None when the payload was not asked for."""
-    vector: list[float] | None = None
-    """Full-precision vector, None when not asked for."""
+    vector: list[float] | dict[str, list[float]] | None = None
+    """Full-precision vector (named vectors: name -> vector), None when not asked for."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -30,7 +30,7 @@ class ScoredPoint:
     id: PointId
     score: float
     payload: dict[str, Any] | None = None
-    vector: list[float] | None = None
+    vector: list[float] | dict[str, list[float]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""

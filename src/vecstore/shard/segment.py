@@ -50,7 +50,8 @@ class SealedSegment:
         )
         self.ext_ids: list[PointId] = msgpack.unpackb((path / "ids.msgpack").read_bytes())
         self.count = len(self.ext_ids)
-        self.index: Index | None = Index.restore(str(path / "index.usearch"), view=True)
+        index_file = path / "index.usearch"  # none for the rows of a collection of named vectors
+        self.index: Index | None = Index.restore(str(index_file), view=True) if index_file.exists() else None
         if self.index is not None and "expansion_search" in meta:  # not saved by usearch: views get 64
             # usearch declares this setter apart from its getter, which mypy reads as read-only
             self.index.expansion_search = meta["expansion_search"]  # type: ignore[misc]
@@ -139,11 +140,12 @@ def write_segment(
     np.save(tmp / "payload_offsets.npy", offsets)
     (tmp / "payloads.bin").write_bytes(b"".join(blobs))
     (tmp / "ids.msgpack").write_bytes(msgpack.packb(list(ext_ids)))
-    if index is None:
-        index = new_index(schema)
-        if len(keys):
-            index.add(np.asarray(keys, np.uint64), np.asarray(vectors, np.float32), threads=threads)
-    index.save(str(tmp / "index.usearch"))
+    if not schema.named:
+        if index is None:
+            index = new_index(schema)
+            if len(keys):
+                index.add(np.asarray(keys, np.uint64), np.asarray(vectors, np.float32), threads=threads)
+        index.save(str(tmp / "index.usearch"))
     meta = {
         "format": SEGMENT_FORMAT,
         "key_lo": key_lo,

@@ -21,6 +21,7 @@ import numpy as np
 
 from vecstore.cluster.errors import MalformedCommand, VecStoreError
 from vecstore.cluster.schema import CollectionSchema
+from vecstore.shard import named
 from vecstore.shard.collection import Collection
 from vecstore.shard.ingest_fence import IngestFence
 from vecstore.shard.memtable import MemTable
@@ -128,7 +129,7 @@ def _read_collection(
     source: Path, entry: dict[str, Any], settings: ShardSettings, scorer: Scorer
 ) -> Collection:
     schema = CollectionSchema.from_dict(entry["schema"])
-    directory = settings.data_dir / "collections" / f"{schema.name}.{os.urandom(4).hex()}"
+    directory = settings.data_dir / "collections" / named.directory_name(schema.name)
     directory.mkdir(parents=True)
     try:
         for name in entry["segments"]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import secrets
 import shutil
 import tempfile
 import threading
@@ -32,6 +31,7 @@ from vecstore.cluster.commands import (
     CreateCollection,
     DeletePayloadKeys,
     DeletePoints,
+    DeleteVectors,
     DropCollection,
     FenceMoving,
     IngestBatch,
@@ -43,6 +43,7 @@ from vecstore.cluster.commands import (
     PrepareMigration,
     Selector,
     SetPayload,
+    UpdateVectors,
     Upsert,
 )
 from vecstore.cluster.errors import (
@@ -50,13 +51,14 @@ from vecstore.cluster.errors import (
     CollectionNotFound,
     Conflict,
     InvalidRequest,
+    InvalidVector,
     VecStoreError,
 )
 from vecstore.cluster.filters import Filter
 from vecstore.cluster.ids import PointId
-from vecstore.cluster.schema import CollectionSchema
+from vecstore.cluster.schema import CollectionSchema, space_name
 from vecstore.cluster.topology import Topology
-from vecstore.shard import reads, search, snapshot
+from vecstore.shard import named, reads, search, snapshot
 from vecstore.shard.collection import Collection
 from vecstore.shard.ingest_fence import IngestFence
 from vecstore.shard.memtable import MemTable
@@ -128,15 +130,23 @@ class Shard:
                     f"collection {schema.name!r} exists with a different schema: {existing.schema.to_dict()}"
                 )
             return {"status": "ok", "created": False}
-        directory = self.settings.data_dir / "collections" / f"{schema.name}.{secrets.token_hex(4)}"
-        directory.mkdir(parents=True)
-        self.collections[schema.name] = Collection(schema, self.settings, self.scorer, directory)
+        spaces = [schema.space_schema(vector_name) for vector_name, _ in schema.vectors]
+        for created in [schema, *spaces]:
+            directory = self.settings.data_dir / "collections" / named.directory_name(created.name)
+            directory.mkdir(parents=True)
+            self.collections[created.name] = Collection(created, self.settings, self.scorer, directory)
         return {"status": "ok", "created": True}
 
     def _drop(self, name: str) -> Result:
-        collection = self.collections.pop(name, None)
+        collection = self.collections.get(name)
         if collection is None:
             return {"status": "ok", "dropped": False}
+        for space in named.spaces_of(self.collections, collection.schema).values():
+            self._drop_one(space.schema.name)
+        return self._drop_one(name)
+
+    def _drop_one(self, name: str) -> Result:
+        collection = self.collections.pop(name)
         with collection.lock.write():
             collection.close()
         shutil.rmtree(collection.directory, ignore_errors=True)
@@ -146,6 +156,15 @@ class Shard:
         collection = self.collection(command.collection)
         if fenced and self.ownership is not None:
             self._check_ownership(collection, command)
+        if collection.schema.named:
+            result = named.apply(collection, named.spaces_of(self.collections, collection.schema), command)
+            self._changed()
+            return result
+        by_name = isinstance(command, (UpdateVectors, DeleteVectors))
+        if by_name or (isinstance(command, Upsert) and command.named):
+            raise InvalidVector(
+                f"collection {command.collection!r} has one unnamed vector; it has no named vectors"
+            )
         with collection.lock.write():
             if isinstance(command, Upsert):
                 count = collection.upsert(command)
@@ -336,16 +355,37 @@ class Shard:
             raise CollectionNotFound(name)
         return found
 
+    def searched(self, name: str, using: str | None = None) -> Collection:
+        """The collection (or, with `using`, the space of a named vector) a search reads."""
+        collection = self.collection(name)
+        if not collection.schema.named:
+            if using:
+                collection.schema.vector(using)  # raises: an unnamed vector only
+            return collection
+        if not using:
+            names = ", ".join(repr(n) for n, _ in collection.schema.vectors) or "none"
+            raise InvalidRequest(
+                f"collection {name!r} has named vectors ({names}): say which to search with 'using'"
+            )
+        collection.schema.vector(using)  # raises, naming the vectors there are
+        return self.collection(space_name(name, using))
+
+    def spaces(self, name: str) -> dict[str, Collection]:
+        """Vector name -> space, of a collection of named vectors ({} for others)."""
+        return named.spaces_of(self.collections, self.collection(name).schema)
+
     def search(
         self,
         name: str,
         queries: npt.ArrayLike,
         k: int,
         condition: Filter | None = None,
+        using: str | None = None,
         **options: Any,
     ) -> list[list[ScoredPoint]]:
-        """Batch top-k search; see `vecstore.shard.search.search` for options."""
-        return search.search(self.collection(name), queries, k, condition, **options)
+        """Batch top-k search (`using`: which named vector); see `vecstore.shard.search.search`
+        for options."""
+        return search.search(self.searched(name, using), queries, k, condition, **options)
 
     def explain(self, name: str, k: int, condition: Filter | None = None, exact: bool = False) -> SearchPlan:
         """The plan a search would run."""
@@ -501,7 +541,7 @@ def _mostly_dead(memtable: MemTable, ratio: float) -> bool:
 
 def _ids_of(command: PointCommand) -> tuple[PointId, ...] | None:
     """The point ids a command names (None for a write by filter)."""
-    return command.ids if isinstance(command, Upsert) else command.selector.ids
+    return command.ids if isinstance(command, (Upsert, UpdateVectors)) else command.selector.ids
 
 
 def _upsert_runs(records: list[IngestRecord]) -> list[list[IngestRecord]]:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from vecstore.cluster.commands import named_columns
 from vecstore.cluster.errors import (
     InvalidFilter,
     InvalidRequest,
@@ -138,7 +139,13 @@ def test_create_collection_maps_distance_and_hnsw() -> None:
 @pytest.mark.parametrize(
     ("body", "error", "named"),
     [
-        ({"vectors": {"a": {"size": 3, "distance": "Cosine"}}}, NotImplementedParameter, "named vectors"),
+        ({"vectors": {"a b": {"size": 3, "distance": "Cosine"}}}, InvalidSchema, "vector name 'a b'"),
+        (
+            {"vectors": {"a": {"size": 3, "distance": "Cosine", "multivector_config": {}}}},
+            NotImplementedParameter,
+            "vectors.a.multivector_config",
+        ),
+        ({"vectors": {"a": {"size": 3}}}, InvalidSchema, "vectors.a.distance"),
         ({"sparse_vectors": {"s": {}}}, NotImplementedParameter, "sparse"),
         (
             {"quantization_config": {"scalar": {"type": "int8"}}},
@@ -172,7 +179,7 @@ def test_create_collection_maps_distance_and_hnsw() -> None:
         ),
         ({"vectors": {"size": 3, "distance": "Cosine", "colour": 1}}, InvalidSchema, "colour"),
         ({"surprise": 1}, InvalidSchema, "surprise"),
-        ({"vectors": None}, InvalidSchema, "'vectors' is required"),
+        ({"vectors": [3]}, InvalidSchema, "'vectors' must be an object"),
     ],
 )
 def test_create_collection_refusals(body: dict[str, Any], error: type[Exception], named: str) -> None:
@@ -217,7 +224,11 @@ def test_upsert_forms_and_duplicates() -> None:
 @pytest.mark.parametrize(
     ("body", "error", "named"),
     [
-        ({"points": [{"id": 1, "vector": {"text": [1.0]}}]}, NotImplementedParameter, "named vectors"),
+        (
+            {"points": [{"id": 1, "vector": {"indices": [1], "values": [1.0]}}]},
+            NotImplementedParameter,
+            "sparse",
+        ),
         ({"points": [{"id": 1, "vector": [[1.0], [2.0]]}]}, NotImplementedParameter, "multivectors"),
         (
             {"points": [{"id": 1, "vector": {"indices": [1], "values": [1.0]}}]},
@@ -229,7 +240,7 @@ def test_upsert_forms_and_duplicates() -> None:
             NotImplementedParameter,
             "inference",
         ),
-        ({"batch": {"ids": [1], "vectors": {"text": [[1.0]]}}}, NotImplementedParameter, "named vectors"),
+        ({"batch": {"ids": [1, 2], "vectors": {"text": [[1.0]]}}}, InvalidRequest, "one vector per id"),
         ({"points": [], "shard_key": "a"}, NotImplementedParameter, "shard_key"),
         ({"points": [], "update_filter": {}}, NotImplementedParameter, "update_filter"),
         ({"points": [{"id": 1, "vector": [True]}]}, InvalidVector, "only numbers"),
@@ -278,10 +289,12 @@ def test_payload_selection() -> None:
             payload_selection(bad, default=True)
     assert vector_wanted(None) is False
     assert vector_wanted(True) is True
-    with pytest.raises(NotImplementedParameter):
-        vector_wanted(["text"])
+    assert vector_wanted(["text"]) == ["text"]
+    assert vector_wanted([]) is False
     with pytest.raises(InvalidRequest):
         vector_wanted("yes")
+    with pytest.raises(InvalidRequest):
+        vector_wanted([1])
 
 
 # ---- searches --------------------------------------------------------------------------
@@ -329,7 +342,8 @@ def test_search_request() -> None:
         ({"vector": [1.0]}, InvalidRequest, "limit is required"),
         ({"vector": [1.0], "limit": 0}, InvalidRequest, "limit"),
         ({"vector": [1.0], "limit": 8, "offset": 5}, InvalidRequest, "offset \\+ limit"),
-        ({"vector": {"name": "a", "vector": [1.0]}, "limit": 1}, NotImplementedParameter, "named vectors"),
+        ({"vector": {"name": "a", "vector": [1.0], "x": 1}, "limit": 1}, InvalidRequest, "unknown field"),
+        ({"vector": {"name": 3, "vector": [1.0]}, "limit": 1}, InvalidRequest, "vector.name"),
         (
             {"vector": [1.0], "limit": 1, "params": {"quantization": {"rescore": True}}},
             NotImplementedParameter,
@@ -383,7 +397,6 @@ def test_query_request_forms() -> None:
         ({"query": {"indices": [1], "values": [1.0]}}, "sparse"),
         ({"query": {"text": "hello", "model": "m"}}, "inference"),
         ({"query": {"text": "hello"}}, "query kind 'text'"),
-        ({"query": [1.0], "using": "image"}, "using"),
         ({"query": [1.0], "lookup_from": {"collection": "x"}}, "lookup_from"),
         ({"limit": 3}, "without 'query'"),
     ],
@@ -415,3 +428,16 @@ def test_errors_take_qdrant_shape() -> None:
         "partial": True,
     }
     assert qdrant_error(partial, 0.1)["result"] == {"failed": [{"id": 1}], "partial": True}
+
+
+def test_named_vectors_in_upserts_and_searches() -> None:
+    batch = upsert_batch({"batch": {"ids": [1, 2], "vectors": {"a": [[1.0], [2.0]], "b": [[1, 2], [3, 4]]}}})
+    assert batch.named and batch.vectors == [{"a": [1.0], "b": [1.0, 2.0]}, {"a": [2.0], "b": [3.0, 4.0]}]
+    points = upsert_batch({"points": [{"id": 1, "vector": {"b": [1.0]}}, {"id": 2, "vector": {}}]})
+    assert named_columns(points.vectors) == {"b": ([0], [[1.0]])}
+    with pytest.raises(InvalidVector, match="named vectors"):
+        named_columns([[1.0], {"a": [1.0]}])
+    query = search_request({"vector": {"name": "a", "vector": [1.0]}, "limit": 2}, max_k=10)
+    assert query.using == "a" and query.options()["using"] == "a"
+    assert query_request({"query": [1.0], "using": "b"}, max_k=10).using == "b"
+    assert "using" not in query_request({"query": [1.0]}, max_k=10).options()

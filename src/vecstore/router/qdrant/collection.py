@@ -1,12 +1,13 @@
 """Qdrant collection configs translated to our schemas and back.
 
 A create request becomes a CollectionSchema (Cosine -> cosine, Euclid -> l2, Dot -> dot;
-m -> connectivity, ef_construct -> expansion_add). Parameters we cannot honour are refused
-by name, except the tuning settings Qdrant's own collection info reports (optimizers, WAL,
-hnsw full_scan_threshold and max_indexing_threads): VecStore has no equivalent, so their
-types and ranges are checked and they are then ignored (docs/qdrant.md gives the reason for
-each), which lets a config read from one Qdrant create the collection on another
-(`QdrantClient.migrate`). Collection info is rendered in the shape qdrant-client parses.
+m -> connectivity, ef_construct -> expansion_add), with one unnamed vector or named vectors.
+Parameters we cannot honour are refused by name, except the tuning settings Qdrant's own
+collection info reports (optimizers, WAL, hnsw full_scan_threshold and
+max_indexing_threads): VecStore has no equivalent, so their types and ranges are checked and
+they are then ignored (docs/qdrant.md gives the reason for each), which lets a config read
+from one Qdrant create the collection on another (`QdrantClient.migrate`). Collection info
+is rendered in the shape qdrant-client parses.
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from vecstore.cluster.errors import InvalidSchema, NotImplementedParameter
-from vecstore.cluster.schema import MAX_DIMENSION, CollectionSchema, HnswConfig, Metric, StorageDtype
+from vecstore.cluster.schema import (
+    MAX_DIMENSION,
+    CollectionSchema,
+    HnswConfig,
+    Metric,
+    StorageDtype,
+    VectorSpec,
+    validate_vector_name,
+)
 from vecstore.cluster.spec import ClusterSpec
 
 DISTANCES = {"Cosine": Metric.COSINE, "Euclid": Metric.L2, "Dot": Metric.DOT}
@@ -136,35 +145,46 @@ def schema_from_qdrant(name: str, body: Mapping[str, Any], shape: ClusterShape) 
     }
     if unknown:
         raise InvalidSchema(f"unknown create-collection field(s) {sorted(unknown)}")
-    vectors = fields.get("vectors")
+    vectors = fields.get("vectors", {})
     if not isinstance(vectors, dict):
-        raise InvalidSchema("'vectors' is required: an object with 'size' and 'distance'")
-    if "size" not in vectors and "distance" not in vectors and vectors:
-        raise NotImplementedParameter(
-            f"named vectors ({sorted(vectors)}) are not supported: VecStore collections have one "
-            'unnamed vector, {"vectors": {"size": N, "distance": "Cosine"}}'
+        raise InvalidSchema(
+            "'vectors' must be an object: {size, distance}, or vector name -> {size, distance}"
         )
-    params = present(vectors)
+    hnsw = _hnsw(fields.get("hnsw_config"), "hnsw_config", {})
+    if "size" in vectors or "distance" in vectors:
+        spec = _vector_params(vectors, "vectors", hnsw)
+        schema = CollectionSchema(name, spec.dimension, spec.metric, spec.dtype, spec.hnsw)
+        schema.validate()
+        return schema
+    named: dict[str, VectorSpec] = {}
+    for vector_name, params in vectors.items():
+        where = f"vectors.{vector_name}"
+        validate_vector_name(vector_name)
+        if not isinstance(params, dict):
+            raise InvalidSchema(f"{where} must be an object with 'size' and 'distance'")
+        named[vector_name] = _vector_params(params, where, hnsw)
+    return CollectionSchema.with_named(name, named)
+
+
+def _vector_params(raw: Mapping[str, Any], where: str, hnsw_base: dict[str, int]) -> VectorSpec:
+    """Qdrant's VectorParams (one unnamed vector, or one named vector)."""
+    params = present(raw)
     for key, what in UNSUPPORTED_VECTOR.items():
         if key in params:
-            raise NotImplementedParameter(f"{what} is not supported by VecStore (parameter 'vectors.{key}')")
+            raise NotImplementedParameter(f"{what} is not supported by VecStore (parameter '{where}.{key}')")
     unknown = set(params) - {"size", "distance", "hnsw_config", "datatype"}
     if unknown:
-        raise InvalidSchema(f"unknown vectors field(s) {sorted(unknown)}")
-    hnsw = _hnsw(fields.get("hnsw_config"), "hnsw_config", {})
-    hnsw = _hnsw(params.get("hnsw_config"), "vectors.hnsw_config", hnsw)
+        raise InvalidSchema(f"unknown {where} field(s) {sorted(unknown)}")
+    hnsw = _hnsw(params.get("hnsw_config"), f"{where}.hnsw_config", hnsw_base)
     size = params.get("size")
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_DIMENSION:
-        raise InvalidSchema(f"vectors.size must be an integer in 1..{MAX_DIMENSION}, got {size!r}")
-    schema = CollectionSchema(
-        name=name,
+        raise InvalidSchema(f"{where}.size must be an integer in 1..{MAX_DIMENSION}, got {size!r}")
+    return VectorSpec(
         dimension=size,
-        metric=_distance(params.get("distance")),
-        dtype=_datatype(params.get("datatype", "float32")),
+        metric=_distance(params.get("distance"), where),
+        dtype=_datatype(params.get("datatype", "float32"), where),
         hnsw=HnswConfig(**hnsw),
     )
-    schema.validate()
-    return schema
 
 
 def _check_cluster_wide(fields: Mapping[str, Any], shape: ClusterShape) -> None:
@@ -228,19 +248,19 @@ def _tolerated(raw: object, where: str, settings: Mapping[str, Tolerated]) -> No
             raise InvalidSchema(f"{where}.{key} must be {settings[key].expected}, got {value!r}")
 
 
-def _distance(value: object) -> Metric:
+def _distance(value: object, where: str) -> Metric:
     if value == "Manhattan":
         raise NotImplementedParameter("distance 'Manhattan' is not supported; use Cosine, Euclid or Dot")
     if not isinstance(value, str) or value not in DISTANCES:
-        raise InvalidSchema(f"vectors.distance must be one of Cosine, Euclid, Dot; got {value!r}")
+        raise InvalidSchema(f"{where}.distance must be one of Cosine, Euclid, Dot; got {value!r}")
     return DISTANCES[value]
 
 
-def _datatype(value: object) -> StorageDtype:
+def _datatype(value: object, where: str) -> StorageDtype:
     if value == "uint8":
-        raise NotImplementedParameter("vectors.datatype 'uint8' is not supported; use float32 or float16")
+        raise NotImplementedParameter(f"{where}.datatype 'uint8' is not supported; use float32 or float16")
     if not isinstance(value, str) or value not in DATATYPES:
-        raise InvalidSchema(f"vectors.datatype must be float32 or float16, got {value!r}")
+        raise InvalidSchema(f"{where}.datatype must be float32 or float16, got {value!r}")
     return DATATYPES[value]
 
 
@@ -248,8 +268,14 @@ def collection_info(
     schema: CollectionSchema, totals: Mapping[str, int], shape: ClusterShape
 ) -> dict[str, Any]:
     """Qdrant's CollectionInfo for one of our collections and its summed counts."""
-    distance = {metric: name for name, metric in DISTANCES.items()}[schema.metric]
-    vectors: dict[str, Any] = {"size": schema.dimension, "distance": distance}
+    unnamed = VectorSpec(schema.dimension, schema.metric, schema.dtype, schema.hnsw)
+    vectors: dict[str, Any] = _vector_info(unnamed, None)
+    hnsw = schema.hnsw
+    quantized = schema.dtype is StorageDtype.I8
+    if schema.named:
+        hnsw = HnswConfig()
+        vectors = {vector_name: _vector_info(spec, hnsw) for vector_name, spec in schema.vectors}
+        quantized = False
     config: dict[str, Any] = {
         "params": {
             "vectors": vectors,
@@ -258,19 +284,17 @@ def collection_info(
             "write_consistency_factor": shape.write_quorum,
         },
         "hnsw_config": {
-            "m": schema.hnsw.connectivity,
-            "ef_construct": schema.hnsw.expansion_add,
+            "m": hnsw.connectivity,
+            "ef_construct": hnsw.expansion_add,
             "full_scan_threshold": FULL_SCAN_THRESHOLD_KB,
             "max_indexing_threads": 0,
         },
         "optimizer_config": dict(OPTIMIZER_CONFIG),
         "wal_config": dict(WAL_CONFIG),
     }
-    if schema.dtype is StorageDtype.I8:
+    if quantized:
         # i8 index storage re-scored with full-precision vectors: Qdrant's scalar quantization.
         config["quantization_config"] = {"scalar": {"type": "int8"}}
-    else:
-        vectors["datatype"] = {StorageDtype.F32: "float32", StorageDtype.F16: "float16"}[schema.dtype]
     points = int(totals.get("points", 0))
     lag = int(totals.get("indexing_lag", 0))
     return {
@@ -282,3 +306,20 @@ def collection_info(
         "config": config,
         "payload_schema": {},
     }
+
+
+def _vector_info(spec: VectorSpec, collection_hnsw: HnswConfig | None) -> dict[str, Any]:
+    """Qdrant's VectorParams of one vector: a named vector's own HNSW settings only when they
+    differ from the collection's, float32 (the default) left out as Qdrant leaves out what
+    was not set."""
+    distance = {metric: name for name, metric in DISTANCES.items()}[spec.metric]
+    info: dict[str, Any] = {"size": spec.dimension, "distance": distance}
+    if spec.dtype is StorageDtype.F16:
+        info["datatype"] = "float16"
+    elif spec.dtype is StorageDtype.F32 and collection_hnsw is None:
+        info["datatype"] = "float32"
+    elif spec.dtype is StorageDtype.I8 and collection_hnsw is not None:
+        info["quantization_config"] = {"scalar": {"type": "int8"}}
+    if collection_hnsw is not None and spec.hnsw != collection_hnsw:
+        info["hnsw_config"] = {"m": spec.hnsw.connectivity, "ef_construct": spec.hnsw.expansion_add}
+    return info

@@ -11,9 +11,9 @@ from typing import Any
 
 from aiohttp import web
 
-from vecstore.cluster.errors import InvalidRequest, NotFound, NotImplementedParameter
+from vecstore.cluster.commands import named_columns
+from vecstore.cluster.errors import InvalidRequest, InvalidVector, NotFound, NotImplementedParameter
 from vecstore.cluster.ids import PointId, normalize_point_id
-from vecstore.cluster.schema import Metric
 from vecstore.router.auth import Scope
 from vecstore.router.context import SHARDS, SPEC
 from vecstore.router.native_api import check_batch, name_of
@@ -28,9 +28,12 @@ from vecstore.router.qdrant.http import (
 )
 from vecstore.router.qdrant.schemas import array, ref
 from vecstore.router.qdrant.translate import (
+    Cosine,
     allow_only,
+    cosine_of,
     payload_selection,
     point_ids,
+    point_vectors,
     points_selector,
     records,
     refuse,
@@ -60,7 +63,69 @@ async def upsert_points(request: web.Request) -> dict[str, Any]:
         await shards.schema(name)  # a missing collection is still an error
         return UPDATE_COMPLETED
     check_batch(request, len(batch.ids))
-    await shards.upsert(name, batch.ids, batch.vectors, batch.payloads)
+    schema = await shards.schema(name)
+    if schema.named:
+        await shards.upsert_named(name, batch.ids, named_columns(batch.vectors), batch.payloads)
+    elif batch.named:
+        raise InvalidVector(f"collection {name!r} has one unnamed vector: send each point's vector as a list")
+    else:
+        await shards.upsert(name, batch.ids, batch.vectors, batch.payloads)
+    return UPDATE_COMPLETED
+
+
+@qdrant_route(
+    "PUT",
+    "/collections/{name}/points/vectors",
+    "Set named vectors of existing points (their other vectors and payloads stay)",
+    Scope.WRITE,
+    UPDATE,
+    ref("QdrantUpdateVectors"),
+    query=WRITE_QUERY,
+)
+async def update_vectors(request: web.Request) -> dict[str, Any]:
+    """PUT /collections/{name}/points/vectors."""
+    body = await body_object(request)
+    refuse(body, ("shard_key", "update_filter"))
+    allow_only(body, ("points",), "the update-vectors request")
+    points = body.get("points")
+    if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
+        raise InvalidRequest("points must be a list of {id, vector} objects")
+    latest: dict[PointId, dict[str, list[float]]] = {}
+    for position, point in enumerate(points):
+        allow_only(point, ("id", "vector"), f"points[{position}]")
+        if "id" not in point or "vector" not in point:
+            raise InvalidRequest(f"points[{position}] needs an 'id' and a 'vector'")
+        vectors = point_vectors(point["vector"], f"vector of points[{position}]")
+        if not isinstance(vectors, dict):
+            raise InvalidVector(f"points[{position}]: give the vectors to set by name")
+        latest.setdefault(normalize_point_id(point["id"]), {}).update(vectors)
+    if not latest:
+        return UPDATE_COMPLETED
+    check_batch(request, len(latest))
+    ids = list(latest)
+    await request.app[SHARDS].update_vectors(name_of(request), ids, named_columns(list(latest.values())))
+    return UPDATE_COMPLETED
+
+
+@qdrant_route(
+    "POST",
+    "/collections/{name}/points/vectors/delete",
+    "Remove named vectors from the selected points (the points stay)",
+    Scope.WRITE,
+    UPDATE,
+    ref("QdrantDeleteVectors"),
+    query=WRITE_QUERY,
+)
+async def delete_vectors(request: web.Request) -> dict[str, Any]:
+    """POST /collections/{name}/points/vectors/delete."""
+    body = await body_object(request)
+    refuse(body, ("shard_key",))
+    allow_only(body, ("points", "filter", "vector"), "the delete-vectors request")
+    names = body.get("vector")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise InvalidRequest("vector must be a list of vector names")
+    selector = points_selector(body, "the delete-vectors request")
+    await request.app[SHARDS].delete_vectors(name_of(request), selector, names)
     return UPDATE_COMPLETED
 
 
@@ -195,12 +260,12 @@ async def retrieve_points(request: web.Request) -> list[dict[str, Any]]:
         with_payload=payload.wanted,
         with_vector=with_vector,
     )
-    return records(points, payload, with_vector, with_vector and await is_cosine(request))
+    return records(points, payload, with_vector, await cosine_in_path(request))
 
 
-async def is_cosine(request: web.Request) -> bool:
-    """Whether the collection in the path is a Cosine one (its vectors are answered normalised)."""
-    return (await request.app[SHARDS].schema(name_of(request))).metric is Metric.COSINE
+async def cosine_in_path(request: web.Request) -> Cosine:
+    """Which vectors of the collection in the path are answered normalised (cosine ones)."""
+    return cosine_of(await request.app[SHARDS].schema(name_of(request)))
 
 
 def path_point_id(request: web.Request) -> PointId:
@@ -225,7 +290,7 @@ async def get_point(request: web.Request) -> dict[str, Any]:
     )
     if not points:
         raise NotFound(f"Not found: No point with id {point_id} found")
-    return records(points[:1], payload_selection(True, default=True), True, await is_cosine(request))[0]
+    return records(points[:1], payload_selection(True, default=True), True, await cosine_in_path(request))[0]
 
 
 @qdrant_route(
@@ -259,7 +324,7 @@ async def scroll_points(request: web.Request) -> dict[str, Any]:
         with_payload=payload.wanted,
         with_vector=with_vector,
     )
-    cosine = with_vector and await is_cosine(request)
+    cosine = await cosine_in_path(request)
     return {"points": records(points, payload, with_vector, cosine), "next_page_offset": next_offset}
 
 
@@ -287,6 +352,8 @@ async def count_points(request: web.Request) -> dict[str, Any]:
 
 ROUTES = (
     upsert_points,
+    update_vectors,
+    delete_vectors,
     delete_points,
     set_payload,
     overwrite_payload,

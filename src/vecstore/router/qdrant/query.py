@@ -1,8 +1,9 @@
 """Qdrant search and query requests as NearestQuery values, and hits as ScoredPoints.
 
 Only plain nearest-neighbour search exists here: by vector, or by a stored point's vector
-(that point left out, as in Qdrant). Prefetch, fusion, recommend and the other query kinds
-are refused with 501 naming them. Pure functions: no I/O.
+(that point left out, as in Qdrant), of the one unnamed vector or of a named one (`using`).
+Prefetch, fusion, recommend and the other query kinds are refused with 501 naming them.
+Pure functions: no I/O.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from vecstore.cluster.ids import PointId, normalize_point_id
 from vecstore.router.qdrant.collection import present
 from vecstore.router.qdrant.filter import filter_from_qdrant
 from vecstore.router.qdrant.translate import (
+    Cosine,
     PayloadSelection,
+    VectorWanted,
     allow_only,
+    answered_vectors,
     as_float,
-    cosine_vectors,
     dense_vector,
     payload_selection,
     refuse,
@@ -55,7 +58,9 @@ class NearestQuery:
     ef: int | None
     exact: bool
     payload: PayloadSelection
-    with_vector: bool
+    with_vector: VectorWanted
+    using: str | None = None
+    """Which named vector to search (collections of named vectors)."""
 
     @property
     def k(self) -> int:
@@ -75,9 +80,17 @@ class NearestQuery:
             "ef": self.ef,
             "exact": self.exact,
             "with_payload": self.payload.wanted,
-            "with_vector": self.with_vector,
+            "with_vector": tuple(self.with_vector)
+            if isinstance(self.with_vector, list)
+            else self.with_vector,
             "score_threshold": self.score_threshold,
+            **({"using": self.using} if self.using is not None else {}),
         }
+
+
+def _hashable(wanted: VectorWanted) -> bool | tuple[str, ...]:
+    """A list of vector names as a tuple: concurrent identical searches are keyed by options."""
+    return tuple(wanted) if isinstance(wanted, list) else wanted
 
 
 def _count(body: Mapping[str, Any], name: str, default: int | None, low: int, high: int) -> int:
@@ -137,7 +150,18 @@ def search_request(body: Mapping[str, Any], max_k: int) -> NearestQuery:
     allow_only(fields, SEARCH_FIELDS, "the search request")
     if "vector" not in fields:
         raise InvalidRequest("vector is required")
-    return _nearest(fields, dense_vector(fields["vector"], "vector"), None, max_k, default_limit=None)
+    raw = fields["vector"]
+    if isinstance(raw, dict) and "name" in raw and "vector" in raw:  # Qdrant's NamedVector
+        allow_only(raw, ("name", "vector"), "vector")
+        name = _vector_name(raw["name"], "vector.name")
+        return _nearest(fields, dense_vector(raw["vector"], "vector.vector"), None, max_k, None, name)
+    return _nearest(fields, dense_vector(raw, "vector"), None, max_k, default_limit=None)
+
+
+def _vector_name(raw: object, where: str) -> str:
+    if not isinstance(raw, str):
+        raise InvalidRequest(f"{where} must be a vector name")
+    return raw
 
 
 QUERY_FIELDS = (
@@ -149,13 +173,14 @@ QUERY_FIELDS = (
     "with_payload",
     "with_vector",
     "score_threshold",
+    "using",
 )
 
 
 def query_request(body: Mapping[str, Any], max_k: int) -> NearestQuery:
     """Qdrant's QueryRequest (POST /points/query), plain nearest-neighbour only."""
     fields = present(body)
-    refuse(fields, ("shard_key", "lookup_from", "using"))
+    refuse(fields, ("shard_key", "lookup_from"))
     if "prefetch" in fields:
         raise NotImplementedParameter(
             "prefetch (multi-stage and hybrid queries) is not supported; send a single nearest query"
@@ -180,9 +205,10 @@ def query_request(body: Mapping[str, Any], max_k: int) -> NearestQuery:
             refuse(query, ("mmr",), "query.")
             allow_only(query, ("nearest", "mmr"), "query")
             query = query["nearest"]
+    using = _vector_name(fields["using"], "using") if "using" in fields else None
     if isinstance(query, (int, str)) and not isinstance(query, bool):
-        return _nearest(fields, None, normalize_point_id(query), max_k, default_limit=10)
-    return _nearest(fields, dense_vector(query, "query"), None, max_k, default_limit=10)
+        return _nearest(fields, None, normalize_point_id(query), max_k, 10, using)
+    return _nearest(fields, dense_vector(query, "query"), None, max_k, 10, using)
 
 
 def _nearest(
@@ -191,6 +217,7 @@ def _nearest(
     point_id: PointId | None,
     max_k: int,
     default_limit: int | None,
+    using: str | None = None,
 ) -> NearestQuery:
     limit = _count(fields, "limit", default_limit, 1, max_k)
     offset = _count(fields, "offset", 0, 0, max_k)
@@ -208,6 +235,7 @@ def _nearest(
         exact=exact,
         payload=payload_selection(fields.get("with_payload"), default=False),
         with_vector=vector_wanted(fields.get("with_vector")),
+        using=using,
     )
 
 
@@ -223,14 +251,14 @@ def batch_items(body: Mapping[str, Any], limit: int) -> list[Mapping[str, Any]]:
 
 
 def scored_points(
-    hits: Sequence[Mapping[str, Any]], query: NearestQuery, cosine: bool = False
+    hits: Sequence[Mapping[str, Any]], query: NearestQuery, cosine: Cosine = False
 ) -> list[dict[str, Any]]:
-    """Merged hits as Qdrant ScoredPoints, after the offset (vectors of a Cosine collection
-    normalised, as Qdrant answers them). VecStore keeps no point versions: 0."""
+    """Merged hits as Qdrant ScoredPoints, after the offset (cosine vectors normalised, as
+    Qdrant answers them). VecStore keeps no point versions: 0."""
     page = hits[query.offset :]
     vectors = [hit.get("vector") if query.with_vector else None for hit in page]
-    if cosine and query.with_vector:
-        vectors = cosine_vectors(vectors)
+    if query.with_vector:
+        vectors = answered_vectors(vectors, cosine)
     return [
         {
             "id": hit["id"],

@@ -25,8 +25,6 @@ UNSUPPORTED_ENDPOINTS = (
     ("PUT", "/collections/{name}/index", "payload indexes (filters work without them)"),
     ("DELETE", "/collections/{name}/index/{field_name}", "payload indexes"),
     ("POST", "/collections/{name}/points/batch", "batch update operations"),
-    ("PUT", "/collections/{name}/points/vectors", "updating vectors alone (upsert the point)"),
-    ("POST", "/collections/{name}/points/vectors/delete", "deleting vectors (delete the point)"),
     ("POST", "/collections/{name}/points/query/groups", "grouped queries"),
     ("POST", "/collections/{name}/points/search/groups", "grouped search"),
     ("POST", "/collections/{name}/points/recommend", "recommendation"),

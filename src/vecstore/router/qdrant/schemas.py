@@ -114,6 +114,15 @@ COMPONENTS: dict[str, Schema] = {
     },
     "QdrantPayload": {"type": "object"},
     "QdrantVector": array(FLOAT32, minItems=1, maxItems=65_536),
+    "QdrantVectorName": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"},
+    "QdrantNamedVectors": {
+        "type": "object",
+        "propertyNames": ref("QdrantVectorName"),
+        "additionalProperties": ref("QdrantVector"),
+        "maxProperties": 16,
+    },
+    "QdrantVectorStruct": {"anyOf": [ref("QdrantVector"), ref("QdrantNamedVectors")]},
+    "QdrantWithVector": {"anyOf": [BOOLEAN, array(ref("QdrantVectorName"))]},
     "QdrantFilter": strict(
         {
             **{clause: ref("QdrantConditions") for clause in ("must", "should", "must_not")},
@@ -221,7 +230,17 @@ COMPONENTS: dict[str, Schema] = {
     ),
     "QdrantCreateCollection": strict(
         {
-            "vectors": ref("QdrantVectorParams"),
+            "vectors": {
+                "anyOf": [
+                    ref("QdrantVectorParams"),
+                    {
+                        "type": "object",
+                        "propertyNames": ref("QdrantVectorName"),
+                        "additionalProperties": ref("QdrantVectorParams"),
+                        "maxProperties": 16,
+                    },
+                ]
+            },
             "hnsw_config": ref("QdrantHnswConfigDiff"),
             "shard_number": {"type": "integer", "minimum": 1, "description": "must equal the cluster's"},
             "replication_factor": {
@@ -243,11 +262,32 @@ COMPONENTS: dict[str, Schema] = {
     "QdrantPointStruct": strict(
         {
             "id": ref("QdrantPointId"),
-            "vector": ref("QdrantVector"),
+            "vector": ref("QdrantVectorStruct"),
             "payload": nullable(ref("QdrantPayload")),
         },
         ("id", "vector"),
     ),
+    "QdrantUpdateVectors": strict(
+        {
+            "points": array(
+                strict({"id": ref("QdrantPointId"), "vector": ref("QdrantNamedVectors")}, ("id", "vector")),
+                maxItems=MAX_BATCH,
+            )
+        },
+        ("points",),
+    ),
+    "QdrantDeleteVectors": {
+        "oneOf": [
+            strict(
+                {"vector": array(ref("QdrantVectorName")), "points": array(ref("QdrantPointId"))},
+                ("vector", "points"),
+            ),
+            strict(
+                {"vector": array(ref("QdrantVectorName")), "filter": ref("QdrantFilter")},
+                ("vector", "filter"),
+            ),
+        ]
+    },
     "QdrantPointInsertOperations": {
         "oneOf": [
             strict({"points": array(ref("QdrantPointStruct"), maxItems=MAX_BATCH)}, ("points",)),
@@ -256,7 +296,19 @@ COMPONENTS: dict[str, Schema] = {
                     "batch": strict(
                         {
                             "ids": array(ref("QdrantPointId"), maxItems=MAX_BATCH),
-                            "vectors": array(ref("QdrantVector"), maxItems=MAX_BATCH),
+                            "vectors": {
+                                "anyOf": [
+                                    array(ref("QdrantVector"), maxItems=MAX_BATCH),
+                                    {
+                                        "type": "object",
+                                        "propertyNames": ref("QdrantVectorName"),
+                                        "additionalProperties": array(
+                                            ref("QdrantVector"), maxItems=MAX_BATCH
+                                        ),
+                                        "maxProperties": 16,
+                                    },
+                                ]
+                            },
                             "payloads": array(nullable(ref("QdrantPayload"))),
                         },
                         ("ids", "vectors"),
@@ -270,7 +322,7 @@ COMPONENTS: dict[str, Schema] = {
         {
             "ids": array(ref("QdrantPointId"), maxItems=MAX_BATCH),
             "with_payload": ref("QdrantWithPayload"),
-            "with_vector": BOOLEAN,
+            "with_vector": ref("QdrantWithVector"),
         },
         ("ids",),
     ),
@@ -301,19 +353,26 @@ COMPONENTS: dict[str, Schema] = {
             "limit": {"type": "integer", "minimum": 1, "maximum": MAX_BATCH},
             "filter": ref("QdrantFilter"),
             "with_payload": ref("QdrantWithPayload"),
-            "with_vector": BOOLEAN,
+            "with_vector": ref("QdrantWithVector"),
         }
     ),
     "QdrantCountRequest": strict({"filter": ref("QdrantFilter"), "exact": BOOLEAN}),
     "QdrantSearchRequest": strict(
         {
-            "vector": ref("QdrantVector"),
+            "vector": {
+                "anyOf": [
+                    ref("QdrantVector"),
+                    strict(
+                        {"name": ref("QdrantVectorName"), "vector": ref("QdrantVector")}, ("name", "vector")
+                    ),
+                ]
+            },
             "filter": ref("QdrantFilter"),
             "params": ref("QdrantSearchParams"),
             "limit": {"type": "integer", "minimum": 1, "maximum": MAX_K},
             "offset": {"type": "integer", "minimum": 0, "maximum": MAX_K - 1},
             "with_payload": ref("QdrantWithPayload"),
-            "with_vector": BOOLEAN,
+            "with_vector": ref("QdrantWithVector"),
             "score_threshold": NUMBER,
         },
         ("vector", "limit"),
@@ -335,8 +394,9 @@ COMPONENTS: dict[str, Schema] = {
             "limit": {"type": "integer", "minimum": 1, "maximum": MAX_K},
             "offset": {"type": "integer", "minimum": 0, "maximum": MAX_K - 1},
             "with_payload": ref("QdrantWithPayload"),
-            "with_vector": BOOLEAN,
+            "with_vector": ref("QdrantWithVector"),
             "score_threshold": NUMBER,
+            "using": ref("QdrantVectorName"),
         },
         ("query",),
     ),
@@ -389,7 +449,9 @@ COMPONENTS: dict[str, Schema] = {
         {
             "id": ref("QdrantPointId"),
             "payload": nullable(ref("QdrantPayload")),
-            "vector": nullable(array(NUMBER)),
+            "vector": nullable(
+                {"anyOf": [array(NUMBER), {"type": "object", "additionalProperties": array(NUMBER)}]}
+            ),
         },
         ("id",),
     ),
@@ -399,7 +461,9 @@ COMPONENTS: dict[str, Schema] = {
             "version": INTEGER,
             "score": NUMBER,
             "payload": nullable(ref("QdrantPayload")),
-            "vector": nullable(array(NUMBER)),
+            "vector": nullable(
+                {"anyOf": [array(NUMBER), {"type": "object", "additionalProperties": array(NUMBER)}]}
+            ),
         },
         ("id", "version", "score"),
     ),

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from vecstore.cluster.errors import InvalidRequest, InvalidVector, NotFound
-from vecstore.cluster.schema import Metric
+from vecstore.cluster.schema import CollectionSchema, VectorSpec
 from vecstore.router.auth import Scope
 from vecstore.router.context import SHARDS
 from vecstore.router.native_api import name_of
@@ -26,6 +26,7 @@ from vecstore.router.qdrant.query import (
     search_request,
 )
 from vecstore.router.qdrant.schemas import array, ref
+from vecstore.router.qdrant.translate import cosine_of
 from vecstore.transport.server import body_of
 
 SEARCH_QUERY = (*READ_QUERY, "profile")
@@ -40,10 +41,10 @@ async def run_nearest(
     asked = profile_wanted(request)
     profile = shards.profiler.start(asked)
     schema = await shards.schema(name)
-    dimension = schema.dimension
     consistency = consistency_of(request)
     vectors: list[list[float]] = []
     for query in queries:
+        dimension = _searched(schema, query.using).dimension
         vector = query.vector if query.vector is not None else await _stored_vector(request, name, query)
         if len(vector) != dimension:
             raise InvalidVector(
@@ -75,7 +76,7 @@ async def run_nearest(
     with profile.stage("serialise"):
         for positions, found in zip(groups.values(), results, strict=True):
             for position, hits in zip(positions, found, strict=True):
-                answers[position] = scored_points(hits, queries[position], schema.metric is Metric.COSINE)
+                answers[position] = scored_points(hits, queries[position], cosine_of(schema))
     report = shards.profiler.finish(
         profile,
         asked,
@@ -98,15 +99,36 @@ def profile_wanted(request: web.Request) -> bool:
     return value == "true"
 
 
+def _searched(schema: CollectionSchema, using: str | None) -> VectorSpec | CollectionSchema:
+    """What a query searches: the collection's one vector, or its named vector `using`."""
+    if not schema.named:
+        if using:
+            schema.vector(using)  # raises: one unnamed vector
+        return schema
+    if using is None:
+        names = ", ".join(repr(n) for n, _ in schema.vectors) or "none"
+        raise InvalidRequest(
+            f"Wrong input: collection {schema.name!r} has named vectors ({names}): "
+            "name the one to search ('using', or a named vector)"
+        )
+    return schema.vector(using)
+
+
 async def _stored_vector(request: web.Request, name: str, query: NearestQuery) -> list[float]:
     assert query.point_id is not None
+    wanted: bool | list[str] = [query.using] if query.using is not None else True
     points = await request.app[SHARDS].get(
-        name, [query.point_id], consistency_of(request), with_payload=False, with_vector=True
+        name, [query.point_id], consistency_of(request), with_payload=False, with_vector=wanted
     )
-    if not points or points[0].get("vector") is None:
+    vector = points[0].get("vector") if points else None
+    if isinstance(vector, dict):
+        vector = vector.get(str(query.using))
+        if vector is None and points:
+            raise InvalidRequest(f"Wrong input: point {query.point_id} has no vector {query.using!r}")
+    if vector is None:
         raise NotFound(f"Not found: No point with id {query.point_id} found")
-    vector: list[float] = points[0]["vector"]
-    return vector
+    found: list[float] = vector
+    return found
 
 
 SCORED = array(ref("QdrantScoredPoint"))

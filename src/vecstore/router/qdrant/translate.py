@@ -17,6 +17,7 @@ import numpy as np
 from vecstore.cluster.commands import Selector
 from vecstore.cluster.errors import InvalidRequest, InvalidVector, NotImplementedParameter
 from vecstore.cluster.ids import PointId, normalize_point_id
+from vecstore.cluster.schema import CollectionSchema, Metric
 from vecstore.router.qdrant.collection import present
 from vecstore.router.qdrant.filter import filter_from_qdrant, payload_key
 
@@ -121,18 +122,19 @@ def _keys(raw: object, where: str) -> tuple[str, ...]:
     return tuple(payload_key(key, where) for key in raw)
 
 
-def vector_wanted(raw: object) -> bool:
-    """Qdrant's with_vector (with_vectors): true or false; named vectors do not exist here."""
+VectorWanted = bool | list[str]
+
+
+def vector_wanted(raw: object) -> VectorWanted:
+    """Qdrant's with_vector (with_vectors): true, false or a list of vector names (a
+    collection of named vectors; the shards check the names)."""
     if raw is None:
         return False
     if isinstance(raw, bool):
         return raw
-    if isinstance(raw, list):
-        raise NotImplementedParameter(
-            "with_vector as a list of vector names is not supported: collections have one unnamed "
-            "vector; use true or false"
-        )
-    raise InvalidRequest("with_vector must be true or false")
+    if isinstance(raw, list) and all(isinstance(name, str) for name in raw):
+        return list(raw) if raw else False
+    raise InvalidRequest("with_vector must be true, false or a list of vector names")
 
 
 # ---- points ----------------------------------------------------------------------------
@@ -150,6 +152,11 @@ def as_float(number: float) -> float:
         return math.inf
 
 
+def is_sparse(raw: Mapping[str, Any]) -> bool:
+    """Whether an object is a sparse vector ({"indices": [...], "values": [...]})."""
+    return set(raw) == {"indices", "values"}
+
+
 def dense_vector(raw: object, where: str) -> list[float]:
     """One dense vector, or an error naming the unsupported vector kind."""
     if isinstance(raw, dict):
@@ -159,7 +166,7 @@ def dense_vector(raw: object, where: str) -> list[float]:
             raise NotImplementedParameter(
                 f"{where}: server-side inference (documents, images) is not supported"
             )
-        raise NotImplementedParameter(f"{where}: named vectors are not supported; send a list of numbers")
+        raise InvalidVector(f"{where}: expected a list of numbers, got an object")
     if not isinstance(raw, list) or not raw:
         raise InvalidVector(f"{where} must be a non-empty list of numbers")
     if all(type(item) is float for item in raw):  # the usual case, checked in one pass of numpy
@@ -179,13 +186,30 @@ def dense_vector(raw: object, where: str) -> list[float]:
     return vector
 
 
+def point_vectors(raw: object, where: str) -> list[float] | dict[str, list[float]]:
+    """A point's vector: one list of numbers, or named vectors (name -> list of numbers)."""
+    if isinstance(raw, dict) and not is_sparse(raw) and not isinstance(raw.get("model"), str):
+        named: dict[str, list[float]] = {}
+        for name, vector in raw.items():
+            if not isinstance(name, str):
+                raise InvalidRequest(f"{where}: vector names must be strings")
+            named[name] = dense_vector(vector, f"{where}, vector {name!r}")
+        return named
+    return dense_vector(raw, where)
+
+
 @dataclass(frozen=True)
 class PointBatch:
     """Points to upsert, one entry each, ids unique (a later duplicate wins, as in Qdrant)."""
 
     ids: list[PointId]
-    vectors: list[list[float]]
+    vectors: list[list[float] | dict[str, list[float]]]
     payloads: list[dict[str, Any] | None]
+
+    @property
+    def named(self) -> bool:
+        """Whether the points give named vectors (objects, name -> vector)."""
+        return any(isinstance(vector, dict) for vector in self.vectors)
 
 
 def upsert_batch(body: Mapping[str, Any]) -> PointBatch:
@@ -207,7 +231,7 @@ def upsert_batch(body: Mapping[str, Any]) -> PointBatch:
         if payload is not None and not isinstance(payload, dict):
             raise InvalidRequest(f"payload of point {ids[position]!r} must be an object or null")
         batch.ids.append(point_id)
-        batch.vectors.append(dense_vector(vectors[position], f"vector of point {ids[position]!r}"))
+        batch.vectors.append(point_vectors(vectors[position], f"vector of point {ids[position]!r}"))
         batch.payloads.append(payload)
     return batch
 
@@ -227,8 +251,11 @@ def _batch_form(batch: object) -> tuple[list[object], list[object], list[object]
         raise InvalidRequest("batch must be an object with ids, vectors and payloads")
     allow_only(batch, ("ids", "vectors", "payloads"), "batch")
     ids, vectors, payloads = batch.get("ids"), batch.get("vectors"), batch.get("payloads")
-    if isinstance(vectors, dict):
-        raise NotImplementedParameter("batch.vectors: named vectors are not supported")
+    if isinstance(vectors, dict) and isinstance(ids, list):  # named: name -> one vector per id
+        columns = vectors
+        if not all(isinstance(column, list) and len(column) == len(ids) for column in columns.values()):
+            raise InvalidRequest("batch.vectors: each named vector needs one vector per id")
+        vectors = [{name: column[p] for name, column in columns.items()} for p in range(len(ids))]
     if not isinstance(ids, list) or not isinstance(vectors, list) or len(ids) != len(vectors):
         raise InvalidRequest("batch needs 'ids' and 'vectors' lists of the same length")
     if payloads is None:
@@ -284,13 +311,38 @@ def cosine_vectors(vectors: Sequence[list[float] | None]) -> list[list[float] | 
     return answered
 
 
+Cosine = bool | frozenset[str]
+"""Which vectors Qdrant answers normalised: for one unnamed vector, whether its metric is
+cosine; for named vectors, the names of the cosine ones."""
+
+
+def cosine_of(schema: CollectionSchema) -> Cosine:
+    """The `Cosine` of a collection."""
+    if schema.named:
+        return frozenset(name for name, spec in schema.vectors if spec.metric is Metric.COSINE)
+    return schema.metric is Metric.COSINE
+
+
+def answered_vectors(vectors: Sequence[Any], cosine: Cosine) -> list[Any]:
+    """Stored vectors (lists, or named: dicts of lists, or None) as Qdrant answers them."""
+    if isinstance(cosine, bool):
+        return cosine_vectors(vectors) if cosine else list(vectors)
+    answered = [dict(vector) if isinstance(vector, dict) else vector for vector in vectors]
+    for name in cosine:
+        having = [p for p, vector in enumerate(answered) if isinstance(vector, dict) and name in vector]
+        scaled = cosine_vectors([answered[p][name] for p in having])
+        for position, vector in zip(having, scaled, strict=True):
+            answered[position][name] = vector
+    return answered
+
+
 def records(
-    points: Sequence[Mapping[str, Any]], payload: PayloadSelection, with_vector: bool, cosine: bool
+    points: Sequence[Mapping[str, Any]], payload: PayloadSelection, with_vector: VectorWanted, cosine: Cosine
 ) -> list[dict[str, Any]]:
-    """Stored points as Qdrant Records; a Cosine collection's vectors normalised (cosine_vectors)."""
+    """Stored points as Qdrant Records; cosine vectors normalised (cosine_vectors)."""
     vectors = [point.get("vector") if with_vector else None for point in points]
-    if cosine and with_vector:
-        vectors = cosine_vectors(vectors)
+    if with_vector:
+        vectors = answered_vectors(vectors, cosine)
     return [
         {"id": point["id"], "payload": payload.apply(point.get("payload")), "vector": vector}
         for point, vector in zip(points, vectors, strict=True)

@@ -1,0 +1,241 @@
+"""Collections of named vectors: one collection of rows plus one space per named vector.
+
+A collection whose schema is `named` is stored on a shard as:
+
+- the collection itself (the *rows*): every point, with its payload, and no vector (its rows
+  hold a 1-d zero that nothing indexes); ids, scroll, count, filters and deletes use it;
+- one space per named dense vector (`schema.space_name(collection, vector)`, a collection
+  of its own to the shard: memtable, segments, HNSW, snapshot): the points that have that
+  vector, each with a copy of its payload, so that a filtered search of one vector needs
+  nothing but its space.
+
+Every command is applied to the rows and to each space in one apply, under all their write
+locks (rows first, then spaces by name: readers take them in the same order), and is
+checked in full before anything changes, so replicas stay identical and a refused command
+changes nothing. Payload changes are applied to the rows and repeated, by id, in every space.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import secrets
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+
+from vecstore.cluster.commands import (
+    DeletePayloadKeys,
+    DeletePoints,
+    DeleteVectors,
+    NamedVectors,
+    OverwritePayload,
+    PointCommand,
+    Selector,
+    SetPayload,
+    UpdateVectors,
+    Upsert,
+)
+from vecstore.cluster.errors import InvalidRequest, InvalidVector, NotFound
+from vecstore.cluster.ids import PointId
+from vecstore.cluster.schema import SPACE_SEPARATOR, CollectionSchema, Metric, space_name
+from vecstore.shard.collection import Collection
+from vecstore.shard.memtable import FloatMatrix
+from vecstore.shard.records import Record, ScoredPoint
+
+Result = dict[str, Any]
+VectorOut = dict[str, list[float]]
+R = TypeVar("R", Record, ScoredPoint)
+
+
+def spaces_of(collections: dict[str, Collection], schema: CollectionSchema) -> dict[str, Collection]:
+    """Vector name -> the shard's space for it, of a collection of named vectors."""
+    return {name: collections[space_name(schema.name, name)] for name, _ in schema.vectors}
+
+
+def is_space(name: str) -> bool:
+    """True for the name of a space (never listed as a collection)."""
+    return SPACE_SEPARATOR in name
+
+
+def directory_name(name: str) -> str:
+    """A new data directory name for a collection or space: unique, one path component."""
+    return f"{name.replace(SPACE_SEPARATOR, '~')}.{secrets.token_hex(4)}"
+
+
+@contextlib.contextmanager
+def writing(rows: Collection, spaces: dict[str, Collection]) -> Iterator[None]:
+    """All write locks of a collection of named vectors, in the readers' order."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(rows.lock.write())
+        for name in sorted(spaces):
+            stack.enter_context(spaces[name].lock.write())
+        yield
+
+
+def apply(rows: Collection, spaces: dict[str, Collection], command: PointCommand) -> Result:
+    """Apply a point command to a collection of named vectors (callers hold no lock)."""
+    with writing(rows, spaces):
+        if isinstance(command, Upsert):
+            return {"status": "ok", "upserted": _upsert(rows, spaces, command)}
+        if isinstance(command, UpdateVectors):
+            return {"status": "ok", "updated": _update_vectors(rows, spaces, command)}
+        chosen = Selector(ids=tuple(point_id for point_id, _ in rows.select(command.selector)))
+        if isinstance(command, DeleteVectors):
+            return {"status": "ok", "updated": _delete_vectors(rows, spaces, command, chosen)}
+        if isinstance(command, DeletePoints):
+            deleted = rows.delete(DeletePoints(command.collection, chosen))
+            for space in spaces.values():
+                space.delete(DeletePoints(space.schema.name, _present(space, chosen)))
+            return {"status": "ok", "deleted": deleted}
+        assert isinstance(command, (SetPayload, OverwritePayload, DeletePayloadKeys))
+        updated = rows.change_payloads(_with_selector(command, chosen))
+        for space in spaces.values():
+            space.change_payloads(_with_selector(command, _present(space, chosen), space.schema.name))
+        return {"status": "ok", "updated": updated}
+
+
+def _upsert(rows: Collection, spaces: dict[str, Collection], command: Upsert) -> int:
+    if command.dimension or command.vectors:
+        raise InvalidVector(
+            f"collection {rows.schema.name!r} has named vectors "
+            f"({', '.join(sorted(spaces)) or 'none dense'}): give each point's vectors by name"
+        )
+    parts = _checked_parts(rows.schema, spaces, command.named)
+    count = len(command.ids)
+    written = rows.upsert(
+        Upsert(command.collection, command.ids, 1, bytes(4 * count), command.payloads)
+    )  # checks ids and payloads before anything changes
+    for name, space in spaces.items():
+        part = parts.get(name)
+        having = set(part.rows) if part is not None else set()
+        lacking = tuple(command.ids[p] for p in range(count) if p not in having)
+        space.delete(DeletePoints(space.schema.name, _present(space, Selector(ids=lacking))))
+        if part is not None and part.rows:
+            space.upsert(_space_upsert(space, command.ids, command.payloads, part))
+    return written
+
+
+def _update_vectors(rows: Collection, spaces: dict[str, Collection], command: UpdateVectors) -> int:
+    missing = [point_id for point_id in command.ids if point_id not in rows.id_map]
+    if missing:
+        raise NotFound(f"Not found: No point with id {missing[0]} found")
+    if len(set(command.ids)) != len(command.ids):
+        raise InvalidRequest("a vector update must not name the same point id twice")
+    parts = _checked_parts(rows.schema, spaces, command.named)
+    payloads = tuple(rows.payload_of(rows.id_map[point_id]) for point_id in command.ids)
+    for name, part in parts.items():
+        if part.rows:
+            spaces[name].upsert(_space_upsert(spaces[name], command.ids, payloads, part))
+    return len(command.ids)
+
+
+def _delete_vectors(
+    rows: Collection, spaces: dict[str, Collection], command: DeleteVectors, chosen: Selector
+) -> int:
+    for name in command.names:
+        if name not in spaces:
+            rows.schema.vector(name)  # raises, naming the vectors there are
+    for name in dict.fromkeys(command.names):
+        space = spaces[name]
+        space.delete(DeletePoints(space.schema.name, _present(space, chosen)))
+    return len(chosen.ids or ())
+
+
+def _checked_parts(
+    schema: CollectionSchema, spaces: dict[str, Collection], named: Sequence[NamedVectors]
+) -> dict[str, NamedVectors]:
+    parts: dict[str, NamedVectors] = {}
+    for part in named:
+        if part.name not in spaces:
+            schema.vector(part.name)  # raises, naming the vectors there are
+        expected = spaces[part.name].schema.dimension
+        if part.rows and part.dimension != expected:
+            raise InvalidVector(
+                f"vector {part.name!r} has {part.dimension} dimensions, collection "
+                f"{schema.name!r} expects {expected}"
+            )
+        parts[part.name] = part
+    return parts
+
+
+def _space_upsert(
+    space: Collection, ids: Sequence[PointId], payloads: Sequence[dict[str, Any]], part: NamedVectors
+) -> Upsert:
+    return Upsert(
+        space.schema.name,
+        tuple(ids[p] for p in part.rows),
+        part.dimension,
+        part.vectors,
+        tuple(payloads[p] for p in part.rows),
+    )
+
+
+def _present(space: Collection, chosen: Selector) -> Selector:
+    return Selector(ids=tuple(i for i in chosen.ids or () if i in space.id_map))
+
+
+PayloadCommand = SetPayload | OverwritePayload | DeletePayloadKeys
+
+
+def _with_selector(
+    command: PayloadCommand, selector: Selector, collection: str | None = None
+) -> PayloadCommand:
+    target = command.collection if collection is None else collection
+    if isinstance(command, DeletePayloadKeys):
+        return DeletePayloadKeys(target, selector, command.keys)
+    return type(command)(target, selector, command.payload)
+
+
+# ---- reads -----------------------------------------------------------------------------
+
+
+def vector_names(schema: CollectionSchema, wanted: object) -> list[str]:
+    """The vectors a read returns: `true` all, `false` none, or a list of names."""
+    if wanted is None or wanted is False:
+        return []
+    names = [name for name, _ in schema.vectors]
+    if wanted is True:
+        return names
+    if not isinstance(wanted, list) or not all(isinstance(n, str) for n in wanted):
+        raise InvalidRequest("'with_vector' must be true, false or a list of vector names")
+    for name in wanted:
+        if name not in names:
+            schema.vector(name)  # raises, naming the vectors there are
+    return list(dict.fromkeys(wanted))
+
+
+def attach_vectors(
+    spaces: dict[str, Collection], found: list[R], names: Sequence[str], normalize: bool = False
+) -> list[R]:
+    """`found` with each point's named vectors (a point lacking one has no entry for it).
+    `normalize`: cosine vectors as unit vectors (how Qdrant stores them)."""
+    if not names or not found:
+        return found
+    vectors: list[VectorOut] = [{} for _ in found]
+    for name in names:
+        space = spaces[name]
+        with space.reading():
+            present = [(position, space.id_map.get(point.id)) for position, point in enumerate(found)]
+            present = [(position, key) for position, key in present if key is not None]
+            if not present:
+                continue
+            keys = np.array([key for _, key in present], dtype=np.uint64)
+            matrix = space.vectors_of(keys)
+        if normalize and space.schema.metric is Metric.COSINE:
+            matrix = unit_rows(matrix)
+        for (position, _), row in zip(present, matrix.tolist(), strict=True):
+            vectors[position][name] = row
+    return [_with_vector(point, vector) for point, vector in zip(found, vectors, strict=True)]
+
+
+def unit_rows(matrix: FloatMatrix) -> FloatMatrix:
+    """Rows scaled to length 1 (zero rows stay zero)."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    scaled: FloatMatrix = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
+    return scaled
+
+
+def _with_vector(point: R, vector: VectorOut) -> R:
+    return dataclasses.replace(point, vector=vector)
