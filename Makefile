@@ -70,6 +70,7 @@ bench: $(BENCH_STAMP)
 	$(PY) -m bench.reshard $(BENCH_ARGS)
 	$(PY) -m bench.hops $(if $(findstring --quick,$(BENCH_ARGS)),,--docs) $(BENCH_ARGS)
 	$(PY) -m bench.ingest $(BENCH_ARGS)
+	$(PY) -m bench.geo $(BENCH_ARGS)
 	$(if $(findstring --quick,$(BENCH_ARGS)),,$(PY) -m bench.embeddings --rows 20000)
 	$(PY) -m bench.comparison $(if $(findstring --quick,$(BENCH_ARGS)),,--docs) $(BENCH_ARGS)
 

@@ -83,6 +83,7 @@ def test_collections_points_search_status_snapshot_and_errors(
     check_status(r)
     check_bad_input(r, tmp_path, vectors[0])
     check_snapshot(r, tmp_path)
+    check_named_vectors(r, tmp_path)
     assert ok("collections", "drop", "docs", "--yes", *r)["dropped"] is True
     assert [c["name"] for c in ok("collections", "list", *r)] == ["tags"]
     fails("collections", "drop", "docs", "--yes", *r, expect="collection 'docs' does not exist")
@@ -138,6 +139,34 @@ def check_points_and_search(r: tuple[str, str], tmp_path: Path) -> np.ndarray[An
     assert table.returncode == 0, table.stderr
     assert table.stdout.splitlines()[0].split() == ["RANK", "ID", "SCORE", "PAYLOAD"]
     return vectors
+
+
+def check_named_vectors(r: tuple[str, str], tmp_path: Path) -> None:
+    """A collection of named vectors, created, loaded from JSONL and searched by name."""
+    spec = {"title": {"dimension": 4}, "body": {"dimension": 3, "metric": "l2"}}
+    assert ok("collections", "create", "named", "--vectors", json.dumps(spec), *r)["created"] is True
+    listed = {c["name"]: c for c in ok("collections", "list", *r)}
+    assert listed["named"]["dimension"] == "body:3 title:4"
+    body = unit_rows(30, 3, seed=9)
+    rows = [
+        {
+            "id": i,
+            "vector": {"title": [1.0, 0.0, 0.0, float(i)], **({"body": body[i].tolist()} if i % 3 else {})},
+        }
+        for i in range(30)
+    ]
+    upserted = ok("points", "upsert", "named", "--file", str(write_jsonl(tmp_path / "named.jsonl", rows)), *r)
+    assert upserted["upserted"] == 30
+    query = ("--vector", json.dumps(body[4].tolist()), "--k", "3", "--exact", "--consistency", "strong")
+    hits = ok("search", "named", *query, "--using", "body", *r)["results"][0]
+    having = [i for i in range(30) if i % 3]
+    nearest = sorted(having, key=lambda i: float(((body[i] - body[4]) ** 2).sum()))[:3]
+    assert [h["id"] for h in hits] == nearest
+    fails("search", "named", *query, *r, expect="say which with --using NAME")
+    fails("search", "named", *query, "--using", "title", *r, expect="expects 4")
+    bad = write_jsonl(tmp_path / "bad-named.jsonl", [{"id": 1, "vector": {"sound": [1.0]}}])
+    fails("points", "upsert", "named", "--file", str(bad), *r, expect="no vector named 'sound'")
+    assert ok("collections", "drop", "named", "--yes", *r)["dropped"] is True
 
 
 def check_status(r: tuple[str, str]) -> None:

@@ -304,3 +304,77 @@ def test_plain_http_carries_binary_vectors_too(
         assert hits[0].id == 5
         assert isinstance(hits[0].vector, np.ndarray)
         np.testing.assert_array_equal(hits[0].vector, vectors[5])
+
+
+def test_named_vectors_through_the_client(cluster: LocalCluster) -> None:
+    rng = np.random.default_rng(21)
+    text = rng.normal(size=(60, 6)).astype(np.float32)
+    image = rng.normal(size=(60, 3)).astype(np.float32)
+    with Client(cluster.router_url) as client:
+        assert client.create_collection(
+            "client-named", vectors={"text": {"dimension": 6}, "image": {"dimension": 3, "metric": "l2"}}
+        )
+        points = [
+            {
+                "id": i,
+                "vector": {"text": text[i], **({"image": image[i]} if i % 2 else {})},
+                "payload": {"i": i},
+            }
+            for i in range(60)
+        ]
+        assert client.upsert_points("client-named", points).count == 60
+        hits = client.search("client-named", image[7], k=5, using="image", exact=True, with_vector=["image"])
+        odd = np.arange(1, 60, 2)
+        assert [h.id for h in hits] == odd[
+            np.argsort(((image[odd] - image[7]) ** 2).sum(axis=1))[:5]
+        ].tolist()
+        assert isinstance(hits[0].vector, dict)
+        np.testing.assert_array_equal(hits[0].vector["image"], image[7])
+        client.update_vectors("client-named", {2: {"image": [1.0, 2.0, 3.0]}})
+        client.delete_vectors("client-named", ["text"], ids=[2, 3])
+        (two, three) = client.get("client-named", [2, 3], with_vector=True)
+        assert isinstance(two.vector, dict) and sorted(two.vector) == ["image"]
+        np.testing.assert_array_equal(two.vector["image"], [1.0, 2.0, 3.0])
+        assert isinstance(three.vector, dict) and sorted(three.vector) == ["image"]
+        with pytest.raises(InvalidRequest, match="say which to search with 'using'"):
+            client.search("client-named", text[0], k=3)
+        with pytest.raises(InvalidRequest, match="expects 6"):
+            client.upsert_points("client-named", [{"id": 1, "vector": {"text": [1.0, 2.0]}}])
+        assert client.count("client-named") == 60
+
+
+def test_sparse_vectors_and_hybrid_queries_through_the_client(cluster: LocalCluster) -> None:
+    texts = ["red running shoes", "blue running jacket", "red wool hat", "green garden hose"]
+    rng = np.random.default_rng(4)
+    dense = rng.normal(size=(len(texts), 4)).astype(np.float32)
+    with Client(cluster.router_url) as client:
+        client.create_collection(
+            "client-hybrid", vectors={"dense": {"dimension": 4}}, sparse_vectors={"bm25": {"modifier": "idf"}}
+        )
+        points = [
+            {
+                "id": i,
+                "vector": {"dense": dense[i], "bm25": {"text": text, "model": "qdrant/bm25"}},
+                "payload": {"t": text},
+            }
+            for i, text in enumerate(texts)
+        ]
+        client.upsert_points("client-hybrid", points)
+        hits = client.query(
+            "client-hybrid", {"text": "red shoes", "model": "qdrant/bm25"}, using="bm25", limit=2
+        )
+        assert [h.id for h in hits] == [0, 2]  # both words, then one
+        fused = client.query(
+            "client-hybrid",
+            {"fusion": "rrf"},
+            prefetch=[
+                {"query": dense[3].tolist(), "using": "dense", "limit": 4},
+                {"query": {"text": "garden", "model": "qdrant/bm25"}, "using": "bm25", "limit": 4},
+            ],
+            limit=1,
+            with_vector=["bm25"],
+        )
+        assert fused[0].id == 3  # first in both lists
+        assert isinstance(fused[0].vector, dict) and set(fused[0].vector["bm25"]) == {"indices", "values"}
+        with pytest.raises(InvalidRequest, match="fusion query needs prefetches"):
+            client.query("client-hybrid", {"fusion": "rrf"})

@@ -119,7 +119,7 @@ def test_from_documents_creates_the_collection_and_stores_each_node(
     ]
     point = client.get("li_docs", [point_id_of(nodes[0].node_id)], with_vector=True)[0]
     assert point.payload is not None and point.payload["text"] == TEXTS[7]
-    assert point.vector is not None
+    assert isinstance(point.vector, np.ndarray)
     np.testing.assert_allclose(unit(point.vector), STORED[7], rtol=1e-5, atol=1e-6)
 
 

@@ -28,12 +28,17 @@ from vecstore.cluster.commands import (
     SetPayload,
     Upsert,
 )
+from vecstore.cluster.datetimes import parse_datetime
 from vecstore.cluster.filters import (
     And,
     Compare,
     CompareOp,
     Contains,
+    DatetimeRange,
     Filter,
+    GeoBox,
+    GeoPolygon,
+    GeoRadius,
     HasId,
     In,
     IsEmpty,
@@ -42,10 +47,15 @@ from vecstore.cluster.filters import (
     Nested,
     Not,
     Or,
+    Prefix,
+    Regex,
+    Text,
+    TextMode,
     ValuesCount,
 )
 from vecstore.cluster.ids import PointId
 from vecstore.cluster.schema import CollectionSchema, Metric
+from vecstore.shard import geo_index
 from vecstore.shard.collection import Collection
 from vecstore.shard.payload_filter import matches
 from vecstore.shard.settings import GpuMode, ShardSettings
@@ -61,10 +71,19 @@ EDGE_FLOATS = [0.0, -0.0, 0.5, 1.0, 2.0, -1.5, 1e300, float(2**53)]
 
 integers = st.one_of(st.integers(-3, 3), st.sampled_from(EDGE_INTEGERS))
 floats = st.one_of(st.sampled_from(EDGE_FLOATS), st.floats(-4, 4, allow_nan=False, width=32))
-texts = st.text(alphabet="ab1", max_size=3)
+DATETIMES = ["2024-01-01T10:00:00Z", "2024-01-01 11:00:00+01", "2024-01-02", "2023-12-31T23:59:59.5"]
+texts = st.one_of(
+    st.text(alphabet="ab1", max_size=3), st.sampled_from(DATETIMES), st.sampled_from(["a b", "b-a 1"])
+)
 scalars: st.SearchStrategy[Any] = st.one_of(integers, floats, texts, st.booleans())
+COORDINATES = [-1.0, 0.0, 0.5, 1.0, 2.0, 179.0, -179.0, 200.0, 2**60]
+geo_points = st.builds(
+    lambda lon, lat: {"lon": lon, "lat": lat},
+    st.one_of(st.sampled_from(COORDINATES), st.floats(-2, 2, allow_nan=False)),
+    st.one_of(st.sampled_from(COORDINATES[:5]), st.integers(-1, 1), st.floats(-2, 2, allow_nan=False)),
+)
 _json_values: st.SearchStrategy[Any] = st.recursive(
-    st.one_of(scalars, st.none()),
+    st.one_of(scalars, st.none(), geo_points),
     lambda inner: st.one_of(
         st.lists(inner, max_size=3),
         st.dictionaries(st.sampled_from(FIELD_NAMES), inner, max_size=3),
@@ -72,8 +91,13 @@ _json_values: st.SearchStrategy[Any] = st.recursive(
     max_leaves=6,
 )
 _payloads = st.dictionaries(st.sampled_from(FIELD_NAMES), _json_values, max_size=3)
-keys = st.lists(st.sampled_from(FIELD_NAMES), min_size=1, max_size=3).map(".".join)
+keys = st.one_of(
+    st.lists(st.sampled_from(FIELD_NAMES), min_size=1, max_size=3).map(".".join),
+    st.sampled_from(["a[0]", "a[]", "a[1].b", "a[].b", "b[0][0]"]),
+)
 numbers = st.one_of(integers, floats)
+micros = st.sampled_from([parse_datetime(text) for text in DATETIMES])
+corners = st.tuples(st.sampled_from([-1.0, 0.0, 1.0, 2.0]), st.sampled_from([-1.0, 0.0, 1.0, 2.0]))
 
 _leaves: st.SearchStrategy[Filter] = st.one_of(
     st.builds(Compare, keys, st.sampled_from([CompareOp.EQ, CompareOp.NE]), scalars),
@@ -86,6 +110,30 @@ _leaves: st.SearchStrategy[Filter] = st.one_of(
     st.builds(IsNull, keys),
     st.builds(ValuesCount, keys, st.none() | st.integers(0, 3), st.none(), st.none() | st.integers(0, 4)),
     st.builds(HasId, st.frozensets(st.sampled_from(IDS), max_size=4)),
+    st.builds(DatetimeRange, keys, st.none() | micros, st.none() | micros, st.none() | micros),
+    st.builds(Text, keys, st.sampled_from(["a", "b a", "1", ""]), st.sampled_from(list(TextMode))),
+    st.builds(Prefix, keys, st.sampled_from(["a", "", "b-"])),
+    st.builds(Regex, keys, st.sampled_from(["^a", "b$", "1|a"])),
+    st.builds(
+        GeoRadius,
+        keys,
+        st.sampled_from([0.0, 1.0, 179.5]),
+        st.sampled_from([0.0, 1.0]),
+        st.sampled_from([0.0, 60_000.0, 200_000.0]),
+    ),
+    st.builds(
+        GeoBox,
+        keys,
+        st.sampled_from([-1.0, 178.0]),
+        st.just(2.0),
+        st.sampled_from([1.0, -178.0]),
+        st.just(-1.0),
+    ),
+    st.builds(
+        lambda key, points: GeoPolygon(key, (*points, points[0])),
+        keys,
+        st.lists(corners, min_size=3, max_size=4).map(tuple),
+    ),
 )
 _filters: st.SearchStrategy[Filter] = st.recursive(
     _leaves,
@@ -127,8 +175,11 @@ class PayloadIndexMachine(RuleBasedStateMachine):
         self.shard = Shard(ShardSettings(data_dir=self.root, seal_threshold=12, gpu=GpuMode.OFF))
         self.shard.apply(CreateCollection(CollectionSchema(NAME, DIM, Metric.L2)))
         self.rng = np.random.default_rng(0)
+        self.min_grid = geo_index.MIN_GRID
+        geo_index.MIN_GRID = 2  # grid even these few points
 
     def teardown(self) -> None:
+        geo_index.MIN_GRID = self.min_grid
         self.shard.close()
         shutil.rmtree(self.root, ignore_errors=True)
 

@@ -38,7 +38,8 @@ def room(rooms: str = "", packages: str = "", banned_stdlib: str = "") -> Room:
 ROOMS: dict[str, Room] = {
     # the shared vocabulary: errors, ids, schema, filters, commands, codec, spec, hash ring, log format
     "cluster": room(
-        packages="msgpack numpy uhashring yaml threadpoolctl", banned_stdlib="asyncio socket threading"
+        packages="msgpack numpy uhashring yaml threadpoolctl py_rust_stemmers",
+        banned_stdlib="asyncio socket threading",
     ),
     # the pure core of one shard: no event loop, no network, no Raft
     "shard": room("cluster", "numpy usearch msgpack cupy tqdm", banned_stdlib="asyncio socket selectors ssl"),

@@ -58,7 +58,44 @@ def check_payload(payload: object, where: str) -> dict[str, Any] | None:
     return payload
 
 
-def parse_point_line(line: str, dimension: int, where: str) -> Point:
+Dimensions = int | dict[str, int | None]
+"""What a point's vector must be: one vector of this dimension, or named vectors (name ->
+dimension, None for a sparse one)."""
+
+
+def dimensions_of(schema: dict[str, Any]) -> Dimensions:
+    """The vector shape a collection's schema asks for."""
+    if "vectors" in schema:
+        named: dict[str, int | None] = {n: int(v["dimension"]) for n, v in schema["vectors"].items()}
+        named.update(dict.fromkeys(schema.get("sparse_vectors", {})))
+        return named
+    return int(schema["dimension"])
+
+
+def check_point_vector(vector: object, dimensions: Dimensions, where: str) -> Any:
+    """A point's vector checked against the collection: one list, or an object of named ones."""
+    if isinstance(dimensions, int):
+        return check_vector(vector, dimensions, where)
+    if not isinstance(vector, dict):
+        names = ", ".join(sorted(dimensions)) or "none"
+        raise CliError(f"{where}: this collection has named vectors ({names}): 'vector' must be an object")
+    checked: dict[str, Any] = {}
+    for name, value in vector.items():
+        if name not in dimensions:
+            raise CliError(f"{where}: the collection has no vector named {name!r}")
+        expected = dimensions[name]
+        if expected is None:
+            if not isinstance(value, dict) or set(value) != {"indices", "values"}:
+                raise CliError(
+                    f"{where}: sparse vector {name!r} must be {{'indices': [...], 'values': [...]}}"
+                )
+            checked[name] = value
+        else:
+            checked[name] = check_vector(value, expected, f"{where}, vector {name!r}")
+    return checked
+
+
+def parse_point_line(line: str, dimension: Dimensions, where: str) -> Point:
     """One JSONL line {"id", "vector", "payload"} as a checked point."""
     record = parse_json(line, where)
     if not isinstance(record, dict):
@@ -71,14 +108,14 @@ def parse_point_line(line: str, dimension: int, where: str) -> Point:
     point_id = record["id"]
     if isinstance(point_id, bool) or not isinstance(point_id, (int, str)):
         raise CliError(f"{where}: 'id' must be an unsigned integer or a UUID string")
-    point: Point = {"id": point_id, "vector": check_vector(record["vector"], dimension, where)}
+    point: Point = {"id": point_id, "vector": check_point_vector(record["vector"], dimension, where)}
     payload = check_payload(record.get("payload"), where)
     if payload is not None:
         point["payload"] = payload
     return point
 
 
-def jsonl_points(path: Path, dimension: int) -> Iterator[Point]:
+def jsonl_points(path: Path, dimension: Dimensions) -> Iterator[Point]:
     """Points from a JSONL file, one per non-blank line."""
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
@@ -186,13 +223,15 @@ def _points(
     matrix: npt.NDArray[Any] | None,
     payloads: Path | None,
     start_id: int,
-    dimension: int,
+    dimension: Dimensions,
 ) -> Iterator[Point]:
     """The points to send, checked against the collection's dimension."""
     if matrix is None:
         assert file is not None
         return jsonl_points(file, dimension)
     assert vectors is not None
+    if not isinstance(dimension, int):
+        raise CliError("this collection has named vectors: load it from --file JSONL with vector objects")
     if matrix.shape[1] != dimension:
         raise CliError(
             f"{vectors}: vectors have {matrix.shape[1]} dimensions, the collection expects {dimension}"
@@ -229,7 +268,7 @@ def upsert(
 
     async def go() -> int:
         async with target.client(deadline_seconds=60) as client:
-            dimension = int((await client.collection_info(collection))["schema"]["dimension"])
+            dimension = dimensions_of((await client.collection_info(collection))["schema"])
             source = _points(file, vectors, matrix, payloads, start_id, dimension)
             written = 0
             disable = progress_disabled(progress)

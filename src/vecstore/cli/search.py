@@ -61,6 +61,19 @@ def render_profile(profile: dict[str, Any]) -> str:
     return f"profile: {profile['total_ms']:.3f} ms in the router\n{table}"
 
 
+def _dimension(schema: dict[str, Any], using: str | None, collection: str) -> int:
+    """The dimension of the vector searched: the collection's one, or its named one."""
+    named = schema.get("vectors")
+    if named is None:
+        if using is not None:
+            raise CliError(f"collection {collection!r} has one unnamed vector: leave out --using")
+        return int(schema["dimension"])
+    if using is None or using not in named:
+        names = ", ".join(sorted(named)) or "none"
+        raise CliError(f"collection {collection!r} has named vectors ({names}): say which with --using NAME")
+    return int(named[using]["dimension"])
+
+
 def search_body(
     vectors: list[list[float]], k: int, condition: dict[str, Any] | None, **options: Any
 ) -> dict[str, Any]:
@@ -84,6 +97,7 @@ def search_body(
 @click.option("--consistency", type=click.Choice(CONSISTENCY), default="eventual", show_default=True)
 @click.option("--ef", type=click.IntRange(min=1), help="HNSW expansion for this search")
 @click.option("--exact", is_flag=True, help="exact (brute-force) scoring instead of HNSW")
+@click.option("--using", metavar="NAME", help="the named vector to search (collections of named vectors)")
 @click.option("--profile", is_flag=True, help="also print where the search spent its time, stage by stage")
 @click.option(
     "--trace",
@@ -102,6 +116,7 @@ def search(
     consistency: str,
     ef: int | None,
     exact: bool,
+    using: str | None,
     profile: bool,
     trace: Path | None,
 ) -> None:
@@ -119,7 +134,8 @@ def search(
 
     async def go() -> dict[str, Any]:
         async with target.client() as client:
-            dimension = int((await client.collection_info(collection))["schema"]["dimension"])
+            schema = (await client.collection_info(collection))["schema"]
+            dimension = _dimension(schema, using, collection)
             if len(queries[0]) != dimension:
                 raise CliError(
                     f"query vector has {len(queries[0])} dimensions, collection {collection!r} "
@@ -134,6 +150,7 @@ def search(
                     consistency=consistency,
                     ef=ef,
                     exact=exact,
+                    using=using,
                 )
                 answer = await client.request("POST", f"/v1/collections/{collection}/search", body)
                 return {"results": answer["results"], "profile": answer["profile"]}
@@ -146,6 +163,7 @@ def search(
                 consistency=consistency,
                 ef=ef,
                 exact=exact,
+                using=using,
             )
             return {"results": hits}
 

@@ -160,18 +160,31 @@ class AsyncClient:
     async def create_collection(
         self,
         name: str,
-        dimension: int,
+        dimension: int | None = None,
         *,
         metric: str = "cosine",
         dtype: str = "f32",
         hnsw: dict[str, int] | None = None,
+        vectors: dict[str, dict[str, Any]] | None = None,
+        sparse_vectors: dict[str, dict[str, Any]] | None = None,
     ) -> bool:
         """Create a collection; False if it already exists with the same schema (a different
-        one raises CollectionConflict). `metric`: cosine, l2 or dot; `dtype`: f32, f16, i8;
-        `hnsw`: connectivity, expansion_add, expansion_search."""
-        body: dict[str, Any] = {"dimension": dimension, "metric": metric, "dtype": dtype}
-        if hnsw is not None:
-            body["hnsw"] = hnsw
+        one raises CollectionConflict). One unnamed vector: `dimension`, `metric` (cosine,
+        l2 or dot), `dtype` (f32, f16, i8), `hnsw` (connectivity, expansion_add,
+        expansion_search). Named vectors instead: `vectors` maps each name to those fields
+        ({"text": {"dimension": 384}}), `sparse_vectors` each sparse name to its settings
+        ({"bm25": {"modifier": "idf"}})."""
+        body: dict[str, Any]
+        if vectors is not None or sparse_vectors is not None:
+            if dimension is not None:
+                raise ValueError("give either dimension (one unnamed vector) or vectors (named ones)")
+            body = {"vectors": vectors or {}, "sparse_vectors": sparse_vectors or {}}
+        elif dimension is None:
+            raise ValueError("a collection needs a dimension, or named vectors")
+        else:
+            body = {"dimension": dimension, "metric": metric, "dtype": dtype}
+            if hnsw is not None:
+                body["hnsw"] = hnsw
         answer = await self._request("PUT", f"/v1/collections/{name}", body)
         return bool(answer["created"])
 
@@ -210,6 +223,31 @@ class AsyncClient:
             body["payloads"] = list(payloads)
         answer = await self._request("PUT", f"/v1/collections/{collection}/points", body)
         return self._wrote(answer, int(answer.get("upserted", len(point_ids))))
+
+    async def upsert_points(self, collection: str, points: Sequence[dict[str, Any]]) -> WriteResult:
+        """Insert or replace points given as {"id", "vector", "payload"}: for a collection of
+        named vectors, "vector" maps names to dense vectors (lists or arrays) or sparse ones
+        ({"indices", "values"}); a point may leave any of them out."""
+        body = {"points": [_point_body(point) for point in points]}
+        answer = await self._request("PUT", f"/v1/collections/{collection}/points", body)
+        return self._wrote(answer, int(answer.get("upserted", len(points))))
+
+    async def update_vectors(self, collection: str, vectors: dict[PointId, dict[str, Any]]) -> WriteResult:
+        """Set named vectors of existing points ({id: {name: vector}}); their other vectors
+        and payloads stay."""
+        points = [_point_body({"id": point_id, "vector": named}) for point_id, named in vectors.items()]
+        answer = await self._request(
+            "PUT", f"/v1/collections/{collection}/points/vectors", {"points": points}
+        )
+        return self._wrote(answer, int(answer.get("updated", len(points))))
+
+    async def delete_vectors(
+        self, collection: str, names: Sequence[str], ids: Ids | None = None, filter: Filter | None = None
+    ) -> WriteResult:
+        """Remove named vectors from the points chosen by `ids` or `filter` (they stay)."""
+        body: dict[str, Any] = {"vectors": list(names), **_selector(ids, filter)}
+        answer = await self._request("POST", f"/v1/collections/{collection}/points/vectors/delete", body)
+        return self._wrote(answer, int(answer.get("updated", 0)))
 
     async def upload(
         self,
@@ -302,7 +340,7 @@ class AsyncClient:
         ids: Ids,
         *,
         with_payload: bool = True,
-        with_vector: bool = False,
+        with_vector: bool | list[str] = False,
         consistency: str | None = None,
         after: str | None = None,
     ) -> list[Point]:
@@ -326,7 +364,7 @@ class AsyncClient:
         limit: int = DEFAULT_BATCH,
         offset: PointId | None = None,
         with_payload: bool = True,
-        with_vector: bool = False,
+        with_vector: bool | list[str] = False,
         consistency: str | None = None,
         after: str | None = None,
     ) -> tuple[list[Point], PointId | None]:
@@ -397,11 +435,13 @@ class AsyncClient:
         exact: bool = False,
         score_threshold: float | None = None,
         with_payload: bool = True,
-        with_vector: bool = False,
+        with_vector: bool | list[str] = False,
         consistency: str | None = None,
         after: str | None = None,
+        using: str | None = None,
     ) -> list[Hit]:
-        """The `k` nearest points to `vector`, best first."""
+        """The `k` nearest points to `vector`, best first (`using`: which named vector;
+        `with_vector`: true, false, or the names of the named vectors to return)."""
         found = await self.search_batch(
             collection,
             as_matrix(vector),
@@ -414,8 +454,51 @@ class AsyncClient:
             with_vector=with_vector,
             consistency=consistency,
             after=after,
+            using=using,
         )
         return found[0]
+
+    async def query(
+        self,
+        collection: str,
+        query: Any,
+        *,
+        prefetch: list[dict[str, Any]] | None = None,
+        using: str | None = None,
+        filter: Filter | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        exact: bool = False,
+        score_threshold: float | None = None,
+        with_payload: bool = True,
+        with_vector: bool | list[str] = False,
+        consistency: str | None = None,
+        after: str | None = None,
+    ) -> list[Hit]:
+        """A multi-stage query (docs/api.md, "Sparse vectors and multi-stage queries"):
+        `query` is a dense vector, {"indices", "values"}, a BM25 document {"text", "model":
+        "qdrant/bm25"}, a point id, {"nearest": ..., "mmr": {...}}, or with `prefetch` (a
+        list of {"query", "using", "filter", "limit", "prefetch"}) {"fusion": "rrf" | "dbsf"}."""
+        body: dict[str, Any] = {
+            "query": query.tolist() if isinstance(query, np.ndarray) else query,
+            "limit": limit,
+            "offset": offset,
+            "with_payload": with_payload,
+            "with_vector": with_vector,
+            "binary_vectors": True,
+        }
+        optional = {
+            "prefetch": prefetch,
+            "using": using,
+            "filter": None if filter is None else as_filter(filter),
+            "score_threshold": score_threshold,
+            "params": {"exact": True} if exact else None,
+        }
+        body.update({name: value for name, value in optional.items() if value is not None})
+        answer = await self._request(
+            "POST", f"/v1/collections/{collection}/query", self._read_body(body, consistency, after)
+        )
+        return [hit_of(raw) for raw in answer["result"]]
 
     async def search_batch(
         self,
@@ -428,9 +511,10 @@ class AsyncClient:
         exact: bool = False,
         score_threshold: float | None = None,
         with_payload: bool = True,
-        with_vector: bool = False,
+        with_vector: bool | list[str] = False,
         consistency: str | None = None,
         after: str | None = None,
+        using: str | None = None,
     ) -> list[list[Hit]]:
         """The `k` nearest points to each row of `vectors` (one scatter-gather for all)."""
         body: dict[str, Any] = {
@@ -445,6 +529,7 @@ class AsyncClient:
             "filter": None if filter is None else as_filter(filter),
             "ef": ef,
             "score_threshold": score_threshold,
+            "using": using,
         }
         body.update({name: value for name, value in optional.items() if value is not None})
         answer = await self._request(
@@ -543,6 +628,25 @@ def as_filter(condition: Filter) -> Filter:
     """A filter: `{"must": [...], "should": [...], "must_not": [...]}` as it is, a single
     condition (`{"key": "lang", "match": {"value": "en"}}`) as `{"must": [condition]}`."""
     return condition if CLAUSES & condition.keys() else {"must": [condition]}
+
+
+def _point_body(point: dict[str, Any]) -> dict[str, Any]:
+    """A point for the wire: dense vectors as lists (named ones too), sparse ones as given."""
+    unknown = set(point) - {"id", "vector", "payload"}
+    if "id" not in point or "vector" not in point or unknown:
+        raise InvalidRequest("a point is {'id', 'vector', 'payload' (optional)}")
+    vector = point["vector"]
+    if isinstance(vector, dict):
+        vector = {
+            name: value if isinstance(value, dict) else np.asarray(value, dtype=np.float32).tolist()
+            for name, value in vector.items()
+        }
+    else:
+        vector = np.asarray(vector, dtype=np.float32).tolist()
+    body = {"id": point["id"], "vector": vector}
+    if point.get("payload") is not None:
+        body["payload"] = point["payload"]
+    return body
 
 
 def _selector(ids: Ids | None, filter: Filter | None) -> dict[str, Any]:

@@ -15,6 +15,8 @@ PointId = int | str
 
 Vector = npt.NDArray[np.float32]
 """A float32 vector: read-only, a view of the bytes the router sent (copy it to change it)."""
+NamedVectors = dict[str, Any]
+"""A point's named vectors: name -> float32 Vector (dense) or {"indices", "values"} (sparse)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +25,7 @@ class Point:
 
     id: PointId
     payload: dict[str, Any] | None = None
-    vector: Vector | None = None
+    vector: Vector | NamedVectors | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +36,7 @@ class Hit:
     id: PointId
     score: float
     payload: dict[str, Any] | None = None
-    vector: Vector | None = None
+    vector: Vector | NamedVectors | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +70,12 @@ def hit_of(raw: dict[str, Any]) -> Hit:
     return Hit(raw["id"], float(raw["score"]), raw.get("payload"), _vector_of(raw.get("vector")))
 
 
-def _vector_of(value: object) -> Vector | None:
+def _vector_of(value: object) -> Vector | NamedVectors | None:
     if value is None or isinstance(value, np.ndarray):
         return value
+    if isinstance(value, dict):  # named vectors; sparse ones stay {"indices", "values"}
+        return {
+            name: vector if isinstance(vector, dict) else np.asarray(vector, dtype=np.float32)
+            for name, vector in value.items()
+        }
     return np.asarray(value, dtype=np.float32)  # an older router ignores binary_vectors

@@ -23,6 +23,7 @@ from vecstore.cluster.commands import (
     IngestRecord,
     InstallTopology,
     MigrateIn,
+    NamedSparse,
     NamedVectors,
     OverwritePayload,
     PartitionBatch,
@@ -111,13 +112,18 @@ def _to_body(command: Command) -> tuple[str, Body]:
             }
             if command.named:
                 upsert["named"] = _named(command.named)
+            if command.sparse:
+                upsert["sparse"] = _sparse(command.sparse)
             return "upsert", upsert
         case UpdateVectors():
-            return "update_vectors", {
+            update: Body = {
                 "collection": command.collection,
                 "ids": list(command.ids),
                 "named": _named(command.named),
             }
+            if command.sparse:
+                update["sparse"] = _sparse(command.sparse)
+            return "update_vectors", update
         case DeleteVectors():
             return "delete_vectors", {
                 "collection": command.collection,
@@ -204,6 +210,32 @@ def _named(parts: tuple[NamedVectors, ...]) -> list[list[Any]]:
     return [[p.name, list(p.rows), p.dimension, p.vectors] for p in parts]
 
 
+def _sparse(parts: tuple[NamedSparse, ...]) -> list[list[Any]]:
+    return [[p.name, list(p.rows), list(p.offsets), p.indices, p.values] for p in parts]
+
+
+def _decode_sparse(raw: object, points: int) -> tuple[NamedSparse, ...]:
+    if not isinstance(raw, list):
+        raise MalformedCommand("sparse vectors must be a list")
+    parts = []
+    for entry in raw:
+        if (
+            not isinstance(entry, list)
+            or len(entry) != 5
+            or not isinstance(entry[0], str)
+            or not all(isinstance(x, list) for x in entry[1:3])
+            or not all(isinstance(r, int) and not isinstance(r, bool) for r in [*entry[1], *entry[2]])
+            or not all(isinstance(x, bytes) for x in entry[3:5])
+        ):
+            raise MalformedCommand("a sparse vector is [name, rows, offsets, uint32 bytes, float32 bytes]")
+        parts.append(NamedSparse(entry[0], tuple(entry[1]), tuple(entry[2]), entry[3], entry[4]))
+    try:
+        check_named_rows(parts, points)
+    except InvalidRequest as err:
+        raise MalformedCommand(err.message) from None
+    return tuple(parts)
+
+
 def _decode_named(raw: object, points: int) -> tuple[NamedVectors, ...]:
     if not isinstance(raw, list):
         raise MalformedCommand("named vectors must be a list")
@@ -235,18 +267,21 @@ def _decode_upsert(body: Body) -> Upsert:
     vectors = _field(body, "vectors", bytes)
     payloads = _field(body, "payloads", list)
     named = _decode_named(body["named"], len(ids)) if "named" in body else ()
-    if dimension < 0 or (dimension == 0 and "named" not in body):
+    sparse = _decode_sparse(body["sparse"], len(ids)) if "sparse" in body else ()
+    if dimension < 0 or (dimension == 0 and "named" not in body and "sparse" not in body):
         raise MalformedCommand("upsert sizes disagree: ids, vectors and payloads must match")
     if len(vectors) != len(ids) * dimension * 4 or len(payloads) != len(ids):
         raise MalformedCommand("upsert sizes disagree: ids, vectors and payloads must match")
     if not all(isinstance(p, dict) for p in payloads):
         raise MalformedCommand("upsert payloads must be maps")
-    return Upsert(_field(body, "collection", str), ids, dimension, vectors, tuple(payloads), named)
+    return Upsert(_field(body, "collection", str), ids, dimension, vectors, tuple(payloads), named, sparse)
 
 
 def _decode_update_vectors(body: Body) -> UpdateVectors:
     ids = tuple(normalize_point_id(i) for i in _field(body, "ids", list))
-    return UpdateVectors(_field(body, "collection", str), ids, _decode_named(body.get("named"), len(ids)))
+    sparse = _decode_sparse(body["sparse"], len(ids)) if "sparse" in body else ()
+    named = _decode_named(body.get("named"), len(ids))
+    return UpdateVectors(_field(body, "collection", str), ids, named, sparse)
 
 
 def _decode_delete_vectors(body: Body) -> DeleteVectors:

@@ -75,6 +75,102 @@ class NamedVectors:
         return np.frombuffer(self.vectors, dtype="<f4").reshape(len(self.rows), self.dimension)
 
 
+MAX_SPARSE_INDEX = 2**32 - 1
+SparseVector = tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]]
+"""(indices, values): indices unique and ascending, values finite float32."""
+
+
+def sparse_vector(indices: object, values: object, where: str) -> SparseVector:
+    """Validate one sparse vector: as many finite values as indices, indices distinct
+    integers in 0..2**32-1; returned sorted by index (as Qdrant stores them)."""
+    if not isinstance(indices, (list, tuple, np.ndarray)) or not isinstance(
+        values, (list, tuple, np.ndarray)
+    ):
+        raise InvalidVector(f"{where}: a sparse vector is {{'indices': [integers], 'values': [numbers]}}")
+    if len(indices) != len(values):
+        raise InvalidVector(f"{where}: {len(indices)} indices but {len(values)} values")
+    if not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in indices):
+        raise InvalidVector(f"{where}: sparse indices must be integers")
+    if any(not 0 <= int(i) <= MAX_SPARSE_INDEX for i in indices):
+        raise InvalidVector(f"{where}: sparse indices must be in 0..{MAX_SPARSE_INDEX}")
+    if any(isinstance(v, bool) or not isinstance(v, (int, float, np.number)) for v in values):
+        raise InvalidVector(f"{where}: sparse values must be numbers")
+    index_array = np.asarray(indices, dtype=np.uint64).astype(np.uint32)
+    value_array = np.asarray(values, dtype=np.float64)
+    if not np.isfinite(value_array).all() or (np.abs(value_array) > 3.4e38).any():
+        raise InvalidVector(f"{where}: sparse values must be finite float32 numbers")
+    if len(np.unique(index_array)) != len(index_array):
+        raise InvalidVector(f"{where}: sparse indices must be distinct")
+    order = np.argsort(index_array, kind="stable")
+    return index_array[order], value_array[order].astype(np.float32)
+
+
+@dataclass(frozen=True)
+class NamedSparse:
+    """One named sparse vector of some of a command's points: `rows` are positions in the
+    command's ids (ascending); vector r is indices/values[offsets[r]:offsets[r + 1]]
+    (uint32 and float32, little-endian), each sorted by index without repeats."""
+
+    name: str
+    rows: tuple[int, ...]
+    offsets: tuple[int, ...]
+    indices: bytes
+    values: bytes
+
+    @classmethod
+    def build(cls, name: str, rows: Sequence[int], vectors: Sequence[object]) -> NamedSparse:
+        """Validate the sparse vectors ({"indices", "values"} objects or SparseVector pairs)."""
+        validate_vector_name(name)
+        if len(rows) != len(vectors):
+            raise InvalidRequest(f"vector {name!r}: {len(rows)} rows but {len(vectors)} vectors")
+        checked = []
+        for row, raw in zip(rows, vectors, strict=True):
+            where = f"sparse vector {name!r} of point {row}"
+            if isinstance(raw, dict):
+                if set(raw) != {"indices", "values"}:
+                    raise InvalidVector(f"{where}: expected exactly 'indices' and 'values'")
+                checked.append(sparse_vector(raw["indices"], raw["values"], where))
+            elif isinstance(raw, tuple) and len(raw) == 2:
+                checked.append(sparse_vector(raw[0], raw[1], where))
+            else:
+                raise InvalidVector(f"{where}: a sparse vector is {{'indices': [...], 'values': [...]}}")
+        offsets = [0]
+        for indices, _ in checked:
+            offsets.append(offsets[-1] + len(indices))
+        return cls(
+            name,
+            tuple(rows),
+            tuple(offsets),
+            b"".join(i.astype("<u4").tobytes() for i, _ in checked),
+            b"".join(v.astype("<f4").tobytes() for _, v in checked),
+        )
+
+    def vectors(self) -> list[SparseVector]:
+        """The sparse vectors, one per row (read-only views)."""
+        indices = np.frombuffer(self.indices, dtype="<u4")
+        values = np.frombuffer(self.values, dtype="<f4")
+        return [(indices[start:stop], values[start:stop]) for start, stop in itertools.pairwise(self.offsets)]
+
+    def check(self, points: int) -> None:
+        """Raise InvalidRequest unless rows, offsets and bytes agree (decoded commands)."""
+        rows, offsets = self.rows, self.offsets
+        if any(not 0 <= r < points for r in rows) or any(a >= b for a, b in itertools.pairwise(rows)):
+            raise InvalidRequest(f"sparse vector {self.name!r}: rows must be ascending positions")
+        if (
+            len(offsets) != len(rows) + 1
+            or offsets[0] != 0
+            or any(a > b for a, b in itertools.pairwise(offsets))
+        ):
+            raise InvalidRequest(f"sparse vector {self.name!r}: offsets do not match its rows")
+        if len(self.indices) != 4 * offsets[-1] or len(self.values) != 4 * offsets[-1]:
+            raise InvalidRequest(f"sparse vector {self.name!r}: offsets do not match its bytes")
+        for position, (indices, values) in enumerate(self.vectors()):
+            if len(indices) and (np.diff(indices.astype(np.int64)) <= 0).any():
+                raise InvalidRequest(f"sparse vector {self.name!r}, row {position}: indices not ascending")
+            if not np.isfinite(values).all():
+                raise InvalidRequest(f"sparse vector {self.name!r}, row {position}: values not finite")
+
+
 @dataclass(frozen=True)
 class Upsert:
     """Insert or replace points. `vectors` holds len(ids) x dimension float32 values; in a
@@ -87,24 +183,26 @@ class Upsert:
     vectors: bytes
     payloads: tuple[Payload, ...]
     named: tuple[NamedVectors, ...] = ()
+    sparse: tuple[NamedSparse, ...] = ()
 
     @classmethod
     def build_named(
         cls,
         collection: str,
         ids: Sequence[object],
-        named: Mapping[str, tuple[Sequence[int], npt.ArrayLike]],
+        named: Mapping[str, tuple[Sequence[int], Any]],
         payloads: Sequence[Mapping[str, Any] | None] | None = None,
         *,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> Upsert:
         """Points of a collection of named vectors: `named` maps a vector name to (positions
-        in `ids` of the points that have it, their vectors)."""
+        in `ids` of the points that have it, their vectors): dense vectors are lists of
+        numbers, sparse ones {"indices", "values"} objects."""
         rows = np.zeros((len(ids), 1))
         base = cls.build(collection, ids, rows, payloads, max_payload_bytes=max_payload_bytes)
-        parts = tuple(NamedVectors.build(n, rows, v) for n, (rows, v) in sorted(named.items()))
-        check_named_rows(parts, len(base.ids))
-        return cls(collection, base.ids, 0, b"", base.payloads, parts)
+        dense, sparse = split_named(named)
+        check_named_rows([*dense, *sparse], len(base.ids))
+        return cls(collection, base.ids, 0, b"", base.payloads, dense, sparse)
 
     @classmethod
     def build(
@@ -162,13 +260,38 @@ def named_columns(vectors: Sequence[object]) -> NamedColumns:
     return columns
 
 
-def check_named_rows(parts: Sequence[NamedVectors], points: int) -> None:
+def split_named(
+    named: Mapping[str, tuple[Sequence[int], Any]],
+) -> tuple[tuple[NamedVectors, ...], tuple[NamedSparse, ...]]:
+    """Named vectors (name -> (rows, vectors)) split into the dense and the sparse ones, by
+    what the vectors are ({"indices", "values"} objects are sparse)."""
+    dense: list[NamedVectors] = []
+    sparse: list[NamedSparse] = []
+    for name, (rows, vectors) in sorted(named.items()):
+        if isinstance(vectors, np.ndarray):
+            dense.append(NamedVectors.build(name, rows, vectors))
+            continue
+        given = list(vectors)
+        kinds = {isinstance(v, dict) for v in given}
+        if kinds == {True}:
+            sparse.append(NamedSparse.build(name, rows, given))
+        elif kinds <= {False}:
+            dense.append(NamedVectors.build(name, rows, given))
+        else:
+            raise InvalidVector(f"vector {name!r} is dense for some points and sparse for others")
+    return tuple(dense), tuple(sparse)
+
+
+def check_named_rows(parts: Sequence[NamedVectors | NamedSparse], points: int) -> None:
     """Raise InvalidRequest unless each named vector's rows are distinct, ascending positions
     among `points`, each vector named once."""
     names = [part.name for part in parts]
     if len(set(names)) != len(names):
         raise InvalidRequest("a vector name is given twice")
     for part in parts:
+        if isinstance(part, NamedSparse):
+            part.check(points)
+            continue
         rows = part.rows
         if any(not 0 <= r < points for r in rows) or any(a >= b for a, b in itertools.pairwise(rows)):
             raise InvalidRequest(
@@ -186,6 +309,7 @@ class UpdateVectors:
     collection: str
     ids: tuple[PointId, ...]
     named: tuple[NamedVectors, ...]
+    sparse: tuple[NamedSparse, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,17 @@ A condition is a nested filter, or one of:
     {"key": "a.b", "match": {"value": v}}          a.b == v
     {"key": "a.b", "match": {"any": [v, ...]}}     a.b in [...]
     {"key": "a.b", "match": {"except": [v, ...]}}  a.b not in [...]
-    {"key": "a.b", "match": {"text": "s"}}         string a.b contains "s"
+    {"key": "a.b", "match": {"text": "s"}}         every word of "s" is a word of string a.b
+    {"key": "a.b", "match": {"text_any": "s"}}     some word of "s" is a word of a.b
+    {"key": "a.b", "match": {"phrase": "s"}}       the words of "s" appear in a.b in a row
+    {"key": "a.b", "match": {"prefix": "s"}}       string a.b starts with "s"
+    {"key": "a.b", "match": {"substring": "s"}}    string a.b contains "s"
+    {"key": "a.b", "match": {"regex": "p"}}        string a.b has a match of the regular expression
     {"key": "a.b", "range": {"gt"|"gte"|"lt"|"lte": number}}
+    {"key": "a.b", "range": {"gt"|"gte"|"lt"|"lte": "RFC 3339 datetime"}}
+    {"key": "a.b", "geo_radius": {"center": {"lon": x, "lat": y}, "radius": metres}}
+    {"key": "a.b", "geo_bounding_box": {"top_left": point, "bottom_right": point}}
+    {"key": "a.b", "geo_polygon": {"exterior": {"points": [...]}, "interiors": [{"points": [...]}]}}
     {"key": "a.b", "contains": v}                  array a.b has element v, or string has substring
     {"key": "a.b", "op": "=="|"!="|"<"|"<="|">"|">=", "value": v}
     {"is_empty": {"key": "a.b"}}                   a.b missing, null or []
@@ -17,25 +26,36 @@ A condition is a nested filter, or one of:
     {"has_id": [id, ...]}
 A filter may also have `"min_should": {"conditions": [cond, ...], "min_count": n}`: at least
 n of the conditions hold.
+Keys are paths (`cluster/payload_path.py`): `a.b`, `a[].b`, `a[0].b`, `"dotted.name"`.
 Parsing never evaluates; evaluation lives in the shard. This module defines the AST once.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from vecstore.cluster.datetimes import format_datetime, parse_datetime
 from vecstore.cluster.errors import InvalidFilter, InvalidPointId
 from vecstore.cluster.ids import PointId, normalize_point_id
+from vecstore.cluster.payload_path import InvalidPath, parse_path
 
 MAX_FILTER_DEPTH = 16
 MAX_FILTER_NODES = 1_000
 INTEGER_RANGE = (-(2**63), 2**64 - 1)
 """What msgpack (routers to nodes) carries; payload integers have the same bound."""
 
+MAX_REGEX_LENGTH = 256
+"""Longer patterns are refused: `re` has no timeout, so a pattern's size is what we can bound."""
+MAX_POLYGON_POINTS = 4_096
+"""Points of one polygon, exterior and interiors together."""
+MAX_TEXT_LENGTH = 4_096
 Scalar = str | int | float | bool
+GeoPoint = tuple[float, float]
+"""(lon, lat) in degrees."""
 
 
 class CompareOp(StrEnum):
@@ -120,6 +140,87 @@ class MinShould:
 
 
 @dataclass(frozen=True)
+class DatetimeRange:
+    """A string at `key` parses as a datetime (`cluster/datetimes.py`) within every bound;
+    bounds are microseconds since the epoch, UTC."""
+
+    key: str
+    gt: int | None = None
+    gte: int | None = None
+    lt: int | None = None
+    lte: int | None = None
+
+
+class TextMode(StrEnum):
+    """How the words of a text query must appear in a string (Qdrant's unindexed text match)."""
+
+    ALL = "text"
+    ANY = "text_any"
+    PHRASE = "phrase"
+
+
+@dataclass(frozen=True)
+class Text:
+    """Words (runs of letters and digits, lowercased) of `query` in the string at `key`."""
+
+    key: str
+    query: str
+    mode: TextMode
+
+
+@dataclass(frozen=True)
+class Prefix:
+    """The string at `key` starts with `prefix` (case-sensitive)."""
+
+    key: str
+    prefix: str
+
+
+@dataclass(frozen=True)
+class Regex:
+    """The string at `key` has a match of `pattern` (Python `re.search`)."""
+
+    key: str
+    pattern: str
+
+
+@dataclass(frozen=True)
+class GeoRadius:
+    """A geo point at `key` lies less than `radius` metres from (lon, lat) (haversine)."""
+
+    key: str
+    lon: float
+    lat: float
+    radius: float
+
+
+@dataclass(frozen=True)
+class GeoBox:
+    """A geo point at `key` lies strictly inside the box; `left > right` crosses the antimeridian."""
+
+    key: str
+    left: float
+    top: float
+    right: float
+    bottom: float
+
+
+@dataclass(frozen=True)
+class GeoPolygon:
+    """A geo point at `key` lies strictly inside the exterior ring and strictly outside every
+    interior ring (a point on any ring does not match); rings are closed lists of (lon, lat)."""
+
+    key: str
+    exterior: tuple[GeoPoint, ...]
+    interiors: tuple[tuple[GeoPoint, ...], ...] = ()
+
+
+GeoCondition = GeoRadius | GeoBox | GeoPolygon
+StringCondition = DatetimeRange | Text | Prefix | Regex
+"""Conditions that hold for some strings: decided once per distinct string by the index."""
+
+
+@dataclass(frozen=True)
 class HasId:
     """The point's id is one of `ids`."""
 
@@ -148,7 +249,25 @@ class Not:
 
 
 Filter = (
-    Compare | In | Contains | IsEmpty | IsNull | ValuesCount | Nested | MinShould | HasId | And | Or | Not
+    Compare
+    | In
+    | Contains
+    | IsEmpty
+    | IsNull
+    | ValuesCount
+    | Nested
+    | MinShould
+    | HasId
+    | And
+    | Or
+    | Not
+    | DatetimeRange
+    | Text
+    | Prefix
+    | Regex
+    | GeoRadius
+    | GeoBox
+    | GeoPolygon
 )
 
 _RANGE_OPS = {"gt": CompareOp.GT, "gte": CompareOp.GE, "lt": CompareOp.LT, "lte": CompareOp.LE}
@@ -214,11 +333,15 @@ def _parse_condition(data: object, depth: int, counter: list[int]) -> Filter:
     if "key" not in data:
         raise InvalidFilter(f"condition {data!r} has no 'key' and is not has_id, is_empty or a filter")
     key = _parse_key(data["key"])
-    kinds = set(data) & {"match", "range", "contains", "op", "values_count"}
-    if len(kinds) != 1 or set(data) - {"key", "match", "range", "contains", "op", "value", "values_count"}:
+    kinds = set(data) & {"match", "range", "contains", "op", "values_count", *GEO_KINDS}
+    if len(kinds) != 1 or set(data) - {"key", "value", *kinds}:
         raise InvalidFilter(
-            f"condition on {key!r} must have exactly one of match, range, contains, values_count or op/value"
+            f"condition on {key!r} must have exactly one of match, range, contains, values_count or "
+            "op/value (or geo_radius, geo_bounding_box, geo_polygon)"
         )
+    (kind,) = kinds
+    if kind in GEO_KINDS:
+        return _parse_geo(key, kind, data[kind])
     if "values_count" in data:
         return _parse_values_count(key, data["values_count"])
     if "match" in data:
@@ -240,10 +363,16 @@ def _parse_condition(data: object, depth: int, counter: list[int]) -> Filter:
     return Compare(key, op, value)
 
 
+MATCH_KINDS = ("value", "any", "except", "text", "text_any", "phrase", "prefix", "substring", "regex")
+GEO_KINDS = ("geo_radius", "geo_bounding_box", "geo_polygon")
+
+
 def _parse_match(key: str, match: object) -> Filter:
     if not isinstance(match, dict) or len(match) != 1:
-        raise InvalidFilter(f"match on {key!r} must have exactly one of value, any, except, text")
+        raise InvalidFilter(f"match on {key!r} must have exactly one of {', '.join(MATCH_KINDS)}")
     ((kind, operand),) = match.items()
+    if kind in ("text", "text_any", "phrase", "prefix", "substring", "regex"):
+        return _parse_string_match(key, kind, operand)
     if kind == "value":
         return Compare(key, CompareOp.EQ, _parse_scalar(operand, key))
     if kind in ("any", "except"):
@@ -251,11 +380,88 @@ def _parse_match(key: str, match: object) -> Filter:
             raise InvalidFilter(f"match.{kind} on {key!r} must be a list")
         values = tuple(_parse_scalar(v, key) for v in operand)
         return In(key, values, negate=kind == "except")
-    if kind == "text":
-        if not isinstance(operand, str):
-            raise InvalidFilter(f"match.text on {key!r} must be a string")
+    raise InvalidFilter(f"match kind {kind!r} on {key!r} is not one of {', '.join(MATCH_KINDS)}")
+
+
+def _parse_string_match(key: str, kind: str, operand: object) -> Filter:
+    if not isinstance(operand, str):
+        raise InvalidFilter(f"match.{kind} on {key!r} must be a string")
+    if len(operand) > MAX_TEXT_LENGTH:
+        raise InvalidFilter(f"match.{kind} on {key!r} is longer than {MAX_TEXT_LENGTH} characters")
+    if kind == "substring":
         return Contains(key, operand)
-    raise InvalidFilter(f"match kind {kind!r} on {key!r} is not one of value, any, except, text")
+    if kind == "prefix":
+        return Prefix(key, operand)
+    if kind == "regex":
+        if len(operand) > MAX_REGEX_LENGTH:
+            raise InvalidFilter(
+                f"match.regex on {key!r} has {len(operand)} characters, more than {MAX_REGEX_LENGTH}"
+            )
+        try:
+            re.compile(operand)
+        except re.error as err:
+            raise InvalidFilter(f"match.regex on {key!r} is not a valid regular expression: {err}") from None
+        return Regex(key, operand)
+    return Text(key, operand, TextMode(kind))
+
+
+def _parse_geo(key: str, kind: str, operand: object) -> Filter:
+    where = f"{kind} on {key!r}"
+    if not isinstance(operand, dict):
+        raise InvalidFilter(f"{where} must be an object")
+    if kind == "geo_radius":
+        _expect_fields(operand, {"center", "radius"}, set(), where)
+        lon, lat = _parse_geo_point(operand["center"], f"{where}: center")
+        radius = operand["radius"]
+        if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not 0 <= radius < math.inf:
+            raise InvalidFilter(f"{where}: radius must be a non-negative number of metres, got {radius!r}")
+        return GeoRadius(key, lon, lat, float(radius))
+    if kind == "geo_bounding_box":
+        _expect_fields(operand, {"top_left", "bottom_right"}, set(), where)
+        left, top = _parse_geo_point(operand["top_left"], f"{where}: top_left")
+        right, bottom = _parse_geo_point(operand["bottom_right"], f"{where}: bottom_right")
+        return GeoBox(key, left, top, right, bottom)
+    _expect_fields(operand, {"exterior"}, {"interiors"}, where)
+    exterior = _parse_ring(operand["exterior"], f"{where}: exterior")
+    raw_interiors = operand.get("interiors")
+    if raw_interiors is None:
+        raw_interiors = []
+    if not isinstance(raw_interiors, list):
+        raise InvalidFilter(f"{where}: interiors must be a list of rings")
+    interiors = tuple(_parse_ring(ring, f"{where}: interiors[{i}]") for i, ring in enumerate(raw_interiors))
+    if len(exterior) + sum(len(ring) for ring in interiors) > MAX_POLYGON_POINTS:
+        raise InvalidFilter(f"{where} has more than {MAX_POLYGON_POINTS} points")
+    return GeoPolygon(key, exterior, interiors)
+
+
+def _expect_fields(raw: dict[str, Any], required: set[str], optional: set[str], where: str) -> None:
+    missing, extra = required - set(raw), set(raw) - required - optional
+    if missing or extra:
+        raise InvalidFilter(f"{where} expects fields {sorted(required | optional)}, got {sorted(raw)}")
+
+
+def _parse_geo_point(raw: object, where: str) -> GeoPoint:
+    if not isinstance(raw, dict) or set(raw) != {"lon", "lat"}:
+        raise InvalidFilter(f'{where} must be a geo point {{"lon": x, "lat": y}}, got {raw!r}')
+    lon, lat = raw["lon"], raw["lat"]
+    for name, value, limit in (("lon", lon, 180), ("lat", lat, 90)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not -limit <= value <= limit:
+            raise InvalidFilter(f"{where}: {name} must be a number in [-{limit}, {limit}], got {value!r}")
+    return float(lon), float(lat)
+
+
+def _parse_ring(raw: object, where: str) -> tuple[GeoPoint, ...]:
+    if not isinstance(raw, dict) or set(raw) != {"points"} or not isinstance(raw["points"], list):
+        raise InvalidFilter(f'{where} must be {{"points": [geo point, ...]}}')
+    points = raw["points"]
+    if len(points) > MAX_POLYGON_POINTS:
+        raise InvalidFilter(f"{where} has more than {MAX_POLYGON_POINTS} points")
+    ring = tuple(_parse_geo_point(point, f"{where}.points[{i}]") for i, point in enumerate(points))
+    if len(ring) < 4:
+        raise InvalidFilter(f"{where} must have at least 4 points (a closed ring), got {len(ring)}")
+    if ring[0] != ring[-1]:
+        raise InvalidFilter(f"{where} must be closed: its first and last points must be the same")
+    return ring
 
 
 def _parse_min_should(raw: object, depth: int, counter: list[int]) -> Filter:
@@ -274,7 +480,10 @@ def _parse_nested(data: dict[str, Any], depth: int, counter: list[int]) -> Filte
     target = data["nested"]
     if set(data) != {"nested"} or not isinstance(target, dict) or set(target) != {"key", "filter"}:
         raise InvalidFilter('nested expects {"key": "<array field>", "filter": {...}}')
-    return Nested(_parse_key(target["key"]), _parse_clauses(target["filter"], depth + 1, counter))
+    key = _parse_key(target["key"])
+    if len(key) > 2 and key.endswith("[]"):  # "a[]" names the array as "a" does (as in Qdrant)
+        key = key[:-2]
+    return Nested(key, _parse_clauses(target["filter"], depth + 1, counter))
 
 
 def _parse_values_count(key: str, bounds: object) -> Filter:
@@ -297,14 +506,34 @@ def _parse_range(key: str, bounds: object) -> Filter:
     unknown = set(bounds) - set(_RANGE_OPS)
     if unknown:
         raise InvalidFilter(f"range on {key!r} has unknown bounds {sorted(unknown)}")
+    given = {name: value for name, value in bounds.items() if value is not None}
+    if any(isinstance(value, str) for value in given.values()):
+        return _parse_datetime_range(key, given)
     parts: list[Filter] = []
     for name, op in _RANGE_OPS.items():
-        if bounds.get(name) is None:
+        if name not in given:
             continue
-        parts.append(Compare(key, op, _require_number(bounds[name], key)))
+        parts.append(Compare(key, op, _require_number(given[name], key)))
     if not parts:
         raise InvalidFilter(f"range on {key!r} has no bounds")
     return parts[0] if len(parts) == 1 else And(tuple(parts))
+
+
+def _parse_datetime_range(key: str, given: dict[str, Any]) -> Filter:
+    parsed: dict[str, int] = {}
+    for name, value in given.items():
+        if not isinstance(value, str):
+            raise InvalidFilter(
+                f"range on {key!r} mixes datetime strings and numbers: bound {name} is {value!r}"
+            )
+        micros = parse_datetime(value)
+        if micros is None:
+            raise InvalidFilter(
+                f"range bound {name} on {key!r} is {value!r}: it needs a number or an RFC 3339 "
+                "datetime string (like 2024-05-01T12:30:00Z or 2024-05-01)"
+            )
+        parsed[name] = micros
+    return DatetimeRange(key, **parsed)
 
 
 def _parse_has_id(raw: object) -> Filter:
@@ -317,8 +546,16 @@ def _parse_has_id(raw: object) -> Filter:
 
 
 def _parse_key(key: object) -> str:
-    if not isinstance(key, str) or not key or any(not part for part in key.split(".")):
-        raise InvalidFilter(f"filter key {key!r} must be a non-empty dotted path like 'a.b'")
+    if not isinstance(key, str):
+        raise InvalidFilter(
+            f"filter key {key!r} must be a non-empty dotted path like 'a.b', 'a[].b', 'a[0].b'"
+        )
+    try:
+        parse_path(key)
+    except InvalidPath as err:
+        raise InvalidFilter(
+            f"filter key {key!r} must be a non-empty dotted path like 'a.b', 'a[].b', 'a[0].b': {err}"
+        ) from None
     return key
 
 
@@ -373,8 +610,34 @@ def _condition_to_json(node: Filter) -> dict[str, Any]:
         return {"min_should": {"conditions": conditions, "min_count": node.min_count}}
     if isinstance(node, HasId):
         return {"has_id": sorted(node.ids, key=str)}
+    if isinstance(node, DatetimeRange):
+        bounds = {"gt": node.gt, "gte": node.gte, "lt": node.lt, "lte": node.lte}
+        return {"key": node.key, "range": {k: format_datetime(v) for k, v in bounds.items() if v is not None}}
+    if isinstance(node, Text):
+        return {"key": node.key, "match": {node.mode.value: node.query}}
+    if isinstance(node, Prefix):
+        return {"key": node.key, "match": {"prefix": node.prefix}}
+    if isinstance(node, Regex):
+        return {"key": node.key, "match": {"regex": node.pattern}}
+    if isinstance(node, GeoRadius):
+        center = {"lon": node.lon, "lat": node.lat}
+        return {"key": node.key, "geo_radius": {"center": center, "radius": node.radius}}
+    if isinstance(node, GeoBox):
+        corners = {"top_left": {"lon": node.left, "lat": node.top}}
+        corners["bottom_right"] = {"lon": node.right, "lat": node.bottom}
+        return {"key": node.key, "geo_bounding_box": corners}
+    if isinstance(node, GeoPolygon):
+        rings = {"exterior": _ring_to_json(node.exterior)}
+        return {
+            "key": node.key,
+            "geo_polygon": {**rings, "interiors": [_ring_to_json(r) for r in node.interiors]},
+        }
     if isinstance(node, And):
         return {"must": [_condition_to_json(c) for c in node.children]}
     if isinstance(node, Or):
         return {"should": [_condition_to_json(c) for c in node.children]}
     return {"must_not": [_condition_to_json(node.child)]}
+
+
+def _ring_to_json(ring: tuple[GeoPoint, ...]) -> dict[str, Any]:
+    return {"points": [{"lon": lon, "lat": lat} for lon, lat in ring]}

@@ -205,6 +205,24 @@ class CollectionSchema:
                 return spec
         raise InvalidSchema(self._no_vector(name))
 
+    def searched(self, using: str | None) -> VectorSpec:
+        """The dense vector a search reads: the collection's one (`using` empty), or its named
+        vector `using` (InvalidSchema saying what to name, if that does not fit)."""
+        if not self.named:
+            if using:
+                self.vector(using)  # raises: one unnamed vector
+            return VectorSpec(self.dimension, self.metric, self.dtype, self.hnsw)
+        if not using:
+            names = ", ".join(repr(n) for n, _ in self.vectors) or "none"
+            raise InvalidSchema(
+                f"collection {self.name!r} has named vectors ({names}): say which to search with 'using'"
+            )
+        if using in {n for n, _ in self.sparse_vectors}:
+            raise InvalidSchema(
+                f"vector {using!r} is sparse: query it with {{'indices': [...], 'values': [...]}}"
+            )
+        return self.vector(using)
+
     def sparse(self, name: str) -> SparseSpec:
         """The named sparse vector `name`."""
         for vector_name, spec in self.sparse_vectors:

@@ -288,7 +288,7 @@ class VecStoreVectorStore(VectorStore):
     def _most_marginal(
         self, embedding: list[float], hits: list[Hit], k: int, lambda_mult: float
     ) -> list[Document]:
-        vectors = [hit.vector.tolist() for hit in hits if hit.vector is not None]
+        vectors = [hit.vector.tolist() for hit in hits if isinstance(hit.vector, np.ndarray)]
         if len(vectors) != len(hits):
             raise RuntimeError("the router answered hits without the vectors asked for")
         query = np.asarray(embedding, dtype=np.float32)

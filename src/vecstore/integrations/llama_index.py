@@ -279,7 +279,7 @@ class VecStoreVectorStore(BasePydanticVectorStore):
             threshold = kwargs.get("mmr_threshold", query.mmr_threshold)
             similarities, chosen = get_top_k_mmr_embeddings(
                 embedding,
-                [hit.vector.tolist() for hit in hits if hit.vector is not None],
+                [hit.vector.tolist() for hit in hits if isinstance(hit.vector, np.ndarray)],
                 similarity_top_k=query.similarity_top_k,
                 embedding_ids=list(range(len(hits))),
                 mmr_threshold=threshold,

@@ -16,7 +16,7 @@ import numpy as np
 from aiohttp import web
 
 from vecstore.cluster.codec import decode_command
-from vecstore.cluster.commands import DeletePayloadKeys, OverwritePayload, SetPayload
+from vecstore.cluster.commands import DeletePayloadKeys, OverwritePayload, SetPayload, sparse_vector
 from vecstore.cluster.credentials import node_token
 from vecstore.cluster.errors import InvalidRequest
 from vecstore.cluster.filters import Filter, parse_filter
@@ -89,9 +89,61 @@ async def dry_run_command(service: NodeService, params: Params, body: Any) -> An
     return await service.run_read(lambda: service.shard.dry_run(command))
 
 
+async def search_sparse(service: NodeService, params: Params, body: Body) -> Body:
+    """POST /v1/collections/{name}/search with `"sparse": [{"indices", "values"}]` and
+    `using`: exact top-k by dot product over a named sparse vector (query values already
+    weighted by the router when the vector has the idf modifier)."""
+    await service.catch_up(body)
+    await service.check_consistency(parse_consistency(body.get("consistency")))
+    name = params["name"]
+    using = body.get("using")
+    if not isinstance(using, str):
+        raise InvalidRequest("a sparse search names its vector: 'using'")
+    raw = field_list(body, "sparse")
+    if not raw or not all(isinstance(q, dict) and set(q) == {"indices", "values"} for q in raw):
+        raise InvalidRequest("'sparse' must be a non-empty list of {indices, values} objects")
+    queries = [sparse_vector(q["indices"], q["values"], f"sparse[{n}]") for n, q in enumerate(raw)]
+    k = field_int(body, "k", 10, 1, MAX_K) or 10
+    condition = filter_of(body)
+    with_payload = field_bool(body, "with_payload", True)
+    threshold = field_float(body, "score_threshold")
+    rows = service.shard.collection(name)
+    wanted = _vector_names(rows.schema, body)
+
+    def run() -> list[list[Record]]:
+        found = service.shard.sparse_search(
+            name, using, queries, k, condition, with_payload=with_payload, score_threshold=threshold
+        )
+        return [_attach(service, name, row, wanted) for row in found]  # type: ignore[arg-type]
+
+    results = await service.run_read(run)
+    return {
+        "status": "ok",
+        "results": [[hit.to_dict() for hit in row] for row in results],
+        "epoch": service.shard.epoch,
+    }
+
+
+async def sparse_stats(service: NodeService, params: Params, body: Body) -> Body:
+    """POST /v1/collections/{name}/sparse/stats {"using", "indices"}: this shard's part of
+    the IDF statistics (points with the vector, and per index how many use it)."""
+    await service.catch_up(body)
+    await service.check_consistency(parse_consistency(body.get("consistency")))
+    using = body.get("using")
+    indices = field_list(body, "indices")
+    if not isinstance(using, str) or not all(isinstance(i, int) and not isinstance(i, bool) for i in indices):
+        raise InvalidRequest("sparse stats take 'using' (a vector name) and 'indices' (integers)")
+    count, frequencies = await service.run_read(
+        lambda: service.shard.sparse_stats(params["name"], using, indices)
+    )
+    return {"status": "ok", "count": count, "df": frequencies, "epoch": service.shard.epoch}
+
+
 async def search_points(service: NodeService, params: Params, body: Body) -> Body:
     """POST /v1/collections/{name}/search: batch top-k. With `"profile": true` the answer
     has the stages this node and its shard ran (`vecstore.cluster.profile`)."""
+    if "sparse" in body:
+        return await search_sparse(service, params, body)
     asked = field_bool(body, "profile", False)
     profile = Profile(service.node_place) if asked or service.config.query_stages else NO_PROFILE
     if "min_applied" in body:  # read-your-writes: may wait for this replica to apply
@@ -164,7 +216,7 @@ async def search_points(service: NodeService, params: Params, body: Body) -> Bod
     results = await service.searches.submit(key, list(vectors), run_batch)
     if wanted:
         spaces = service.shard.spaces(name)
-        results = [(named.attach_vectors(spaces, row, wanted), shared) for row, shared in results]
+        results = [(named.attach_vectors(rows, spaces, row, wanted), shared) for row, shared in results]
     service.metrics.search_seconds.observe(time.perf_counter() - started)
     if not timed:
         found = [[hit.to_dict() for hit in row] for row, _ in results]
@@ -226,7 +278,8 @@ def _vector_names(schema: CollectionSchema, body: Body) -> list[str] | None:
 def _attach(service: NodeService, name: str, found: list[Record], wanted: list[str] | None) -> list[Record]:
     if not wanted:
         return found
-    return named.attach_vectors(service.shard.spaces(name), found, wanted)
+    shard = service.shard
+    return named.attach_vectors(shard.collection(name), shard.spaces(name), found, wanted)
 
 
 async def scroll_points(service: NodeService, params: Params, body: Body) -> Body:
@@ -334,6 +387,7 @@ ROUTES = (
     Route("GET", "/v1/collections", list_collections),
     Route("POST", "/v1/collections/{name}/search", search_points),
     Route("POST", "/v1/collections/{name}/explain", explain_search),
+    Route("POST", "/v1/collections/{name}/sparse/stats", sparse_stats),
     Route("POST", "/v1/collections/{name}/points/get", get_points),
     Route("POST", "/v1/collections/{name}/points/scroll", scroll_points),
     Route("POST", "/v1/collections/{name}/points/count", count_points),

@@ -23,6 +23,10 @@ from vecstore.cluster.read_token import parse_token
 from vecstore.cluster.schema import CollectionSchema, validate_collection_name
 from vecstore.router.auth import Scope
 from vecstore.router.context import SHARDS, SPEC, RouteInfo, add_route
+from vecstore.router.hybrid import Output
+from vecstore.router.hybrid_engine import hybrid_engine
+from vecstore.router.inference import infer_named
+from vecstore.router.qdrant.prefetch import stage_of
 from vecstore.transport.arrays import as_binary_vectors, binary_vectors_wanted
 from vecstore.transport.server import Handler, body_of, respond
 from vecstore.transport.wire import field_bool, field_float, field_int, field_list
@@ -191,7 +195,10 @@ async def upsert_points(call: Call) -> Any:
         vectors = [p["vector"] for p in points]
         payloads = [p.get("payload") for p in points]
         if any(isinstance(vector, dict) for vector in vectors):  # named vectors: name -> vector
-            answer = await shards.upsert_named(name_of(call), ids, named_columns(vectors), payloads)
+            named = [
+                infer_named(v, f"points[{n}]") if isinstance(v, dict) else v for n, v in enumerate(vectors)
+            ]
+            answer = await shards.upsert_named(name_of(call), ids, named_columns(named), payloads)
             return {**answer, "read_token": shards.read_token()}
     answer = await shards.upsert(name_of(call), ids, vectors, payloads)
     return {**answer, "read_token": shards.read_token()}
@@ -205,7 +212,7 @@ async def update_vectors(call: Call) -> Any:
     if not all(isinstance(p, dict) and "id" in p and isinstance(p.get("vector"), dict) for p in points):
         raise InvalidRequest("each point must be an object with 'id' and 'vector' (vector name -> vector)")
     shards = call.app[SHARDS]
-    vectors = named_columns([p["vector"] for p in points])
+    vectors = named_columns([infer_named(p["vector"], f"points[{n}]") for n, p in enumerate(points)])
     answer = await shards.update_vectors(name_of(call), [p["id"] for p in points], vectors)
     return {**answer, "read_token": shards.read_token()}
 
@@ -366,6 +373,51 @@ async def search(call: Call) -> Any:
     return answer
 
 
+QUERY_FIELDS = (
+    "query",
+    "prefetch",
+    "using",
+    "filter",
+    "params",
+    "limit",
+    "offset",
+    "score_threshold",
+    "with_payload",
+    "with_vector",
+    "consistency",
+    "after",
+    "binary_vectors",
+)
+
+
+async def query(call: Call) -> Any:
+    """POST /v1/collections/{name}/query: a multi-stage query in Qdrant's Query API shape
+    (prefetch, fusion, sparse and BM25 queries, re-scoring, MMR) with native filters."""
+    body = call.body
+    unknown = set(body) - set(QUERY_FIELDS)
+    if unknown:
+        raise InvalidRequest(f"unknown query field(s) {sorted(unknown)}; expected {sorted(QUERY_FIELDS)}")
+    max_k = call.app[SPEC].router.max_k
+    stage = stage_of({k: v for k, v in body.items() if k in STAGE_FIELDS}, max_k, "", parse=_native_filter)
+    offset = field_int(body, "offset", 0, 0, max_k - stage.limit) or 0
+    name = name_of(call)
+    shards = call.app[SHARDS]
+    schema = await shards.schema(name)
+    engine = hybrid_engine(shards, name, schema, consistency_of(body), parse_token(body.get("after")))
+    output = Output(field_bool(body, "with_payload", True), with_vector_of(body), offset)
+    hits = await engine.run(stage, output)
+    if binary_vectors_wanted(body):
+        hits = as_binary_vectors(hits)
+    return {"status": "ok", "result": hits}
+
+
+def _native_filter(raw: object) -> Filter | None:
+    return None if raw is None else parse_filter(raw)
+
+
+STAGE_FIELDS = ("query", "prefetch", "using", "filter", "params", "limit", "score_threshold")
+
+
 async def search_batch(call: Call) -> Any:
     """POST /v1/collections/{name}/search/batch {"searches": [{"vector", ...}, ...]}.
 
@@ -435,6 +487,7 @@ ROUTES = (
     NativeRoute("POST", "/v1/collections/{name}/points/count", count_points, Scope.READ),
     NativeRoute("POST", "/v1/collections/{name}/search", search, Scope.READ),
     NativeRoute("POST", "/v1/collections/{name}/search/batch", search_batch, Scope.READ),
+    NativeRoute("POST", "/v1/collections/{name}/query", query, Scope.READ),
     NativeRoute("GET", "/v1/status", cluster_status, Scope.READ),
 )
 

@@ -267,6 +267,26 @@ NATIVE: tuple[Operation, ...] = (
             ("searches",),
         ),
     ),
+    native(
+        "POST",
+        "/v1/collections/{name}/query",
+        "A multi-stage query: prefetch, fusion, sparse and BM25 queries, re-scoring, MMR",
+        ok(result=array(ref("Hit"))),
+        strict(
+            {
+                "query": ref("QdrantQueryInterface"),
+                "prefetch": {"anyOf": [ref("QdrantPrefetch"), array(ref("QdrantPrefetch"), maxItems=4)]},
+                "using": ref("QdrantVectorName"),
+                "filter": ref("Filter"),
+                "params": ref("QdrantSearchParams"),
+                "limit": {"type": "integer", "minimum": 1, "maximum": 1_000},
+                "offset": {"type": "integer", "minimum": 0, "maximum": 999},
+                "score_threshold": NUMBER,
+                **READ_OPTIONS,
+            },
+            ("query",),
+        ),
+    ),
     native("GET", "/v1/status", "Every node of every shard", ok(nodes=array({"type": "object"}))),
     native(
         "GET",
@@ -277,12 +297,12 @@ NATIVE: tuple[Operation, ...] = (
 )
 
 NATIVE_CONDITION_FORMS: list[Schema] = [
-    strict({"key": qdrant_schemas.KEY, "match": ref("QdrantMatch")}, ("key", "match")),
-    strict({"key": qdrant_schemas.KEY, "range": ref("QdrantRange")}, ("key", "range")),
-    strict({"key": qdrant_schemas.KEY, "contains": qdrant_schemas.SCALAR}, ("key", "contains")),
+    strict({"key": qdrant_schemas.FILTER_KEY, "match": ref("QdrantMatch")}, ("key", "match")),
+    strict({"key": qdrant_schemas.FILTER_KEY, "range": ref("QdrantRange")}, ("key", "range")),
+    strict({"key": qdrant_schemas.FILTER_KEY, "contains": qdrant_schemas.SCALAR}, ("key", "contains")),
     strict(
         {
-            "key": qdrant_schemas.KEY,
+            "key": qdrant_schemas.FILTER_KEY,
             "op": {"type": "string", "enum": ["==", "!="]},
             "value": qdrant_schemas.SCALAR,
         },
@@ -290,20 +310,30 @@ NATIVE_CONDITION_FORMS: list[Schema] = [
     ),
     strict(
         {
-            "key": qdrant_schemas.KEY,
+            "key": qdrant_schemas.FILTER_KEY,
             "op": {"type": "string", "enum": ["<", "<=", ">", ">="]},
             "value": NUMBER,
         },
         ("key", "op", "value"),
     ),
-    strict({"is_empty": strict({"key": qdrant_schemas.KEY}, ("key",))}, ("is_empty",)),
-    strict({"is_null": strict({"key": qdrant_schemas.KEY}, ("key",))}, ("is_null",)),
-    strict({"key": qdrant_schemas.KEY, "values_count": ref("QdrantValuesCount")}, ("key", "values_count")),
+    strict({"is_empty": strict({"key": qdrant_schemas.FILTER_KEY}, ("key",))}, ("is_empty",)),
+    strict({"is_null": strict({"key": qdrant_schemas.FILTER_KEY}, ("key",))}, ("is_null",)),
     strict(
-        {"nested": strict({"key": qdrant_schemas.KEY, "filter": ref("Filter")}, ("key", "filter"))},
+        {"key": qdrant_schemas.FILTER_KEY, "values_count": ref("QdrantValuesCount")}, ("key", "values_count")
+    ),
+    strict(
+        {"nested": strict({"key": qdrant_schemas.FILTER_KEY, "filter": ref("Filter")}, ("key", "filter"))},
         ("nested",),
     ),
     strict({"has_id": array(ref("QdrantPointId"))}, ("has_id",)),
+    *qdrant_schemas.GEO_CONDITIONS,
+    strict(
+        {
+            "key": qdrant_schemas.FILTER_KEY,
+            "match": strict({"regex": {"type": "string", "maxLength": 256}}, ("regex",)),
+        },
+        ("key", "match"),
+    ),
     ref("Filter"),
 ]
 NATIVE_COMPONENTS: dict[str, Schema] = {

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -29,6 +30,7 @@ from vecstore.cluster.commands import (
     DeletePoints,
     DeleteVectors,
     DropCollection,
+    NamedSparse,
     NamedVectors,
     OverwritePayload,
     Selector,
@@ -40,6 +42,7 @@ from vecstore.cluster.commands import (
 from vecstore.cluster.credentials import NO_ACCESS, NodeAccess
 from vecstore.cluster.errors import (
     CollectionNotFound,
+    InvalidRequest,
     InvalidVector,
     Unavailable,
     VecStoreError,
@@ -49,9 +52,10 @@ from vecstore.cluster.filters import Filter, filter_to_json
 from vecstore.cluster.ids import PointId
 from vecstore.cluster.profile import NO_PROFILE, Profile
 from vecstore.cluster.read_token import format_token
-from vecstore.cluster.schema import CollectionSchema
+from vecstore.cluster.schema import CollectionSchema, SparseModifier
 from vecstore.cluster.spec import ClusterSpec, ShardSpec
 from vecstore.cluster.topology import Topology, newest_installed
+from vecstore.router.hybrid import SparseQuery
 from vecstore.router.merge import merge_pages, merge_top_k
 from vecstore.router.metrics import RouterMetrics
 from vecstore.router.profiler import QueryProfiler
@@ -459,7 +463,7 @@ class ShardSet:
         in `ids` of the points that have it, their vectors)."""
         schema = await self.schema(collection)
         whole = Upsert.build_named(collection, ids, vectors, payloads)
-        _check_named(schema, whole.named)
+        _check_named(schema, whole.named, whole.sparse)
 
         def part(positions: list[int]) -> Command:
             positions = sorted(positions)
@@ -470,6 +474,7 @@ class ShardSet:
                 b"",
                 tuple(whole.payloads[p] for p in positions),
                 _named_subset(whole.named, positions),
+                _sparse_subset(whole.sparse, positions),
             )
 
         return await self._write_by_owner(whole.ids, part)
@@ -480,12 +485,13 @@ class ShardSet:
         """Set named vectors of existing points, keeping the rest of each point."""
         schema = await self.schema(collection)
         whole = Upsert.build_named(collection, ids, vectors)  # validates ids and vectors
-        _check_named(schema, whole.named)
+        _check_named(schema, whole.named, whole.sparse)
 
         def part(positions: list[int]) -> Command:
             positions = sorted(positions)
             chosen = tuple(whole.ids[p] for p in positions)
-            return UpdateVectors(collection, chosen, _named_subset(whole.named, positions))
+            named = _named_subset(whole.named, positions)
+            return UpdateVectors(collection, chosen, named, _sparse_subset(whole.sparse, positions))
 
         return await self._write_by_owner(whole.ids, part)
 
@@ -495,7 +501,8 @@ class ShardSet:
         """Remove named vectors from the selected points."""
         schema = await self.schema(collection)
         for name in names:
-            schema.vector(name)
+            if name not in {n for n, _ in schema.sparse_vectors}:
+                schema.vector(name)
         return await self.change(collection, selector, lambda s: DeleteVectors(collection, s, tuple(names)))
 
     async def change(
@@ -666,11 +673,7 @@ class ShardSet:
     ) -> tuple[list[list[Hit]], list[str]]:
         """Scatter a batch of queries to every shard; merge each query's global top-k."""
         body: dict[str, Any] = {"vectors": vectors, "k": k, **options}
-        using = options.get("using")
-        if schema.named or using:
-            higher_is_better = schema.vector(str(using or "")).metric.higher_is_better
-        else:
-            higher_is_better = schema.metric.higher_is_better
+        higher_is_better = schema.searched(options.get("using")).metric.higher_is_better
         if condition is not None:
             body["filter"] = filter_to_json(condition)
         if profile.remote:
@@ -715,6 +718,87 @@ class ShardSet:
             return merged, warnings
 
         return await self._fresh(scatter)
+
+    async def search_sparse(
+        self,
+        collection: str,
+        query: SparseQuery,
+        using: str | None,
+        k: int,
+        condition: Filter | None,
+        consistency: str = "eventual",
+        *,
+        with_payload: bool = True,
+        with_vector: bool | tuple[str, ...] = False,
+        score_threshold: float | None = None,
+        after: Mapping[int, int] | None = None,
+        **_options: Any,
+    ) -> list[dict[str, Any]]:
+        """Exact top-k of one sparse query over the named sparse vector `using`, on every
+        shard, merged. With the idf modifier the query's values are first weighted by the
+        collection-wide inverse document frequency of their indices (statistics gathered
+        from every shard), as Qdrant scores them."""
+        schema = await self.schema(collection)
+        if using is None or using not in {name for name, _ in schema.sparse_vectors}:
+            if using in {name for name, _ in schema.vectors}:
+                raise InvalidRequest(f"vector {using!r} is dense: query it with a list of numbers")
+            schema.sparse(str(using or ""))  # raises, naming the vectors there are
+        assert using is not None
+        indexes = dict(after or {})
+        values = list(query.values)
+        if schema.sparse(using).modifier is SparseModifier.IDF:
+            values = await self._idf_weighted(collection, using, query, consistency, indexes)
+        body: dict[str, Any] = {
+            "sparse": [{"indices": list(query.indices), "values": values}],
+            "using": using,
+            "k": k,
+            "with_payload": with_payload,
+            "with_vector": with_vector,
+            "score_threshold": score_threshold,
+        }
+        if condition is not None:
+            body["filter"] = filter_to_json(condition)
+        path = f"/v1/collections/{collection}/search"
+
+        async def scatter(routed: Topology) -> list[dict[str, Any]]:
+            answers = await self._all_shards(
+                "search",
+                lambda shard, client: client.read(path, body, consistency, indexes.get(shard)),
+                routed,
+            )
+            found = []
+            for shard, answer in answers:
+                if isinstance(answer, VecStoreError):
+                    raise answer
+                self._check_epoch(answer, routed)
+                found.append(self._owned(shard, answer["results"][0], routed))
+            return merge_top_k(found, k, True)
+
+        return await self._fresh(scatter)
+
+    async def _idf_weighted(
+        self, collection: str, using: str, query: SparseQuery, consistency: str, indexes: Mapping[int, int]
+    ) -> list[float]:
+        body = {"using": using, "indices": list(query.indices)}
+        path = f"/v1/collections/{collection}/sparse/stats"
+
+        async def gather(routed: Topology) -> tuple[int, list[int]]:
+            answers = await self._all_shards(
+                "sparse_stats",
+                lambda shard, client: client.read(path, body, consistency, indexes.get(shard)),
+                routed,
+            )
+            total, frequencies = 0, [0] * len(query.indices)
+            for _, answer in answers:
+                if isinstance(answer, VecStoreError):
+                    raise answer
+                self._check_epoch(answer, routed)
+                total += int(answer["count"])
+                frequencies = [a + int(b) for a, b in zip(frequencies, answer["df"], strict=True)]
+            return total, frequencies
+
+        total, frequencies = await self._fresh(gather)
+        return [value * idf(total, df) for value, df in zip(query.values, frequencies, strict=True)]
 
     async def get(
         self,
@@ -838,11 +922,26 @@ class ShardSet:
         return rows
 
 
-def _check_named(schema: CollectionSchema, parts: Sequence[NamedVectors]) -> None:
+def idf(points: int, frequency: int) -> float:
+    """Qdrant's inverse document frequency of an index used by `frequency` of `points`."""
+    return math.log((points - frequency + 0.5) / (frequency + 0.5) + 1)
+
+
+def _check_named(
+    schema: CollectionSchema, parts: Sequence[NamedVectors], sparse: Sequence[NamedSparse]
+) -> None:
     """Refuse (before sending anything) vectors a collection of named vectors does not have."""
     if not schema.named:
         raise InvalidVector(f"collection {schema.name!r} has one unnamed vector; it has no named vectors")
+    for given in sparse:
+        if given.name in {name for name, _ in schema.vectors}:
+            raise InvalidVector(
+                f"vector {given.name!r} is dense: send a list of numbers, not indices and values"
+            )
+        schema.sparse(given.name)
     for part in parts:
+        if part.name in {name for name, _ in schema.sparse_vectors}:
+            raise InvalidVector(f"vector {part.name!r} is sparse: send {{'indices': [...], 'values': [...]}}")
         expected = schema.vector(part.name).dimension
         if part.rows and part.dimension != expected:
             raise InvalidVector(
@@ -860,6 +959,19 @@ def _named_subset(parts: Sequence[NamedVectors], positions: Sequence[int]) -> tu
         matrix = part.matrix()[[j for j, _ in chosen]]
         rows = tuple(row for _, row in chosen)
         subset.append(NamedVectors(part.name, rows, part.dimension if rows else 0, matrix.tobytes()))
+    return tuple(subset)
+
+
+def _sparse_subset(parts: Sequence[NamedSparse], positions: Sequence[int]) -> tuple[NamedSparse, ...]:
+    """The sparse vectors of the points at `positions` (ascending), renumbered for them."""
+    index = {position: row for row, position in enumerate(positions)}
+    subset = []
+    for part in parts:
+        vectors = part.vectors()
+        chosen = [(j, index[p]) for j, p in enumerate(part.rows) if p in index]
+        subset.append(
+            NamedSparse.build(part.name, [row for _, row in chosen], [vectors[j] for j, _ in chosen])
+        )
     return tuple(subset)
 
 

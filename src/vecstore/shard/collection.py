@@ -44,6 +44,7 @@ from vecstore.shard.rwlock import ReadWriteLock
 from vecstore.shard.scorer import Scorer
 from vecstore.shard.segment import SealedSegment, write_segment
 from vecstore.shard.settings import ShardSettings
+from vecstore.shard.sparse import SparseVectors
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,8 @@ class Collection:
         self._sorted_ids: tuple[int, list[tuple[int, int]], list[PointId]] | None = None
         self.payload_index = PayloadIndex()
         self._sorted_tombstones: tuple[int, KeyArray] | None = None
+        self.sparse: dict[str, SparseVectors] = {name: SparseVectors() for name, _ in schema.sparse_vectors}
+        """The sparse vectors of a collection of named vectors, by name (`vecstore.shard.named`)."""
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[None]:

@@ -29,6 +29,7 @@ from vecstore.cluster.commands import (
     DeletePayloadKeys,
     DeletePoints,
     DeleteVectors,
+    NamedSparse,
     NamedVectors,
     OverwritePayload,
     PointCommand,
@@ -45,7 +46,7 @@ from vecstore.shard.memtable import FloatMatrix
 from vecstore.shard.records import Record, ScoredPoint
 
 Result = dict[str, Any]
-VectorOut = dict[str, list[float]]
+VectorOut = dict[str, Any]
 R = TypeVar("R", Record, ScoredPoint)
 
 
@@ -88,6 +89,8 @@ def apply(rows: Collection, spaces: dict[str, Collection], command: PointCommand
             deleted = rows.delete(DeletePoints(command.collection, chosen))
             for space in spaces.values():
                 space.delete(DeletePoints(space.schema.name, _present(space, chosen)))
+            for vectors in rows.sparse.values():
+                vectors.delete(list(chosen.ids or ()))
             return {"status": "ok", "deleted": deleted}
         assert isinstance(command, (SetPayload, OverwritePayload, DeletePayloadKeys))
         updated = rows.change_payloads(_with_selector(command, chosen))
@@ -103,10 +106,17 @@ def _upsert(rows: Collection, spaces: dict[str, Collection], command: Upsert) ->
             f"({', '.join(sorted(spaces)) or 'none dense'}): give each point's vectors by name"
         )
     parts = _checked_parts(rows.schema, spaces, command.named)
+    sparse = _checked_sparse(rows, command.sparse)
     count = len(command.ids)
     written = rows.upsert(
         Upsert(command.collection, command.ids, 1, bytes(4 * count), command.payloads)
     )  # checks ids and payloads before anything changes
+    for name, vectors in rows.sparse.items():
+        given = sparse.get(name)
+        having = set(given.rows) if given is not None else set()
+        vectors.delete([command.ids[p] for p in range(count) if p not in having])
+        if given is not None and given.rows:
+            vectors.upsert([command.ids[p] for p in given.rows], given.vectors())
     for name, space in spaces.items():
         part = parts.get(name)
         having = set(part.rows) if part is not None else set()
@@ -124,10 +134,13 @@ def _update_vectors(rows: Collection, spaces: dict[str, Collection], command: Up
     if len(set(command.ids)) != len(command.ids):
         raise InvalidRequest("a vector update must not name the same point id twice")
     parts = _checked_parts(rows.schema, spaces, command.named)
+    sparse = _checked_sparse(rows, command.sparse)
     payloads = tuple(rows.payload_of(rows.id_map[point_id]) for point_id in command.ids)
     for name, part in parts.items():
         if part.rows:
             spaces[name].upsert(_space_upsert(spaces[name], command.ids, payloads, part))
+    for name, given in sparse.items():
+        rows.sparse[name].upsert([command.ids[p] for p in given.rows], given.vectors())
     return len(command.ids)
 
 
@@ -135,9 +148,12 @@ def _delete_vectors(
     rows: Collection, spaces: dict[str, Collection], command: DeleteVectors, chosen: Selector
 ) -> int:
     for name in command.names:
-        if name not in spaces:
+        if name not in spaces and name not in rows.sparse:
             rows.schema.vector(name)  # raises, naming the vectors there are
     for name in dict.fromkeys(command.names):
+        if name in rows.sparse:
+            rows.sparse[name].delete(list(chosen.ids or ()))
+            continue
         space = spaces[name]
         space.delete(DeletePoints(space.schema.name, _present(space, chosen)))
     return len(chosen.ids or ())
@@ -156,6 +172,17 @@ def _checked_parts(
                 f"vector {part.name!r} has {part.dimension} dimensions, collection "
                 f"{schema.name!r} expects {expected}"
             )
+        parts[part.name] = part
+    return parts
+
+
+def _checked_sparse(rows: Collection, given: Sequence[NamedSparse]) -> dict[str, NamedSparse]:
+    parts: dict[str, NamedSparse] = {}
+    for part in given:
+        if part.name not in rows.sparse:
+            if part.name in {name for name, _ in rows.schema.vectors}:
+                raise InvalidVector(f"vector {part.name!r} is dense: send a list of numbers")
+            rows.schema.sparse(part.name)  # raises, naming the vectors there are
         parts[part.name] = part
     return parts
 
@@ -195,7 +222,7 @@ def vector_names(schema: CollectionSchema, wanted: object) -> list[str]:
     """The vectors a read returns: `true` all, `false` none, or a list of names."""
     if wanted is None or wanted is False:
         return []
-    names = [name for name, _ in schema.vectors]
+    names = [name for name, _ in schema.vectors] + [name for name, _ in schema.sparse_vectors]
     if wanted is True:
         return names
     if not isinstance(wanted, list) or not all(isinstance(n, str) for n in wanted):
@@ -207,14 +234,29 @@ def vector_names(schema: CollectionSchema, wanted: object) -> list[str]:
 
 
 def attach_vectors(
-    spaces: dict[str, Collection], found: list[R], names: Sequence[str], normalize: bool = False
+    rows: Collection,
+    spaces: dict[str, Collection],
+    found: list[R],
+    names: Sequence[str],
+    normalize: bool = False,
 ) -> list[R]:
-    """`found` with each point's named vectors (a point lacking one has no entry for it).
-    `normalize`: cosine vectors as unit vectors (how Qdrant stores them)."""
+    """`found` with each point's named vectors (a point lacking one has no entry for it;
+    sparse ones as {"indices", "values"}). `normalize`: cosine vectors as unit vectors (how
+    Qdrant stores them)."""
     if not names or not found:
         return found
     vectors: list[VectorOut] = [{} for _ in found]
     for name in names:
+        if name in rows.sparse:
+            with rows.reading():
+                for position, point in enumerate(found):
+                    stored = rows.sparse[name].get(point.id)
+                    if stored is not None:
+                        vectors[position][name] = {
+                            "indices": np.asarray(stored[0]).tolist(),
+                            "values": np.asarray(stored[1]).tolist(),
+                        }
+            continue
         space = spaces[name]
         with space.reading():
             present = [(position, space.id_map.get(point.id)) for position, point in enumerate(found)]
@@ -239,3 +281,12 @@ def unit_rows(matrix: FloatMatrix) -> FloatMatrix:
 
 def _with_vector(point: R, vector: VectorOut) -> R:
     return dataclasses.replace(point, vector=vector)
+
+
+def ids_of(rows: Collection, keys: np.ndarray) -> list[PointId]:
+    """The point ids of live keys of a collection (callers hold its lock)."""
+    return [
+        container.ext_id(int(key))
+        for container, positions in rows.group_by_container(keys)
+        for key in keys[positions].tolist()
+    ]

@@ -1,10 +1,11 @@
 """Evaluation of a filter AST against one point's id and payload.
 
-Semantics (documented in docs/filters.md): a dotted key walks nested objects and
-flattens arrays; a condition holds when any value found satisfies it; a missing or
-null field satisfies nothing except `is_empty` (and `Not` of anything). `is_null`,
-`values_count` and `nested` look at the values a key reaches before its last array is
-flattened (qdrant-client's local mode is the reference for them).
+Semantics (documented in docs/filters.md): a key path walks nested objects and
+flattens arrays (`a[0]` picks one element, `a[]` all of them); a condition holds when
+any value found satisfies it; a missing or null field satisfies nothing except
+`is_empty` (and `Not` of anything). `is_null`, `values_count`, `nested` and the geo
+conditions look at the values a key reaches before its last array is flattened
+(qdrant-client's local mode is the reference for them).
 Booleans never equal numbers, and strings never equal numbers.
 """
 
@@ -18,7 +19,11 @@ from vecstore.cluster.filters import (
     Compare,
     CompareOp,
     Contains,
+    DatetimeRange,
     Filter,
+    GeoBox,
+    GeoPolygon,
+    GeoRadius,
     HasId,
     In,
     IsEmpty,
@@ -27,10 +32,16 @@ from vecstore.cluster.filters import (
     Nested,
     Not,
     Or,
+    Prefix,
+    Regex,
     Scalar,
+    Text,
     ValuesCount,
 )
 from vecstore.cluster.ids import PointId
+from vecstore.cluster.payload_path import WILDCARD, parse_path
+from vecstore.shard.geo import geo_point, point_holds
+from vecstore.shard.text_match import string_holds
 
 _ORDERING: dict[CompareOp, Callable[[float, float], bool]] = {
     CompareOp.LT: lambda a, b: a < b,
@@ -41,22 +52,9 @@ _ORDERING: dict[CompareOp, Callable[[float, float], bool]] = {
 
 
 def field_values(payload: dict[str, Any], key: str) -> list[Any]:
-    """All scalar values at a dotted path, with arrays flattened at every level."""
-    current: list[Any] = [payload]
-    for part in key.split("."):
-        following: list[Any] = []
-        for node in current:
-            if isinstance(node, dict) and part in node:
-                child = node[part]
-                if isinstance(child, list):
-                    following.extend(child)
-                elif child is not None:
-                    following.append(child)
-            elif isinstance(node, list):
-                following.extend(item[part] for item in node if isinstance(item, dict) and part in item)
-        current = following
+    """All scalar values at a key path, with arrays flattened at every level."""
     flat: list[Any] = []
-    for value in current:
+    for value in _reached(payload, key, keep_last_array=False):
         if isinstance(value, list):
             flat.extend(v for v in value if v is not None)
         elif value is not None:
@@ -65,19 +63,45 @@ def field_values(payload: dict[str, Any], key: str) -> list[Any]:
 
 
 def raw_values(payload: dict[str, Any], key: str) -> list[Any]:
-    """The values at a dotted path as stored: arrays met on the way are flattened, the last
+    """The values at a key path as stored: arrays met on the way are flattened, the last
     one is not, and nulls are kept (what `is_null`, `values_count` and `nested` look at)."""
+    return _reached(payload, key, keep_last_array=True)
+
+
+def geo_values(payload: dict[str, Any], key: str) -> list[Any]:
+    """The values a geo condition tests: the stored values, an array unwrapped one level."""
+    found: list[Any] = []
+    for value in raw_values(payload, key):
+        if isinstance(value, list):
+            found.extend(value)
+        else:
+            found.append(value)
+    return found
+
+
+def _reached(payload: dict[str, Any], key: str, keep_last_array: bool) -> list[Any]:
+    # A name walks into objects (and through arrays of objects, beyond Qdrant, which needs
+    # `a[].b`); `[]` takes every element of an array, `[i]` one; anything else reaches nothing.
+    items = parse_path(key)
     current: list[Any] = [payload]
-    parts = key.split(".")
-    for depth, part in enumerate(parts):
+    for depth, item in enumerate(items):
         following: list[Any] = []
         for node in current:
-            if isinstance(node, dict) and part in node:
-                following.append(node[part])
+            if isinstance(item, str):
+                if isinstance(node, dict):
+                    if item in node:
+                        following.append(node[item])
+                elif isinstance(node, list):
+                    following.extend(e[item] for e in node if isinstance(e, dict) and item in e)
             elif isinstance(node, list):
-                following.extend(item[part] for item in node if isinstance(item, dict) and part in item)
-        if depth < len(parts) - 1:  # arrays on the way are walked through
-            following = [v for item in following for v in (item if isinstance(item, list) else [item])]
+                if item is WILDCARD:
+                    following.extend(node)
+                elif item < len(node):
+                    following.append(node[item])
+        last = depth == len(items) - 1
+        next_is_name = not last and isinstance(items[depth + 1], str)
+        if next_is_name or (last and not keep_last_array):  # arrays on the way are walked through
+            following = [v for value in following for v in (value if isinstance(value, list) else [value])]
         current = following
     return current
 
@@ -143,6 +167,11 @@ def matches(condition: Filter, point_id: PointId, payload: dict[str, Any]) -> bo
             values_equal(v, wanted) or (isinstance(v, str) and isinstance(wanted, str) and wanted in v)
             for v in field_values(payload, condition.key)
         )
+    if isinstance(condition, DatetimeRange | Text | Prefix | Regex):
+        return any(string_holds(condition, v) for v in field_values(payload, condition.key))
+    if isinstance(condition, GeoRadius | GeoBox | GeoPolygon):
+        points = (geo_point(v) for v in geo_values(payload, condition.key))
+        return any(point is not None and point_holds(condition, *point) for point in points)
     if isinstance(condition, IsEmpty):
         return not field_values(payload, condition.key)
     if isinstance(condition, IsNull):

@@ -19,12 +19,18 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from vecstore.cluster.datetimes import parse_datetime
 from vecstore.cluster.filters import (
     And,
     Compare,
     CompareOp,
     Contains,
+    DatetimeRange,
     Filter,
+    GeoBox,
+    GeoCondition,
+    GeoPolygon,
+    GeoRadius,
     HasId,
     In,
     IsEmpty,
@@ -33,13 +39,20 @@ from vecstore.cluster.filters import (
     Nested,
     Not,
     Or,
+    Prefix,
+    Regex,
     Scalar,
+    StringCondition,
+    Text,
     ValuesCount,
 )
 from vecstore.cluster.ids import PointId
+from vecstore.cluster.payload_path import is_plain_name
+from vecstore.shard.geo_index import GeoColumn, build_geo_column, extend_geo_column
 from vecstore.shard.memtable import KeyArray, MemTable
 from vecstore.shard.payload_filter import field_values, matches
 from vecstore.shard.segment import SealedSegment
+from vecstore.shard.text_match import string_holds
 
 Payload = dict[str, Any]
 Container = MemTable | SealedSegment
@@ -65,12 +78,65 @@ class NotVectorizable(Exception):
     """A filter value numpy cannot compare exactly (a huge integer): evaluate per point."""
 
 
+MAX_CACHED_CONDITIONS = 64
+"""String conditions whose answers per distinct string are kept, per column lineage."""
+
+
 class StringCodes:
-    """Dictionary encoding of the strings of one column lineage; codes only ever grow."""
+    """Dictionary encoding of the strings of one column lineage; codes only ever grow.
+
+    String conditions (words, prefixes, regexes, datetimes) are decided once per distinct
+    string, not per row, and the answers are kept for the next filter.
+    """
 
     def __init__(self) -> None:
         self.codes: dict[str, int] = {}
         self.texts: list[str] = []
+        self._lock = threading.Lock()
+        self._holding: dict[StringCondition, Mask] = {}
+        self._micros = np.zeros(0, np.int64)
+        self._is_datetime = np.zeros(0, bool)
+
+    def holding(self, condition: StringCondition, count: int) -> Mask:
+        """For codes [0, count) at least: whether the string satisfies the condition."""
+        with self._lock:
+            known = self._holding.get(condition)
+        if known is not None and len(known) >= count:
+            return known
+        if isinstance(condition, DatetimeRange):
+            known = self._datetime_holding(condition, count)
+        else:
+            start = 0 if known is None else len(known)
+            fresh = np.fromiter(
+                (string_holds(condition, text) for text in self.texts[start:count]), bool, count - start
+            )
+            known = fresh if known is None else np.concatenate([known, fresh])
+        with self._lock:
+            if len(self._holding) >= MAX_CACHED_CONDITIONS:
+                self._holding.pop(next(iter(self._holding)))
+            self._holding[condition] = known
+        return known
+
+    def _datetime_holding(self, condition: DatetimeRange, count: int) -> Mask:
+        with self._lock:
+            micros, valid = self._micros, self._is_datetime
+        if len(micros) < count:
+            parsed = [parse_datetime(text) for text in self.texts[len(micros) : count]]
+            micros = np.concatenate([micros, np.array([m or 0 for m in parsed], np.int64)])
+            valid = np.concatenate([valid, np.array([m is not None for m in parsed], bool)])
+            with self._lock:
+                if len(micros) > len(self._micros):
+                    self._micros, self._is_datetime = micros, valid
+        result = valid.copy()
+        for bound, compare in (
+            (condition.gt, np.greater),
+            (condition.gte, np.greater_equal),
+            (condition.lt, np.less),
+            (condition.lte, np.less_equal),
+        ):
+            if bound is not None:
+                result &= compare(micros, bound)
+        return result
 
     def code(self, text: str) -> int:
         """The code of a string, assigning the next one if new (builders hold the cache lock)."""
@@ -152,6 +218,15 @@ class Column:
         passing: Mask = (self.kinds == NUMBER) & _ORDERING[op](self.numbers, _exact_float(bound))
         return passing
 
+    def string_holding(self, condition: StringCondition) -> Mask:
+        """Per value: a string satisfying the condition."""
+        result = np.zeros(len(self.kinds), dtype=bool)
+        strings = np.flatnonzero(self.kinds == STRING)
+        if len(strings):
+            holding = self.strings.holding(condition, self.string_count)
+            result[strings] = holding[self.numbers[strings].astype(np.int64)]
+        return result
+
     def containing(self, wanted: Scalar) -> Mask:
         """Per value: equal to `wanted`, or (both strings) having it as a substring."""
         if not isinstance(wanted, str):
@@ -184,7 +259,7 @@ def build_column(payloads: Iterable[Payload], key: str, edits: int, strings: Str
     extra_numbers = array("d")
     extra_rows = array("q")
     awkward = array("q")
-    simple = "." not in key
+    simple = is_plain_name(key)
     for row, payload in enumerate(payloads):
         child = payload.get(key) if simple else None
         if simple and child is None:
@@ -284,10 +359,32 @@ class ColumnCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._columns: dict[str, Column] = {}
+        self._geo: dict[str, GeoColumn] = {}
 
     def used_keys(self) -> list[str]:
         """Payload keys with a column (filters have used them)."""
         return list(self._columns)
+
+    def used_geo_keys(self) -> list[str]:
+        """Payload keys with a geo column (geo filters have used them)."""
+        return list(self._geo)
+
+    def geo_column(self, container: Container, key: str) -> tuple[GeoColumn, Rows]:
+        """The geo column for `key`, current for the container's rows, and rows edited since."""
+        with self._lock:
+            column = self._geo.get(key)
+            if isinstance(container, SealedSegment):
+                if column is None:
+                    column = self._geo[key] = build_geo_column(container.payloads(), key, 0)
+                return column, np.zeros(0, np.int64)
+            stale = _edited_since(container, column.edits) if column is not None else np.zeros(0, np.int64)
+            if column is None or len(stale) > max(MIN_REBUILD_STALE, container.count // 8):
+                column = build_geo_column(container.payloads[: container.count], key, container.edits)
+                stale = np.zeros(0, np.int64)
+            elif column.rows < container.count:
+                column = extend_geo_column(column, container.payloads[column.rows : container.count], key)
+            self._geo[key] = column
+            return column, stale
 
     def column(self, container: Container, key: str) -> tuple[Column, Rows]:
         """The column for `key`, current for the container's rows, and rows edited since it."""
@@ -316,10 +413,19 @@ def _edited_since(memtable: MemTable, edits: int) -> Rows:
     return np.array(sorted(row for row, number in memtable.edited.items() if number > edits), dtype=np.int64)
 
 
-class PayloadIndex:
-    """Column caches of one collection's containers; a cache goes with its container."""
+GEO_PREFIX = "\x00geo:"
+"""Marks a geo column among the keys in use (no payload path starts with NUL)."""
 
-    def __init__(self) -> None:
+
+class PayloadIndex:
+    """Column caches of one collection's containers; a cache goes with its container.
+
+    `use_geo_grid` False makes geo conditions test every geo value of a column instead of
+    looking candidates up in the grid (same answers; the benchmark's baseline).
+    """
+
+    def __init__(self, use_geo_grid: bool = True) -> None:
+        self.use_geo_grid = use_geo_grid
         self._lock = threading.Lock()
         self._caches: weakref.WeakKeyDictionary[Container, ColumnCache] = weakref.WeakKeyDictionary()
 
@@ -332,16 +438,22 @@ class PayloadIndex:
             return found
 
     def keys_in_use(self, containers: Iterable[Container]) -> set[str]:
-        """Keys with a column in any of these containers."""
+        """Keys with a column in any of these containers (geo columns as `GEO_PREFIX + key`)."""
         with self._lock:
             caches = [self._caches.get(c) for c in containers]
-        return {key for cache in caches if cache is not None for key in cache.used_keys()}
+        found = {key for cache in caches if cache is not None for key in cache.used_keys()}
+        return found | {
+            GEO_PREFIX + k for cache in caches if cache is not None for k in cache.used_geo_keys()
+        }
 
     def warm(self, segment: SealedSegment, keys: Iterable[str]) -> None:
         """Build a new segment's columns ahead of the first search (maintenance thread)."""
         cache = self.cache(segment)
         for key in sorted(keys):
-            cache.column(segment, key)
+            if key.startswith(GEO_PREFIX):
+                cache.geo_column(segment, key.removeprefix(GEO_PREFIX))
+            else:
+                cache.column(segment, key)
 
 
 # ---- evaluation ---------------------------------------------------------------------------
@@ -363,6 +475,7 @@ class _Evaluation:
     """One filter over one container's rows: masks from columns, plus rows to redo per point."""
 
     def __init__(self, index: PayloadIndex, container: Container, view: LiveView) -> None:
+        self.use_geo_grid = index.use_geo_grid
         self.container = container
         self.cache = index.cache(container)
         self.view = view
@@ -399,7 +512,19 @@ class _Evaluation:
             return held >= condition.min_count
         if isinstance(condition, IsNull | ValuesCount | Nested):
             raise NotVectorizable  # columns hold flattened non-null values: evaluate per point
+        if isinstance(condition, GeoRadius | GeoBox | GeoPolygon):
+            return self.geo_mask(condition)
+        if isinstance(condition, DatetimeRange | Text | Prefix | Regex):
+            column = self.column(condition.key)
+            return column.any_per_row(column.string_holding(condition))
         return self.field_mask(condition)
+
+    def geo_mask(self, condition: GeoCondition) -> Mask:
+        column, stale = self.cache.geo_column(self.container, condition.key)
+        self.per_point.extend(part for part in (column.awkward, stale) if len(part))
+        result = np.zeros(self.rows, dtype=bool)
+        result[column.matching_rows(condition, self.use_geo_grid)] = True
+        return result
 
     def field_mask(self, condition: Compare | In | Contains) -> Mask:
         column = self.column(condition.key)

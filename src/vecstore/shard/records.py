@@ -15,7 +15,7 @@ class Record:
     id: PointId
     payload: dict[str, Any] | None = None
     """None when the payload was not asked for."""
-    vector: list[float] | dict[str, list[float]] | None = None
+    vector: list[float] | dict[str, Any] | None = None
     """Full-precision vector (named vectors: name -> vector), None when not asked for."""
 
     def to_dict(self) -> dict[str, Any]:
@@ -30,7 +30,7 @@ class ScoredPoint:
     id: PointId
     score: float
     payload: dict[str, Any] | None = None
-    vector: list[float] | dict[str, list[float]] | None = None
+    vector: list[float] | dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""

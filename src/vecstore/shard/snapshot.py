@@ -28,6 +28,7 @@ from vecstore.shard.memtable import MemTable
 from vecstore.shard.ownership import Ownership
 from vecstore.shard.scorer import Scorer
 from vecstore.shard.settings import ShardSettings
+from vecstore.shard.sparse import SparseVectors
 
 SNAPSHOT_FORMAT = 1
 
@@ -78,8 +79,11 @@ def _write_collection(collection: Collection, directory: Path) -> dict[str, Any]
         rows_payloads.extend(memtable.payloads)
     if vectors:
         np.save(directory / "memtable-vectors.npy", np.concatenate(vectors))
+    for name, sparse in collection.sparse.items():
+        sparse.save(directory / f"sparse-{name}")
     return {
         **collection.logical_state(),
+        "sparse": sorted(collection.sparse),
         "segments": segments,
         "memtable_key_lo": memtables[0].key_lo if memtables else collection.next_key,
         "memtable_ids": rows_ids,
@@ -138,7 +142,7 @@ def _read_collection(
         if entry["memtable_ids"]:
             vectors = np.load(source / "memtable-vectors.npy")
             memtable.append(list(entry["memtable_ids"]), vectors, list(entry["memtable_payloads"]))
-        return Collection.restored(
+        collection = Collection.restored(
             schema,
             settings,
             scorer,
@@ -147,6 +151,12 @@ def _read_collection(
             memtable=memtable,
             state=entry,
         )
+        for name in entry.get("sparse", []):  # absent from snapshots of older versions
+            if name not in collection.sparse:
+                raise ValueError(f"snapshot has sparse vector {name!r} that the schema lacks")
+            _link_tree(source / f"sparse-{name}", directory / f"sparse-{name}")
+            collection.sparse[name] = SparseVectors.load(directory / f"sparse-{name}")
+        return collection
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise

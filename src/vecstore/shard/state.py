@@ -43,6 +43,7 @@ from vecstore.cluster.commands import (
     PrepareMigration,
     Selector,
     SetPayload,
+    SparseVector,
     UpdateVectors,
     Upsert,
 )
@@ -358,17 +359,54 @@ class Shard:
     def searched(self, name: str, using: str | None = None) -> Collection:
         """The collection (or, with `using`, the space of a named vector) a search reads."""
         collection = self.collection(name)
-        if not collection.schema.named:
-            if using:
-                collection.schema.vector(using)  # raises: an unnamed vector only
-            return collection
-        if not using:
-            names = ", ".join(repr(n) for n, _ in collection.schema.vectors) or "none"
-            raise InvalidRequest(
-                f"collection {name!r} has named vectors ({names}): say which to search with 'using'"
-            )
-        collection.schema.vector(using)  # raises, naming the vectors there are
-        return self.collection(space_name(name, using))
+        collection.schema.searched(using)  # raises unless `using` fits the collection
+        return self.collection(space_name(name, using)) if using and collection.schema.named else collection
+
+    def sparse_search(
+        self,
+        name: str,
+        using: str,
+        queries: list[SparseVector],
+        k: int,
+        condition: Filter | None = None,
+        *,
+        with_payload: bool = True,
+        score_threshold: float | None = None,
+    ) -> list[list[ScoredPoint]]:
+        """Exact top-k of sparse queries (dot products) over the sparse vector `using`."""
+        rows = self.collection(name)
+        if using not in rows.sparse:
+            if using in {n for n, _ in rows.schema.vectors}:
+                raise InvalidRequest(f"vector {using!r} is dense: query it with a list of numbers")
+            rows.schema.sparse(using)  # raises, naming the vectors there are
+        with rows.reading():
+            allowed = None if condition is None else set(named.ids_of(rows, rows.matching_keys(condition)))
+            space = rows.sparse[using]
+            answers = []
+            for query in queries:
+                found = space.search(query, k, allowed=allowed)
+                answers.append(
+                    [
+                        ScoredPoint(
+                            point_id,
+                            score,
+                            rows.payload_of(rows.id_map[point_id]) if with_payload else None,
+                        )
+                        for point_id, score in found
+                        if score_threshold is None or score >= score_threshold
+                    ]
+                )
+        return answers
+
+    def sparse_stats(self, name: str, using: str, indices: list[int]) -> tuple[int, list[int]]:
+        """Points having the sparse vector `using`, and per index how many of them use it
+        (the shard's part of the collection's IDF statistics)."""
+        rows = self.collection(name)
+        if using not in rows.sparse:
+            rows.schema.sparse(using)
+        with rows.reading():
+            space = rows.sparse[using]
+            return len(space), [int(n) for n in space.document_frequencies(indices)]
 
     def spaces(self, name: str) -> dict[str, Collection]:
         """Vector name -> space, of a collection of named vectors ({} for others)."""
@@ -413,6 +451,7 @@ class Shard:
                         len(c.id_map),
                         c.next_key,
                         c.digest_sum,
+                        *([[name, s.digest()] for name, s in sorted(c.sparse.items())] if c.sparse else []),
                     ]
                     for _, c in sorted(self.collections.items())
                 ],

@@ -304,8 +304,10 @@ class RouterClient:
         consistency: str = "eventual",
         ef: int | None = None,
         exact: bool = False,
+        using: str | None = None,
     ) -> list[list[dict[str, Any]]]:
-        """The top-k hits ({"id", "score", "payload"}) of each query vector, best first."""
+        """The top-k hits ({"id", "score", "payload"}) of each query vector, best first
+        (`using`: the named vector to search)."""
         body: dict[str, Any] = {
             "vectors": vectors,
             "k": k,
@@ -318,6 +320,8 @@ class RouterClient:
             body["filter"] = filter
         if ef is not None:
             body["ef"] = ef
+        if using is not None:
+            body["using"] = using
         answer = await self.request("POST", f"/v1/collections/{collection}/search", body)
         results: list[list[dict[str, Any]]] = answer["results"]
         return results

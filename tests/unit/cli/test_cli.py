@@ -138,7 +138,7 @@ def test_usage_errors_exit_2_with_one_line(capsys: pytest.CaptureFixture[str], t
     assert_error(err, "does not exist")
     code, _, err = run_main(capsys, "collections", "create", "docs")
     assert code == 2
-    assert_error(err, "Missing option '--dim'")
+    assert_error(err, "give either --dim N (one unnamed vector) or --vectors")
     code, _, err = run_main(capsys, "search", "docs", "--consistency", "sometimes")
     assert code == 2
     assert_error(err, "'sometimes' is not one of")

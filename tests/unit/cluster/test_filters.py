@@ -20,6 +20,8 @@ from vecstore.cluster.filters import (
     IsEmpty,
     Not,
     Or,
+    Text,
+    TextMode,
     filter_to_json,
     parse_filter,
 )
@@ -40,7 +42,8 @@ def must(condition: dict[str, Any]) -> dict[str, Any]:
         ({"key": "c", "match": {"any": ["r", "g", 1]}}, In("c", ("r", "g", 1))),
         ({"key": "c", "match": {"any": []}}, In("c", ())),
         ({"key": "c", "match": {"except": ["r"]}}, In("c", ("r",), negate=True)),
-        ({"key": "title", "match": {"text": "cat"}}, Contains("title", "cat")),
+        ({"key": "title", "match": {"text": "cat"}}, Text("title", "cat", TextMode.ALL)),
+        ({"key": "title", "match": {"substring": "cat"}}, Contains("title", "cat")),
         ({"key": "n", "range": {"gt": 1}}, Compare("n", CompareOp.GT, 1)),
         ({"key": "n", "range": {"gte": 1.5}}, Compare("n", CompareOp.GE, 1.5)),
         ({"key": "n", "range": {"lt": -2}}, Compare("n", CompareOp.LT, -2)),

@@ -10,7 +10,15 @@ import msgpack
 import numpy as np
 import pytest
 
-from vecstore.cluster.commands import DeletePayloadKeys, DeletePoints, OverwritePayload, SetPayload, Upsert
+from vecstore.cluster.commands import (
+    DeletePayloadKeys,
+    DeletePoints,
+    DeleteVectors,
+    OverwritePayload,
+    SetPayload,
+    UpdateVectors,
+    Upsert,
+)
 from vecstore.cluster.schema import CollectionSchema
 from vecstore.ingest.records import OPS, Rejection, decode_record, encode_record
 
@@ -24,7 +32,7 @@ def doc(text: str) -> bytes:
 
 def decode(key: bytes | None, value: bytes | None) -> Upsert | DeletePoints | SetPayload | Rejection:
     outcome = decode_record(key, value, SCHEMAS)
-    assert not isinstance(outcome, (OverwritePayload, DeletePayloadKeys))
+    assert isinstance(outcome, (Upsert, DeletePoints, SetPayload, Rejection))
     return outcome
 
 
@@ -56,6 +64,7 @@ def test_every_op_decodes_to_its_point_command() -> None:
         command = decode_record(point.encode(), value, SCHEMAS)
         assert isinstance(command, kind), (op, command)
         assert not isinstance(command, Rejection)
+        assert not isinstance(command, (UpdateVectors, DeleteVectors))
         ids = command.ids if isinstance(command, Upsert) else command.selector.ids
         assert ids == (point,)
 

@@ -14,11 +14,25 @@ from vecstore.cluster.errors import (
     InvalidVector,
     NotImplementedParameter,
 )
-from vecstore.cluster.filters import And, Compare, CompareOp, Contains, HasId, In, IsEmpty, Not, Or
+from vecstore.cluster.filters import (
+    And,
+    Compare,
+    CompareOp,
+    Contains,
+    HasId,
+    In,
+    IsEmpty,
+    Not,
+    Or,
+    Text,
+    TextMode,
+)
 from vecstore.cluster.schema import CollectionSchema, HnswConfig, Metric, StorageDtype
+from vecstore.router.hybrid import Fuse, Mmr, SparseQuery
 from vecstore.router.qdrant.collection import ClusterShape, collection_info, schema_from_qdrant
 from vecstore.router.qdrant.filter import filter_from_qdrant
 from vecstore.router.qdrant.http import qdrant_error
+from vecstore.router.qdrant.prefetch import needs_plan, stage_of
 from vecstore.router.qdrant.query import query_request, scored_points, search_request
 from vecstore.router.qdrant.translate import (
     PayloadSelection,
@@ -49,8 +63,8 @@ def test_supported_conditions_translate() -> None:
         (
             Compare("color", CompareOp.EQ, "red"),
             And((Compare("n", CompareOp.GE, 1), Compare("n", CompareOp.LT, 5))),
-            In("tags.name", ("a", "b")),
-            Or((Contains("title", "shoe"),)),
+            In("tags[].name", ("a", "b")),
+            Or((Text("title", "shoe", TextMode.ALL),)),
             Not(HasId(frozenset({1, UUID}))),
             Not(IsEmpty("meta")),
         )
@@ -75,13 +89,7 @@ def test_field_level_is_empty_except_substring_and_nesting() -> None:
     ("raw", "named"),
     [
         ({"must": [{"has_vector": "v"}]}, "has_vector"),
-        ({"must": [{"key": "p", "geo_radius": {"center": {"lat": 0, "lon": 0}, "radius": 1}}]}, "geo_radius"),
-        ({"must": [{"key": "p", "geo_bounding_box": {}}]}, "geo_bounding_box"),
-        ({"must": [{"key": "t", "range": {"gt": "2024-01-01T00:00:00Z"}}]}, "datetime range"),
-        ({"must": [{"key": "t", "match": {"phrase": "a b"}}]}, "phrase"),
-        ({"must": [{"key": "t", "match": {"text_any": "a b"}}]}, "text_any"),
-        ({"must": [{"key": "t", "match": {"prefix": "a"}}]}, "prefix"),
-        ({"must": [{"key": "a[0].b", "match": {"value": 1}}]}, "key syntax"),
+        ({"must": [{"slice": {"total": 2, "index": 0}}]}, "slice"),
     ],
 )
 def test_unsupported_conditions_are_named(raw: dict[str, Any], named: str) -> None:
@@ -146,7 +154,12 @@ def test_create_collection_maps_distance_and_hnsw() -> None:
             "vectors.a.multivector_config",
         ),
         ({"vectors": {"a": {"size": 3}}}, InvalidSchema, "vectors.a.distance"),
-        ({"sparse_vectors": {"s": {}}}, NotImplementedParameter, "sparse"),
+        ({"sparse_vectors": {"s": {"modifier": "bm42"}}}, InvalidSchema, "sparse_vectors.s.modifier"),
+        (
+            {"sparse_vectors": {"s": {"index": {"on_disk": 1}}}},
+            InvalidSchema,
+            "sparse_vectors.s.index.on_disk",
+        ),
         (
             {"quantization_config": {"scalar": {"type": "int8"}}},
             NotImplementedParameter,
@@ -226,15 +239,10 @@ def test_upsert_forms_and_duplicates() -> None:
     [
         (
             {"points": [{"id": 1, "vector": {"indices": [1], "values": [1.0]}}]},
-            NotImplementedParameter,
-            "sparse",
+            InvalidVector,
+            "a sparse vector must be named",
         ),
         ({"points": [{"id": 1, "vector": [[1.0], [2.0]]}]}, NotImplementedParameter, "multivectors"),
-        (
-            {"points": [{"id": 1, "vector": {"indices": [1], "values": [1.0]}}]},
-            NotImplementedParameter,
-            "sparse",
-        ),
         (
             {"points": [{"id": 1, "vector": {"text": "hi", "model": "m"}}]},
             NotImplementedParameter,
@@ -387,14 +395,10 @@ def test_query_request_forms() -> None:
 @pytest.mark.parametrize(
     ("body", "named"),
     [
-        ({"query": [1.0], "prefetch": [{"query": [1.0]}]}, "prefetch"),
-        ({"query": {"fusion": "rrf"}}, "fusion"),
         ({"query": {"recommend": {"positive": [1]}}}, "recommend"),
         ({"query": {"discover": {}}}, "discover"),
         ({"query": {"order_by": "a"}}, "order_by"),
-        ({"query": {"nearest": [1.0], "mmr": {"diversity": 0.5}}}, "mmr"),
         ({"query": [[1.0], [2.0]]}, "multivectors"),
-        ({"query": {"indices": [1], "values": [1.0]}}, "sparse"),
         ({"query": {"text": "hello", "model": "m"}}, "inference"),
         ({"query": {"text": "hello"}}, "query kind 'text'"),
         ({"query": [1.0], "lookup_from": {"collection": "x"}}, "lookup_from"),
@@ -441,3 +445,65 @@ def test_named_vectors_in_upserts_and_searches() -> None:
     assert query.using == "a" and query.options()["using"] == "a"
     assert query_request({"query": [1.0], "using": "b"}, max_k=10).using == "b"
     assert "using" not in query_request({"query": [1.0]}, max_k=10).options()
+
+
+def test_multi_stage_queries_parse_into_stage_trees() -> None:
+    body = {
+        "prefetch": [
+            {
+                "query": [1.0, 0.0],
+                "using": "dense",
+                "limit": 20,
+                "filter": {"must": [{"key": "a", "match": {"value": 1}}]},
+            },
+            {"query": {"indices": [7, 3], "values": [0.5, 1.0]}, "using": "sparse", "limit": 30},
+        ],
+        "query": {"rrf": {"k": 10}},
+        "limit": 5,
+    }
+    assert needs_plan(body) and not needs_plan({"query": [1.0]})
+    assert needs_plan({"query": {"nearest": [1.0], "mmr": {"diversity": 0.3}}})
+    stage = stage_of(body, 100, "")
+    assert stage.query == Fuse("rrf", 10) and stage.limit == 5 and stage.searches() == 3
+    dense, sparse = stage.prefetch
+    assert dense.using == "dense" and dense.condition == Compare("a", CompareOp.EQ, 1)
+    assert sparse.query == SparseQuery((3, 7), (1.0, 0.5))  # sorted by index
+    mmr = stage_of({"query": {"nearest": 5, "mmr": {"candidates_limit": 40}}}, 100, "")
+    assert mmr.query == 5 and mmr.mmr == Mmr(0.5, 40)
+
+
+@pytest.mark.parametrize(
+    ("body", "error", "message"),
+    [
+        ({"query": {"fusion": "max"}}, InvalidRequest, "fusion must be rrf or dbsf"),
+        ({"query": {"rrf": {"k": 0}}}, InvalidRequest, "rrf.k"),
+        ({"query": {"nearest": [1.0], "mmr": {"diversity": 2}}}, InvalidRequest, "diversity"),
+        ({"query": {"indices": [1, 1], "values": [1.0, 2.0]}}, InvalidVector, "distinct"),
+        ({"query": {"indices": [1], "values": [1.0, 2.0]}}, InvalidVector, "1 indices but 2 values"),
+        ({"prefetch": {"query": [1.0], "colour": 1}, "query": [1.0]}, InvalidRequest, "colour"),
+        (
+            {"prefetch": {"query": [1.0], "lookup_from": {"collection": "x"}}, "query": [1.0]},
+            NotImplementedParameter,
+            "lookup_from",
+        ),
+        (
+            {"query": {"recommend": {"positive": [1]}}, "prefetch": {"query": [1.0]}},
+            NotImplementedParameter,
+            "recommend",
+        ),
+        (
+            {
+                "prefetch": {
+                    "prefetch": {"prefetch": {"prefetch": {"query": [1.0]}, "query": [1.0]}, "query": [1.0]},
+                    "query": [1.0],
+                },
+                "query": [1.0],
+            },
+            InvalidRequest,
+            "at most 4 levels",
+        ),
+    ],
+)
+def test_multi_stage_refusals(body: dict[str, Any], error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        stage_of(body, 100, "")

@@ -86,10 +86,10 @@ def test_upsert_replaces_the_whole_point_and_payload_changes_reach_every_space(s
         for point_id, key in space.id_map.items():
             assert space.payload_of(key)["tag"] == "x", point_id
     records = reads.get(shard.collection("docs"), [1, 2])
-    found = named.attach_vectors(spaces, records, ["text", "image"])
+    found = named.attach_vectors(shard.collection("docs"), spaces, records, ["text", "image"])
     assert found[0].vector == {"image": [2.0, 2.0, 2.0]}
     assert found[1].vector == {"text": [0.0, 1.0, 0.0, 0.0]}
-    normalized = named.attach_vectors(spaces, records, ["text"], normalize=True)
+    normalized = named.attach_vectors(shard.collection("docs"), spaces, records, ["text"], normalize=True)
     assert normalized[1].vector == {"text": [0.0, 1.0, 0.0, 0.0]}
 
 

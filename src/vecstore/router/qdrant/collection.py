@@ -22,6 +22,8 @@ from vecstore.cluster.schema import (
     CollectionSchema,
     HnswConfig,
     Metric,
+    SparseModifier,
+    SparseSpec,
     StorageDtype,
     VectorSpec,
     validate_vector_name,
@@ -32,7 +34,6 @@ DISTANCES = {"Cosine": Metric.COSINE, "Euclid": Metric.L2, "Dot": Metric.DOT}
 DATATYPES = {"float32": StorageDtype.F32, "float16": StorageDtype.F16}
 HNSW_NAMES = {"m": "connectivity", "ef_construct": "expansion_add"}
 UNSUPPORTED_CREATE = {
-    "sparse_vectors": "sparse vectors",
     "quantization_config": "quantization_config (VecStore has f32/f16 storage; i8 via the native API)",
     "on_disk_payload": "on_disk_payload",
     "strict_mode_config": "strict_mode_config",
@@ -136,6 +137,7 @@ def schema_from_qdrant(name: str, body: Mapping[str, Any], shape: ClusterShape) 
         _tolerated(fields.get(key), key, tolerated)
     unknown = set(fields) - {
         "vectors",
+        "sparse_vectors",
         "hnsw_config",
         "shard_number",
         "replication_factor",
@@ -151,6 +153,11 @@ def schema_from_qdrant(name: str, body: Mapping[str, Any], shape: ClusterShape) 
             "'vectors' must be an object: {size, distance}, or vector name -> {size, distance}"
         )
     hnsw = _hnsw(fields.get("hnsw_config"), "hnsw_config", {})
+    sparse = _sparse_params(fields.get("sparse_vectors"))
+    if ("size" in vectors or "distance" in vectors) and sparse:
+        raise InvalidSchema(
+            "sparse vectors need named dense vectors: vectors: {name: {size, distance}} (or {})"
+        )
     if "size" in vectors or "distance" in vectors:
         spec = _vector_params(vectors, "vectors", hnsw)
         schema = CollectionSchema(name, spec.dimension, spec.metric, spec.dtype, spec.hnsw)
@@ -163,7 +170,40 @@ def schema_from_qdrant(name: str, body: Mapping[str, Any], shape: ClusterShape) 
         if not isinstance(params, dict):
             raise InvalidSchema(f"{where} must be an object with 'size' and 'distance'")
         named[vector_name] = _vector_params(params, where, hnsw)
-    return CollectionSchema.with_named(name, named)
+    return CollectionSchema.with_named(name, named, sparse)
+
+
+SPARSE_MODIFIERS = {"none": SparseModifier.NONE, "idf": SparseModifier.IDF}
+TOLERATED_SPARSE_INDEX = {
+    "full_scan_threshold": COUNT,
+    "on_disk": Tolerated("true or false", lambda value: isinstance(value, bool)),
+    "datatype": Tolerated('"float32"', lambda value: value == "float32"),
+}
+
+
+def _sparse_params(raw: object) -> dict[str, SparseSpec]:
+    """Qdrant's sparse_vectors: name -> {modifier, index}; the index settings are checked
+    and ignored (every shard keeps an exact inverted index in memory)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise InvalidSchema("sparse_vectors must be an object: vector name -> {modifier}")
+    found: dict[str, SparseSpec] = {}
+    for vector_name, params in raw.items():
+        where = f"sparse_vectors.{vector_name}"
+        validate_vector_name(vector_name)
+        fields = present(params) if isinstance(params, dict) else None
+        if fields is None:
+            raise InvalidSchema(f"{where} must be an object")
+        unknown = set(fields) - {"modifier", "index"}
+        if unknown:
+            raise InvalidSchema(f"unknown {where} field(s) {sorted(unknown)}")
+        _tolerated(fields.get("index"), f"{where}.index", TOLERATED_SPARSE_INDEX)
+        modifier = fields.get("modifier", "none")
+        if modifier not in SPARSE_MODIFIERS:
+            raise InvalidSchema(f"{where}.modifier must be none or idf, got {modifier!r}")
+        found[vector_name] = SparseSpec(SPARSE_MODIFIERS[modifier])
+    return found
 
 
 def _vector_params(raw: Mapping[str, Any], where: str, hnsw_base: dict[str, int]) -> VectorSpec:
@@ -292,6 +332,11 @@ def collection_info(
         "optimizer_config": dict(OPTIMIZER_CONFIG),
         "wal_config": dict(WAL_CONFIG),
     }
+    if schema.sparse_vectors:
+        config["params"]["sparse_vectors"] = {
+            vector_name: {"modifier": "idf"} if spec.modifier is SparseModifier.IDF else {}
+            for vector_name, spec in schema.sparse_vectors
+        }
     if quantized:
         # i8 index storage re-scored with full-precision vectors: Qdrant's scalar quantization.
         config["quantization_config"] = {"scalar": {"type": "int8"}}

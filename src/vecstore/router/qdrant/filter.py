@@ -10,23 +10,21 @@ from __future__ import annotations
 from typing import Any
 
 from vecstore.cluster.errors import InvalidFilter, NotImplementedParameter
-from vecstore.cluster.filters import MAX_FILTER_DEPTH, Filter, parse_filter
+from vecstore.cluster.filters import GEO_KINDS, MAX_FILTER_DEPTH, Filter, parse_filter
+from vecstore.cluster.payload_path import InvalidPath, parse_path
 
 CLAUSES = ("must", "should", "must_not")
-FIELD_KINDS = ("match", "range", "is_empty", "is_null", "geo_bounding_box", "geo_radius", "geo_polygon")
+FIELD_KINDS = ("match", "range", "is_empty", "is_null", *GEO_KINDS)
 FIELD_KINDS_ALL = (*FIELD_KINDS, "values_count")
+MATCH_KINDS = ("value", "any", "except", "text", "text_any", "phrase", "prefix", "substring")
 SUPPORTED = (
-    "supported conditions: match value/any/except/text/substring, numeric range, is_empty, is_null, "
-    "values_count, has_id, nested, and must/should/must_not/min_should filters"
+    "supported conditions: match value/any/except/text/text_any/phrase/prefix/substring, numeric "
+    "and datetime range, geo_radius, geo_bounding_box, geo_polygon, is_empty, is_null, values_count, "
+    "has_id, nested, and must/should/must_not/min_should filters"
 )
 UNSUPPORTED_CONDITIONS = {
     "has_vector": "has_vector (VecStore collections have one unnamed vector)",
     "slice": "slice",
-}
-UNSUPPORTED_MATCHES = {
-    "text_any": "full-text match.text_any",
-    "phrase": "full-text match.phrase",
-    "prefix": "match.prefix",
 }
 
 
@@ -93,14 +91,14 @@ def _condition(data: object, where: str, depth: int) -> dict[str, Any]:
             target = data[standalone]
             if not isinstance(target, dict) or "key" not in target:
                 raise InvalidFilter(f'{where}: {standalone} expects {{"key": "<field>"}}')
-            return {standalone: {"key": payload_key(target["key"], where)}}
+            return {standalone: {"key": filter_key(target["key"], where)}}
     if "nested" in present and "key" not in present:
         _only(present, {"nested"}, where)
         target = data["nested"]
         if not isinstance(target, dict) or "key" not in target or "filter" not in target:
             raise InvalidFilter(f'{where}: nested expects {{"key": "<array field>", "filter": {{...}}}}')
         inner = _clauses(target["filter"], f"{where}.nested.filter", depth + 1)
-        return {"nested": {"key": payload_key(target["key"], where), "filter": inner}}
+        return {"nested": {"key": filter_key(target["key"], where), "filter": inner}}
     if "key" in present:
         return _field_condition(data, present, where)
     raise InvalidFilter(f"{where}: unknown condition {sorted(present)}; {SUPPORTED}")
@@ -113,7 +111,7 @@ def _only(present: set[str], allowed: set[str], where: str) -> None:
 
 
 def _field_condition(data: dict[str, Any], present: set[str], where: str) -> dict[str, Any]:
-    key = payload_key(data["key"], where)
+    key = filter_key(data["key"], where)
     _only(present, {"key", *FIELD_KINDS_ALL}, where)
     kinds = sorted(present & set(FIELD_KINDS_ALL))
     if len(kinds) != 1:
@@ -136,21 +134,16 @@ def _field_condition(data: dict[str, Any], present: set[str], where: str) -> dic
         if not isinstance(operand, dict):
             raise InvalidFilter(f"{where}: values_count on {key!r} must be an object with gt, gte, lt or lte")
         return {"key": key, "values_count": {k: v for k, v in operand.items() if v is not None}}
-    raise _unsupported(f"the {kind} condition (on {key!r})", where)
+    return {"key": key, kind: operand}  # a geo condition: parse_filter validates it
 
 
 def _match(match: object, key: str, where: str) -> dict[str, Any]:
     if not isinstance(match, dict) or len(match) != 1:
-        raise InvalidFilter(f"{where}: match on {key!r} needs exactly one of value, any, except, text")
+        raise InvalidFilter(f"{where}: match on {key!r} needs exactly one of {', '.join(MATCH_KINDS)}")
     ((kind, operand),) = match.items()
-    if kind in UNSUPPORTED_MATCHES:
-        raise _unsupported(f"{UNSUPPORTED_MATCHES[kind]} (on {key!r})", where)
-    if kind in ("value", "any", "except"):
+    if kind in MATCH_KINDS:  # the same names and meanings as ours (Qdrant's match without a text index)
         return {kind: operand}
-    if kind in ("text", "substring"):
-        # Without a full-text index Qdrant's text match is a substring match: so is ours.
-        return {"text": operand}
-    raise InvalidFilter(f"{where}: match kind {kind!r} on {key!r} is not one of value, any, except, text")
+    raise InvalidFilter(f"{where}: match kind {kind!r} on {key!r} is not one of {', '.join(MATCH_KINDS)}")
 
 
 def _range(bounds: object, key: str, where: str) -> dict[str, Any]:
@@ -159,13 +152,23 @@ def _range(bounds: object, key: str, where: str) -> dict[str, Any]:
     unknown = set(bounds) - {"gt", "gte", "lt", "lte"}
     if unknown:
         raise InvalidFilter(f"{where}: range on {key!r} has unknown bound(s) {sorted(unknown)}")
-    if any(isinstance(value, str) for value in bounds.values()):
-        raise _unsupported(f"a datetime range (on {key!r})", where)
+    # string bounds make a datetime range (Qdrant's DatetimeRange): parse_filter reads them
     return {name: value for name, value in bounds.items() if value is not None}
 
 
+def filter_key(key: object, where: str) -> str:
+    """A Qdrant filter key, checked: `a.b`, `a[].b`, `a[0].b` and `"quoted.name"` as in Qdrant."""
+    if not isinstance(key, str):
+        raise InvalidFilter(f"{where}: key must be a string, got {key!r}")
+    try:
+        parse_path(key)
+    except InvalidPath as err:
+        raise InvalidFilter(f"{where}: key {key!r} is not a payload path: {err}") from None
+    return key
+
+
 def payload_key(key: object, where: str) -> str:
-    """A Qdrant payload key in our dotted form: `a[].b` is `a.b` (we flatten arrays anyway)."""
+    """A Qdrant payload key (with_payload) in our dotted form: `a[].b` is `a.b`."""
     if not isinstance(key, str):
         raise InvalidFilter(f"{where}: key must be a string, got {key!r}")
     dotted = key.replace("[]", "")

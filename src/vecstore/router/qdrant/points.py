@@ -29,6 +29,7 @@ from vecstore.router.qdrant.http import (
 from vecstore.router.qdrant.schemas import array, ref
 from vecstore.router.qdrant.translate import (
     Cosine,
+    NamedVector,
     allow_only,
     cosine_of,
     payload_selection,
@@ -90,7 +91,7 @@ async def update_vectors(request: web.Request) -> dict[str, Any]:
     points = body.get("points")
     if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
         raise InvalidRequest("points must be a list of {id, vector} objects")
-    latest: dict[PointId, dict[str, list[float]]] = {}
+    latest: dict[PointId, dict[str, NamedVector]] = {}
     for position, point in enumerate(points):
         allow_only(point, ("id", "vector"), f"points[{position}]")
         if "id" not in point or "vector" not in point:

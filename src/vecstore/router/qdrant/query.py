@@ -255,16 +255,22 @@ def scored_points(
 ) -> list[dict[str, Any]]:
     """Merged hits as Qdrant ScoredPoints, after the offset (cosine vectors normalised, as
     Qdrant answers them). VecStore keeps no point versions: 0."""
-    page = hits[query.offset :]
-    vectors = [hit.get("vector") if query.with_vector else None for hit in page]
-    if query.with_vector:
+    return scored(hits[query.offset :], query.payload, query.with_vector, cosine)
+
+
+def scored(
+    page: Sequence[Mapping[str, Any]], payload: PayloadSelection, with_vector: VectorWanted, cosine: Cosine
+) -> list[dict[str, Any]]:
+    """Hits as Qdrant ScoredPoints (cosine vectors normalised, the payload selected)."""
+    vectors = [hit.get("vector") if with_vector else None for hit in page]
+    if with_vector:
         vectors = answered_vectors(vectors, cosine)
     return [
         {
             "id": hit["id"],
             "version": 0,
             "score": hit["score"],
-            "payload": query.payload.apply(hit.get("payload")),
+            "payload": payload.apply(hit.get("payload")),
             "vector": vector,
         }
         for hit, vector in zip(page, vectors, strict=True)

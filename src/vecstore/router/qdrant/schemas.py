@@ -60,6 +60,12 @@ BOOLEAN = {"type": "boolean"}
 STRING = {"type": "string"}
 KEY = {"type": "string", "pattern": r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$", "maxLength": 64}
 TOP_KEY = {"type": "string", "pattern": r"^[A-Za-z0-9_\-]+$", "maxLength": 64}
+FILTER_KEY = {
+    "type": "string",
+    "pattern": r'^([A-Za-z0-9_\-]+|"[^"]+")(\[[0-9]*\])*(\.([A-Za-z0-9_\-]+|"[^"]+")(\[[0-9]*\])*)*$',
+    "maxLength": 64,
+    "description": 'a payload path: a.b, a[].b, a[0].b, "dotted.name"',
+}
 SCALAR = {"anyOf": [STRING, INTEGER, BOOLEAN]}
 WAIT = {"type": "boolean"}
 ORDERING = {"type": "string", "enum": ["weak", "medium", "strong"]}
@@ -96,6 +102,46 @@ QUERY_PROFILE = strict(
 )
 """A search's stages (`vecstore.cluster.profile.Profile.to_dict`), native and Qdrant APIs alike."""
 
+TEXT = {"type": "string", "maxLength": 4_096}
+DATETIME = {
+    "type": "string",
+    "pattern": r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?$",
+    "maxLength": 40,
+}
+GEO_CONDITIONS: list[Schema] = [
+    strict(
+        {
+            "key": FILTER_KEY,
+            "geo_radius": strict(
+                {"center": ref("QdrantGeoPoint"), "radius": {"type": "number", "minimum": 0}},
+                ("center", "radius"),
+            ),
+        },
+        ("key", "geo_radius"),
+    ),
+    strict(
+        {
+            "key": FILTER_KEY,
+            "geo_bounding_box": strict(
+                {"top_left": ref("QdrantGeoPoint"), "bottom_right": ref("QdrantGeoPoint")},
+                ("top_left", "bottom_right"),
+            ),
+        },
+        ("key", "geo_bounding_box"),
+    ),
+    strict(
+        {
+            "key": FILTER_KEY,
+            "geo_polygon": strict(
+                {"exterior": ref("QdrantGeoRing"), "interiors": array(ref("QdrantGeoRing"), maxItems=8)},
+                ("exterior",),
+            ),
+        },
+        ("key", "geo_polygon"),
+    ),
+]
+"""Geo conditions, native and Qdrant alike (rings must also be closed: checked, not schema)."""
+
 COMPONENTS: dict[str, Schema] = {
     "QueryProfile": QUERY_PROFILE,
     "QdrantError": strict(
@@ -115,12 +161,72 @@ COMPONENTS: dict[str, Schema] = {
     "QdrantPayload": {"type": "object"},
     "QdrantVector": array(FLOAT32, minItems=1, maxItems=65_536),
     "QdrantVectorName": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"},
+    "QdrantSparseVector": strict(
+        {
+            "indices": array({"type": "integer", "minimum": 0, "maximum": 2**32 - 1}, maxItems=4_096),
+            "values": array(FLOAT32, maxItems=4_096),
+        },
+        ("indices", "values"),
+    ),
     "QdrantNamedVectors": {
         "type": "object",
         "propertyNames": ref("QdrantVectorName"),
-        "additionalProperties": ref("QdrantVector"),
+        "additionalProperties": {"anyOf": [ref("QdrantVector"), ref("QdrantSparseVector")]},
         "maxProperties": 16,
     },
+    "QdrantNearest": {"anyOf": [ref("QdrantVector"), ref("QdrantPointId"), ref("QdrantSparseVector")]},
+    "QdrantQueryInterface": {
+        "anyOf": [
+            ref("QdrantNearest"),
+            strict(
+                {
+                    "nearest": ref("QdrantNearest"),
+                    "mmr": strict(
+                        {
+                            "diversity": {"type": "number", "minimum": 0, "maximum": 1},
+                            "candidates_limit": {"type": "integer", "minimum": 1, "maximum": 10_000},
+                        }
+                    ),
+                },
+                ("nearest",),
+            ),
+            strict({"fusion": {"type": "string", "enum": ["rrf", "dbsf"]}}, ("fusion",)),
+            strict(
+                {
+                    "rrf": strict(
+                        {
+                            "k": {"type": "integer", "minimum": 1},
+                            "weights": array({"type": "number", "minimum": 0}, maxItems=8),
+                        }
+                    )
+                },
+                ("rrf",),
+            ),
+        ]
+    },
+    "QdrantPrefetchLeaf": strict(
+        {
+            "query": ref("QdrantQueryInterface"),
+            "using": ref("QdrantVectorName"),
+            "filter": ref("QdrantFilter"),
+            "params": ref("QdrantSearchParams"),
+            "score_threshold": NUMBER,
+            "limit": {"type": "integer", "minimum": 1, "maximum": MAX_K},
+        },
+        ("query",),
+    ),
+    "QdrantPrefetch": strict(
+        {
+            "prefetch": {"anyOf": [ref("QdrantPrefetchLeaf"), array(ref("QdrantPrefetchLeaf"), maxItems=4)]},
+            "query": ref("QdrantQueryInterface"),
+            "using": ref("QdrantVectorName"),
+            "filter": ref("QdrantFilter"),
+            "params": ref("QdrantSearchParams"),
+            "score_threshold": NUMBER,
+            "limit": {"type": "integer", "minimum": 1, "maximum": MAX_K},
+        },
+        ("query",),
+    ),
     "QdrantVectorStruct": {"anyOf": [ref("QdrantVector"), ref("QdrantNamedVectors")]},
     "QdrantWithVector": {"anyOf": [BOOLEAN, array(ref("QdrantVectorName"))]},
     "QdrantFilter": strict(
@@ -144,13 +250,14 @@ COMPONENTS: dict[str, Schema] = {
     "QdrantConditions": {"anyOf": [ref("QdrantCondition"), array(ref("QdrantCondition"), maxItems=8)]},
     "QdrantCondition": {
         "anyOf": [
-            strict({"key": KEY, "match": ref("QdrantMatch")}, ("key", "match")),
-            strict({"key": KEY, "range": ref("QdrantRange")}, ("key", "range")),
-            strict({"key": KEY, "is_empty": BOOLEAN}, ("key", "is_empty")),
-            strict({"is_empty": strict({"key": KEY}, ("key",))}, ("is_empty",)),
-            strict({"key": KEY, "is_null": BOOLEAN}, ("key", "is_null")),
-            strict({"is_null": strict({"key": KEY}, ("key",))}, ("is_null",)),
-            strict({"key": KEY, "values_count": ref("QdrantValuesCount")}, ("key", "values_count")),
+            strict({"key": FILTER_KEY, "match": ref("QdrantMatch")}, ("key", "match")),
+            strict({"key": FILTER_KEY, "range": ref("QdrantRange")}, ("key", "range")),
+            strict({"key": FILTER_KEY, "is_empty": BOOLEAN}, ("key", "is_empty")),
+            strict({"is_empty": strict({"key": FILTER_KEY}, ("key",))}, ("is_empty",)),
+            strict({"key": FILTER_KEY, "is_null": BOOLEAN}, ("key", "is_null")),
+            strict({"is_null": strict({"key": FILTER_KEY}, ("key",))}, ("is_null",)),
+            strict({"key": FILTER_KEY, "values_count": ref("QdrantValuesCount")}, ("key", "values_count")),
+            *GEO_CONDITIONS,
             strict(
                 {"nested": strict({"key": KEY, "filter": ref("QdrantFilter")}, ("key", "filter"))},
                 ("nested",),
@@ -164,11 +271,27 @@ COMPONENTS: dict[str, Schema] = {
             strict({"value": SCALAR}, ("value",)),
             strict({"any": {"anyOf": [array(STRING), array(INTEGER)]}}, ("any",)),
             strict({"except": {"anyOf": [array(STRING), array(INTEGER)]}}, ("except",)),
-            strict({"text": STRING}, ("text",)),
-            strict({"substring": STRING}, ("substring",)),
+            *(
+                strict({kind: TEXT}, (kind,))
+                for kind in ("text", "text_any", "phrase", "prefix", "substring")
+            ),
         ]
     },
-    "QdrantRange": strict(dict.fromkeys(("gt", "gte", "lt", "lte"), NUMBER), minProperties=1),
+    "QdrantRange": {
+        "anyOf": [
+            strict(dict.fromkeys(("gt", "gte", "lt", "lte"), NUMBER), minProperties=1),
+            strict(dict.fromkeys(("gt", "gte", "lt", "lte"), DATETIME), minProperties=1),
+        ],
+        "description": "numbers, or RFC 3339 datetimes (Qdrant's DatetimeRange)",
+    },
+    "QdrantGeoPoint": strict(
+        {
+            "lon": {"type": "number", "minimum": -180, "maximum": 180},
+            "lat": {"type": "number", "minimum": -90, "maximum": 90},
+        },
+        ("lon", "lat"),
+    ),
+    "QdrantGeoRing": strict({"points": array(ref("QdrantGeoPoint"), minItems=4, maxItems=64)}, ("points",)),
     "QdrantWithPayload": {
         "anyOf": [
             BOOLEAN,
@@ -256,8 +379,24 @@ COMPONENTS: dict[str, Schema] = {
             "sharding_method": {"type": "string", "enum": ["auto"]},
             "optimizers_config": ref("QdrantOptimizersConfigDiff"),
             "wal_config": ref("QdrantWalConfigDiff"),
+            "sparse_vectors": {
+                "type": "object",
+                "propertyNames": ref("QdrantVectorName"),
+                "additionalProperties": strict(
+                    {
+                        "modifier": {"type": "string", "enum": ["none", "idf"]},
+                        "index": strict(
+                            {
+                                "full_scan_threshold": ignored(UINT64),
+                                "on_disk": ignored(BOOLEAN),
+                                "datatype": {"type": "string", "enum": ["float32"]},
+                            }
+                        ),
+                    }
+                ),
+                "maxProperties": 16,
+            },
         },
-        ("vectors",),
     ),
     "QdrantPointStruct": strict(
         {
@@ -363,7 +502,11 @@ COMPONENTS: dict[str, Schema] = {
                 "anyOf": [
                     ref("QdrantVector"),
                     strict(
-                        {"name": ref("QdrantVectorName"), "vector": ref("QdrantVector")}, ("name", "vector")
+                        {
+                            "name": ref("QdrantVectorName"),
+                            "vector": {"anyOf": [ref("QdrantVector"), ref("QdrantSparseVector")]},
+                        },
+                        ("name", "vector"),
                     ),
                 ]
             },
@@ -382,13 +525,8 @@ COMPONENTS: dict[str, Schema] = {
     ),
     "QdrantQueryRequest": strict(
         {
-            "query": {
-                "anyOf": [
-                    ref("QdrantVector"),
-                    ref("QdrantPointId"),
-                    strict({"nearest": {"anyOf": [ref("QdrantVector"), ref("QdrantPointId")]}}, ("nearest",)),
-                ]
-            },
+            "query": ref("QdrantQueryInterface"),
+            "prefetch": {"anyOf": [ref("QdrantPrefetch"), array(ref("QdrantPrefetch"), maxItems=4)]},
             "filter": ref("QdrantFilter"),
             "params": ref("QdrantSearchParams"),
             "limit": {"type": "integer", "minimum": 1, "maximum": MAX_K},

@@ -7,26 +7,38 @@ options are scattered to the shards together, and each merged top-k is cut at it
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
 
 from vecstore.cluster.errors import InvalidRequest, InvalidVector, NotFound
-from vecstore.cluster.schema import CollectionSchema, VectorSpec
 from vecstore.router.auth import Scope
 from vecstore.router.context import SHARDS
+from vecstore.router.hybrid import Output
+from vecstore.router.hybrid_engine import hybrid_engine, searched
 from vecstore.router.native_api import name_of
+from vecstore.router.qdrant.collection import present
 from vecstore.router.qdrant.http import PROFILE_KEY, READ_QUERY, consistency_of, max_k, qdrant_route
+from vecstore.router.qdrant.prefetch import needs_plan, sparse_search_body, stage_of
 from vecstore.router.qdrant.query import (
+    QUERY_FIELDS,
     NearestQuery,
+    _hashable,
     batch_items,
     query_request,
+    scored,
     scored_points,
     search_request,
 )
 from vecstore.router.qdrant.schemas import array, ref
-from vecstore.router.qdrant.translate import cosine_of
+from vecstore.router.qdrant.translate import (
+    allow_only,
+    cosine_of,
+    payload_selection,
+    refuse,
+    vector_wanted,
+)
 from vecstore.transport.server import body_of
 
 SEARCH_QUERY = (*READ_QUERY, "profile")
@@ -44,7 +56,7 @@ async def run_nearest(
     consistency = consistency_of(request)
     vectors: list[list[float]] = []
     for query in queries:
-        dimension = _searched(schema, query.using).dimension
+        dimension = searched(schema, query.using).dimension
         vector = query.vector if query.vector is not None else await _stored_vector(request, name, query)
         if len(vector) != dimension:
             raise InvalidVector(
@@ -99,21 +111,6 @@ def profile_wanted(request: web.Request) -> bool:
     return value == "true"
 
 
-def _searched(schema: CollectionSchema, using: str | None) -> VectorSpec | CollectionSchema:
-    """What a query searches: the collection's one vector, or its named vector `using`."""
-    if not schema.named:
-        if using:
-            schema.vector(using)  # raises: one unnamed vector
-        return schema
-    if using is None:
-        names = ", ".join(repr(n) for n, _ in schema.vectors) or "none"
-        raise InvalidRequest(
-            f"Wrong input: collection {schema.name!r} has named vectors ({names}): "
-            "name the one to search ('using', or a named vector)"
-        )
-    return schema.vector(using)
-
-
 async def _stored_vector(request: web.Request, name: str, query: NearestQuery) -> list[float]:
     assert query.point_id is not None
     wanted: bool | list[str] = [query.using] if query.using is not None else True
@@ -145,7 +142,11 @@ SCORED = array(ref("QdrantScoredPoint"))
 )
 async def search_points(request: web.Request) -> list[dict[str, Any]]:
     """POST /collections/{name}/points/search."""
-    query = search_request(await body_of(request), max_k(request))
+    body = await body_of(request)
+    sparse = sparse_search_body(body)
+    if sparse is not None:  # a NamedSparseVector: the hybrid engine's sparse search
+        return await run_plan(request, name_of(request), sparse)
+    query = search_request(body, max_k(request))
     return (await run_nearest(request, name_of(request), [query]))[0]
 
 
@@ -176,8 +177,45 @@ async def search_batch(request: web.Request) -> list[list[dict[str, Any]]]:
 )
 async def query_points(request: web.Request) -> dict[str, Any]:
     """POST /collections/{name}/points/query."""
-    query = query_request(await body_of(request), max_k(request))
+    body = await body_of(request)
+    if isinstance(body, dict) and await _planned(request, body):
+        return {"points": await run_plan(request, name_of(request), body)}
+    query = query_request(body, max_k(request))
     return {"points": (await run_nearest(request, name_of(request), [query]))[0]}
+
+
+async def _planned(request: web.Request, body: Mapping[str, Any]) -> bool:
+    """Whether a query request goes to the hybrid engine: multi-stage, sparse or MMR ones
+    (a query by id of a sparse vector too)."""
+    fields = present(body)
+    if needs_plan(fields):
+        return True
+    using = fields.get("using")
+    if not isinstance(using, str):
+        return False
+    schema = await request.app[SHARDS].schema(name_of(request))
+    return using in {name for name, _ in schema.sparse_vectors}
+
+
+async def run_plan(request: web.Request, name: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """A multi-stage query (prefetch, fusion, sparse, MMR) through the hybrid engine."""
+    fields = present(body)
+    allow_only(fields, (*QUERY_FIELDS, "prefetch"), "the query request")
+    refuse(fields, ("shard_key", "lookup_from"))
+    stage = stage_of(fields, max_k(request), "")
+    offset = fields.get("offset", 0)
+    if (
+        isinstance(offset, bool)
+        or not isinstance(offset, int)
+        or not 0 <= offset <= max_k(request) - stage.limit
+    ):
+        raise InvalidRequest(f"offset must be an integer with offset + limit at most {max_k(request)}")
+    payload = payload_selection(fields.get("with_payload"), default=False)
+    with_vector = vector_wanted(fields.get("with_vector"))
+    schema = await request.app[SHARDS].schema(name)
+    engine = hybrid_engine(request.app[SHARDS], name, schema, consistency_of(request))
+    hits = await engine.run(stage, Output(payload.wanted, _hashable(with_vector), offset))
+    return scored(hits, payload, with_vector, cosine_of(await request.app[SHARDS].schema(name)))
 
 
 @qdrant_route(
@@ -190,10 +228,27 @@ async def query_points(request: web.Request) -> dict[str, Any]:
     query=SEARCH_QUERY,
 )
 async def query_batch(request: web.Request) -> list[dict[str, Any]]:
-    """POST /collections/{name}/points/query/batch."""
+    """POST /collections/{name}/points/query/batch: plain nearest queries go to the shards
+    together; multi-stage ones run on their own, concurrently."""
+    name = name_of(request)
     items = batch_items(await body_of(request), max_k(request))
-    queries = [query_request(item, max_k(request)) for item in items]
-    return [{"points": hits} for hits in await run_nearest(request, name_of(request), queries)]
+    planned = [position for position, item in enumerate(items) if await _planned(request, item)]
+    plain = [position for position in range(len(items)) if position not in set(planned)]
+    queries = [query_request(items[position], max_k(request)) for position in plain]
+    answers: list[list[dict[str, Any]]] = [[] for _ in items]
+    found = await asyncio.gather(
+        run_nearest(request, name, queries) if queries else _nothing(),
+        *(run_plan(request, name, dict(items[position])) for position in planned),
+    )
+    for position, hits in zip(plain, found[0], strict=True):
+        answers[position] = hits
+    for position, hits in zip(planned, found[1:], strict=True):
+        answers[position] = hits
+    return [{"points": hits} for hits in answers]
+
+
+async def _nothing() -> list[list[dict[str, Any]]]:
+    return []
 
 
 ROUTES = (search_points, search_batch, query_points, query_batch)

@@ -18,6 +18,7 @@ from vecstore.cluster.commands import Selector
 from vecstore.cluster.errors import InvalidRequest, InvalidVector, NotImplementedParameter
 from vecstore.cluster.ids import PointId, normalize_point_id
 from vecstore.cluster.schema import CollectionSchema, Metric
+from vecstore.router.inference import is_document, sparse_of
 from vecstore.router.qdrant.collection import present
 from vecstore.router.qdrant.filter import filter_from_qdrant, payload_key
 
@@ -161,10 +162,11 @@ def dense_vector(raw: object, where: str) -> list[float]:
     """One dense vector, or an error naming the unsupported vector kind."""
     if isinstance(raw, dict):
         if "indices" in raw or "values" in raw:
-            raise NotImplementedParameter(f"{where}: sparse vectors are not supported")
+            raise InvalidVector(f"{where}: a sparse vector must be named (a collection's sparse_vectors)")
         if "model" in raw:
             raise NotImplementedParameter(
-                f"{where}: server-side inference (documents, images) is not supported"
+                f"{where}: server-side inference (documents, images) into one unnamed dense vector is "
+                "not supported; BM25 documents go to a named sparse vector"
             )
         raise InvalidVector(f"{where}: expected a list of numbers, got an object")
     if not isinstance(raw, list) or not raw:
@@ -186,14 +188,24 @@ def dense_vector(raw: object, where: str) -> list[float]:
     return vector
 
 
-def point_vectors(raw: object, where: str) -> list[float] | dict[str, list[float]]:
-    """A point's vector: one list of numbers, or named vectors (name -> list of numbers)."""
+NamedVector = list[float] | dict[str, Any]
+"""A named vector as given: dense (numbers) or sparse ({"indices", "values"}, checked when
+the command is built)."""
+
+
+def point_vectors(raw: object, where: str) -> list[float] | dict[str, NamedVector]:
+    """A point's vector: one list of numbers, or named vectors (name -> dense or sparse)."""
     if isinstance(raw, dict) and not is_sparse(raw) and not isinstance(raw.get("model"), str):
-        named: dict[str, list[float]] = {}
+        named: dict[str, NamedVector] = {}
         for name, vector in raw.items():
             if not isinstance(name, str):
                 raise InvalidRequest(f"{where}: vector names must be strings")
-            named[name] = dense_vector(vector, f"{where}, vector {name!r}")
+            if isinstance(vector, dict) and is_sparse(vector):
+                named[name] = vector
+            elif is_document(vector):
+                named[name] = sparse_of(vector, f"{where}, vector {name!r}", query=False)
+            else:
+                named[name] = dense_vector(vector, f"{where}, vector {name!r}")
         return named
     return dense_vector(raw, where)
 
@@ -203,7 +215,7 @@ class PointBatch:
     """Points to upsert, one entry each, ids unique (a later duplicate wins, as in Qdrant)."""
 
     ids: list[PointId]
-    vectors: list[list[float] | dict[str, list[float]]]
+    vectors: list[list[float] | dict[str, NamedVector]]
     payloads: list[dict[str, Any] | None]
 
     @property
