@@ -530,7 +530,8 @@ def test_unsupported_query_and_filter_features(client: QdrantClient) -> None:
             client.query_points("refusals", query=query, **arguments)
         assert error_of(raised) == (
             400,
-            "collection 'refusals' has one unnamed vector; it has no vector named 'text'",
+            "Not existing vector name error: text (collection 'refusals' has one unnamed vector; "
+            "it has no vector named 'text')",
         )
 
 

@@ -54,7 +54,7 @@ def field_conditions() -> st.SearchStrategy[dict[str, Any]]:
     return st.one_of(
         st.builds(lambda k: {"is_null": {"key": k}}, keys),
         st.builds(lambda k, v: {"key": k, "is_null": v}, keys, st.booleans()),
-        # is_empty is left out: VecStore counts [null] as empty, Qdrant does not (docs/filters.md)
+        st.builds(lambda k: {"is_empty": {"key": k}}, keys),
         # values_count is pinned by tests/unit/shard/test_payload_filter.py instead: for a
         # missing field this qdrant-client's local mode counts 0, while Qdrant (and the local
         # mode of qdrant-client 1.18, whose congruence test checks it against a server) and

@@ -250,8 +250,8 @@ def named_columns(vectors: Sequence[object]) -> NamedColumns:
     for position, vector in enumerate(vectors):
         if not isinstance(vector, dict):
             raise InvalidVector(
-                f"point {position} gives one unnamed vector; this collection has named vectors: "
-                "give them as an object, vector name -> vector"
+                f"Wrong input: Not existing vector name error: (point {position} gives one unnamed "
+                "vector; this collection has named vectors: give them as an object, vector name -> vector)"
             )
         for name, values in vector.items():
             rows, found = columns.setdefault(name, ([], []))

@@ -231,11 +231,18 @@ class CollectionSchema:
         raise InvalidSchema(self._no_vector(name))
 
     def _no_vector(self, name: str) -> str:
+        # the prefix is Qdrant's message for it (its clients and tests look for it)
         if not self.named:
-            return f"collection {self.name!r} has one unnamed vector; it has no vector named {name!r}"
+            return (
+                f"Not existing vector name error: {name} (collection {self.name!r} has one unnamed "
+                f"vector; it has no vector named {name!r})"
+            )
         dense = ", ".join(repr(n) for n, _ in self.vectors) or "none"
         sparse = ", ".join(repr(n) for n, _ in self.sparse_vectors) or "none"
-        return f"collection {self.name!r} has no vector named {name!r} (dense: {dense}; sparse: {sparse})"
+        return (
+            f"Not existing vector name error: {name} (collection {self.name!r} has no vector named "
+            f"{name!r}; dense: {dense}; sparse: {sparse})"
+        )
 
     def space_schema(self, vector_name: str) -> CollectionSchema:
         """The schema of the shard's space holding the dense vector `vector_name`."""

@@ -172,8 +172,8 @@ def matches(condition: Filter, point_id: PointId, payload: dict[str, Any]) -> bo
     if isinstance(condition, GeoRadius | GeoBox | GeoPolygon):
         points = (geo_point(v) for v in geo_values(payload, condition.key))
         return any(point is not None and point_holds(condition, *point) for point in points)
-    if isinstance(condition, IsEmpty):
-        return not field_values(payload, condition.key)
+    if isinstance(condition, IsEmpty):  # missing, null or []: an array of nulls is a value
+        return all(v is None or v == [] for v in raw_values(payload, condition.key))
     if isinstance(condition, IsNull):
         return any(_is_null(v) for v in raw_values(payload, condition.key))
     if isinstance(condition, ValuesCount):

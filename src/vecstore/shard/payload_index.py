@@ -50,7 +50,7 @@ from vecstore.cluster.ids import PointId
 from vecstore.cluster.payload_path import is_plain_name
 from vecstore.shard.geo_index import GeoColumn, build_geo_column, extend_geo_column
 from vecstore.shard.memtable import KeyArray, MemTable
-from vecstore.shard.payload_filter import field_values, matches
+from vecstore.shard.payload_filter import field_values, matches, raw_values
 from vecstore.shard.segment import SealedSegment
 from vecstore.shard.text_match import string_holds
 
@@ -247,6 +247,13 @@ def _exact_float(value: int | float) -> float:
 # ---- building -----------------------------------------------------------------------------
 
 
+def _holds_only_nulls(payload: Payload, key: str, child: Any, simple: bool) -> bool:
+    """Whether a key with no non-null value still reaches something other than null or []."""
+    if simple:
+        return isinstance(child, list) and bool(child)
+    return any(v is not None and v != [] for v in raw_values(payload, key))
+
+
 def build_column(payloads: Iterable[Payload], key: str, edits: int, strings: StringCodes) -> Column:
     """Read the values at `key` from each payload, in row order.
 
@@ -272,6 +279,8 @@ def build_column(payloads: Iterable[Payload], key: str, edits: int, strings: Str
         if not values:
             kinds.append(EMPTY)
             numbers.append(0.0)
+            if _holds_only_nulls(payload, key, child, simple):
+                awkward.append(row)  # [null]: no value to index, yet not empty (is_empty)
         for position, value in enumerate(values):
             kind, number = _classify(value, strings)
             if kind == OTHER and type(value) not in (dict, list):
@@ -504,7 +513,11 @@ class _Evaluation:
             wanted = [self.view.id_map[i] for i in condition.ids if i in self.view.id_map]
             return self.rows_mask(np.array(sorted(wanted), dtype=np.uint64))
         if isinstance(condition, IsEmpty):
-            return ~self.column(condition.key).has_value()
+            # a row without a non-null value is empty unless it holds nulls in an array (not
+            # empty, as in Qdrant): the column keeps those rows aside, checked point by point
+            column = self.column(condition.key)
+            self.per_point.append(column.awkward)
+            return ~column.has_value()
         if isinstance(condition, MinShould):
             held = np.zeros(self.rows, dtype=np.int64)
             for child in condition.children:

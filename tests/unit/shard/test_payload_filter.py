@@ -140,7 +140,9 @@ def test_missing_or_null_fields_satisfy_no_field_condition(condition: dict[str, 
 )
 def test_is_empty(key: str, expected: bool) -> None:
     assert check({"is_empty": {"key": key}}) is expected
-    assert matches(parse_filter({"must": [{"is_empty": {"key": "x"}}]}), 1, {"x": [None, None]})
+    # an array of nulls is a value (Qdrant): not empty, but null
+    assert not matches(parse_filter({"must": [{"is_empty": {"key": "x"}}]}), 1, {"x": [None, None]})
+    assert matches(parse_filter({"must": [{"is_empty": {"key": "x"}}]}), 1, {"x": []})
 
 
 @pytest.mark.parametrize(
