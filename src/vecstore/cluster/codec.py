@@ -31,6 +31,7 @@ from vecstore.cluster.commands import (
     PrepareMigration,
     Selector,
     SetPayload,
+    SetPayloadIndex,
     UpdateVectors,
     Upsert,
     check_named_rows,
@@ -102,6 +103,8 @@ def _to_body(command: Command) -> tuple[str, Body]:
             return "create_collection", {"schema": schema.to_dict()}
         case DropCollection(name=name):
             return "drop_collection", {"name": name}
+        case SetPayloadIndex(collection=collection, key=key, schema=schema):
+            return "set_payload_index", {"collection": collection, "key": key, "schema": schema}
         case Upsert():
             upsert: Body = {
                 "collection": command.collection,
@@ -261,6 +264,13 @@ def _decode_named(raw: object, points: int) -> tuple[NamedVectors, ...]:
     return tuple(parts)
 
 
+def _decode_payload_index(body: Body) -> SetPayloadIndex:
+    schema = body.get("schema")
+    if schema is not None and not isinstance(schema, dict):
+        raise MalformedCommand("set_payload_index schema must be a map or nil")
+    return SetPayloadIndex(_field(body, "collection", str), _field(body, "key", str), schema)
+
+
 def _decode_upsert(body: Body) -> Upsert:
     ids = tuple(normalize_point_id(i) for i in _field(body, "ids", list))
     dimension = _field(body, "dimension", int)
@@ -373,6 +383,7 @@ def _decode_migrate_in(body: Body) -> MigrateIn:
 _DECODERS: dict[str, Callable[[Body], Command]] = {
     "create_collection": lambda b: CreateCollection(CollectionSchema.from_dict(b["schema"])),
     "drop_collection": lambda b: DropCollection(_field(b, "name", str)),
+    "set_payload_index": _decode_payload_index,
     "upsert": _decode_upsert,
     "delete_points": lambda b: DeletePoints(_field(b, "collection", str), _decode_selector(b["selector"])),
     "set_payload": _decode_payload_command(SetPayload),

@@ -44,6 +44,37 @@ class CreateCollection:
     schema: CollectionSchema
 
 
+PAYLOAD_INDEX_TYPES = ("keyword", "integer", "float", "geo", "text", "bool", "datetime", "uuid")
+
+
+@dataclass(frozen=True)
+class SetPayloadIndex:
+    """Declare (or, with `schema` None, remove) a payload index on `key`: its type and
+    parameters, as Qdrant's field_schema. Recorded in the collection and reported in its
+    info; VecStore's payload columns serve every filtered key either way."""
+
+    collection: str
+    key: str
+    schema: dict[str, Any] | None
+
+    @classmethod
+    def build(cls, collection: str, key: object, schema: object) -> SetPayloadIndex:
+        """Validate a field name and a field schema (a type name or {"type", ...params})."""
+        validate_collection_name(collection)
+        if not isinstance(key, str) or not key or len(key) > 1_024:
+            raise InvalidRequest("field_name must be a non-empty payload key (at most 1,024 characters)")
+        if schema is None:
+            return cls(collection, key, None)
+        given = {"type": schema} if isinstance(schema, str) else schema
+        if not isinstance(given, dict) or given.get("type") not in PAYLOAD_INDEX_TYPES:
+            raise InvalidRequest(
+                f"field_schema must be one of {', '.join(PAYLOAD_INDEX_TYPES)} or an object with one as "
+                f"'type' (and its parameters), got {schema!r}"
+            )
+        validate_payload(given, 16 * 1024)
+        return cls(collection, key, dict(given))
+
+
 @dataclass(frozen=True)
 class DropCollection:
     """Drop a collection and all its points; dropping a missing one is a no-op."""
@@ -450,7 +481,7 @@ class MigrateIn:
 
 
 TopologyCommand = InstallTopology | PrepareMigration | FenceMoving | MigrateIn
-Command = CreateCollection | DropCollection | PointCommand | IngestBatch | TopologyCommand
+Command = CreateCollection | DropCollection | SetPayloadIndex | PointCommand | IngestBatch | TopologyCommand
 
 
 def as_vector_matrix(vectors: npt.ArrayLike, expected_rows: int | None = None) -> FloatMatrix:

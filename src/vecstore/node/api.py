@@ -27,6 +27,7 @@ from vecstore.node.routes import Body, Params, Route, max_body_bytes
 from vecstore.node.rpc_server import RpcServer
 from vecstore.node.service import Consistency, NodeService, parse_consistency
 from vecstore.shard import named, reads, search
+from vecstore.shard.collection import Collection
 from vecstore.shard.records import Record
 from vecstore.shard.search import MAX_K
 from vecstore.transport.rpc import RPC_PATH
@@ -325,11 +326,23 @@ async def list_collections(service: NodeService, params: Params, body: Body) -> 
     await service.catch_up(body)
     shard = service.shard
     collections = [
-        {"schema": c.schema.to_dict(), **c.stats()}
+        {"schema": c.schema.to_dict(), **c.stats(), **_payload_fields(c)}
         for name, c in sorted(shard.collections.items())
         if not named.is_space(name)
     ]
     return {"status": "ok", "collections": collections, "epoch": shard.epoch}
+
+
+def _payload_fields(collection: Collection) -> Body:
+    """Declared payload indexes with the points each covers on this shard."""
+    if not collection.payload_fields:
+        return {}
+    with collection.reading():
+        fields = {
+            key: {"schema": schema, "points": collection.indexed_points(key)}
+            for key, schema in sorted(collection.payload_fields.items())
+        }
+    return {"payload_fields": fields}
 
 
 async def node_status(service: NodeService, params: Params, body: Body) -> Body:

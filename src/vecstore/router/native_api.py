@@ -172,6 +172,23 @@ async def collection_info(call: Call) -> Any:
     return {"status": "ok", **info}
 
 
+async def create_index(call: Call) -> Any:
+    """PUT /v1/collections/{name}/index {"key", "schema"}: declare a payload index (a type
+    name or {"type", ...params}, as Qdrant's field_schema); reported by GET collection."""
+    body = call.body
+    unknown = set(body) - {"key", "schema"}
+    if unknown or "key" not in body or body.get("schema") is None:
+        raise InvalidRequest("a payload index is {'key': payload key, 'schema': type or {'type', ...}}")
+    changed = await call.app[SHARDS].set_payload_index(name_of(call), body["key"], body["schema"])
+    return {"status": "ok", "changed": changed}
+
+
+async def drop_index(call: Call) -> Any:
+    """DELETE /v1/collections/{name}/index/{key}: remove a declared payload index."""
+    changed = await call.app[SHARDS].set_payload_index(name_of(call), call.match_info["key"], None)
+    return {"status": "ok", "changed": changed}
+
+
 async def drop_collection(call: Call) -> Any:
     """DELETE /v1/collections/{name}."""
     dropped = await call.app[SHARDS].drop_collection(name_of(call))
@@ -475,6 +492,8 @@ ROUTES = (
     NativeRoute("PUT", "/v1/collections/{name}", create_collection, Scope.ADMIN),
     NativeRoute("GET", "/v1/collections/{name}", collection_info, Scope.READ),
     NativeRoute("DELETE", "/v1/collections/{name}", drop_collection, Scope.ADMIN),
+    NativeRoute("PUT", "/v1/collections/{name}/index", create_index, Scope.WRITE),
+    NativeRoute("DELETE", "/v1/collections/{name}/index/{key}", drop_index, Scope.WRITE),
     NativeRoute("PUT", "/v1/collections/{name}/points", upsert_points, Scope.WRITE),
     NativeRoute("POST", "/v1/collections/{name}/points/delete", delete_points, Scope.WRITE),
     NativeRoute("PUT", "/v1/collections/{name}/points/vectors", update_vectors, Scope.WRITE),

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from vecstore.cluster.commands import PAYLOAD_INDEX_TYPES
 from vecstore.router.auth import Scope
 from vecstore.router.context import ROUTE_TABLE, RouteInfo, add_route
 from vecstore.router.operation import Operation
@@ -123,9 +124,26 @@ NATIVE: tuple[Operation, ...] = (
             segments=INTEGER,
             indexing_lag=INTEGER,
             tombstones=INTEGER,
+            payload_fields={"type": "object"},
         ),
     ),
     native("DELETE", "/v1/collections/{name}", "Drop a collection", ok(dropped=BOOLEAN)),
+    native(
+        "PUT",
+        "/v1/collections/{name}/index",
+        "Declare a payload index (recorded and reported)",
+        ok(changed=BOOLEAN),
+        strict(
+            {
+                "key": {"type": "string", "minLength": 1, "maxLength": 1_024},
+                "schema": ref("PayloadFieldSchema"),
+            },
+            ("key", "schema"),
+        ),
+    ),
+    native(
+        "DELETE", "/v1/collections/{name}/index/{key}", "Remove a declared payload index", ok(changed=BOOLEAN)
+    ),
     native(
         "PUT",
         "/v1/collections/{name}/points",
@@ -365,6 +383,16 @@ NATIVE_COMPONENTS: dict[str, Schema] = {
             "expansion_search": {"type": "integer", "minimum": 1, "maximum": 10_000},
         }
     ),
+    "PayloadFieldSchema": {
+        "anyOf": [
+            {"type": "string", "enum": list(PAYLOAD_INDEX_TYPES)},
+            {
+                "type": "object",
+                "properties": {"type": {"type": "string", "enum": list(PAYLOAD_INDEX_TYPES)}},
+                "required": ["type"],
+            },
+        ]
+    },
     "VectorSpec": strict(
         {
             "dimension": {"type": "integer", "minimum": 1, "maximum": 65_536},

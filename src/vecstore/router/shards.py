@@ -35,6 +35,7 @@ from vecstore.cluster.commands import (
     OverwritePayload,
     Selector,
     SetPayload,
+    SetPayloadIndex,
     UpdateVectors,
     Upsert,
     validate_payload,
@@ -281,6 +282,13 @@ class ShardSet:
         self.schemas[schema.name] = schema
         return any(r.get("created") for r in results)
 
+    async def set_payload_index(self, name: str, key: object, field_schema: object) -> bool:
+        """Declare (or with `field_schema` None remove) a payload index on every shard."""
+        command = SetPayloadIndex.build(name, key, field_schema)
+        await self.schema(name)  # a missing collection is a 404
+        results = await self._apply_everywhere(command)
+        return any(result.get("changed") for result in results)
+
     async def drop_collection(self, name: str) -> bool:
         """Drop on every shard; True if it existed."""
         results = await self._apply_everywhere(DropCollection(name))
@@ -299,6 +307,7 @@ class ShardSet:
                 routed,
             )
             totals = {"points": 0, "segments": 0, "indexing_lag": 0, "tombstones": 0}
+            fields: dict[str, dict[str, Any]] = {}
             for _, answer in answers:
                 if isinstance(answer, VecStoreError):
                     raise answer
@@ -307,7 +316,10 @@ class ShardSet:
                     if entry["schema"]["name"] == name:
                         for key in totals:
                             totals[key] += int(entry.get(key, 0))
-            return {"schema": schema.to_dict(), **totals}
+                        for key, field in entry.get("payload_fields", {}).items():
+                            known = fields.setdefault(key, {"schema": field["schema"], "points": 0})
+                            known["points"] += int(field["points"])
+            return {"schema": schema.to_dict(), **totals, "payload_fields": fields}
 
         return await self._fresh(gather)
 

@@ -34,7 +34,7 @@ from vecstore.cluster.commands import (
     validate_payload,
 )
 from vecstore.cluster.errors import InvalidRequest, InvalidVector, Unavailable
-from vecstore.cluster.filters import Filter
+from vecstore.cluster.filters import Filter, IsEmpty, Not
 from vecstore.cluster.ids import PointId, point_id_sort_key, point_id_to_routing_key
 from vecstore.cluster.schema import CollectionSchema
 from vecstore.shard.memtable import FloatMatrix, KeyArray, MemTable
@@ -105,6 +105,8 @@ class Collection:
         self.payload_index = PayloadIndex()
         self._sorted_tombstones: tuple[int, KeyArray] | None = None
         self.sparse: dict[str, SparseVectors] = {name: SparseVectors() for name, _ in schema.sparse_vectors}
+        self.payload_fields: dict[str, dict[str, Any]] = {}
+        """Declared payload indexes: key -> Qdrant field schema (reported, replicated)."""
         """The sparse vectors of a collection of named vectors, by name (`vecstore.shard.named`)."""
 
     @contextlib.contextmanager
@@ -133,6 +135,7 @@ class Collection:
             "digest_sum": self.digest_sum,
             "tombstones": sorted(self.tombstones),
             "overrides": [[k, v] for k, v in sorted(self.overrides.items())],
+            "payload_fields": [[k, v] for k, v in sorted(self.payload_fields.items())],
         }
 
     @classmethod
@@ -157,6 +160,7 @@ class Collection:
         collection.digest_sum = int(state["digest_sum"])
         collection.tombstones = {int(key) for key in state["tombstones"]}
         collection.overrides = {int(key): payload for key, payload in state["overrides"]}
+        collection.payload_fields = dict(state.get("payload_fields", []))
         for container in collection.containers():
             for key in np.asarray(container.keys()).tolist():
                 if key in collection.tombstones:
@@ -488,6 +492,11 @@ class Collection:
         self.sealed = []
 
     # ---- counts --------------------------------------------------------------------------
+
+    def indexed_points(self, key: str) -> int:
+        """Live points holding a value at `key` (what a payload index on it covers); callers
+        hold the read lock."""
+        return len(self.matching_keys(Not(IsEmpty(key))))
 
     def stats(self) -> dict[str, Any]:
         """Counts for status and metrics."""

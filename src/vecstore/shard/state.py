@@ -43,6 +43,7 @@ from vecstore.cluster.commands import (
     PrepareMigration,
     Selector,
     SetPayload,
+    SetPayloadIndex,
     SparseVector,
     UpdateVectors,
     Upsert,
@@ -107,6 +108,15 @@ class Shard:
                     return self._create(schema)
                 case DropCollection(name=name):
                     return self._drop(name)
+                case SetPayloadIndex(collection=name, key=key, schema=field_schema):
+                    collection = self.collection(name)
+                    with collection.lock.write():
+                        if field_schema is None:
+                            existed = collection.payload_fields.pop(key, None) is not None
+                        else:
+                            existed = key in collection.payload_fields
+                            collection.payload_fields[key] = field_schema
+                    return {"status": "ok", "changed": field_schema is not None or existed}
                 case IngestBatch():
                     return self._ingest(command)
                 case InstallTopology() | PrepareMigration() | FenceMoving():
@@ -452,6 +462,7 @@ class Shard:
                         c.next_key,
                         c.digest_sum,
                         *([[name, s.digest()] for name, s in sorted(c.sparse.items())] if c.sparse else []),
+                        *([sorted(c.payload_fields.items())] if c.payload_fields else []),
                     ]
                     for _, c in sorted(self.collections.items())
                 ],

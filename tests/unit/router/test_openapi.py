@@ -79,7 +79,8 @@ def test_document_is_valid_openapi_and_references_resolve() -> None:
 
 def test_unsupported_qdrant_endpoints_are_marked() -> None:
     spec = document(app_under_test())
-    index = spec["paths"]["/collections/{name}/index"]["put"]
-    assert index["x-vecstore-unsupported"] is True
-    assert "200" not in index["responses"]
+    snapshots = spec["paths"]["/collections/{name}/snapshots"]["post"]
+    assert snapshots["x-vecstore-unsupported"] is True
+    assert "200" not in snapshots["responses"]
     assert "x-vecstore-unsupported" not in spec["paths"]["/collections/{name}/points/query"]["post"]
+    assert "x-vecstore-unsupported" not in spec["paths"]["/collections/{name}/index"]["put"]

@@ -305,7 +305,7 @@ def _datatype(value: object, where: str) -> StorageDtype:
 
 
 def collection_info(
-    schema: CollectionSchema, totals: Mapping[str, int], shape: ClusterShape
+    schema: CollectionSchema, totals: Mapping[str, Any], shape: ClusterShape
 ) -> dict[str, Any]:
     """Qdrant's CollectionInfo for one of our collections and its summed counts."""
     unnamed = VectorSpec(schema.dimension, schema.metric, schema.dtype, schema.hnsw)
@@ -349,8 +349,19 @@ def collection_info(
         "indexed_vectors_count": max(points - lag, 0),
         "segments_count": int(totals.get("segments", 0)),
         "config": config,
-        "payload_schema": {},
+        "payload_schema": {
+            key: _payload_index_info(field["schema"], int(field["points"]))
+            for key, field in sorted(totals.get("payload_fields", {}).items())
+        },
     }
+
+
+def _payload_index_info(schema: Mapping[str, Any], points: int) -> dict[str, Any]:
+    """Qdrant's PayloadIndexInfo: the type, its parameters when any were given, the points."""
+    info: dict[str, Any] = {"data_type": schema["type"], "points": points}
+    if len(schema) > 1:
+        info["params"] = dict(schema)
+    return info
 
 
 def _vector_info(spec: VectorSpec, collection_hnsw: HnswConfig | None) -> dict[str, Any]:

@@ -6,14 +6,15 @@ from typing import Any
 
 from aiohttp import web
 
-from vecstore.cluster.errors import CollectionConflict, CollectionNotFound
+from vecstore.cluster.errors import CollectionConflict, CollectionNotFound, InvalidRequest
 from vecstore.cluster.schema import CollectionSchema
 from vecstore.router.auth import Scope
 from vecstore.router.context import SHARDS, SPEC
 from vecstore.router.native_api import name_of
-from vecstore.router.qdrant.collection import ClusterShape, collection_info, schema_from_qdrant
-from vecstore.router.qdrant.http import qdrant_route
+from vecstore.router.qdrant.collection import ClusterShape, collection_info, present, schema_from_qdrant
+from vecstore.router.qdrant.http import UPDATE_COMPLETED, WRITE_QUERY, body_object, qdrant_route
 from vecstore.router.qdrant.schemas import BOOLEAN, ref
+from vecstore.router.qdrant.translate import allow_only
 from vecstore.transport.server import body_of
 
 QDRANT_VERSION = "1.20.0"
@@ -108,5 +109,51 @@ async def delete_collection(request: web.Request) -> bool:
     return await request.app[SHARDS].drop_collection(name_of(request))
 
 
-ROUTES = (root, list_collections, get_collection, collection_exists, create_collection, delete_collection)
+@qdrant_route(
+    "PUT",
+    "/collections/{name}/index",
+    "Declare a payload index (recorded and reported; every filtered key is indexed either way)",
+    Scope.WRITE,
+    ref("QdrantUpdateResult"),
+    ref("QdrantCreateFieldIndex"),
+    query=WRITE_QUERY,
+)
+async def create_field_index(request: web.Request) -> dict[str, Any]:
+    """PUT /collections/{name}/index."""
+    body = await body_object(request)
+    allow_only(present(body), ("field_name", "field_schema"), "the create-index request")
+    if present(body).get("field_schema") is None:
+        raise InvalidRequest(
+            "field_schema is required: keyword, integer, float, geo, text, bool, datetime or uuid"
+        )
+    await request.app[SHARDS].set_payload_index(
+        name_of(request), body.get("field_name"), body["field_schema"]
+    )
+    return UPDATE_COMPLETED
+
+
+@qdrant_route(
+    "DELETE",
+    "/collections/{name}/index/{field_name}",
+    "Remove a declared payload index",
+    Scope.WRITE,
+    ref("QdrantUpdateResult"),
+    query=WRITE_QUERY,
+)
+async def delete_field_index(request: web.Request) -> dict[str, Any]:
+    """DELETE /collections/{name}/index/{field_name}."""
+    await request.app[SHARDS].set_payload_index(name_of(request), request.match_info["field_name"], None)
+    return UPDATE_COMPLETED
+
+
+ROUTES = (
+    root,
+    list_collections,
+    get_collection,
+    collection_exists,
+    create_collection,
+    delete_collection,
+    create_field_index,
+    delete_field_index,
+)
 """The service and collection endpoints, in the order they are registered."""

@@ -22,8 +22,6 @@ from vecstore.router.qdrant.schemas import ref
 
 UNSUPPORTED_ENDPOINTS = (
     ("PATCH", "/collections/{name}", "updating collection parameters"),
-    ("PUT", "/collections/{name}/index", "payload indexes (filters work without them)"),
-    ("DELETE", "/collections/{name}/index/{field_name}", "payload indexes"),
     ("POST", "/collections/{name}/points/batch", "batch update operations"),
     ("POST", "/collections/{name}/points/query/groups", "grouped queries"),
     ("POST", "/collections/{name}/points/search/groups", "grouped search"),

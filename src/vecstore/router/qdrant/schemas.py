@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from vecstore.cluster.commands import PAYLOAD_INDEX_TYPES
+
 Schema = dict[str, Any]
 MAX_POINT_ID = 2**64 - 1
 MAX_K = 1_000
@@ -580,6 +582,22 @@ COMPONENTS: dict[str, Schema] = {
             "payload_schema": {"type": "object"},
         },
     },
+    "QdrantCreateFieldIndex": strict(
+        {
+            "field_name": {"type": "string", "minLength": 1, "maxLength": 1_024},
+            "field_schema": {
+                "anyOf": [
+                    {"type": "string", "enum": list(PAYLOAD_INDEX_TYPES)},
+                    {
+                        "type": "object",
+                        "properties": {"type": {"type": "string", "enum": list(PAYLOAD_INDEX_TYPES)}},
+                        "required": ["type"],
+                    },
+                ]
+            },
+        },
+        ("field_name", "field_schema"),
+    ),
     "QdrantUpdateResult": strict(
         {"operation_id": nullable(INTEGER), "status": {"type": "string", "enum": ["completed"]}}, ("status",)
     ),
