@@ -23,6 +23,7 @@ from vecstore.cluster.commands import (
     IngestRecord,
     InstallTopology,
     MigrateIn,
+    NamedMulti,
     NamedSparse,
     NamedVectors,
     OverwritePayload,
@@ -117,6 +118,8 @@ def _to_body(command: Command) -> tuple[str, Body]:
                 upsert["named"] = _named(command.named)
             if command.sparse:
                 upsert["sparse"] = _sparse(command.sparse)
+            if command.multi:
+                upsert["multi"] = _multi(command.multi)
             return "upsert", upsert
         case UpdateVectors():
             update: Body = {
@@ -126,6 +129,8 @@ def _to_body(command: Command) -> tuple[str, Body]:
             }
             if command.sparse:
                 update["sparse"] = _sparse(command.sparse)
+            if command.multi:
+                update["multi"] = _multi(command.multi)
             return "update_vectors", update
         case DeleteVectors():
             return "delete_vectors", {
@@ -213,6 +218,34 @@ def _named(parts: tuple[NamedVectors, ...]) -> list[list[Any]]:
     return [[p.name, list(p.rows), p.dimension, p.vectors] for p in parts]
 
 
+def _multi(parts: tuple[NamedMulti, ...]) -> list[list[Any]]:
+    return [[p.name, list(p.rows), list(p.counts), p.dimension, p.vectors] for p in parts]
+
+
+def _decode_multi(raw: object, points: int) -> tuple[NamedMulti, ...]:
+    if not isinstance(raw, list):
+        raise MalformedCommand("multivectors must be a list")
+    parts = []
+    for entry in raw:
+        if (
+            not isinstance(entry, list)
+            or len(entry) != 5
+            or not isinstance(entry[0], str)
+            or not all(isinstance(x, list) for x in entry[1:3])
+            or not all(isinstance(r, int) and not isinstance(r, bool) for r in [*entry[1], *entry[2]])
+            or not isinstance(entry[3], int)
+            or isinstance(entry[3], bool)
+            or not isinstance(entry[4], bytes)
+        ):
+            raise MalformedCommand("a multivector is [name, rows, counts, dimension, float32 bytes]")
+        parts.append(NamedMulti(entry[0], tuple(entry[1]), tuple(entry[2]), entry[3], entry[4]))
+    try:
+        check_named_rows(parts, points)
+    except InvalidRequest as err:
+        raise MalformedCommand(err.message) from None
+    return tuple(parts)
+
+
 def _sparse(parts: tuple[NamedSparse, ...]) -> list[list[Any]]:
     return [[p.name, list(p.rows), list(p.offsets), p.indices, p.values] for p in parts]
 
@@ -278,20 +311,24 @@ def _decode_upsert(body: Body) -> Upsert:
     payloads = _field(body, "payloads", list)
     named = _decode_named(body["named"], len(ids)) if "named" in body else ()
     sparse = _decode_sparse(body["sparse"], len(ids)) if "sparse" in body else ()
-    if dimension < 0 or (dimension == 0 and "named" not in body and "sparse" not in body):
+    multi = _decode_multi(body["multi"], len(ids)) if "multi" in body else ()
+    if dimension < 0 or (dimension == 0 and not {"named", "sparse", "multi"} & set(body)):
         raise MalformedCommand("upsert sizes disagree: ids, vectors and payloads must match")
     if len(vectors) != len(ids) * dimension * 4 or len(payloads) != len(ids):
         raise MalformedCommand("upsert sizes disagree: ids, vectors and payloads must match")
     if not all(isinstance(p, dict) for p in payloads):
         raise MalformedCommand("upsert payloads must be maps")
-    return Upsert(_field(body, "collection", str), ids, dimension, vectors, tuple(payloads), named, sparse)
+    return Upsert(
+        _field(body, "collection", str), ids, dimension, vectors, tuple(payloads), named, sparse, multi
+    )
 
 
 def _decode_update_vectors(body: Body) -> UpdateVectors:
     ids = tuple(normalize_point_id(i) for i in _field(body, "ids", list))
     sparse = _decode_sparse(body["sparse"], len(ids)) if "sparse" in body else ()
+    multi = _decode_multi(body["multi"], len(ids)) if "multi" in body else ()
     named = _decode_named(body.get("named"), len(ids))
-    return UpdateVectors(_field(body, "collection", str), ids, named, sparse)
+    return UpdateVectors(_field(body, "collection", str), ids, named, sparse, multi)
 
 
 def _decode_delete_vectors(body: Body) -> DeleteVectors:

@@ -203,6 +203,76 @@ class NamedSparse:
 
 
 @dataclass(frozen=True)
+class NamedMulti:
+    """One named multivector of some of a command's points: `rows` are positions in the
+    command's ids (ascending); point r has counts[r] vectors of `dimension` float32 values,
+    stored one after another in `vectors`."""
+
+    name: str
+    rows: tuple[int, ...]
+    counts: tuple[int, ...]
+    dimension: int
+    vectors: bytes
+
+    @classmethod
+    def build(cls, name: str, rows: Sequence[int], matrices: Sequence[object]) -> NamedMulti:
+        """Validate the matrices (lists of equal-length finite vectors, at least one each)."""
+        validate_vector_name(name)
+        if len(rows) != len(matrices):
+            raise InvalidRequest(f"vector {name!r}: {len(rows)} rows but {len(matrices)} multivectors")
+        checked = []
+        for row, raw in zip(rows, matrices, strict=True):
+            if not isinstance(raw, (list, tuple, np.ndarray)) or not len(raw):
+                raise InvalidVector(
+                    f"multivector {name!r} of point {row} must be a non-empty list of vectors"
+                )
+            matrix = as_vector_matrix(raw)
+            if len(matrix) > MAX_MULTIVECTOR_ROWS:
+                raise InvalidVector(
+                    f"multivector {name!r} of point {row} has {len(matrix)} vectors; "
+                    f"at most {MAX_MULTIVECTOR_ROWS}"
+                )
+            checked.append(matrix)
+        dimensions = {int(m.shape[1]) for m in checked}
+        if len(dimensions) > 1:
+            raise InvalidVector(f"multivector {name!r}: its vectors must all have one dimension")
+        dimension = dimensions.pop() if dimensions else 0
+        return cls(
+            name,
+            tuple(rows),
+            tuple(len(m) for m in checked),
+            dimension,
+            b"".join(m.astype("<f4", copy=False).tobytes() for m in checked),
+        )
+
+    def matrices(self) -> list[FloatMatrix]:
+        """One read-only matrix per row."""
+        flat = np.frombuffer(self.vectors, dtype="<f4")
+        found, start = [], 0
+        for count in self.counts:
+            stop = start + count * self.dimension
+            found.append(flat[start:stop].reshape(count, self.dimension))
+            start = stop
+        return found
+
+    def check(self, points: int) -> None:
+        """Raise InvalidRequest unless rows, counts and bytes agree (decoded commands)."""
+        rows = self.rows
+        if any(not 0 <= r < points for r in rows) or any(a >= b for a, b in itertools.pairwise(rows)):
+            raise InvalidRequest(f"multivector {self.name!r}: rows must be ascending positions")
+        if len(self.counts) != len(rows) or any(c < 1 for c in self.counts) or self.dimension < 0:
+            raise InvalidRequest(f"multivector {self.name!r}: counts do not match its rows")
+        if len(self.vectors) != 4 * sum(self.counts) * self.dimension:
+            raise InvalidRequest(f"multivector {self.name!r}: counts do not match its bytes")
+        if not np.isfinite(np.frombuffer(self.vectors, dtype="<f4")).all():
+            raise InvalidRequest(f"multivector {self.name!r}: values not finite")
+
+
+MAX_MULTIVECTOR_ROWS = 1_024
+"""Vectors in one point's multivector (ColBERT documents have a few hundred)."""
+
+
+@dataclass(frozen=True)
 class Upsert:
     """Insert or replace points. `vectors` holds len(ids) x dimension float32 values; in a
     collection of named vectors `dimension` is 0, `vectors` empty, and `named` holds each
@@ -215,6 +285,7 @@ class Upsert:
     payloads: tuple[Payload, ...]
     named: tuple[NamedVectors, ...] = ()
     sparse: tuple[NamedSparse, ...] = ()
+    multi: tuple[NamedMulti, ...] = ()
 
     @classmethod
     def build_named(
@@ -231,9 +302,9 @@ class Upsert:
         numbers, sparse ones {"indices", "values"} objects."""
         rows = np.zeros((len(ids), 1))
         base = cls.build(collection, ids, rows, payloads, max_payload_bytes=max_payload_bytes)
-        dense, sparse = split_named(named)
-        check_named_rows([*dense, *sparse], len(base.ids))
-        return cls(collection, base.ids, 0, b"", base.payloads, dense, sparse)
+        dense, sparse, multi = split_named(named)
+        check_named_rows([*dense, *sparse, *multi], len(base.ids))
+        return cls(collection, base.ids, 0, b"", base.payloads, dense, sparse, multi)
 
     @classmethod
     def build(
@@ -293,34 +364,49 @@ def named_columns(vectors: Sequence[object]) -> NamedColumns:
 
 def split_named(
     named: Mapping[str, tuple[Sequence[int], Any]],
-) -> tuple[tuple[NamedVectors, ...], tuple[NamedSparse, ...]]:
-    """Named vectors (name -> (rows, vectors)) split into the dense and the sparse ones, by
-    what the vectors are ({"indices", "values"} objects are sparse)."""
+) -> tuple[tuple[NamedVectors, ...], tuple[NamedSparse, ...], tuple[NamedMulti, ...]]:
+    """Named vectors (name -> (rows, vectors)) split into dense, sparse and multivectors, by
+    what the vectors are ({"indices", "values"} objects are sparse, lists of lists multi)."""
     dense: list[NamedVectors] = []
     sparse: list[NamedSparse] = []
+    multi: list[NamedMulti] = []
     for name, (rows, vectors) in sorted(named.items()):
         if isinstance(vectors, np.ndarray):
             dense.append(NamedVectors.build(name, rows, vectors))
             continue
         given = list(vectors)
-        kinds = {isinstance(v, dict) for v in given}
-        if kinds == {True}:
+        kinds = {_kind_of(v) for v in given}
+        if kinds == {"sparse"}:
             sparse.append(NamedSparse.build(name, rows, given))
-        elif kinds <= {False}:
+        elif kinds == {"multi"}:
+            multi.append(NamedMulti.build(name, rows, given))
+        elif kinds <= {"dense"}:
             dense.append(NamedVectors.build(name, rows, given))
         else:
-            raise InvalidVector(f"vector {name!r} is dense for some points and sparse for others")
-    return tuple(dense), tuple(sparse)
+            raise InvalidVector(
+                f"vector {name!r} is given in different kinds (dense, sparse, multi) across points"
+            )
+    return tuple(dense), tuple(sparse), tuple(multi)
 
 
-def check_named_rows(parts: Sequence[NamedVectors | NamedSparse], points: int) -> None:
+def _kind_of(vector: object) -> str:
+    if isinstance(vector, dict):
+        return "sparse"
+    if isinstance(vector, (list, tuple)) and vector and isinstance(vector[0], (list, tuple, np.ndarray)):
+        return "multi"
+    if isinstance(vector, np.ndarray) and vector.ndim == 2:
+        return "multi"
+    return "dense"
+
+
+def check_named_rows(parts: Sequence[NamedVectors | NamedSparse | NamedMulti], points: int) -> None:
     """Raise InvalidRequest unless each named vector's rows are distinct, ascending positions
     among `points`, each vector named once."""
     names = [part.name for part in parts]
     if len(set(names)) != len(names):
         raise InvalidRequest("a vector name is given twice")
     for part in parts:
-        if isinstance(part, NamedSparse):
+        if isinstance(part, (NamedSparse, NamedMulti)):
             part.check(points)
             continue
         rows = part.rows
@@ -341,6 +427,7 @@ class UpdateVectors:
     ids: tuple[PointId, ...]
     named: tuple[NamedVectors, ...]
     sparse: tuple[NamedSparse, ...] = ()
+    multi: tuple[NamedMulti, ...] = ()
 
 
 @dataclass(frozen=True)

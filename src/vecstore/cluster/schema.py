@@ -86,24 +86,31 @@ class VectorSpec:
     metric: Metric = Metric.COSINE
     dtype: StorageDtype = StorageDtype.F32
     hnsw: HnswConfig = field(default_factory=HnswConfig)
+    multivector: bool = False
+    """A matrix per point (one row per token), scored by MaxSim (`vecstore.shard.multi`)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON/msgpack form."""
-        return {
+        form = {
             "dimension": self.dimension,
             "metric": self.metric.value,
             "dtype": self.dtype.value,
             "hnsw": _hnsw_dict(self.hnsw),
         }
+        if self.multivector:
+            form["multivector"] = "max_sim"
+        return form
 
     @classmethod
     def from_dict(cls, data: object, name: str) -> VectorSpec:
         """Parse one entry of `vectors`."""
         if not isinstance(data, dict):
             raise InvalidSchema(f"vector {name!r} must be an object, got {type(data).__name__}")
-        unknown = set(data) - {"dimension", "metric", "dtype", "hnsw"}
+        unknown = set(data) - {"dimension", "metric", "dtype", "hnsw", "multivector"}
         if unknown:
             raise InvalidSchema(f"unknown fields of vector {name!r}: {sorted(unknown)}")
+        if data.get("multivector", "max_sim") != "max_sim":
+            raise InvalidSchema(f"vector {name!r}: multivector must be 'max_sim' (the only comparator)")
         if "dimension" not in data:
             raise InvalidSchema(f"vector {name!r} needs a 'dimension'")
         spec = cls(
@@ -111,6 +118,7 @@ class VectorSpec:
             metric=_parse_enum(Metric, data.get("metric", Metric.COSINE.value), "metric"),
             dtype=_parse_enum(StorageDtype, data.get("dtype", StorageDtype.F32.value), "dtype"),
             hnsw=_parse_hnsw(data.get("hnsw")),
+            multivector="multivector" in data,
         )
         _check_dimension(spec.dimension, f"vector {name!r} dimension")
         spec.hnsw.validate()
@@ -221,7 +229,17 @@ class CollectionSchema:
             raise InvalidSchema(
                 f"vector {using!r} is sparse: query it with {{'indices': [...], 'values': [...]}}"
             )
+        if self.vector(using).multivector:
+            raise InvalidSchema(f"vector {using!r} is a multivector: query it with a list of vectors")
         return self.vector(using)
+
+    def dense_spaces(self) -> list[str]:
+        """Names of the named dense vectors kept in spaces of their own (not multivectors)."""
+        return [name for name, spec in self.vectors if not spec.multivector]
+
+    def multivectors(self) -> list[tuple[str, VectorSpec]]:
+        """The named multivectors."""
+        return [(name, spec) for name, spec in self.vectors if spec.multivector]
 
     def sparse(self, name: str) -> SparseSpec:
         """The named sparse vector `name`."""

@@ -16,7 +16,13 @@ import numpy as np
 from aiohttp import web
 
 from vecstore.cluster.codec import decode_command
-from vecstore.cluster.commands import DeletePayloadKeys, OverwritePayload, SetPayload, sparse_vector
+from vecstore.cluster.commands import (
+    DeletePayloadKeys,
+    OverwritePayload,
+    SetPayload,
+    as_vector_matrix,
+    sparse_vector,
+)
 from vecstore.cluster.credentials import node_token
 from vecstore.cluster.errors import InvalidRequest
 from vecstore.cluster.filters import Filter, parse_filter
@@ -125,6 +131,37 @@ async def search_sparse(service: NodeService, params: Params, body: Body) -> Bod
     }
 
 
+async def search_multi(service: NodeService, params: Params, body: Body) -> Body:
+    """POST /v1/collections/{name}/search with `"multi": [matrices]` and `using`: exact
+    top-k by MaxSim over a named multivector."""
+    await service.catch_up(body)
+    await service.check_consistency(parse_consistency(body.get("consistency")))
+    name = params["name"]
+    using = body.get("using")
+    if not isinstance(using, str):
+        raise InvalidRequest("a multivector search names its vector: 'using'")
+    raw = field_list(body, "multi")
+    if not raw:
+        raise InvalidRequest("'multi' must be a non-empty list of query matrices")
+    queries = [as_vector_matrix(matrix) for matrix in raw]
+    k = field_int(body, "k", 10, 1, MAX_K) or 10
+    condition = filter_of(body)
+    with_payload = field_bool(body, "with_payload", True)
+    threshold = field_float(body, "score_threshold")
+    rows = service.shard.collection(name)
+    wanted = _vector_names(rows.schema, body)
+
+    def run() -> list[list[Record]]:
+        found = service.shard.multi_search(
+            name, using, queries, k, condition, with_payload=with_payload, score_threshold=threshold
+        )
+        return [_attach(service, name, row, wanted) for row in found]  # type: ignore[arg-type]
+
+    results = await service.run_read(run)
+    answer = [[hit.to_dict() for hit in row] for row in results]
+    return {"status": "ok", "results": answer, "epoch": service.shard.epoch}
+
+
 async def sparse_stats(service: NodeService, params: Params, body: Body) -> Body:
     """POST /v1/collections/{name}/sparse/stats {"using", "indices"}: this shard's part of
     the IDF statistics (points with the vector, and per index how many use it)."""
@@ -145,6 +182,8 @@ async def search_points(service: NodeService, params: Params, body: Body) -> Bod
     has the stages this node and its shard ran (`vecstore.cluster.profile`)."""
     if "sparse" in body:
         return await search_sparse(service, params, body)
+    if "multi" in body:
+        return await search_multi(service, params, body)
     asked = field_bool(body, "profile", False)
     profile = Profile(service.node_place) if asked or service.config.query_stages else NO_PROFILE
     if "min_applied" in body:  # read-your-writes: may wait for this replica to apply

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from vecstore.cluster.errors import InvalidRequest, NotFound
+from vecstore.cluster.errors import InvalidRequest, NotFound, NotImplementedParameter
 from vecstore.cluster.filters import And, Filter, HasId, Not
 from vecstore.cluster.fusion import RRF_K, dbsf, rrf
 from vecstore.cluster.ids import PointId
@@ -38,6 +38,13 @@ class SparseQuery:
 
     indices: tuple[int, ...]
     values: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class MultiQuery:
+    """A multivector query (one row per token), scored by MaxSim against a named multivector."""
+
+    rows: tuple[tuple[float, ...], ...]
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,7 @@ class Mmr:
     candidates: int | None = None
 
 
-Target = list[float] | SparseQuery | PointId
+Target = list[float] | SparseQuery | MultiQuery | PointId
 """What a nearest search looks for: a dense vector, a sparse vector, or a stored point's."""
 
 
@@ -162,6 +169,8 @@ class HybridQuery:
         self.searches_run += 1
         if stage.mmr is None:
             return await self.search(target, stage.using, condition, limit, payload, vectors, options)
+        if isinstance(target, MultiQuery):
+            raise NotImplementedParameter("mmr over a multivector is not supported")
         using = stage.using
         wanted: tuple[str, ...] = (using,) if using else ()
         fetched: bool | tuple[str, ...] = wanted if self.schema.named else True
@@ -176,7 +185,7 @@ class HybridQuery:
                 chosen = await self._with_contents(chosen, payload, vectors)
         return chosen
 
-    async def _stored(self, point_id: PointId, using: str | None) -> list[float] | SparseQuery:
+    async def _stored(self, point_id: PointId, using: str | None) -> list[float] | SparseQuery | MultiQuery:
         wanted: bool | tuple[str, ...] = (using,) if using else True
         found = await self.fetch([point_id], False, wanted)
         vector = found[0].get("vector") if found else None
@@ -188,6 +197,8 @@ class HybridQuery:
             raise NotFound(f"Not found: No point with id {point_id} found")
         if isinstance(vector, dict):
             return SparseQuery(tuple(vector["indices"]), tuple(vector["values"]))
+        if vector and isinstance(vector[0], list):  # a multivector
+            return MultiQuery(tuple(tuple(row) for row in vector))
         stored: list[float] = vector
         return stored
 

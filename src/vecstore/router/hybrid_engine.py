@@ -9,7 +9,7 @@ from typing import Any
 from vecstore.cluster.errors import InvalidVector
 from vecstore.cluster.filters import Filter
 from vecstore.cluster.schema import CollectionSchema, VectorSpec
-from vecstore.router.hybrid import HybridQuery, SparseQuery, hits_of
+from vecstore.router.hybrid import HybridQuery, MultiQuery, SparseQuery, hits_of
 from vecstore.router.shards import ShardSet
 
 
@@ -33,6 +33,8 @@ def hybrid_engine(
         options: dict[str, Any],
     ) -> list[dict[str, Any]]:
         common = {"with_payload": payload, "with_vector": vectors, **options, **token}
+        if isinstance(target, MultiQuery):
+            return await shards.search_multi(name, target, using, k, condition, consistency, **common)
         if isinstance(target, SparseQuery):
             return await shards.search_sparse(name, target, using, k, condition, consistency, **common)
         dimension = searched(schema, using).dimension

@@ -93,7 +93,12 @@ def _selected(extra: dict[str, Schema], required: tuple[str, ...]) -> Schema:
 
 
 WRITE_RESULT = ok(upserted=INTEGER, deleted=INTEGER, updated=INTEGER, read_token=STRING)
-STORED_VECTOR = {"anyOf": [array(NUMBER), {"type": "object", "additionalProperties": array(NUMBER)}]}
+STORED_VECTOR = {
+    "anyOf": [
+        array(NUMBER),
+        {"type": "object", "description": "name -> dense vector, multivector or {indices, values}"},
+    ]
+}
 """A stored vector: one list, or named vectors (name -> list)."""
 POINTS = array(ref("Record"))
 NATIVE: tuple[Operation, ...] = (

@@ -30,6 +30,7 @@ from vecstore.cluster.commands import (
     DeletePoints,
     DeleteVectors,
     DropCollection,
+    NamedMulti,
     NamedSparse,
     NamedVectors,
     OverwritePayload,
@@ -56,7 +57,7 @@ from vecstore.cluster.read_token import format_token
 from vecstore.cluster.schema import CollectionSchema, SparseModifier
 from vecstore.cluster.spec import ClusterSpec, ShardSpec
 from vecstore.cluster.topology import Topology, newest_installed
-from vecstore.router.hybrid import SparseQuery
+from vecstore.router.hybrid import MultiQuery, SparseQuery
 from vecstore.router.merge import merge_pages, merge_top_k
 from vecstore.router.metrics import RouterMetrics
 from vecstore.router.profiler import QueryProfiler
@@ -475,7 +476,7 @@ class ShardSet:
         in `ids` of the points that have it, their vectors)."""
         schema = await self.schema(collection)
         whole = Upsert.build_named(collection, ids, vectors, payloads)
-        _check_named(schema, whole.named, whole.sparse)
+        _check_named(schema, whole.named, whole.sparse, whole.multi)
 
         def part(positions: list[int]) -> Command:
             positions = sorted(positions)
@@ -487,6 +488,7 @@ class ShardSet:
                 tuple(whole.payloads[p] for p in positions),
                 _named_subset(whole.named, positions),
                 _sparse_subset(whole.sparse, positions),
+                _multi_subset(whole.multi, positions),
             )
 
         return await self._write_by_owner(whole.ids, part)
@@ -497,13 +499,14 @@ class ShardSet:
         """Set named vectors of existing points, keeping the rest of each point."""
         schema = await self.schema(collection)
         whole = Upsert.build_named(collection, ids, vectors)  # validates ids and vectors
-        _check_named(schema, whole.named, whole.sparse)
+        _check_named(schema, whole.named, whole.sparse, whole.multi)
 
         def part(positions: list[int]) -> Command:
             positions = sorted(positions)
             chosen = tuple(whole.ids[p] for p in positions)
             named = _named_subset(whole.named, positions)
-            return UpdateVectors(collection, chosen, named, _sparse_subset(whole.sparse, positions))
+            sparse = _sparse_subset(whole.sparse, positions)
+            return UpdateVectors(collection, chosen, named, sparse, _multi_subset(whole.multi, positions))
 
         return await self._write_by_owner(whole.ids, part)
 
@@ -788,6 +791,61 @@ class ShardSet:
 
         return await self._fresh(scatter)
 
+    async def search_multi(
+        self,
+        collection: str,
+        query: MultiQuery,
+        using: str | None,
+        k: int,
+        condition: Filter | None,
+        consistency: str = "eventual",
+        *,
+        with_payload: bool = True,
+        with_vector: bool | tuple[str, ...] = False,
+        score_threshold: float | None = None,
+        after: Mapping[int, int] | None = None,
+        **_options: Any,
+    ) -> list[dict[str, Any]]:
+        """Exact top-k by MaxSim of one multivector query over the named multivector `using`,
+        on every shard, merged."""
+        schema = await self.schema(collection)
+        spec = schema.vector(str(using or ""))  # raises, naming the vectors there are
+        if not spec.multivector:
+            raise InvalidRequest(f"vector {using!r} is one vector per point: query it with a list of numbers")
+        if any(len(row) != spec.dimension for row in query.rows):
+            raise InvalidVector(
+                f"Wrong input: Vector dimension error: expected dim: {spec.dimension} for each vector of "
+                f"multivector {using!r}"
+            )
+        indexes = dict(after or {})
+        body: dict[str, Any] = {
+            "multi": [[list(row) for row in query.rows]],
+            "using": using,
+            "k": k,
+            "with_payload": with_payload,
+            "with_vector": with_vector,
+            "score_threshold": score_threshold,
+        }
+        if condition is not None:
+            body["filter"] = filter_to_json(condition)
+        path = f"/v1/collections/{collection}/search"
+
+        async def scatter(routed: Topology) -> list[dict[str, Any]]:
+            answers = await self._all_shards(
+                "search",
+                lambda shard, client: client.read(path, body, consistency, indexes.get(shard)),
+                routed,
+            )
+            found = []
+            for shard, answer in answers:
+                if isinstance(answer, VecStoreError):
+                    raise answer
+                self._check_epoch(answer, routed)
+                found.append(self._owned(shard, answer["results"][0], routed))
+            return merge_top_k(found, k, spec.metric.higher_is_better)
+
+        return await self._fresh(scatter)
+
     async def _idf_weighted(
         self, collection: str, using: str, query: SparseQuery, consistency: str, indexes: Mapping[int, int]
     ) -> list[float]:
@@ -940,11 +998,23 @@ def idf(points: int, frequency: int) -> float:
 
 
 def _check_named(
-    schema: CollectionSchema, parts: Sequence[NamedVectors], sparse: Sequence[NamedSparse]
+    schema: CollectionSchema,
+    parts: Sequence[NamedVectors],
+    sparse: Sequence[NamedSparse],
+    multi: Sequence[NamedMulti] = (),
 ) -> None:
     """Refuse (before sending anything) vectors a collection of named vectors does not have."""
     if not schema.named:
         raise InvalidVector(f"collection {schema.name!r} has one unnamed vector; it has no named vectors")
+    for held in multi:
+        spec = schema.vector(held.name)
+        if not spec.multivector:
+            raise InvalidVector(f"vector {held.name!r} is one vector per point: send a list of numbers")
+        if held.rows and held.dimension != spec.dimension:
+            raise InvalidVector(
+                f"multivector {held.name!r} has vectors of {held.dimension} dimensions, collection "
+                f"{schema.name!r} expects {spec.dimension}"
+            )
     for given in sparse:
         if given.name in {name for name, _ in schema.vectors}:
             raise InvalidVector(
@@ -954,6 +1024,8 @@ def _check_named(
     for part in parts:
         if part.name in {name for name, _ in schema.sparse_vectors}:
             raise InvalidVector(f"vector {part.name!r} is sparse: send {{'indices': [...], 'values': [...]}}")
+        if schema.vector(part.name).multivector:
+            raise InvalidVector(f"vector {part.name!r} is a multivector: send a list of vectors")
         expected = schema.vector(part.name).dimension
         if part.rows and part.dimension != expected:
             raise InvalidVector(
@@ -971,6 +1043,19 @@ def _named_subset(parts: Sequence[NamedVectors], positions: Sequence[int]) -> tu
         matrix = part.matrix()[[j for j, _ in chosen]]
         rows = tuple(row for _, row in chosen)
         subset.append(NamedVectors(part.name, rows, part.dimension if rows else 0, matrix.tobytes()))
+    return tuple(subset)
+
+
+def _multi_subset(parts: Sequence[NamedMulti], positions: Sequence[int]) -> tuple[NamedMulti, ...]:
+    """The multivectors of the points at `positions` (ascending), renumbered for them."""
+    index = {position: row for row, position in enumerate(positions)}
+    subset = []
+    for part in parts:
+        matrices = part.matrices()
+        chosen = [(j, index[p]) for j, p in enumerate(part.rows) if p in index]
+        subset.append(
+            NamedMulti.build(part.name, [row for _, row in chosen], [matrices[j] for j, _ in chosen])
+        )
     return tuple(subset)
 
 

@@ -38,6 +38,7 @@ from vecstore.cluster.filters import Filter, IsEmpty, Not
 from vecstore.cluster.ids import PointId, point_id_sort_key, point_id_to_routing_key
 from vecstore.cluster.schema import CollectionSchema
 from vecstore.shard.memtable import FloatMatrix, KeyArray, MemTable
+from vecstore.shard.multi import MultiVectors
 from vecstore.shard.payload_filter import matches
 from vecstore.shard.payload_index import LiveView, PayloadIndex, container_matches, sorted_keys
 from vecstore.shard.rwlock import ReadWriteLock
@@ -105,6 +106,10 @@ class Collection:
         self.payload_index = PayloadIndex()
         self._sorted_tombstones: tuple[int, KeyArray] | None = None
         self.sparse: dict[str, SparseVectors] = {name: SparseVectors() for name, _ in schema.sparse_vectors}
+        self.multi: dict[str, MultiVectors] = {
+            name: MultiVectors(spec.dimension, spec.metric) for name, spec in schema.multivectors()
+        }
+        """The multivectors of a collection of named vectors, by name (`vecstore.shard.named`)."""
         self.payload_fields: dict[str, dict[str, Any]] = {}
         """Declared payload indexes: key -> Qdrant field schema (reported, replicated)."""
         """The sparse vectors of a collection of named vectors, by name (`vecstore.shard.named`)."""

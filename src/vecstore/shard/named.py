@@ -29,6 +29,7 @@ from vecstore.cluster.commands import (
     DeletePayloadKeys,
     DeletePoints,
     DeleteVectors,
+    NamedMulti,
     NamedSparse,
     NamedVectors,
     OverwritePayload,
@@ -52,7 +53,7 @@ R = TypeVar("R", Record, ScoredPoint)
 
 def spaces_of(collections: dict[str, Collection], schema: CollectionSchema) -> dict[str, Collection]:
     """Vector name -> the shard's space for it, of a collection of named vectors."""
-    return {name: collections[space_name(schema.name, name)] for name, _ in schema.vectors}
+    return {name: collections[space_name(schema.name, name)] for name in schema.dense_spaces()}
 
 
 def is_space(name: str) -> bool:
@@ -91,6 +92,8 @@ def apply(rows: Collection, spaces: dict[str, Collection], command: PointCommand
                 space.delete(DeletePoints(space.schema.name, _present(space, chosen)))
             for vectors in rows.sparse.values():
                 vectors.delete(list(chosen.ids or ()))
+            for matrices in rows.multi.values():
+                matrices.delete(list(chosen.ids or ()))
             return {"status": "ok", "deleted": deleted}
         assert isinstance(command, (SetPayload, OverwritePayload, DeletePayloadKeys))
         updated = rows.change_payloads(_with_selector(command, chosen))
@@ -107,6 +110,7 @@ def _upsert(rows: Collection, spaces: dict[str, Collection], command: Upsert) ->
         )
     parts = _checked_parts(rows.schema, spaces, command.named)
     sparse = _checked_sparse(rows, command.sparse)
+    multi = _checked_multi(rows, command.multi)
     count = len(command.ids)
     written = rows.upsert(
         Upsert(command.collection, command.ids, 1, bytes(4 * count), command.payloads)
@@ -117,6 +121,12 @@ def _upsert(rows: Collection, spaces: dict[str, Collection], command: Upsert) ->
         vectors.delete([command.ids[p] for p in range(count) if p not in having])
         if given is not None and given.rows:
             vectors.upsert([command.ids[p] for p in given.rows], given.vectors())
+    for name, matrices in rows.multi.items():
+        held = multi.get(name)
+        having = set(held.rows) if held is not None else set()
+        matrices.delete([command.ids[p] for p in range(count) if p not in having])
+        if held is not None and held.rows:
+            matrices.upsert([command.ids[p] for p in held.rows], held.matrices())
     for name, space in spaces.items():
         part = parts.get(name)
         having = set(part.rows) if part is not None else set()
@@ -135,12 +145,15 @@ def _update_vectors(rows: Collection, spaces: dict[str, Collection], command: Up
         raise InvalidRequest("a vector update must not name the same point id twice")
     parts = _checked_parts(rows.schema, spaces, command.named)
     sparse = _checked_sparse(rows, command.sparse)
+    multi = _checked_multi(rows, command.multi)
     payloads = tuple(rows.payload_of(rows.id_map[point_id]) for point_id in command.ids)
     for name, part in parts.items():
         if part.rows:
             spaces[name].upsert(_space_upsert(spaces[name], command.ids, payloads, part))
     for name, given in sparse.items():
         rows.sparse[name].upsert([command.ids[p] for p in given.rows], given.vectors())
+    for name, held in multi.items():
+        rows.multi[name].upsert([command.ids[p] for p in held.rows], held.matrices())
     return len(command.ids)
 
 
@@ -148,11 +161,14 @@ def _delete_vectors(
     rows: Collection, spaces: dict[str, Collection], command: DeleteVectors, chosen: Selector
 ) -> int:
     for name in command.names:
-        if name not in spaces and name not in rows.sparse:
+        if name not in spaces and name not in rows.sparse and name not in rows.multi:
             rows.schema.vector(name)  # raises, naming the vectors there are
     for name in dict.fromkeys(command.names):
         if name in rows.sparse:
             rows.sparse[name].delete(list(chosen.ids or ()))
+            continue
+        if name in rows.multi:
+            rows.multi[name].delete(list(chosen.ids or ()))
             continue
         space = spaces[name]
         space.delete(DeletePoints(space.schema.name, _present(space, chosen)))
@@ -164,8 +180,8 @@ def _checked_parts(
 ) -> dict[str, NamedVectors]:
     parts: dict[str, NamedVectors] = {}
     for part in named:
-        if part.name not in spaces:
-            schema.vector(part.name)  # raises, naming the vectors there are
+        if part.name not in spaces and schema.vector(part.name).multivector:  # raises if unknown
+            raise InvalidVector(f"vector {part.name!r} is a multivector: send a list of vectors")
         expected = spaces[part.name].schema.dimension
         if part.rows and part.dimension != expected:
             raise InvalidVector(
@@ -183,6 +199,23 @@ def _checked_sparse(rows: Collection, given: Sequence[NamedSparse]) -> dict[str,
             if part.name in {name for name, _ in rows.schema.vectors}:
                 raise InvalidVector(f"vector {part.name!r} is dense: send a list of numbers")
             rows.schema.sparse(part.name)  # raises, naming the vectors there are
+        parts[part.name] = part
+    return parts
+
+
+def _checked_multi(rows: Collection, given: Sequence[NamedMulti]) -> dict[str, NamedMulti]:
+    parts: dict[str, NamedMulti] = {}
+    for part in given:
+        if part.name not in rows.multi:
+            if part.name in {name for name, _ in rows.schema.vectors}:
+                raise InvalidVector(f"vector {part.name!r} is one vector per point: send a list of numbers")
+            rows.schema.vector(part.name)  # raises, naming the vectors there are
+        expected = rows.multi[part.name].dimension
+        if part.rows and part.dimension != expected:
+            raise InvalidVector(
+                f"multivector {part.name!r} has vectors of {part.dimension} dimensions, collection "
+                f"{rows.schema.name!r} expects {expected}"
+            )
         parts[part.name] = part
     return parts
 
@@ -247,6 +280,13 @@ def attach_vectors(
         return found
     vectors: list[VectorOut] = [{} for _ in found]
     for name in names:
+        if name in rows.multi:
+            with rows.reading():
+                for position, point in enumerate(found):
+                    matrix = rows.multi[name].get(point.id)
+                    if matrix is not None:
+                        vectors[position][name] = np.asarray(matrix).tolist()
+            continue
         if name in rows.sparse:
             with rows.reading():
                 for position, point in enumerate(found):

@@ -25,6 +25,7 @@ from vecstore.shard import named
 from vecstore.shard.collection import Collection
 from vecstore.shard.ingest_fence import IngestFence
 from vecstore.shard.memtable import MemTable
+from vecstore.shard.multi import MultiVectors
 from vecstore.shard.ownership import Ownership
 from vecstore.shard.scorer import Scorer
 from vecstore.shard.settings import ShardSettings
@@ -81,9 +82,12 @@ def _write_collection(collection: Collection, directory: Path) -> dict[str, Any]
         np.save(directory / "memtable-vectors.npy", np.concatenate(vectors))
     for name, sparse in collection.sparse.items():
         sparse.save(directory / f"sparse-{name}")
+    for name, matrices in collection.multi.items():
+        matrices.save(directory / f"multi-{name}")
     return {
         **collection.logical_state(),
         "sparse": sorted(collection.sparse),
+        "multi": sorted(collection.multi),
         "segments": segments,
         "memtable_key_lo": memtables[0].key_lo if memtables else collection.next_key,
         "memtable_ids": rows_ids,
@@ -156,6 +160,14 @@ def _read_collection(
                 raise ValueError(f"snapshot has sparse vector {name!r} that the schema lacks")
             _link_tree(source / f"sparse-{name}", directory / f"sparse-{name}")
             collection.sparse[name] = SparseVectors.load(directory / f"sparse-{name}")
+        for name in entry.get("multi", []):
+            if name not in collection.multi:
+                raise ValueError(f"snapshot has multivector {name!r} that the schema lacks")
+            _link_tree(source / f"multi-{name}", directory / f"multi-{name}")
+            held = collection.multi[name]
+            collection.multi[name] = MultiVectors.load(
+                directory / f"multi-{name}", held.dimension, held.metric
+            )
         return collection
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)

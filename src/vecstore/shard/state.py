@@ -58,12 +58,12 @@ from vecstore.cluster.errors import (
 )
 from vecstore.cluster.filters import Filter
 from vecstore.cluster.ids import PointId
-from vecstore.cluster.schema import CollectionSchema, space_name
+from vecstore.cluster.schema import CollectionSchema, Metric, space_name
 from vecstore.cluster.topology import Topology
 from vecstore.shard import named, reads, search, snapshot
 from vecstore.shard.collection import Collection
 from vecstore.shard.ingest_fence import IngestFence
-from vecstore.shard.memtable import MemTable
+from vecstore.shard.memtable import FloatMatrix, MemTable
 from vecstore.shard.ownership import Ownership
 from vecstore.shard.records import Record, ScoredPoint, SearchPlan
 from vecstore.shard.scorer import Scorer
@@ -141,7 +141,7 @@ class Shard:
                     f"collection {schema.name!r} exists with a different schema: {existing.schema.to_dict()}"
                 )
             return {"status": "ok", "created": False}
-        spaces = [schema.space_schema(vector_name) for vector_name, _ in schema.vectors]
+        spaces = [schema.space_schema(vector_name) for vector_name in schema.dense_spaces()]
         for created in [schema, *spaces]:
             directory = self.settings.data_dir / "collections" / named.directory_name(created.name)
             directory.mkdir(parents=True)
@@ -408,6 +408,52 @@ class Shard:
                 )
         return answers
 
+    def multi_search(
+        self,
+        name: str,
+        using: str,
+        queries: list[FloatMatrix],
+        k: int,
+        condition: Filter | None = None,
+        *,
+        with_payload: bool = True,
+        score_threshold: float | None = None,
+    ) -> list[list[ScoredPoint]]:
+        """Exact top-k of multivector queries (MaxSim) over the multivector `using`."""
+        rows = self.collection(name)
+        if using not in rows.multi:
+            if rows.schema.named and using in {n for n, _ in rows.schema.vectors}:
+                raise InvalidRequest(
+                    f"vector {using!r} is one vector per point: query it with a list of numbers"
+                )
+            rows.schema.vector(using)  # raises, naming the vectors there are
+        space = rows.multi[using]
+        for query in queries:
+            if query.shape[1] != space.dimension:
+                raise InvalidVector(
+                    f"multivector query has vectors of {query.shape[1]} dimensions, {using!r} expects "
+                    f"{space.dimension}"
+                )
+        lower_is_better = space.metric is Metric.L2
+        with rows.reading():
+            allowed = None if condition is None else set(named.ids_of(rows, rows.matching_keys(condition)))
+            answers = []
+            for query in queries:
+                found = space.search(query, k, allowed=allowed)
+                answers.append(
+                    [
+                        ScoredPoint(
+                            point_id,
+                            score,
+                            rows.payload_of(rows.id_map[point_id]) if with_payload else None,
+                        )
+                        for point_id, score in found
+                        if score_threshold is None
+                        or (score <= score_threshold if lower_is_better else score >= score_threshold)
+                    ]
+                )
+        return answers
+
     def sparse_stats(self, name: str, using: str, indices: list[int]) -> tuple[int, list[int]]:
         """Points having the sparse vector `using`, and per index how many of them use it
         (the shard's part of the collection's IDF statistics)."""
@@ -463,6 +509,7 @@ class Shard:
                         c.digest_sum,
                         *([[name, s.digest()] for name, s in sorted(c.sparse.items())] if c.sparse else []),
                         *([sorted(c.payload_fields.items())] if c.payload_fields else []),
+                        *([[name, m.digest()] for name, m in sorted(c.multi.items())] if c.multi else []),
                     ]
                     for _, c in sorted(self.collections.items())
                 ],

@@ -46,7 +46,6 @@ UNSUPPORTED_VECTOR = {
     "quantization_config": "vectors.quantization_config",
     "on_disk": "vectors.on_disk (sealed segments are always memory-mapped from disk)",
     "memory": "vectors.memory",
-    "multivector_config": "multivectors",
 }
 UNSUPPORTED_HNSW = ("on_disk", "memory", "payload_m", "inline_storage")
 MAX_UINT64 = 2**64 - 1
@@ -212,9 +211,10 @@ def _vector_params(raw: Mapping[str, Any], where: str, hnsw_base: dict[str, int]
     for key, what in UNSUPPORTED_VECTOR.items():
         if key in params:
             raise NotImplementedParameter(f"{what} is not supported by VecStore (parameter '{where}.{key}')")
-    unknown = set(params) - {"size", "distance", "hnsw_config", "datatype"}
+    unknown = set(params) - {"size", "distance", "hnsw_config", "datatype", "multivector_config"}
     if unknown:
         raise InvalidSchema(f"unknown {where} field(s) {sorted(unknown)}")
+    multivector = _multivector(params.get("multivector_config"), where)
     hnsw = _hnsw(params.get("hnsw_config"), f"{where}.hnsw_config", hnsw_base)
     size = params.get("size")
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_DIMENSION:
@@ -224,7 +224,22 @@ def _vector_params(raw: Mapping[str, Any], where: str, hnsw_base: dict[str, int]
         metric=_distance(params.get("distance"), where),
         dtype=_datatype(params.get("datatype", "float32"), where),
         hnsw=HnswConfig(**hnsw),
+        multivector=multivector,
     )
+
+
+def _multivector(raw: object, where: str) -> bool:
+    """Whether a vector is a multivector (`multivector_config: {"comparator": "max_sim"}`)."""
+    if raw is None:
+        return False
+    if not isinstance(raw, dict) or present(raw) != {"comparator": "max_sim"}:
+        raise InvalidSchema(f'{where}.multivector_config must be {{"comparator": "max_sim"}}, got {raw!r}')
+    if where == "vectors":
+        raise InvalidSchema(
+            "VecStore keeps multivectors as named vectors only; name it: "
+            "vectors: {name: {size, distance, multivector_config}}"
+        )
+    return True
 
 
 def _check_cluster_wide(fields: Mapping[str, Any], shape: ClusterShape) -> None:
@@ -376,6 +391,8 @@ def _vector_info(spec: VectorSpec, collection_hnsw: HnswConfig | None) -> dict[s
         info["datatype"] = "float32"
     elif spec.dtype is StorageDtype.I8 and collection_hnsw is not None:
         info["quantization_config"] = {"scalar": {"type": "int8"}}
+    if spec.multivector:
+        info["multivector_config"] = {"comparator": "max_sim"}
     if collection_hnsw is not None and spec.hnsw != collection_hnsw:
         info["hnsw_config"] = {"m": spec.hnsw.connectivity, "ef_construct": spec.hnsw.expansion_add}
     return info

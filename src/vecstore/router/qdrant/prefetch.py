@@ -11,7 +11,7 @@ from vecstore.cluster.commands import sparse_vector
 from vecstore.cluster.errors import InvalidRequest, NotImplementedParameter
 from vecstore.cluster.filters import Filter
 from vecstore.cluster.ids import normalize_point_id
-from vecstore.router.hybrid import Fuse, Mmr, SparseQuery, Stage, Target
+from vecstore.router.hybrid import Fuse, Mmr, MultiQuery, SparseQuery, Stage, Target
 from vecstore.router.inference import is_document, sparse_of
 from vecstore.router.qdrant.collection import present
 from vecstore.router.qdrant.filter import filter_from_qdrant
@@ -42,8 +42,9 @@ def needs_plan(fields: Mapping[str, Any]) -> bool:
         nearest = query.get("nearest")
         sparse_nearest = isinstance(nearest, dict) and (is_sparse(nearest) or is_document(nearest))
         sparse = is_sparse(query) or is_document(query) or sparse_nearest
-        return bool({"fusion", "rrf", "mmr"} & set(query)) or sparse
-    return False
+        multi_nearest = isinstance(nearest, list) and bool(nearest) and isinstance(nearest[0], list)
+        return bool({"fusion", "rrf", "mmr"} & set(query)) or sparse or multi_nearest
+    return isinstance(query, list) and bool(query) and isinstance(query[0], list)  # a multivector
 
 
 FilterParser = Callable[[Any], Filter | None]
@@ -125,6 +126,9 @@ def _target(raw: object, where: str) -> Target:
     if isinstance(raw, dict) and is_sparse(raw):
         indices, values = sparse_vector(raw["indices"], raw["values"], f"{where}query")
         return SparseQuery(tuple(int(i) for i in indices), tuple(float(v) for v in values))
+    if isinstance(raw, list) and raw and isinstance(raw[0], list):  # a multivector (ColBERT)
+        rows = [dense_vector(row, f"{where}query[{n}]") for n, row in enumerate(raw)]
+        return MultiQuery(tuple(tuple(row) for row in rows))
     return dense_vector(raw, f"{where}query")
 
 

@@ -173,10 +173,20 @@ COMPONENTS: dict[str, Schema] = {
     "QdrantNamedVectors": {
         "type": "object",
         "propertyNames": ref("QdrantVectorName"),
-        "additionalProperties": {"anyOf": [ref("QdrantVector"), ref("QdrantSparseVector")]},
+        "additionalProperties": {
+            "anyOf": [ref("QdrantVector"), ref("QdrantSparseVector"), ref("QdrantMultiVector")]
+        },
         "maxProperties": 16,
     },
-    "QdrantNearest": {"anyOf": [ref("QdrantVector"), ref("QdrantPointId"), ref("QdrantSparseVector")]},
+    "QdrantMultiVector": array(ref("QdrantVector"), minItems=1, maxItems=1_024),
+    "QdrantNearest": {
+        "anyOf": [
+            ref("QdrantVector"),
+            ref("QdrantPointId"),
+            ref("QdrantSparseVector"),
+            ref("QdrantMultiVector"),
+        ]
+    },
     "QdrantQueryInterface": {
         "anyOf": [
             ref("QdrantNearest"),
@@ -350,6 +360,9 @@ COMPONENTS: dict[str, Schema] = {
             "distance": {"type": "string", "enum": ["Cosine", "Euclid", "Dot"]},
             "hnsw_config": ref("QdrantHnswConfigDiff"),
             "datatype": {"type": "string", "enum": ["float32", "float16"]},
+            "multivector_config": strict(
+                {"comparator": {"type": "string", "enum": ["max_sim"]}}, ("comparator",)
+            ),
         },
         ("size", "distance"),
     ),
@@ -606,7 +619,15 @@ COMPONENTS: dict[str, Schema] = {
             "id": ref("QdrantPointId"),
             "payload": nullable(ref("QdrantPayload")),
             "vector": nullable(
-                {"anyOf": [array(NUMBER), {"type": "object", "additionalProperties": array(NUMBER)}]}
+                {
+                    "anyOf": [
+                        array(NUMBER),
+                        {
+                            "type": "object",
+                            "description": "name -> dense vector, multivector or {indices, values}",
+                        },
+                    ]
+                }
             ),
         },
         ("id",),
@@ -618,7 +639,15 @@ COMPONENTS: dict[str, Schema] = {
             "score": NUMBER,
             "payload": nullable(ref("QdrantPayload")),
             "vector": nullable(
-                {"anyOf": [array(NUMBER), {"type": "object", "additionalProperties": array(NUMBER)}]}
+                {
+                    "anyOf": [
+                        array(NUMBER),
+                        {
+                            "type": "object",
+                            "description": "name -> dense vector, multivector or {indices, values}",
+                        },
+                    ]
+                }
             ),
         },
         ("id", "version", "score"),

@@ -194,7 +194,8 @@ async def _planned(request: web.Request, body: Mapping[str, Any]) -> bool:
     if not isinstance(using, str):
         return False
     schema = await request.app[SHARDS].schema(name_of(request))
-    return using in {name for name, _ in schema.sparse_vectors}
+    multi = {name for name, _ in schema.multivectors()}
+    return using in {name for name, _ in schema.sparse_vectors} | multi
 
 
 async def run_plan(request: web.Request, name: str, body: dict[str, Any]) -> list[dict[str, Any]]:

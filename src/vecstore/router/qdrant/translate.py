@@ -176,7 +176,9 @@ def dense_vector(raw: object, where: str) -> list[float]:
         if np.isfinite(values).all() and np.abs(values).max() <= FLOAT32_MAX:
             return raw
     if any(isinstance(item, list) for item in raw):
-        raise NotImplementedParameter(f"{where}: multivectors (lists of lists) are not supported")
+        raise NotImplementedParameter(
+            f"{where}: a multivector (a list of vectors) needs a named vector with multivector_config"
+        )
     vector: list[float] = []
     for item in raw:
         if isinstance(item, bool) or not isinstance(item, (int, float)):
@@ -188,7 +190,7 @@ def dense_vector(raw: object, where: str) -> list[float]:
     return vector
 
 
-NamedVector = list[float] | dict[str, Any]
+NamedVector = list[float] | list[list[float]] | dict[str, Any]
 """A named vector as given: dense (numbers) or sparse ({"indices", "values"}, checked when
 the command is built)."""
 
@@ -202,6 +204,10 @@ def point_vectors(raw: object, where: str) -> list[float] | dict[str, NamedVecto
                 raise InvalidRequest(f"{where}: vector names must be strings")
             if isinstance(vector, dict) and is_sparse(vector):
                 named[name] = vector
+            elif isinstance(vector, list) and vector and isinstance(vector[0], list):  # multivector
+                named[name] = [
+                    dense_vector(row, f"{where}, vector {name!r}[{n}]") for n, row in enumerate(vector)
+                ]
             elif is_document(vector):
                 named[name] = sparse_of(vector, f"{where}, vector {name!r}", query=False)
             else:
@@ -342,8 +348,12 @@ def answered_vectors(vectors: Sequence[Any], cosine: Cosine) -> list[Any]:
     answered = [dict(vector) if isinstance(vector, dict) else vector for vector in vectors]
     for name in cosine:
         having = [p for p, vector in enumerate(answered) if isinstance(vector, dict) and name in vector]
-        scaled = cosine_vectors([answered[p][name] for p in having])
-        for position, vector in zip(having, scaled, strict=True):
+        multi = [p for p in having if answered[p][name] and isinstance(answered[p][name][0], list)]
+        for position in multi:  # a multivector: each of its vectors normalised
+            answered[position][name] = cosine_vectors(answered[position][name])
+        single = [p for p in having if p not in set(multi)]
+        scaled = cosine_vectors([answered[p][name] for p in single])
+        for position, vector in zip(single, scaled, strict=True):
             answered[position][name] = vector
     return answered
 
