@@ -487,10 +487,6 @@ def test_unsupported_query_and_filter_features(client: QdrantClient) -> None:
     cases: list[tuple[dict[str, Any], str]] = [
         ({"query": models.RecommendQuery(recommend=models.RecommendInput(positive=[1]))}, "recommend"),
         (
-            {"query_filter": models.Filter(must=[models.HasVectorCondition(has_vector="v")])},
-            "has_vector",
-        ),
-        (
             {
                 "search_params": models.SearchParams(
                     quantization=models.QuantizationSearchParams(rescore=True)

@@ -397,3 +397,21 @@ def test_the_native_query_endpoint_answers_like_the_qdrant_one(
         f"{cluster.router_url}/v1/collections/hybrid/query", json={**body, "colour": 1}, timeout=30
     )
     assert bad.status_code == 400 and "colour" in bad.json()["error"]
+
+
+@pytest.mark.parametrize("name", ["text", "image", "words", "terms"])
+def test_has_vector_filters_agree(pair: tuple[QdrantClient, QdrantClient], name: str) -> None:
+    remote, local = pair
+    having = models.Filter(must=[models.HasVectorCondition(has_vector=name)])
+    lacking = models.Filter(must_not=[models.HasVectorCondition(has_vector=name)])
+    for condition in (having, lacking):
+        mine, _ = remote.scroll("hybrid", condition, limit=POINTS, consistency=MAJORITY)
+        theirs, _ = local.scroll("hybrid", condition, limit=POINTS)
+        assert [p.id for p in mine] == [p.id for p in theirs]
+        assert remote.count("hybrid", condition).count == local.count("hybrid", condition).count
+    # inside a search of another vector (the filter is resolved on every shard)
+    query = [0.1] * 8
+    _both(pair, query=query, using="text", query_filter=lacking, limit=7)
+    with pytest.raises(UnexpectedResponse) as raised:
+        remote.count("hybrid", models.Filter(must=[models.HasVectorCondition(has_vector="nope")]))
+    assert raised.value.status_code == 400

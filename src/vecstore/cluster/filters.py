@@ -24,6 +24,7 @@ A condition is a nested filter, or one of:
     {"key": "a.b", "values_count": {"gt"|"gte"|"lt"|"lte": n}}   number of values at a.b
     {"nested": {"key": "a", "filter": {...}}}      one object of array a satisfies the whole filter
     {"has_id": [id, ...]}
+    {"has_vector": "name"}                         the point has the named vector ("" : unnamed)
 A filter may also have `"min_should": {"conditions": [cond, ...], "min_count": n}`: at least
 n of the conditions hold.
 Keys are paths (`cluster/payload_path.py`): `a.b`, `a[].b`, `a[0].b`, `"dotted.name"`.
@@ -221,6 +222,15 @@ StringCondition = DatetimeRange | Text | Prefix | Regex
 
 
 @dataclass(frozen=True)
+class HasVector:
+    """The point has the named vector `name` ("" : the unnamed vector, which every point of a
+    collection of one vector has). Shards resolve it into the ids that have it before
+    evaluating (`vecstore.shard.named.resolve`)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class HasId:
     """The point's id is one of `ids`."""
 
@@ -258,6 +268,7 @@ Filter = (
     | Nested
     | MinShould
     | HasId
+    | HasVector
     | And
     | Or
     | Not
@@ -318,6 +329,11 @@ def _parse_condition(data: object, depth: int, counter: list[int]) -> Filter:
         return _parse_clauses(data, depth, counter)
     if "has_id" in data:
         return _parse_has_id(data["has_id"])
+    if "has_vector" in data:
+        name = data["has_vector"]
+        if set(data) != {"has_vector"} or not isinstance(name, str) or len(name) > 64:
+            raise InvalidFilter('has_vector expects a vector name: {"has_vector": "<name>"}')
+        return HasVector(name)
     if "is_empty" in data:
         target = data["is_empty"]
         if not isinstance(target, dict) or set(target) != {"key"}:
@@ -610,6 +626,8 @@ def _condition_to_json(node: Filter) -> dict[str, Any]:
         return {"min_should": {"conditions": conditions, "min_count": node.min_count}}
     if isinstance(node, HasId):
         return {"has_id": sorted(node.ids, key=str)}
+    if isinstance(node, HasVector):
+        return {"has_vector": node.name}
     if isinstance(node, DatetimeRange):
         bounds = {"gt": node.gt, "gte": node.gte, "lt": node.lt, "lte": node.lte}
         return {"key": node.key, "range": {k: format_datetime(v) for k, v in bounds.items() if v is not None}}

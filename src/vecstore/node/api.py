@@ -111,7 +111,7 @@ async def search_sparse(service: NodeService, params: Params, body: Body) -> Bod
         raise InvalidRequest("'sparse' must be a non-empty list of {indices, values} objects")
     queries = [sparse_vector(q["indices"], q["values"], f"sparse[{n}]") for n, q in enumerate(raw)]
     k = field_int(body, "k", 10, 1, MAX_K) or 10
-    condition = filter_of(body)
+    condition = service.shard.resolve(params["name"], filter_of(body))
     with_payload = field_bool(body, "with_payload", True)
     threshold = field_float(body, "score_threshold")
     rows = service.shard.collection(name)
@@ -145,7 +145,7 @@ async def search_multi(service: NodeService, params: Params, body: Body) -> Body
         raise InvalidRequest("'multi' must be a non-empty list of query matrices")
     queries = [as_vector_matrix(matrix) for matrix in raw]
     k = field_int(body, "k", 10, 1, MAX_K) or 10
-    condition = filter_of(body)
+    condition = service.shard.resolve(params["name"], filter_of(body))
     with_payload = field_bool(body, "with_payload", True)
     threshold = field_float(body, "score_threshold")
     rows = service.shard.collection(name)
@@ -192,7 +192,7 @@ async def search_points(service: NodeService, params: Params, body: Body) -> Bod
     name = params["name"]
     vectors = body["vectors"] if "vectors" in body else [field_list(body, "vector")]
     k = field_int(body, "k", 10, 1, MAX_K) or 10
-    condition = filter_of(body)
+    condition = service.shard.resolve(params["name"], filter_of(body))
     ef = field_int(body, "ef", None, 1, 100_000)
     exact = field_bool(body, "exact", False)
     with_payload = field_bool(body, "with_payload", True)
@@ -278,7 +278,8 @@ async def explain_search(service: NodeService, params: Params, body: Body) -> Bo
     """POST /v1/collections/{name}/explain: the plan a search would run."""
     k = field_int(body, "k", 10, 1, MAX_K) or 10
     collection = service.shard.collection(params["name"])
-    plan = search.explain(collection, k, filter_of(body), field_bool(body, "exact", False))
+    condition = service.shard.resolve(params["name"], filter_of(body))
+    plan = search.explain(collection, k, condition, field_bool(body, "exact", False))
     return {"status": "ok", "plan": plan.to_dict()}
 
 
@@ -329,7 +330,7 @@ async def scroll_points(service: NodeService, params: Params, body: Body) -> Bod
     collection = service.shard.collection(params["name"])
     offset = body.get("offset")
     limit = field_int(body, "limit", 100, 1, reads.MAX_SCROLL_LIMIT) or 100
-    condition = filter_of(body)
+    condition = service.shard.resolve(params["name"], filter_of(body))
     with_payload = field_bool(body, "with_payload", True)
     wanted = _vector_names(collection.schema, body)
     with_vector = wanted is None and field_bool(body, "with_vector", False)
@@ -355,7 +356,7 @@ async def count_points(service: NodeService, params: Params, body: Body) -> Body
     await service.catch_up(body)
     await service.check_consistency(parse_consistency(body.get("consistency")))
     collection = service.shard.collection(params["name"])
-    condition = filter_of(body)
+    condition = service.shard.resolve(params["name"], filter_of(body))
     total = await service.run_read(lambda: reads.count(collection, condition))
     return {"status": "ok", "count": total, "epoch": service.shard.epoch}
 

@@ -53,6 +53,10 @@ class MultiVectors:
     def __contains__(self, point_id: object) -> bool:
         return point_id in self._matrices
 
+    def ids(self) -> list[PointId]:
+        """Every point with a multivector here."""
+        return list(self._matrices)
+
     def get(self, point_id: PointId) -> Matrix | None:
         """One point's matrix (rows as stored)."""
         return self._matrices.get(point_id)

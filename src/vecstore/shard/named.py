@@ -40,6 +40,7 @@ from vecstore.cluster.commands import (
     Upsert,
 )
 from vecstore.cluster.errors import InvalidRequest, InvalidVector, NotFound
+from vecstore.cluster.filters import And, Filter, HasId, HasVector, MinShould, Not, Or
 from vecstore.cluster.ids import PointId
 from vecstore.cluster.schema import SPACE_SEPARATOR, CollectionSchema, Metric, space_name
 from vecstore.shard.collection import Collection
@@ -321,6 +322,61 @@ def unit_rows(matrix: FloatMatrix) -> FloatMatrix:
 
 def _with_vector(point: R, vector: VectorOut) -> R:
     return dataclasses.replace(point, vector=vector)
+
+
+def resolve(collections: dict[str, Collection], rows: Collection, condition: Filter | None) -> Filter | None:
+    """`condition` with every `has_vector` replaced by the ids of the points that have that
+    vector (callers hold no lock; each space is read under its own)."""
+    if condition is None or not _mentions_vectors(condition):
+        return condition
+    return _resolved(collections, rows, condition)
+
+
+def _mentions_vectors(node: Filter) -> bool:
+    if isinstance(node, HasVector):
+        return True
+    if isinstance(node, (And, Or)):
+        return any(_mentions_vectors(child) for child in node.children)
+    if isinstance(node, MinShould):
+        return any(_mentions_vectors(child) for child in node.children)
+    if isinstance(node, Not):
+        return _mentions_vectors(node.child)
+    return False
+
+
+def _resolved(collections: dict[str, Collection], rows: Collection, node: Filter) -> Filter:
+    if isinstance(node, HasVector):
+        return HasId(frozenset(_having(collections, rows, node.name)))
+    if isinstance(node, And):
+        return And(tuple(_resolved(collections, rows, child) for child in node.children))
+    if isinstance(node, Or):
+        return Or(tuple(_resolved(collections, rows, child) for child in node.children))
+    if isinstance(node, MinShould):
+        return MinShould(
+            tuple(_resolved(collections, rows, child) for child in node.children), node.min_count
+        )
+    if isinstance(node, Not):
+        return Not(_resolved(collections, rows, node.child))
+    return node
+
+
+def _having(collections: dict[str, Collection], rows: Collection, name: str) -> list[PointId]:
+    schema = rows.schema
+    if not schema.named:
+        if name:
+            schema.vector(name)  # raises: one unnamed vector
+        with rows.reading():
+            return list(rows.id_map)
+    if name in rows.sparse:
+        with rows.reading():
+            return rows.sparse[name].ids()
+    if name in rows.multi:
+        with rows.reading():
+            return rows.multi[name].ids()
+    schema.vector(name)  # raises, naming the vectors there are
+    space = collections[space_name(schema.name, name)]
+    with space.reading():
+        return list(space.id_map)
 
 
 def ids_of(rows: Collection, keys: np.ndarray) -> list[PointId]:

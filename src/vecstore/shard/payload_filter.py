@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from vecstore.cluster.errors import InvalidFilter
 from vecstore.cluster.filters import (
     And,
     Compare,
@@ -25,6 +26,7 @@ from vecstore.cluster.filters import (
     GeoPolygon,
     GeoRadius,
     HasId,
+    HasVector,
     In,
     IsEmpty,
     IsNull,
@@ -189,6 +191,8 @@ def matches(condition: Filter, point_id: PointId, payload: dict[str, Any]) -> bo
     if isinstance(condition, MinShould):
         held = sum(matches(c, point_id, payload) for c in condition.children)
         return held >= condition.min_count
+    if isinstance(condition, HasVector):  # resolved into ids by the shard (named.resolve)
+        raise InvalidFilter("has_vector is not supported inside nested")
     if isinstance(condition, HasId):
         return point_id in condition.ids
     if isinstance(condition, And):

@@ -32,6 +32,7 @@ from vecstore.cluster.filters import (
     GeoPolygon,
     GeoRadius,
     HasId,
+    HasVector,
     In,
     IsEmpty,
     IsNull,
@@ -530,6 +531,8 @@ class _Evaluation:
         if isinstance(condition, DatetimeRange | Text | Prefix | Regex):
             column = self.column(condition.key)
             return column.any_per_row(column.string_holding(condition))
+        if isinstance(condition, HasVector):
+            raise NotVectorizable  # resolved into ids before evaluation; never here
         return self.field_mask(condition)
 
     def geo_mask(self, condition: GeoCondition) -> Mask:

@@ -13,6 +13,7 @@ step by hand (`wait_indexed`, `index_until_idle`, `maintain`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import shutil
@@ -165,6 +166,7 @@ class Shard:
 
     def _apply_point_command(self, command: PointCommand, fenced: bool = True) -> Result:
         collection = self.collection(command.collection)
+        command = self._resolved(command)
         if fenced and self.ownership is not None:
             self._check_ownership(collection, command)
         if collection.schema.named:
@@ -188,9 +190,25 @@ class Shard:
         self._changed()
         return result
 
+    def _resolved(self, command: PointCommand) -> Any:
+        """The command with `has_vector` conditions of its filter resolved into ids."""
+        selector = getattr(command, "selector", None)
+        if selector is None or selector.filter is None:
+            return command
+        rows = self.collection(command.collection)
+        resolved = named.resolve(self.collections, rows, selector.filter)
+        if resolved is selector.filter:
+            return command
+        return dataclasses.replace(command, selector=Selector(filter=resolved))  # type: ignore[arg-type]
+
+    def resolve(self, name: str, condition: Filter | None) -> Filter | None:
+        """A read's filter with its `has_vector` conditions resolved into ids."""
+        return named.resolve(self.collections, self.collection(name), condition)
+
     def dry_run(self, command: SetPayload | OverwritePayload | DeletePayloadKeys) -> Result:
         """Whether a payload change would apply here, without applying it (a router asks
         every shard before a multi-shard change: an input error then stops it everywhere)."""
+        command = self._resolved(command)
         collection = self.collection(command.collection)
         with collection.lock.read():
             planned = collection.plan_payload_changes(command)

@@ -20,6 +20,7 @@ from vecstore.cluster.filters import (
     CompareOp,
     Contains,
     HasId,
+    HasVector,
     In,
     IsEmpty,
     Not,
@@ -85,10 +86,15 @@ def test_field_level_is_empty_except_substring_and_nesting() -> None:
     assert filter_from_qdrant({"must": [{}], "must_not": {"should": []}}) == And((And(()), Not(And(()))))
 
 
+def test_has_vector_translates() -> None:
+    assert filter_from_qdrant({"must": [{"has_vector": "v"}]}) == HasVector("v")
+    with pytest.raises(InvalidFilter):
+        filter_from_qdrant({"must": [{"has_vector": 3}]})
+
+
 @pytest.mark.parametrize(
     ("raw", "named"),
     [
-        ({"must": [{"has_vector": "v"}]}, "has_vector"),
         ({"must": [{"slice": {"total": 2, "index": 0}}]}, "slice"),
     ],
 )

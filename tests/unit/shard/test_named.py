@@ -160,3 +160,24 @@ def test_replicas_agree_and_snapshots_restore_every_space(make_shard: ShardFacto
     first.apply(CreateCollection(SCHEMA))  # the same schema twice: a no-op
     first.apply(DropCollection("docs"))
     assert not first.collections
+
+
+def test_has_vector_filters_are_resolved_in_writes_and_reads(shard: Shard) -> None:
+    _shard(shard)
+    shard.apply(_upsert([1, 2, 3, 4], {1: [1, 0, 0, 0], 2: [0, 1, 0, 0]}, {2: [1, 1, 1], 3: [2, 2, 2]}))
+    having_image = parse_filter({"must": [{"has_vector": "image"}]})
+    assert reads.count(shard.collection("docs"), shard.resolve("docs", having_image)) == 2
+    shard.apply(
+        DeletePoints("docs", Selector.of_filter(parse_filter({"must_not": [{"has_vector": "text"}]})))
+    )
+    assert sorted(shard.collection("docs").id_map) == [1, 2]
+    with pytest.raises(InvalidRequest, match="no vector named 'audio'"):
+        shard.resolve("docs", parse_filter({"must": [{"has_vector": "audio"}]}))
+    shard.apply(CreateCollection(CollectionSchema("plain", 2)))
+    shard.apply(Upsert.build("plain", [7], [[1.0, 2.0]]))
+    assert (
+        reads.count(
+            shard.collection("plain"), shard.resolve("plain", parse_filter({"must": [{"has_vector": ""}]}))
+        )
+        == 1
+    )

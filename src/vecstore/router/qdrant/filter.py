@@ -20,10 +20,9 @@ MATCH_KINDS = ("value", "any", "except", "text", "text_any", "phrase", "prefix",
 SUPPORTED = (
     "supported conditions: match value/any/except/text/text_any/phrase/prefix/substring, numeric "
     "and datetime range, geo_radius, geo_bounding_box, geo_polygon, is_empty, is_null, values_count, "
-    "has_id, nested, and must/should/must_not/min_should filters"
+    "has_id, has_vector, nested, and must/should/must_not/min_should filters"
 )
 UNSUPPORTED_CONDITIONS = {
-    "has_vector": "has_vector (VecStore collections have one unnamed vector)",
     "slice": "slice",
 }
 
@@ -85,6 +84,9 @@ def _condition(data: object, where: str, depth: int) -> dict[str, Any]:
     if "has_id" in present:
         _only(present, {"has_id"}, where)
         return {"has_id": data["has_id"]}
+    if "has_vector" in present:
+        _only(present, {"has_vector"}, where)
+        return {"has_vector": data["has_vector"]}
     for standalone in ("is_empty", "is_null"):
         if standalone in present and "key" not in present:
             _only(present, {standalone}, where)
