@@ -33,6 +33,7 @@ from vecstore.cluster.commands import (
     Selector,
     SetPayload,
     SetPayloadIndex,
+    UpdateAliases,
     UpdateVectors,
     Upsert,
     check_named_rows,
@@ -104,6 +105,8 @@ def _to_body(command: Command) -> tuple[str, Body]:
             return "create_collection", {"schema": schema.to_dict()}
         case DropCollection(name=name):
             return "drop_collection", {"name": name}
+        case UpdateAliases(actions=actions):
+            return "update_aliases", {"actions": [list(action) for action in actions]}
         case SetPayloadIndex(collection=collection, key=key, schema=schema):
             return "set_payload_index", {"collection": collection, "key": key, "schema": schema}
         case Upsert():
@@ -297,6 +300,13 @@ def _decode_named(raw: object, points: int) -> tuple[NamedVectors, ...]:
     return tuple(parts)
 
 
+def _decode_aliases(body: Body) -> UpdateAliases:
+    actions = _field(body, "actions", list)
+    if not all(isinstance(a, list) and len(a) == 3 and all(isinstance(x, str) for x in a) for a in actions):
+        raise MalformedCommand("alias actions are [kind, alias, collection or new alias]")
+    return UpdateAliases(tuple((a[0], a[1], a[2]) for a in actions))
+
+
 def _decode_payload_index(body: Body) -> SetPayloadIndex:
     schema = body.get("schema")
     if schema is not None and not isinstance(schema, dict):
@@ -421,6 +431,7 @@ _DECODERS: dict[str, Callable[[Body], Command]] = {
     "create_collection": lambda b: CreateCollection(CollectionSchema.from_dict(b["schema"])),
     "drop_collection": lambda b: DropCollection(_field(b, "name", str)),
     "set_payload_index": _decode_payload_index,
+    "update_aliases": _decode_aliases,
     "upsert": _decode_upsert,
     "delete_points": lambda b: DeletePoints(_field(b, "collection", str), _decode_selector(b["selector"])),
     "set_payload": _decode_payload_command(SetPayload),

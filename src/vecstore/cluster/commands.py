@@ -75,6 +75,31 @@ class SetPayloadIndex:
         return cls(collection, key, dict(given))
 
 
+AliasAction = tuple[str, str, str]
+"""(kind, alias, collection or new alias): ("create", alias, collection), ("delete", alias, ""),
+("rename", old alias, new alias)."""
+
+
+@dataclass(frozen=True)
+class UpdateAliases:
+    """Change collection aliases, all actions in one apply (a switch is delete + create)."""
+
+    actions: tuple[AliasAction, ...]
+
+    @classmethod
+    def build(cls, actions: Sequence[AliasAction]) -> UpdateAliases:
+        """Validate action kinds and names (existence is checked when applied)."""
+        if not actions:
+            raise InvalidRequest("actions must name at least one alias change")
+        for kind, alias, other in actions:
+            if kind not in ("create", "delete", "rename"):
+                raise InvalidRequest(f"unknown alias action {kind!r}")
+            validate_collection_name(alias)
+            if kind != "delete":
+                validate_collection_name(other)
+        return cls(tuple(actions))
+
+
 @dataclass(frozen=True)
 class DropCollection:
     """Drop a collection and all its points; dropping a missing one is a no-op."""
@@ -568,7 +593,15 @@ class MigrateIn:
 
 
 TopologyCommand = InstallTopology | PrepareMigration | FenceMoving | MigrateIn
-Command = CreateCollection | DropCollection | SetPayloadIndex | PointCommand | IngestBatch | TopologyCommand
+Command = (
+    CreateCollection
+    | DropCollection
+    | SetPayloadIndex
+    | UpdateAliases
+    | PointCommand
+    | IngestBatch
+    | TopologyCommand
+)
 
 
 def as_vector_matrix(vectors: npt.ArrayLike, expected_rows: int | None = None) -> FloatMatrix:

@@ -370,7 +370,7 @@ async def list_collections(service: NodeService, params: Params, body: Body) -> 
         for name, c in sorted(shard.collections.items())
         if not named.is_space(name)
     ]
-    return {"status": "ok", "collections": collections, "epoch": shard.epoch}
+    return {"status": "ok", "collections": collections, "aliases": dict(shard.aliases), "epoch": shard.epoch}
 
 
 def _payload_fields(collection: Collection) -> Body:

@@ -38,6 +38,7 @@ from vecstore.cluster.commands import (
     MigrateIn,
     PrepareMigration,
     Selector,
+    UpdateAliases,
     Upsert,
     named_columns,
 )
@@ -314,11 +315,17 @@ class Coordinator:
         first = self.client(current.shards[0])
         await first.read("/v1/topology", {}, READ)  # a barrier: the leader has applied its log
         answer = await first.request("leader", "GET", "/v1/collections")
+        self._aliases = dict(answer.get("aliases", {}))
         return [CollectionSchema.from_dict(entry["schema"]) for entry in answer["collections"]]
 
     async def _create(self, shard: ShardSpec, schemas: Sequence[CollectionSchema]) -> None:
+        """The collections (and the aliases) a shard joining the ring must have."""
         for schema in schemas:
             await self.client(shard).apply(CreateCollection(schema))
+        aliases = getattr(self, "_aliases", {})
+        if aliases:  # create is idempotent: an alias set again points where it pointed
+            actions = [("create", alias, target) for alias, target in sorted(aliases.items())]
+            await self.client(shard).apply(UpdateAliases.build(actions))
 
     async def _copy_all(
         self, source: ShardSpec, schemas: Sequence[CollectionSchema], current: Topology, target: Topology

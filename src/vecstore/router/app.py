@@ -18,6 +18,7 @@ from vecstore.cluster.credentials import NO_ACCESS, NodeAccess
 from vecstore.cluster.errors import RateLimited, VecStoreError
 from vecstore.cluster.spec import ClusterSpec
 from vecstore.router import admin, native_api, openapi
+from vecstore.router.aliases import resolve_alias
 from vecstore.router.audit import AuditLog
 from vecstore.router.auth import ApiKeys, Scope, presented_key
 from vecstore.router.context import (
@@ -73,6 +74,7 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
                 request.app[KEYS].check(key, required_scope(request))
                 limits.check_key(key, time.monotonic())
             check_body_type(request)
+            await resolve_alias(request.app, request.method, request.path, request.match_info)
             response = await handler(request)
     except Exception as err:  # every failure is answered; see transport.server.error_answer
         status, body = error_answer(err, route, "router")

@@ -21,6 +21,7 @@ from vecstore.cluster.ids import normalize_point_id
 from vecstore.cluster.profile import NO_PROFILE, Profile
 from vecstore.cluster.read_token import parse_token
 from vecstore.cluster.schema import CollectionSchema, validate_collection_name
+from vecstore.router.aliases import alias_actions
 from vecstore.router.auth import Scope
 from vecstore.router.context import SHARDS, SPEC, RouteInfo, add_route
 from vecstore.router.hybrid import Output
@@ -187,6 +188,21 @@ async def drop_index(call: Call) -> Any:
     """DELETE /v1/collections/{name}/index/{key}: remove a declared payload index."""
     changed = await call.app[SHARDS].set_payload_index(name_of(call), call.match_info["key"], None)
     return {"status": "ok", "changed": changed}
+
+
+async def update_aliases(call: Call) -> Any:
+    """POST /v1/aliases {"actions": [{"create_alias": {...}}, {"delete_alias": {...}},
+    {"rename_alias": {...}}]} (Qdrant's shape): applied together, on every shard."""
+    shards = call.app[SHARDS]
+    await shards.update_aliases(alias_actions(call.body))
+    return {"status": "ok", "aliases": dict(sorted(shards.aliases.items()))}
+
+
+async def list_aliases(call: Call) -> Any:
+    """GET /v1/aliases: alias -> collection."""
+    shards = call.app[SHARDS]
+    await shards.refresh_schemas()
+    return {"status": "ok", "aliases": dict(sorted(shards.aliases.items()))}
 
 
 async def drop_collection(call: Call) -> Any:
@@ -508,6 +524,8 @@ ROUTES = (
     NativeRoute("POST", "/v1/collections/{name}/search/batch", search_batch, Scope.READ),
     NativeRoute("POST", "/v1/collections/{name}/query", query, Scope.READ),
     NativeRoute("GET", "/v1/status", cluster_status, Scope.READ),
+    NativeRoute("GET", "/v1/aliases", list_aliases, Scope.READ),
+    NativeRoute("POST", "/v1/aliases", update_aliases, Scope.ADMIN),
 )
 
 

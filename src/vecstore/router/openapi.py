@@ -310,6 +310,16 @@ NATIVE: tuple[Operation, ...] = (
             ("query",),
         ),
     ),
+    native(
+        "GET", "/v1/aliases", "Every collection alias (alias -> collection)", ok(aliases={"type": "object"})
+    ),
+    native(
+        "POST",
+        "/v1/aliases",
+        "Create, delete or rename aliases (Qdrant's actions, applied together)",
+        ok(aliases={"type": "object"}),
+        ref("QdrantChangeAliases"),
+    ),
     native("GET", "/v1/status", "Every node of every shard", ok(nodes=array({"type": "object"}))),
     native(
         "GET",

@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from vecstore.cluster.errors import InvalidRequest, NotFound, VecStoreError
+from vecstore.router.aliases import resolve_alias
 from vecstore.router.auth import Scope, presented_key
 from vecstore.router.context import KEYS, LIMITS, METRICS, record_audit
 from vecstore.router.native_api import ROUTES, Call, NativeRoute
@@ -53,6 +54,8 @@ class RouterRpc:
             started = time.perf_counter()
             status, code, answer = 200, None, None
             try:
+                params = dict(params)
+                await resolve_alias(app, method, path, params)
                 answer = await route.op(Call(app, method, params, body))
                 return answer
             except VecStoreError as err:

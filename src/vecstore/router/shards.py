@@ -37,6 +37,7 @@ from vecstore.cluster.commands import (
     Selector,
     SetPayload,
     SetPayloadIndex,
+    UpdateAliases,
     UpdateVectors,
     Upsert,
     validate_payload,
@@ -235,6 +236,9 @@ class ShardSet:
         answers = await asyncio.gather(*(one(i, c) for i, c in clients))
         return [(shard, answer) for (shard, _), answer in zip(clients, answers, strict=True)]
 
+    aliases: dict[str, str] = {}  # noqa: RUF012 (replaced per instance by refresh_schemas)
+    _aliases_read = 0.0
+
     async def schema(self, name: str) -> CollectionSchema:
         """The collection's schema (cached; refreshed from shard 0 when unknown)."""
         if name not in self.schemas:
@@ -254,6 +258,24 @@ class ShardSet:
             entry["schema"]["name"]: CollectionSchema.from_dict(entry["schema"])
             for entry in answer["collections"]
         }
+        self.aliases = dict(answer.get("aliases", {}))
+        self._aliases_read = time.monotonic()
+
+    async def resolve(self, name: str) -> str:
+        """The collection `name` stands for: itself, or the one the alias `name` points to.
+        Aliases are re-read at most every ALIAS_TTL seconds while requests use them (another
+        router may have switched one); a name that is neither is left to fail as before."""
+        if name in self.schemas and name not in self.aliases:
+            return name
+        if name in self.aliases and time.monotonic() - self._aliases_read < ALIAS_TTL:
+            return self.aliases[name]
+        await self.refresh_schemas()
+        return self.aliases.get(name, name)
+
+    async def update_aliases(self, actions: Sequence[tuple[str, str, str]]) -> None:
+        """Apply alias actions on every shard (each applies all or none), then re-read them."""
+        await self._apply_everywhere(UpdateAliases.build(actions))
+        await self.refresh_schemas()
 
     async def _apply_everywhere(self, command: Command) -> list[dict[str, Any]]:
         """A collection DDL on every shard, including shards of a newer topology if a shard
@@ -990,6 +1012,10 @@ class ShardSet:
                     continue
                 rows.append({"http_address": node.http, **status})
         return rows
+
+
+ALIAS_TTL = 1.0
+"""Seconds a router trusts its copy of the aliases while requests resolve them."""
 
 
 def idf(points: int, frequency: int) -> float:

@@ -12,7 +12,7 @@ import shutil
 import tarfile
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +41,15 @@ class ShardImage:
     collections: list[Collection]
     fence: IngestFence
     ownership: Ownership | None
+    aliases: dict[str, str] = field(default_factory=dict)
 
 
 def write_snapshot(
-    path: Path, collections: Sequence[Collection], fence: IngestFence, ownership: Ownership | None
+    path: Path,
+    collections: Sequence[Collection],
+    fence: IngestFence,
+    ownership: Ownership | None,
+    aliases: dict[str, str] | None = None,
 ) -> None:
     """Write the shard's state into the existing, empty directory `path`.
     The caller keeps applies out (the shard holds its lock); each collection is read-locked."""
@@ -56,6 +61,7 @@ def write_snapshot(
             "format": SNAPSHOT_FORMAT,
             **fence.to_manifest(),
             "ownership": None if ownership is None else ownership.to_manifest(),
+            "aliases": sorted((aliases or {}).items()),
             "collections": [
                 _write_collection(collection, path / f"collection-{number}")
                 for number, collection in enumerate(ordered)
@@ -130,7 +136,8 @@ def read_snapshot(path: Path, settings: ShardSettings, scorer: Scorer) -> ShardI
             collection.close()
             shutil.rmtree(collection.directory, ignore_errors=True)
         raise MalformedCommand(f"snapshot at {path} is inconsistent: {err!r}") from None
-    return ShardImage(restored, fence, ownership)
+    aliases = {str(alias): str(target) for alias, target in manifest.get("aliases", [])}  # older: none
+    return ShardImage(restored, fence, ownership, aliases)
 
 
 def _read_collection(

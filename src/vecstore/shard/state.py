@@ -46,6 +46,7 @@ from vecstore.cluster.commands import (
     SetPayload,
     SetPayloadIndex,
     SparseVector,
+    UpdateAliases,
     UpdateVectors,
     Upsert,
 )
@@ -55,6 +56,7 @@ from vecstore.cluster.errors import (
     Conflict,
     InvalidRequest,
     InvalidVector,
+    NotFound,
     VecStoreError,
 )
 from vecstore.cluster.filters import Filter
@@ -85,6 +87,8 @@ class Shard:
         self.collections: dict[str, Collection] = {}
         self.fence = IngestFence()
         self.ownership: Ownership | None = None
+        self.aliases: dict[str, str] = {}
+        """Collection aliases: alias -> collection (`UpdateAliases`)."""
         self._lock = threading.RLock()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self._wake: Callable[[], None] | None = None
@@ -109,6 +113,8 @@ class Shard:
                     return self._create(schema)
                 case DropCollection(name=name):
                     return self._drop(name)
+                case UpdateAliases(actions=actions):
+                    return self._update_aliases(actions)
                 case SetPayloadIndex(collection=name, key=key, schema=field_schema):
                     collection = self.collection(name)
                     with collection.lock.write():
@@ -149,12 +155,34 @@ class Shard:
             self.collections[created.name] = Collection(created, self.settings, self.scorer, directory)
         return {"status": "ok", "created": True}
 
+    def _update_aliases(self, actions: tuple[tuple[str, str, str], ...]) -> Result:
+        """Apply alias actions in order, all or nothing (checked on a copy first)."""
+        aliases = dict(self.aliases)
+        for kind, alias, other in actions:
+            if kind == "create":
+                if other not in self.collections or named.is_space(other):
+                    raise CollectionNotFound(other)
+                if alias in self.collections:
+                    raise Conflict(f"{alias!r} is a collection; an alias cannot take its name")
+                aliases[alias] = other
+            elif alias not in aliases:
+                raise NotFound(f"Not found: Alias {alias} does not exist")
+            elif kind == "delete":
+                del aliases[alias]
+            else:
+                if other in self.collections:
+                    raise Conflict(f"{other!r} is a collection; an alias cannot take its name")
+                aliases[other] = aliases.pop(alias)
+        self.aliases = aliases
+        return {"status": "ok", "aliases": len(aliases)}
+
     def _drop(self, name: str) -> Result:
         collection = self.collections.get(name)
         if collection is None:
             return {"status": "ok", "dropped": False}
         for space in named.spaces_of(self.collections, collection.schema).values():
             self._drop_one(space.schema.name)
+        self.aliases = {alias: target for alias, target in self.aliases.items() if target != name}
         return self._drop_one(name)
 
     def _drop_one(self, name: str) -> Result:
@@ -532,6 +560,7 @@ class Shard:
                     for _, c in sorted(self.collections.items())
                 ],
                 "applied": self.fence.digest_rows(),
+                **({"aliases": sorted(self.aliases.items())} if self.aliases else {}),
                 "ownership": None if self.ownership is None else self.ownership.digest_row(),
             }
         return hashlib.sha256(msgpack.packb(state)).hexdigest()[:32]
@@ -617,7 +646,9 @@ class Shard:
         wait until it is written."""
         path.mkdir(parents=True)
         with self._lock:
-            snapshot.write_snapshot(path, list(self.collections.values()), self.fence, self.ownership)
+            snapshot.write_snapshot(
+                path, list(self.collections.values()), self.fence, self.ownership, self.aliases
+            )
 
     def restore(self, path: Path) -> None:
         """Replace this shard's state with the snapshot directory at `path`; a snapshot that
@@ -631,6 +662,7 @@ class Shard:
             self.collections = {c.schema.name: c for c in image.collections}
             self.fence = image.fence
             self.ownership = image.ownership
+            self.aliases = image.aliases
         self._changed()
 
     def snapshot_to_file(self, file: Path) -> None:

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from vecstore.cluster.errors import CollectionConflict, CollectionNotFound, InvalidRequest
 from vecstore.cluster.schema import CollectionSchema
+from vecstore.router.aliases import alias_actions
 from vecstore.router.auth import Scope
 from vecstore.router.context import SHARDS, SPEC
 from vecstore.router.native_api import name_of
@@ -146,8 +147,55 @@ async def delete_field_index(request: web.Request) -> dict[str, Any]:
     return UPDATE_COMPLETED
 
 
+@qdrant_route(
+    "POST",
+    "/collections/aliases",
+    "Create, delete or rename collection aliases (all actions applied together)",
+    Scope.ADMIN,
+    BOOLEAN,
+    ref("QdrantChangeAliases"),
+    query=("timeout",),
+)
+async def update_aliases(request: web.Request) -> bool:
+    """POST /collections/aliases."""
+    await request.app[SHARDS].update_aliases(alias_actions(await body_object(request)))
+    return True
+
+
+def _alias_list(aliases: dict[str, str], collection: str | None = None) -> dict[str, Any]:
+    rows = [
+        {"alias_name": alias, "collection_name": target}
+        for alias, target in sorted(aliases.items())
+        if collection is None or target == collection
+    ]
+    return {"aliases": rows}
+
+
+@qdrant_route("GET", "/aliases", "Every collection alias", Scope.READ, ref("QdrantAliases"))
+async def list_aliases(request: web.Request) -> dict[str, Any]:
+    """GET /aliases."""
+    shards = request.app[SHARDS]
+    await shards.refresh_schemas()
+    return _alias_list(shards.aliases)
+
+
+@qdrant_route(
+    "GET", "/collections/{name}/aliases", "The aliases of a collection", Scope.READ, ref("QdrantAliases")
+)
+async def collection_aliases(request: web.Request) -> dict[str, Any]:
+    """GET /collections/{name}/aliases."""
+    name = name_of(request)
+    shards = request.app[SHARDS]
+    await shards.schema(name)  # 404 for a missing collection
+    await shards.refresh_schemas()
+    return _alias_list(shards.aliases, name)
+
+
 ROUTES = (
     root,
+    update_aliases,
+    list_aliases,
+    collection_aliases,
     list_collections,
     get_collection,
     collection_exists,

@@ -30,9 +30,6 @@ UNSUPPORTED_ENDPOINTS = (
     ("POST", "/collections/{name}/points/discover", "discovery search"),
     ("POST", "/collections/{name}/points/discover/batch", "discovery search"),
     ("POST", "/collections/{name}/facet", "facet counts"),
-    ("POST", "/collections/aliases", "collection aliases"),
-    ("GET", "/aliases", "collection aliases"),
-    ("GET", "/collections/{name}/aliases", "collection aliases"),
     ("GET", "/collections/{name}/snapshots", "Qdrant snapshots (use `vecstore snapshot`)"),
     ("POST", "/collections/{name}/snapshots", "Qdrant snapshots (use `vecstore snapshot`)"),
 )

@@ -595,6 +595,49 @@ COMPONENTS: dict[str, Schema] = {
             "payload_schema": {"type": "object"},
         },
     },
+    "QdrantChangeAliases": strict(
+        {
+            "actions": array(
+                {
+                    "oneOf": [
+                        strict(
+                            {
+                                "create_alias": strict(
+                                    {"collection_name": STRING, "alias_name": STRING},
+                                    ("collection_name", "alias_name"),
+                                )
+                            },
+                            ("create_alias",),
+                        ),
+                        strict(
+                            {"delete_alias": strict({"alias_name": STRING}, ("alias_name",))},
+                            ("delete_alias",),
+                        ),
+                        strict(
+                            {
+                                "rename_alias": strict(
+                                    {"old_alias_name": STRING, "new_alias_name": STRING},
+                                    ("old_alias_name", "new_alias_name"),
+                                )
+                            },
+                            ("rename_alias",),
+                        ),
+                    ]
+                },
+                minItems=1,
+                maxItems=100,
+            )
+        },
+        ("actions",),
+    ),
+    "QdrantAliases": strict(
+        {
+            "aliases": array(
+                strict({"alias_name": STRING, "collection_name": STRING}, ("alias_name", "collection_name"))
+            )
+        },
+        ("aliases",),
+    ),
     "QdrantCreateFieldIndex": strict(
         {
             "field_name": {"type": "string", "minLength": 1, "maxLength": 1_024},
