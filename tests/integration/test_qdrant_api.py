@@ -504,17 +504,14 @@ def test_unsupported_query_and_filter_features(client: QdrantClient) -> None:
         client.query_points("refusals", query=None)
     assert error_of(raised)[0] == 501 and "scroll" in error_of(raised)[1]
     with pytest.raises(UnexpectedResponse) as raised:
-        client.create_payload_index("refusals", "n", models.PayloadSchemaType.INTEGER)
-    assert error_of(raised)[0] == 501 and "payload indexes" in error_of(raised)[1]
-    with pytest.raises(UnexpectedResponse) as raised:
         client.delete_payload("refusals", ["meta.a"], points=[1])
     assert error_of(raised)[0] == 501 and "nested payload keys" in error_of(raised)[1]
     with pytest.raises(UnexpectedResponse) as raised:
         client.set_payload("refusals", {"a": 1}, points=[1], key="meta")
     assert error_of(raised)[0] == 501 and "'key'" in error_of(raised)[1]
     with pytest.raises(UnexpectedResponse) as raised:
-        client.scroll("refusals", order_by="n")
-    assert error_of(raised) == (501, "parameter 'order_by' is not supported by VecStore")
+        client.scroll("refusals", order_by="n")  # order_by needs a range index on the key
+    assert error_of(raised)[0] == 400 and "No range index for `order_by` key: `n`" in error_of(raised)[1]
     with pytest.raises(UnexpectedResponse) as raised:
         client.query_points("refusals", query=[1.0, 2.0])
     assert error_of(raised) == (400, "Wrong input: Vector dimension error: expected dim: 8, got 2")

@@ -21,6 +21,7 @@ from vecstore.cluster.errors import InvalidRequest, InvalidVector, PayloadTooLar
 from vecstore.cluster.filters import Filter
 from vecstore.cluster.ids import PointId, normalize_point_id
 from vecstore.cluster.nesting import check_depth
+from vecstore.cluster.payload_path import InvalidPath, parse_path
 from vecstore.cluster.schema import CollectionSchema, validate_collection_name, validate_vector_name
 
 DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024
@@ -63,6 +64,10 @@ class SetPayloadIndex:
         validate_collection_name(collection)
         if not isinstance(key, str) or not key or len(key) > 1_024:
             raise InvalidRequest("field_name must be a non-empty payload key (at most 1,024 characters)")
+        try:
+            parse_path(key)
+        except InvalidPath as err:
+            raise InvalidRequest(f"field_name {key!r} is not a payload key: {err}") from None
         if schema is None:
             return cls(collection, key, None)
         given = {"type": schema} if isinstance(schema, str) else schema

@@ -28,6 +28,7 @@ from vecstore.cluster.errors import InvalidRequest
 from vecstore.cluster.filters import Filter, parse_filter
 from vecstore.cluster.profile import NO_PROFILE, Profile
 from vecstore.cluster.schema import CollectionSchema
+from vecstore.node import facets
 from vecstore.node.caller_auth import caller_auth_middleware
 from vecstore.node.routes import Body, Params, Route, max_body_bytes
 from vecstore.node.rpc_server import RpcServer
@@ -448,6 +449,7 @@ ROUTES = (
     Route("POST", "/v1/membership", membership),
     Route("POST", "/v1/topology", topology_status),
     Route("POST", "/v1/topology/dirty", dirty_points),
+    *facets.ROUTES,
 )
 
 

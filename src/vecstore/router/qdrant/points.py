@@ -7,16 +7,19 @@ Writes answer after their command is committed by a majority and applied on the 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
 
 from vecstore.cluster.commands import named_columns
 from vecstore.cluster.errors import InvalidRequest, InvalidVector, NotFound, NotImplementedParameter
+from vecstore.cluster.filters import Filter
 from vecstore.cluster.ids import PointId, normalize_point_id
 from vecstore.router.auth import Scope
 from vecstore.router.context import SHARDS, SPEC
 from vecstore.router.native_api import check_batch, name_of
+from vecstore.router.ordered import order_by_of, ordered
 from vecstore.router.qdrant.filter import filter_from_qdrant
 from vecstore.router.qdrant.http import (
     READ_QUERY,
@@ -30,6 +33,7 @@ from vecstore.router.qdrant.schemas import array, ref
 from vecstore.router.qdrant.translate import (
     Cosine,
     NamedVector,
+    VectorWanted,
     allow_only,
     cosine_of,
     payload_selection,
@@ -41,51 +45,37 @@ from vecstore.router.qdrant.translate import (
     upsert_batch,
     vector_wanted,
 )
+from vecstore.router.shards import ShardSet
 from vecstore.transport.server import body_of
 
 UPDATE = ref("QdrantUpdateResult")
+Write = Callable[[ShardSet, str], Awaitable[object]]
+"""A parsed write, ready to send: `write(shards, collection)`."""
 
 
-@qdrant_route(
-    "PUT",
-    "/collections/{name}/points",
-    "Upsert points (batch or list form)",
-    Scope.WRITE,
-    UPDATE,
-    ref("QdrantPointInsertOperations"),
-    query=WRITE_QUERY,
-)
-async def upsert_points(request: web.Request) -> dict[str, Any]:
-    """PUT /collections/{name}/points."""
-    name = name_of(request)
-    batch = upsert_batch(await body_of(request))
-    shards = request.app[SHARDS]
-    if not batch.ids:
-        await shards.schema(name)  # a missing collection is still an error
-        return UPDATE_COMPLETED
-    check_batch(request, len(batch.ids))
-    schema = await shards.schema(name)
-    if schema.named:
-        await shards.upsert_named(name, batch.ids, named_columns(batch.vectors), batch.payloads)
-    elif batch.named:
-        raise InvalidVector(f"collection {name!r} has one unnamed vector: send each point's vector as a list")
-    else:
-        await shards.upsert(name, batch.ids, batch.vectors, batch.payloads)
-    return UPDATE_COMPLETED
+def upsert_write(request: web.Request, body: Mapping[str, Any]) -> Write:
+    """Qdrant's upsert body (`points` or `batch` form), parsed."""
+    batch = upsert_batch(body)
+    if batch.ids:
+        check_batch(request, len(batch.ids))
+
+    async def write(shards: ShardSet, name: str) -> object:
+        schema = await shards.schema(name)  # a missing collection is still an error
+        if not batch.ids:
+            return None
+        if schema.named:
+            return await shards.upsert_named(name, batch.ids, named_columns(batch.vectors), batch.payloads)
+        if batch.named:
+            raise InvalidVector(
+                f"collection {name!r} has one unnamed vector: send each point's vector as a list"
+            )
+        return await shards.upsert(name, batch.ids, batch.vectors, batch.payloads)
+
+    return write
 
 
-@qdrant_route(
-    "PUT",
-    "/collections/{name}/points/vectors",
-    "Set named vectors of existing points (their other vectors and payloads stay)",
-    Scope.WRITE,
-    UPDATE,
-    ref("QdrantUpdateVectors"),
-    query=WRITE_QUERY,
-)
-async def update_vectors(request: web.Request) -> dict[str, Any]:
-    """PUT /collections/{name}/points/vectors."""
-    body = await body_object(request)
+def update_vectors_write(request: web.Request, body: Mapping[str, Any]) -> Write:
+    """Qdrant's update-vectors body, parsed (the last vector given for a point wins)."""
     refuse(body, ("shard_key", "update_filter"))
     allow_only(body, ("points",), "the update-vectors request")
     points = body.get("points")
@@ -100,12 +90,112 @@ async def update_vectors(request: web.Request) -> dict[str, Any]:
         if not isinstance(vectors, dict):
             raise InvalidVector(f"points[{position}]: give the vectors to set by name")
         latest.setdefault(normalize_point_id(point["id"]), {}).update(vectors)
-    if not latest:
-        return UPDATE_COMPLETED
-    check_batch(request, len(latest))
-    ids = list(latest)
-    await request.app[SHARDS].update_vectors(name_of(request), ids, named_columns(list(latest.values())))
+    if latest:
+        check_batch(request, len(latest))
+
+    async def write(shards: ShardSet, name: str) -> object:
+        if not latest:
+            return None
+        return await shards.update_vectors(name, list(latest), named_columns(list(latest.values())))
+
+    return write
+
+
+def delete_vectors_write(request: web.Request, body: Mapping[str, Any]) -> Write:
+    """Qdrant's delete-vectors body, parsed."""
+    refuse(body, ("shard_key",))
+    allow_only(body, ("points", "filter", "vector"), "the delete-vectors request")
+    names = body.get("vector")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise InvalidRequest("vector must be a list of vector names")
+    selector = points_selector(body, "the delete-vectors request")
+    return lambda shards, name: shards.delete_vectors(name, selector, names)
+
+
+def delete_write(request: web.Request, body: Mapping[str, Any]) -> Write:
+    """Qdrant's PointsSelector of a delete, parsed."""
+    refuse(body, ("shard_key",))
+    allow_only(body, ("points", "filter"), "the delete request")
+    selector = points_selector(body, "delete")
+    return lambda shards, name: shards.delete(name, selector)
+
+
+def payload_write(overwrite: bool) -> Callable[[web.Request, Mapping[str, Any]], Write]:
+    """The parser of Qdrant's set-payload (merge) or overwrite-payload body."""
+
+    def parse(request: web.Request, body: Mapping[str, Any]) -> Write:
+        if body.get("key") is not None:
+            raise NotImplementedParameter(
+                "parameter 'key' (setting a payload at a nested path) is not supported"
+            )
+        refuse(body, ("shard_key",))
+        allow_only(body, ("payload", "points", "filter", "key"), "the payload request")
+        payload = body.get("payload")
+        if not isinstance(payload, dict):
+            raise InvalidRequest("payload must be an object")
+        selector = points_selector(body, "the payload request")
+        return lambda shards, name: shards.set_payload(name, selector, payload, overwrite=overwrite)
+
+    return parse
+
+
+def delete_payload_write(request: web.Request, body: Mapping[str, Any]) -> Write:
+    """Qdrant's delete-payload body, parsed."""
+    refuse(body, ("shard_key",))
+    allow_only(body, ("keys", "points", "filter"), "the delete-payload request")
+    keys = body.get("keys")
+    if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+        raise InvalidRequest("keys must be a list of payload keys")
+    nested = [key for key in keys if "." in key or "[" in key]
+    if nested:
+        raise NotImplementedParameter(
+            f"deleting nested payload keys {nested} is not supported; only top-level keys can be deleted"
+        )
+    selector = points_selector(body, "the delete-payload request")
+    return lambda shards, name: shards.delete_payload_keys(name, selector, keys)
+
+
+def clear_payload_write(request: web.Request, body: Mapping[str, Any]) -> Write:
+    """Qdrant's PointsSelector of a clear-payload, parsed."""
+    refuse(body, ("shard_key",))
+    allow_only(body, ("points", "filter"), "the clear-payload request")
+    selector = points_selector(body, "the clear-payload request")
+    return lambda shards, name: shards.set_payload(name, selector, {}, overwrite=True)
+
+
+async def _write(
+    request: web.Request, parse: Callable[[web.Request, Mapping[str, Any]], Write], body: Mapping[str, Any]
+) -> dict[str, Any]:
+    await parse(request, body)(request.app[SHARDS], name_of(request))
     return UPDATE_COMPLETED
+
+
+@qdrant_route(
+    "PUT",
+    "/collections/{name}/points",
+    "Upsert points (batch or list form)",
+    Scope.WRITE,
+    UPDATE,
+    ref("QdrantPointInsertOperations"),
+    query=WRITE_QUERY,
+)
+async def upsert_points(request: web.Request) -> dict[str, Any]:
+    """PUT /collections/{name}/points."""
+    return await _write(request, upsert_write, await body_of(request))
+
+
+@qdrant_route(
+    "PUT",
+    "/collections/{name}/points/vectors",
+    "Set named vectors of existing points (their other vectors and payloads stay)",
+    Scope.WRITE,
+    UPDATE,
+    ref("QdrantUpdateVectors"),
+    query=WRITE_QUERY,
+)
+async def update_vectors(request: web.Request) -> dict[str, Any]:
+    """PUT /collections/{name}/points/vectors."""
+    return await _write(request, update_vectors_write, await body_object(request))
 
 
 @qdrant_route(
@@ -119,15 +209,7 @@ async def update_vectors(request: web.Request) -> dict[str, Any]:
 )
 async def delete_vectors(request: web.Request) -> dict[str, Any]:
     """POST /collections/{name}/points/vectors/delete."""
-    body = await body_object(request)
-    refuse(body, ("shard_key",))
-    allow_only(body, ("points", "filter", "vector"), "the delete-vectors request")
-    names = body.get("vector")
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise InvalidRequest("vector must be a list of vector names")
-    selector = points_selector(body, "the delete-vectors request")
-    await request.app[SHARDS].delete_vectors(name_of(request), selector, names)
-    return UPDATE_COMPLETED
+    return await _write(request, delete_vectors_write, await body_object(request))
 
 
 @qdrant_route(
@@ -141,25 +223,7 @@ async def delete_vectors(request: web.Request) -> dict[str, Any]:
 )
 async def delete_points(request: web.Request) -> dict[str, Any]:
     """POST /collections/{name}/points/delete."""
-    body = await body_object(request)
-    refuse(body, ("shard_key",))
-    allow_only(body, ("points", "filter"), "the delete request")
-    await request.app[SHARDS].delete(name_of(request), points_selector(body, "delete"))
-    return UPDATE_COMPLETED
-
-
-async def _payload_write(request: web.Request, overwrite: bool) -> dict[str, Any]:
-    body = await body_object(request)
-    if "key" in body:
-        raise NotImplementedParameter("parameter 'key' (setting a payload at a nested path) is not supported")
-    refuse(body, ("shard_key",))
-    allow_only(body, ("payload", "points", "filter"), "the payload request")
-    payload = body.get("payload")
-    if not isinstance(payload, dict):
-        raise InvalidRequest("payload must be an object")
-    selector = points_selector(body, "the payload request")
-    await request.app[SHARDS].set_payload(name_of(request), selector, payload, overwrite=overwrite)
-    return UPDATE_COMPLETED
+    return await _write(request, delete_write, await body_object(request))
 
 
 @qdrant_route(
@@ -173,7 +237,7 @@ async def _payload_write(request: web.Request, overwrite: bool) -> dict[str, Any
 )
 async def set_payload(request: web.Request) -> dict[str, Any]:
     """POST /collections/{name}/points/payload."""
-    return await _payload_write(request, overwrite=False)
+    return await _write(request, payload_write(overwrite=False), await body_object(request))
 
 
 @qdrant_route(
@@ -187,7 +251,7 @@ async def set_payload(request: web.Request) -> dict[str, Any]:
 )
 async def overwrite_payload(request: web.Request) -> dict[str, Any]:
     """PUT /collections/{name}/points/payload."""
-    return await _payload_write(request, overwrite=True)
+    return await _write(request, payload_write(overwrite=True), await body_object(request))
 
 
 @qdrant_route(
@@ -201,20 +265,7 @@ async def overwrite_payload(request: web.Request) -> dict[str, Any]:
 )
 async def delete_payload(request: web.Request) -> dict[str, Any]:
     """POST /collections/{name}/points/payload/delete."""
-    body = await body_object(request)
-    refuse(body, ("shard_key",))
-    allow_only(body, ("keys", "points", "filter"), "the delete-payload request")
-    keys = body.get("keys")
-    if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
-        raise InvalidRequest("keys must be a list of payload keys")
-    nested = [key for key in keys if "." in key or "[" in key]
-    if nested:
-        raise NotImplementedParameter(
-            f"deleting nested payload keys {nested} is not supported; only top-level keys can be deleted"
-        )
-    selector = points_selector(body, "the delete-payload request")
-    await request.app[SHARDS].delete_payload_keys(name_of(request), selector, keys)
-    return UPDATE_COMPLETED
+    return await _write(request, delete_payload_write, await body_object(request))
 
 
 @qdrant_route(
@@ -228,12 +279,7 @@ async def delete_payload(request: web.Request) -> dict[str, Any]:
 )
 async def clear_payload(request: web.Request) -> dict[str, Any]:
     """POST /collections/{name}/points/payload/clear."""
-    body = await body_object(request)
-    refuse(body, ("shard_key",))
-    allow_only(body, ("points", "filter"), "the clear-payload request")
-    selector = points_selector(body, "the clear-payload request")
-    await request.app[SHARDS].set_payload(name_of(request), selector, {}, overwrite=True)
-    return UPDATE_COMPLETED
+    return await _write(request, clear_payload_write, await body_object(request))
 
 
 @qdrant_route(
@@ -297,7 +343,7 @@ async def get_point(request: web.Request) -> dict[str, Any]:
 @qdrant_route(
     "POST",
     "/collections/{name}/points/scroll",
-    "A page of points in id order (next_page_offset starts the next page)",
+    "A page of points in id order (next_page_offset starts the next page), or in order_by order",
     Scope.READ,
     ref("QdrantScrollResult"),
     ref("QdrantScrollRequest"),
@@ -307,8 +353,10 @@ async def get_point(request: web.Request) -> dict[str, Any]:
 async def scroll_points(request: web.Request) -> dict[str, Any]:
     """POST /collections/{name}/points/scroll."""
     body = await body_object(request)
-    refuse(body, ("shard_key", "order_by"))
-    allow_only(body, ("offset", "limit", "filter", "with_payload", "with_vector"), "the scroll request")
+    refuse(body, ("shard_key",))
+    allow_only(
+        body, ("offset", "limit", "filter", "with_payload", "with_vector", "order_by"), "the scroll request"
+    )
     limit = body.get("limit", 10)
     max_limit = request.app[SPEC].router.max_batch_points
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= max_limit:
@@ -316,17 +364,49 @@ async def scroll_points(request: web.Request) -> dict[str, Any]:
     offset = body.get("offset")
     payload = payload_selection(body.get("with_payload"), default=True)
     with_vector = vector_wanted(body.get("with_vector"))
+    condition = filter_from_qdrant(body.get("filter"))
+    if "order_by" in body:
+        if offset is not None:
+            raise InvalidRequest("offset is not supported with order_by: use order_by.start_from to page")
+        points = await scroll_ordered(request, order_by_of(body["order_by"]), limit, condition, with_vector)
+        cosine = await cosine_in_path(request)
+        answered = records(points, payload, with_vector, cosine)
+        for record, point in zip(answered, points, strict=True):
+            record["order_value"] = point["order_value"]
+        return {"points": answered, "next_page_offset": None}
     points, next_offset = await request.app[SHARDS].scroll(
         name_of(request),
         None if offset is None else normalize_point_id(offset),
         limit,
-        filter_from_qdrant(body.get("filter")),
+        condition,
         consistency_of(request),
         with_payload=payload.wanted,
         with_vector=with_vector,
     )
     cosine = await cosine_in_path(request)
     return {"points": records(points, payload, with_vector, cosine), "next_page_offset": next_offset}
+
+
+async def scroll_ordered(
+    request: web.Request,
+    order_by: dict[str, Any],
+    limit: int,
+    condition: Filter | None,
+    with_vector: VectorWanted,
+) -> list[dict[str, Any]]:
+    """The first `limit` points in order_by order (a point once per distinct value), each
+    with its `order_value`: the shards order (value, id) pairs, the router merges them and
+    reads the points (one deleted in between is left out)."""
+    shards = request.app[SHARDS]
+    name = name_of(request)
+    consistency = consistency_of(request)
+    pairs = await ordered(shards, name, order_by, condition, limit, consistency)
+    ids = list(dict.fromkeys(point_id for _, point_id in pairs))
+    found = (
+        await shards.get(name, ids, consistency, with_payload=True, with_vector=with_vector) if ids else []
+    )
+    by_id = {point["id"]: point for point in found}
+    return [{**by_id[point_id], "order_value": value} for value, point_id in pairs if point_id in by_id]
 
 
 @qdrant_route(

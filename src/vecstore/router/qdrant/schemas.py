@@ -501,6 +501,48 @@ COMPONENTS: dict[str, Schema] = {
             strict({"keys": array(TOP_KEY), "filter": ref("QdrantFilter")}, ("keys", "filter")),
         ]
     },
+    "QdrantUpdateOperations": strict(
+        {
+            "operations": array(
+                {
+                    "oneOf": [
+                        strict({"upsert": ref("QdrantPointInsertOperations")}, ("upsert",)),
+                        strict({"delete": ref("QdrantPointsSelector")}, ("delete",)),
+                        strict({"set_payload": ref("QdrantSetPayload")}, ("set_payload",)),
+                        strict({"overwrite_payload": ref("QdrantSetPayload")}, ("overwrite_payload",)),
+                        strict({"delete_payload": ref("QdrantDeletePayload")}, ("delete_payload",)),
+                        strict({"clear_payload": ref("QdrantPointsSelector")}, ("clear_payload",)),
+                        strict({"update_vectors": ref("QdrantUpdateVectors")}, ("update_vectors",)),
+                        strict({"delete_vectors": ref("QdrantDeleteVectors")}, ("delete_vectors",)),
+                    ]
+                },
+                maxItems=100,
+            )
+        },
+        ("operations",),
+    ),
+    "QdrantOrderBy": {
+        "anyOf": [
+            FILTER_KEY,
+            strict(
+                {
+                    "key": FILTER_KEY,
+                    "direction": {"type": "string", "enum": ["asc", "desc"]},
+                    "start_from": nullable({"anyOf": [NUMBER, DATETIME]}),
+                },
+                ("key",),
+            ),
+        ]
+    },
+    "QdrantFacetRequest": strict(
+        {
+            "key": FILTER_KEY,
+            "limit": {"type": "integer", "minimum": 1, "maximum": MAX_BATCH},
+            "filter": ref("QdrantFilter"),
+            "exact": BOOLEAN,
+        },
+        ("key",),
+    ),
     "QdrantScrollRequest": strict(
         {
             "offset": nullable(ref("QdrantPointId")),
@@ -508,6 +550,7 @@ COMPONENTS: dict[str, Schema] = {
             "filter": ref("QdrantFilter"),
             "with_payload": ref("QdrantWithPayload"),
             "with_vector": ref("QdrantWithVector"),
+            "order_by": ref("QdrantOrderBy"),
         }
     ),
     "QdrantCountRequest": strict({"filter": ref("QdrantFilter"), "exact": BOOLEAN}),
@@ -660,6 +703,7 @@ COMPONENTS: dict[str, Schema] = {
     "QdrantRecord": strict(
         {
             "id": ref("QdrantPointId"),
+            "order_value": NUMBER,
             "payload": nullable(ref("QdrantPayload")),
             "vector": nullable(
                 {
@@ -700,5 +744,13 @@ COMPONENTS: dict[str, Schema] = {
         ("points",),
     ),
     "QdrantCountResult": strict({"count": INTEGER}, ("count",)),
+    "QdrantFacetResponse": strict(
+        {
+            "hits": array(
+                strict({"value": {"anyOf": [STRING, INTEGER, BOOLEAN]}, "count": INTEGER}, ("value", "count"))
+            )
+        },
+        ("hits",),
+    ),
     "QdrantQueryResponse": strict({"points": array(ref("QdrantScoredPoint"))}, ("points",)),
 }
