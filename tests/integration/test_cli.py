@@ -163,6 +163,11 @@ def check_named_vectors(r: tuple[str, str], tmp_path: Path) -> None:
     nearest = sorted(having, key=lambda i: float(((body[i] - body[4]) ** 2).sum()))[:3]
     assert [h["id"] for h in hits] == nearest
     fails("search", "named", *query, *r, expect="say which with --using NAME")
+    plans = ok(
+        "search", "named", "--explain", "--using", "body", "--filter", '{"must": [{"has_id": [1, 2]}]}', *r
+    )
+    assert sorted(p["shard"] for p in plans) == [0, 1] and {p["plan"] for p in plans} == {"exact"}
+    assert sum(p["live_points"] for p in plans) == 20  # the points that have a body vector
     fails("search", "named", *query, "--using", "title", *r, expect="expects 4")
     bad = write_jsonl(tmp_path / "bad-named.jsonl", [{"id": 1, "vector": {"sound": [1.0]}}])
     fails("points", "upsert", "named", "--file", str(bad), *r, expect="no vector named 'sound'")

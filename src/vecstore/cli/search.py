@@ -74,6 +74,22 @@ def _dimension(schema: dict[str, Any], using: str | None, collection: str) -> in
     return int(named[using]["dimension"])
 
 
+PLAN_COLUMNS = ("shard", "plan", "live_points", "estimated_matches", "reason")
+
+
+def show_plans(
+    target: Target, collection: str, k: int, condition: dict[str, Any] | None, exact: bool, using: str | None
+) -> None:
+    """Print (or --json) the plan each shard would run for this search."""
+
+    async def go() -> list[dict[str, Any]]:
+        async with target.client() as client:
+            return await client.explain(collection, k=k, filter=condition, exact=exact, using=using)
+
+    plans = run(go())
+    emit(plans, target.as_json, lambda rows: format_table(rows, PLAN_COLUMNS))
+
+
 def search_body(
     vectors: list[list[float]], k: int, condition: dict[str, Any] | None, **options: Any
 ) -> dict[str, Any]:
@@ -98,6 +114,11 @@ def search_body(
 @click.option("--ef", type=click.IntRange(min=1), help="HNSW expansion for this search")
 @click.option("--exact", is_flag=True, help="exact (brute-force) scoring instead of HNSW")
 @click.option("--using", metavar="NAME", help="the named vector to search (collections of named vectors)")
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="print the plan each shard would run (exact or HNSW, estimated matches, why); no search",
+)
 @click.option("--profile", is_flag=True, help="also print where the search spent its time, stage by stage")
 @click.option(
     "--trace",
@@ -117,13 +138,18 @@ def search(
     ef: int | None,
     exact: bool,
     using: str | None,
+    explain: bool,
     profile: bool,
     trace: Path | None,
 ) -> None:
-    """Nearest neighbours in COLLECTION of --vector or of each row of --vector-file."""
+    """Nearest neighbours in COLLECTION of --vector or of each row of --vector-file
+    (--explain: the plan each shard would run, no vector needed)."""
+    condition = parse_filter_option(filter_text)
+    if explain:
+        show_plans(target, collection, k, condition, exact, using)
+        return
     if (vector_text is None) == (vector_file is None):
         raise CliError("give exactly one of --vector JSON or --vector-file q.npy")
-    condition = parse_filter_option(filter_text)
     if vector_text is not None:
         queries = parse_query_vector(vector_text)
     else:

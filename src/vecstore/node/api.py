@@ -278,7 +278,10 @@ async def search_points(service: NodeService, params: Params, body: Body) -> Bod
 async def explain_search(service: NodeService, params: Params, body: Body) -> Body:
     """POST /v1/collections/{name}/explain: the plan a search would run."""
     k = field_int(body, "k", 10, 1, MAX_K) or 10
-    collection = service.shard.collection(params["name"])
+    using = body.get("using")
+    if using is not None and not isinstance(using, str):
+        raise InvalidRequest("'using' must be a vector name")
+    collection = service.shard.searched(params["name"], using)
     condition = service.shard.resolve(params["name"], filter_of(body))
     plan = search.explain(collection, k, condition, field_bool(body, "exact", False))
     return {"status": "ok", "plan": plan.to_dict()}

@@ -451,6 +451,20 @@ def _native_filter(raw: object) -> Filter | None:
 STAGE_FIELDS = ("query", "prefetch", "using", "filter", "params", "limit", "score_threshold")
 
 
+async def explain(call: Call) -> Any:
+    """POST /v1/collections/{name}/explain {"k", "filter", "exact", "using"}: the plan each
+    shard would run for the search (exact scan or HNSW, the estimated matches, why)."""
+    body = call.body
+    unknown = set(body) - {"k", "filter", "exact", "using"}
+    if unknown:
+        raise InvalidRequest(f"explain takes k, filter, exact and using; unknown: {sorted(unknown)}")
+    k = field_int(body, "k", 10, 1, call.app[SPEC].router.max_k) or 10
+    plans = await call.app[SHARDS].explain(
+        name_of(call), k, filter_of(body), field_bool(body, "exact", False), **using_of(body)
+    )
+    return {"status": "ok", "plans": plans}
+
+
 async def search_batch(call: Call) -> Any:
     """POST /v1/collections/{name}/search/batch {"searches": [{"vector", ...}, ...]}.
 
@@ -523,6 +537,7 @@ ROUTES = (
     NativeRoute("POST", "/v1/collections/{name}/search", search, Scope.READ),
     NativeRoute("POST", "/v1/collections/{name}/search/batch", search_batch, Scope.READ),
     NativeRoute("POST", "/v1/collections/{name}/query", query, Scope.READ),
+    NativeRoute("POST", "/v1/collections/{name}/explain", explain, Scope.READ),
     NativeRoute("GET", "/v1/status", cluster_status, Scope.READ),
     NativeRoute("GET", "/v1/aliases", list_aliases, Scope.READ),
     NativeRoute("POST", "/v1/aliases", update_aliases, Scope.ADMIN),

@@ -292,6 +292,20 @@ NATIVE: tuple[Operation, ...] = (
     ),
     native(
         "POST",
+        "/v1/collections/{name}/explain",
+        "The plan each shard would run for a search (nothing is searched)",
+        ok(plans=array({"type": "object"})),
+        strict(
+            {
+                "k": {"type": "integer", "minimum": 1, "maximum": 1_000},
+                "filter": ref("Filter"),
+                "exact": BOOLEAN,
+                "using": ref("QdrantVectorName"),
+            }
+        ),
+    ),
+    native(
+        "POST",
         "/v1/collections/{name}/query",
         "A multi-stage query: prefetch, fusion, sparse and BM25 queries, re-scoring, MMR",
         ok(result=array(ref("Hit"))),

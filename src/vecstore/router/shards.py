@@ -892,6 +892,31 @@ class ShardSet:
         total, frequencies = await self._fresh(gather)
         return [value * idf(total, df) for value, df in zip(query.values, frequencies, strict=True)]
 
+    async def explain(
+        self, collection: str, k: int, condition: Filter | None, exact: bool = False, using: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The plan each shard's leader would run for a search (no search is run)."""
+        await self.schema(collection)
+        body: dict[str, Any] = {"k": k, "exact": exact}
+        if condition is not None:
+            body["filter"] = filter_to_json(condition)
+        if using is not None:
+            body["using"] = using
+        path = f"/v1/collections/{collection}/explain"
+
+        async def ask(routed: Topology) -> list[dict[str, Any]]:
+            answers = await self._all_shards(
+                "explain", lambda shard, client: client.read(path, body, "leader", None), routed
+            )
+            plans = []
+            for shard, answer in answers:
+                if isinstance(answer, VecStoreError):
+                    raise answer
+                plans.append({"shard": shard, **answer["plan"]})
+            return plans
+
+        return await self._fresh(ask)
+
     async def get(
         self,
         collection: str,

@@ -292,6 +292,25 @@ class RouterClient:
         answer = await self.request("POST", f"/v1/collections/{collection}/points/count", body)
         return int(answer["count"])
 
+    async def explain(
+        self,
+        collection: str,
+        *,
+        k: int = 10,
+        filter: dict[str, Any] | None = None,
+        exact: bool = False,
+        using: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Each shard's plan for a search: {"shard", "plan", "live_points", "estimated_matches", ...}."""
+        body: dict[str, Any] = {"k": k, "exact": exact}
+        if filter is not None:
+            body["filter"] = filter
+        if using is not None:
+            body["using"] = using
+        answer = await self.request("POST", f"/v1/collections/{collection}/explain", body)
+        plans: list[dict[str, Any]] = answer["plans"]
+        return plans
+
     async def search(
         self,
         collection: str,
