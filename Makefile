@@ -71,6 +71,7 @@ bench: $(BENCH_STAMP)
 	$(PY) -m bench.hops $(if $(findstring --quick,$(BENCH_ARGS)),,--docs) $(BENCH_ARGS)
 	$(PY) -m bench.ingest $(BENCH_ARGS)
 	$(PY) -m bench.geo $(BENCH_ARGS)
+	$(PY) -m bench.multivector $(BENCH_ARGS)
 	$(if $(findstring --quick,$(BENCH_ARGS)),,$(PY) -m bench.embeddings --rows 20000)
 	$(PY) -m bench.comparison $(if $(findstring --quick,$(BENCH_ARGS)),,--docs) $(BENCH_ARGS)
 

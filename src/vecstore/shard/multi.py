@@ -4,9 +4,10 @@ A point holds a matrix: one row per token, each of the vector's dimension. A que
 matrix too, scored against a point by MaxSim: the sum over query rows of the best similarity
 to any of the point's rows (cosine, dot, or minus the squared euclidean distance; for l2 the
 answered score is the square root of the summed distances, lower is better), as Qdrant and
-qdrant-client's local mode score them. Search is exact (every point's matrix is scored,
-through one matrix product per point group), which is what a shard of up to some hundred
-thousand token rows answers in milliseconds; keyed by point id, persisted like the sparse
+qdrant-client's local mode score them. Search is exact: one matrix product of the query
+against every stored row (kept packed, unit rows for cosine), then the best row per point
+(`np.maximum.reduceat`) summed over the query; a shard of some hundred thousand rows
+answers in milliseconds; keyed by point id, persisted like the sparse
 vectors (`save` / `load`, memory-mapped).
 """
 
@@ -46,6 +47,9 @@ class MultiVectors:
         self.metric = metric
         self._matrices: dict[PointId, Matrix] = {}
         self._digest = 0
+        self._packed: tuple[list[PointId], npt.NDArray[np.float64], npt.NDArray[np.int64]] | None = None
+        """Every matrix's rows in one array (unit rows for cosine) and where each point's start:
+        one matrix product scores a query against all points. Rebuilt after a change."""
 
     def __len__(self) -> int:
         return len(self._matrices)
@@ -68,6 +72,7 @@ class MultiVectors:
             stored = np.array(matrix, dtype=np.float32, copy=True).reshape(-1, self.dimension)
             self._matrices[point_id] = stored
             self._digest = (self._digest + _hash(point_id, stored)) % DIGEST_MOD
+        self._packed = None
 
     def delete(self, ids: Iterable[PointId]) -> None:
         """Remove the matrices of points (missing ones ignored)."""
@@ -78,6 +83,7 @@ class MultiVectors:
         old = self._matrices.pop(point_id, None)
         if old is not None:
             self._digest = (self._digest - _hash(point_id, old)) % DIGEST_MOD
+            self._packed = None
 
     def digest(self) -> int:
         """Order-independent hash of the content."""
@@ -88,26 +94,40 @@ class MultiVectors:
     ) -> list[tuple[PointId, float]]:
         """The `limit` best points by MaxSim, best first (ties by id)."""
         query = np.asarray(query, dtype=np.float32).reshape(-1, self.dimension)
-        if self.metric is Metric.COSINE:
-            query = _unit(query)
-        scored: list[tuple[PointId, float]] = []
-        for point_id, matrix in self._matrices.items():
-            if allowed is not None and point_id not in allowed:
-                continue
-            scored.append((point_id, self.max_sim(query, matrix)))
+        ids, rows, starts = self._pack()
+        if not ids:
+            return []
+        prepared = (_unit(query) if self.metric is Metric.COSINE else query).astype(np.float64)
+        products = prepared @ rows.T  # (query vectors, all stored vectors)
+        if self.metric is Metric.L2:  # minus the squared distance, as the core compares them
+            products = 2 * products - np.einsum("ij,ij->i", rows, rows)[None, :]
+            products -= np.einsum("ij,ij->i", prepared, prepared)[:, None]
+        best = np.maximum.reduceat(products, starts, axis=1)  # per query vector and point
+        scores = best.sum(axis=0)
+        if self.metric is Metric.L2:
+            scores = np.sqrt(np.abs(scores))
         lower_is_better = self.metric is Metric.L2
+        scored = [
+            (point_id, float(score))
+            for point_id, score in zip(ids, scores.tolist(), strict=True)
+            if allowed is None or point_id in allowed
+        ]
         scored.sort(key=lambda item: (item[1] if lower_is_better else -item[1], point_id_sort_key(item[0])))
         return scored[:limit]
 
-    def max_sim(self, query: Matrix, matrix: Matrix) -> float:
-        """MaxSim of a (prepared) query against one stored matrix, as answered."""
-        if self.metric is Metric.L2:
-            squared = np.square(matrix[np.newaxis, :, :] - query[:, np.newaxis, :], dtype=np.float32).sum(
-                axis=-1, dtype=np.float32
-            )
-            return float(np.sqrt(np.abs(float(np.sum(np.max(-squared, axis=-1))))))
-        rows = _unit(matrix) if self.metric is Metric.COSINE else matrix
-        return float(np.sum(np.max(query @ rows.T, axis=-1)))
+    def _pack(self) -> tuple[list[PointId], npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+        if self._packed is None:
+            ids = list(self._matrices)
+            matrices = [self._matrices[i] for i in ids]
+            counts = np.array([len(m) for m in matrices], dtype=np.int64)
+            starts = np.zeros(len(ids), dtype=np.int64)
+            if len(ids) > 1:
+                starts[1:] = np.cumsum(counts)[:-1]
+            rows = np.concatenate(matrices) if ids else np.zeros((0, self.dimension), np.float32)
+            if self.metric is Metric.COSINE:
+                rows = _unit(rows)
+            self._packed = (ids, rows.astype(np.float64), starts)
+        return self._packed
 
     def save(self, directory: Path) -> None:
         """Write the space to a new directory, atomically (ids in sort order: the same files on
