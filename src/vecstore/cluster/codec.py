@@ -117,7 +117,7 @@ def _to_body(command: Command) -> tuple[str, Body]:
                 "vectors": command.vectors,
                 "payloads": list(command.payloads),
             }
-            if command.named:
+            if command.named or command.dimension == 0:  # a point of named vectors may have none
                 upsert["named"] = _named(command.named)
             if command.sparse:
                 upsert["sparse"] = _sparse(command.sparse)

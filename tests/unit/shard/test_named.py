@@ -181,3 +181,12 @@ def test_has_vector_filters_are_resolved_in_writes_and_reads(shard: Shard) -> No
         )
         == 1
     )
+
+
+def test_points_without_any_vector_survive_the_codec(shard: Shard) -> None:
+    _shard(shard)
+    command = Upsert.build_named("docs", [5, 6], {}, [{"a": 1}, None])
+    assert decode_command(encode_command(command)) == command
+    shard.apply(decode_command(encode_command(command)))
+    assert sorted(shard.collection("docs").id_map) == [5, 6]
+    assert not shard.spaces("docs")["text"].id_map
