@@ -485,7 +485,6 @@ def test_unsupported_query_and_filter_features(client: QdrantClient) -> None:
     client.upsert("refusals", models.Batch(ids=[1, 2], vectors=vectors(2, seed=5).tolist()))
     query = [0.5] * DIM
     cases: list[tuple[dict[str, Any], str]] = [
-        ({"query": models.RecommendQuery(recommend=models.RecommendInput(positive=[1]))}, "recommend"),
         (
             {
                 "search_params": models.SearchParams(

@@ -28,6 +28,15 @@ from vecstore.cluster.filters import And, Filter, HasId, Not
 from vecstore.cluster.fusion import RRF_K, dbsf, rrf
 from vecstore.cluster.ids import PointId
 from vecstore.cluster.schema import CollectionSchema, Metric
+from vecstore.router.recommend import (
+    Discover,
+    Example,
+    Recommend,
+    average_vector,
+    discover_scores,
+    ranked,
+    recommend_scores,
+)
 
 Hit = dict[str, Any]
 
@@ -64,8 +73,14 @@ class Mmr:
     candidates: int | None = None
 
 
-Target = list[float] | SparseQuery | MultiQuery | PointId
-"""What a nearest search looks for: a dense vector, a sparse vector, or a stored point's."""
+Target = list[float] | SparseQuery | MultiQuery | PointId | Recommend | Discover
+"""What a nearest search looks for: a dense vector, a sparse vector, or a stored point's; or
+examples to recommend, discover or search the context of (`vecstore.router.recommend`)."""
+
+CANDIDATES = 256
+"""Candidates each example's search contributes to a best_score, sum_scores, discover or
+context query (at least 4 x the limit). Scoring is exact over them: exact overall whenever the
+filtered collection has at most this many points."""
 
 
 @dataclass(frozen=True)
@@ -162,6 +177,8 @@ class HybridQuery:
         payload: bool,
         vectors: bool | tuple[str, ...],
     ) -> list[Hit]:
+        if isinstance(target, (Recommend, Discover)):
+            return await self._examples_query(stage, target, condition, limit, payload, vectors)
         if isinstance(target, (int, str)):  # a stored point's vector, that point left out
             condition = _and(condition, Not(HasId(frozenset({target}))))
             target = await self._stored(target, stage.using)
@@ -184,6 +201,95 @@ class HybridQuery:
             if vectors:
                 chosen = await self._with_contents(chosen, payload, vectors)
         return chosen
+
+    async def _examples_query(
+        self,
+        stage: Stage,
+        query: Recommend | Discover,
+        condition: Filter | None,
+        limit: int,
+        payload: bool,
+        vectors: bool | tuple[str, ...],
+    ) -> list[Hit]:
+        """Recommend, discover or context: example ids resolved to their vectors (and left out
+        of the results, as Qdrant does); average_vector is one nearest search, the others are
+        scored here over each example's nearest candidates, fetched with their vectors."""
+        using = stage.using
+        metric = self._dense_metric(using)
+        dimension = self.schema.searched(using).dimension
+        ids = [example for example in query.examples() if isinstance(example, (int, str))]
+        stored = {point_id: await self._stored(point_id, using) for point_id in dict.fromkeys(ids)}
+        if ids:
+            condition = _and(condition, Not(HasId(frozenset(ids))))
+
+        def vector(example: Example) -> list[float]:
+            found = stored[example] if isinstance(example, (int, str)) else example
+            if not isinstance(found, list):
+                raise InvalidRequest(f"examples of {using!r} must be dense vectors")
+            if len(found) != dimension:
+                raise InvalidRequest(
+                    f"Wrong input: Vector dimension error: expected dim: {dimension}, got {len(found)}"
+                )
+            if isinstance(example, (int, str)) and metric is Metric.COSINE:
+                return _unit(found)  # Qdrant stores cosine vectors normalised
+            return found
+
+        options: dict[str, Any] = {"ef": stage.ef, "exact": stage.exact, "score_threshold": None}
+        if isinstance(query, Recommend) and query.strategy == "average_vector":
+            combined = average_vector(
+                [vector(e) for e in query.positive], [vector(e) for e in query.negative]
+            )
+            options["score_threshold"] = stage.score_threshold
+            self.searches_run += 1
+            return await self.search(combined, using, condition, limit, payload, vectors, options)
+        searched = [vector(example) for example in query.examples()]
+        if isinstance(query, Recommend) and metric is not Metric.L2:  # the farthest from negatives
+            searched += [[-value for value in vector(example)] for example in query.negative]
+        pool = max(CANDIDATES, 4 * limit)
+        wanted: bool | tuple[str, ...] = (using,) if self.schema.named and using else True
+        self.searches_run += len(searched)
+        found = await asyncio.gather(
+            *(self.search(example, using, condition, pool, False, wanted, options) for example in searched)
+        )
+        candidates = list({hit["id"]: hit for hits in found for hit in hits}.values())
+        if not candidates:
+            return []
+        matrix = np.array([_vector_of(hit, using) for hit in candidates], dtype=np.float32)
+        if isinstance(query, Recommend):
+            scores = recommend_scores(
+                [vector(e) for e in query.positive],
+                [vector(e) for e in query.negative],
+                query.strategy,
+                matrix,
+                metric,
+            )
+        else:
+            target = None if query.target is None else vector(query.target)
+            pairs = [(vector(positive), vector(negative)) for positive, negative in query.pairs]
+            scores = discover_scores(target, pairs, matrix, metric)
+        chosen: list[Hit] = []
+        threshold = stage.score_threshold
+        for position in ranked(scores):
+            score = float(scores[position])
+            if threshold is not None and (score >= threshold if metric is Metric.L2 else score <= threshold):
+                break  # as qdrant-client's local mode compares (the metric's order)
+            chosen.append({"id": candidates[position]["id"], "score": score, "payload": None, "vector": None})
+            if len(chosen) == limit:
+                break
+        if payload or vectors:
+            chosen = await self._with_contents(chosen, payload, vectors)
+        return chosen
+
+    def _dense_metric(self, using: str | None) -> Metric:
+        """The metric of the dense vector recommend/discover reads (501 for other kinds)."""
+        metric = self._metric(using)
+        multi = {name for name, _ in self.schema.multivectors()}
+        if metric is None or using in multi:
+            raise NotImplementedParameter(
+                f"recommend, discover and context queries over {using!r} are not supported: "
+                "dense vectors only"
+            )
+        return metric
 
     async def _stored(self, point_id: PointId, using: str | None) -> list[float] | SparseQuery | MultiQuery:
         wanted: bool | tuple[str, ...] = (using,) if using else True
@@ -232,6 +338,13 @@ class HybridQuery:
             hit["payload"] = point.get("payload") if payload else None
             hit["vector"] = point.get("vector") if vectors else None
         return hits
+
+
+def _unit(vector: list[float]) -> list[float]:
+    array = np.asarray(vector, dtype=np.float32)
+    norm = float(np.linalg.norm(array))
+    unit: list[float] = (array / norm).tolist() if norm > float(np.finfo(np.float32).eps) else vector
+    return unit
 
 
 def _and(first: Filter | None, second: Filter | None) -> Filter | None:

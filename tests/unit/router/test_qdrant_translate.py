@@ -493,9 +493,9 @@ def test_multi_stage_queries_parse_into_stage_trees() -> None:
             "lookup_from",
         ),
         (
-            {"query": {"recommend": {"positive": [1]}}, "prefetch": {"query": [1.0]}},
+            {"query": {"formula": {"sum": []}}, "prefetch": {"query": [1.0]}},
             NotImplementedParameter,
-            "recommend",
+            "formula",
         ),
         (
             {

@@ -16,6 +16,7 @@ from vecstore.router.inference import is_document, sparse_of
 from vecstore.router.qdrant.collection import present
 from vecstore.router.qdrant.filter import filter_from_qdrant
 from vecstore.router.qdrant.translate import allow_only, dense_vector, is_sparse, refuse
+from vecstore.router.recommend import Discover, Example, Recommend, check_discover, check_recommend
 
 MAX_DEPTH = 4
 MAX_SEARCHES = 32
@@ -30,7 +31,8 @@ PREFETCH_FIELDS = (
     "limit",
     "lookup_from",
 )
-REFUSED_KINDS = ("recommend", "discover", "context", "order_by", "formula", "sample", "relevance_feedback")
+EXAMPLE_KINDS = ("recommend", "discover", "context")
+REFUSED_KINDS = ("order_by", "formula", "sample", "relevance_feedback")
 
 
 def needs_plan(fields: Mapping[str, Any]) -> bool:
@@ -43,7 +45,7 @@ def needs_plan(fields: Mapping[str, Any]) -> bool:
         sparse_nearest = isinstance(nearest, dict) and (is_sparse(nearest) or is_document(nearest))
         sparse = is_sparse(query) or is_document(query) or sparse_nearest
         multi_nearest = isinstance(nearest, list) and bool(nearest) and isinstance(nearest[0], list)
-        return bool({"fusion", "rrf", "mmr"} & set(query)) or sparse or multi_nearest
+        return bool({"fusion", "rrf", "mmr", *EXAMPLE_KINDS} & set(query)) or sparse or multi_nearest
     return isinstance(query, list) and bool(query) and isinstance(query[0], list)  # a multivector
 
 
@@ -114,7 +116,71 @@ def _query(raw: object, where: str) -> tuple[Target | Fuse | None, Mmr | None]:
         if "nearest" in kinds:
             allow_only(raw, ("nearest", "mmr"), f"{where}query")
             return _target(raw["nearest"], where), _mmr(raw.get("mmr"), where)
+        for kind in EXAMPLE_KINDS:
+            if kind in kinds:
+                allow_only(raw, (kind,), f"{where}query")
+                return examples_query(kind, raw[kind], f"{where}query.{kind}"), None
     return _target(raw, where), None
+
+
+def examples_query(kind: str, raw: object, where: str) -> Recommend | Discover:
+    """Qdrant's RecommendInput, DiscoverInput or ContextInput."""
+    if kind == "context":
+        query = Discover(None, _pairs(raw, where))
+        check_discover(query)
+        return query
+    if not isinstance(raw, dict):
+        raise InvalidRequest(f"{where} must be an object")
+    fields = present(raw)
+    if kind == "discover":
+        allow_only(fields, ("target", "context"), where)
+        if "target" not in fields:
+            raise InvalidRequest(f"{where}.target is required")
+        query = Discover(_example(fields["target"], f"{where}.target"), _pairs(fields.get("context"), where))
+        check_discover(query)
+        return query
+    allow_only(fields, ("positive", "negative", "strategy"), where)
+    recommend = Recommend(
+        _examples(fields.get("positive"), f"{where}.positive"),
+        _examples(fields.get("negative"), f"{where}.negative"),
+        fields.get("strategy", "average_vector"),
+    )
+    check_recommend(recommend)
+    return recommend
+
+
+def _examples(raw: object, where: str) -> tuple[Example, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise InvalidRequest(f"{where} must be a list of point ids or vectors")
+    return tuple(_example(item, f"{where}[{n}]") for n, item in enumerate(raw))
+
+
+def _example(raw: object, where: str) -> Example:
+    if isinstance(raw, (int, str)) and not isinstance(raw, bool):
+        return normalize_point_id(raw)
+    if isinstance(raw, dict) or (isinstance(raw, list) and raw and isinstance(raw[0], list)):
+        raise NotImplementedParameter(f"{where}: sparse and multivector examples are not supported")
+    return dense_vector(raw, where)
+
+
+def _pairs(raw: object, where: str) -> tuple[tuple[Example, Example], ...]:
+    if raw is None:
+        return ()
+    listed = raw if isinstance(raw, list) else [raw]
+    pairs = []
+    for n, pair in enumerate(listed):
+        if not isinstance(pair, dict) or not {"positive", "negative"} <= set(present(pair)):
+            raise InvalidRequest(f"{where}.context[{n}] must be an object with positive and negative")
+        allow_only(present(pair), ("positive", "negative"), f"{where}.context[{n}]")
+        pairs.append(
+            (
+                _example(pair["positive"], f"{where}.context[{n}].positive"),
+                _example(pair["negative"], f"{where}.context[{n}].negative"),
+            )
+        )
+    return tuple(pairs)
 
 
 def _target(raw: object, where: str) -> Target:

@@ -14,7 +14,7 @@ from vecstore.cluster.errors import NotImplementedParameter
 from vecstore.router.auth import Scope
 from vecstore.router.context import add_route
 from vecstore.router.operation import Operation
-from vecstore.router.qdrant import batch, collections, facet, points, search
+from vecstore.router.qdrant import batch, collections, examples, facet, groups, points, search
 from vecstore.router.qdrant.http import QdrantRoute
 from vecstore.router.qdrant.schemas import ref
 
@@ -22,12 +22,6 @@ from vecstore.router.qdrant.schemas import ref
 
 UNSUPPORTED_ENDPOINTS = (
     ("PATCH", "/collections/{name}", "updating collection parameters"),
-    ("POST", "/collections/{name}/points/query/groups", "grouped queries"),
-    ("POST", "/collections/{name}/points/search/groups", "grouped search"),
-    ("POST", "/collections/{name}/points/recommend", "recommendation"),
-    ("POST", "/collections/{name}/points/recommend/batch", "recommendation"),
-    ("POST", "/collections/{name}/points/discover", "discovery search"),
-    ("POST", "/collections/{name}/points/discover/batch", "discovery search"),
     ("GET", "/collections/{name}/snapshots", "Qdrant snapshots (use `vecstore snapshot`)"),
     ("POST", "/collections/{name}/snapshots", "Qdrant snapshots (use `vecstore snapshot`)"),
 )
@@ -59,6 +53,8 @@ ROUTES: tuple[QdrantRoute, ...] = (
     *batch.ROUTES,
     *facet.ROUTES,
     *search.ROUTES,
+    *groups.ROUTES,
+    *examples.ROUTES,
     *(unsupported(method, path, what) for method, path, what in UNSUPPORTED_ENDPOINTS),
 )
 """Every Qdrant route the router serves, in registration order."""

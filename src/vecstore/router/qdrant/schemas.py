@@ -203,6 +203,9 @@ COMPONENTS: dict[str, Schema] = {
                 ("nearest",),
             ),
             strict({"fusion": {"type": "string", "enum": ["rrf", "dbsf"]}}, ("fusion",)),
+            strict({"recommend": ref("QdrantRecommendInput")}, ("recommend",)),
+            strict({"discover": ref("QdrantDiscoverInput")}, ("discover",)),
+            strict({"context": ref("QdrantContextInput")}, ("context",)),
             strict(
                 {
                     "rrf": strict(
@@ -216,6 +219,29 @@ COMPONENTS: dict[str, Schema] = {
             ),
         ]
     },
+    "QdrantExample": {"anyOf": [ref("QdrantPointId"), ref("QdrantVector")]},
+    "QdrantRecommendInput": strict(
+        {
+            "positive": array(ref("QdrantExample"), maxItems=8),
+            "negative": array(ref("QdrantExample"), maxItems=8),
+            "strategy": {"type": "string", "enum": ["average_vector", "best_score", "sum_scores"]},
+        }
+    ),
+    "QdrantContextPair": strict(
+        {"positive": ref("QdrantExample"), "negative": ref("QdrantExample")}, ("positive", "negative")
+    ),
+    "QdrantContextInput": {
+        "anyOf": [ref("QdrantContextPair"), array(ref("QdrantContextPair"), minItems=1, maxItems=7)]
+    },
+    "QdrantDiscoverInput": strict(
+        {
+            "target": ref("QdrantExample"),
+            "context": nullable(
+                {"anyOf": [ref("QdrantContextPair"), array(ref("QdrantContextPair"), maxItems=7)]}
+            ),
+        },
+        ("target",),
+    ),
     "QdrantPrefetchLeaf": strict(
         {
             "query": ref("QdrantQueryInterface"),
@@ -599,6 +625,83 @@ COMPONENTS: dict[str, Schema] = {
     "QdrantQueryRequestBatch": strict(
         {"searches": array(ref("QdrantQueryRequest"), maxItems=MAX_K)}, ("searches",)
     ),
+    "QdrantQueryGroupsRequest": strict(
+        {
+            "query": ref("QdrantQueryInterface"),
+            "prefetch": {"anyOf": [ref("QdrantPrefetch"), array(ref("QdrantPrefetch"), maxItems=4)]},
+            "filter": ref("QdrantFilter"),
+            "params": ref("QdrantSearchParams"),
+            "with_payload": ref("QdrantWithPayload"),
+            "with_vector": ref("QdrantWithVector"),
+            "score_threshold": NUMBER,
+            "using": ref("QdrantVectorName"),
+            "group_by": FILTER_KEY,
+            "group_size": {"type": "integer", "minimum": 1, "maximum": MAX_K},
+            "limit": {"type": "integer", "minimum": 1, "maximum": MAX_K},
+        },
+        ("query", "group_by"),
+    ),
+    "QdrantSearchGroupsRequest": strict(
+        {
+            "vector": {
+                "anyOf": [
+                    ref("QdrantVector"),
+                    strict(
+                        {
+                            "name": ref("QdrantVectorName"),
+                            "vector": {"anyOf": [ref("QdrantVector"), ref("QdrantSparseVector")]},
+                        },
+                        ("name", "vector"),
+                    ),
+                ]
+            },
+            "filter": ref("QdrantFilter"),
+            "params": ref("QdrantSearchParams"),
+            "with_payload": ref("QdrantWithPayload"),
+            "with_vector": ref("QdrantWithVector"),
+            "score_threshold": NUMBER,
+            "group_by": FILTER_KEY,
+            "group_size": {"type": "integer", "minimum": 1, "maximum": MAX_K},
+            "limit": {"type": "integer", "minimum": 1, "maximum": MAX_K},
+        },
+        ("vector", "group_by", "group_size", "limit"),
+    ),
+    "QdrantRecommendRequest": strict(
+        {
+            "positive": array(ref("QdrantExample"), maxItems=8),
+            "negative": array(ref("QdrantExample"), maxItems=8),
+            "strategy": {"type": "string", "enum": ["average_vector", "best_score", "sum_scores"]},
+            "filter": ref("QdrantFilter"),
+            "params": ref("QdrantSearchParams"),
+            "limit": {"type": "integer", "minimum": 1, "maximum": MAX_K},
+            "offset": {"type": "integer", "minimum": 0, "maximum": MAX_K - 1},
+            "with_payload": ref("QdrantWithPayload"),
+            "with_vector": ref("QdrantWithVector"),
+            "score_threshold": NUMBER,
+            "using": ref("QdrantVectorName"),
+        },
+        ("limit",),
+    ),
+    "QdrantRecommendRequestBatch": strict(
+        {"searches": array(ref("QdrantRecommendRequest"), maxItems=MAX_K)}, ("searches",)
+    ),
+    "QdrantDiscoverRequest": strict(
+        {
+            "target": ref("QdrantExample"),
+            "context": nullable(array(ref("QdrantContextPair"), maxItems=7)),
+            "filter": ref("QdrantFilter"),
+            "params": ref("QdrantSearchParams"),
+            "limit": {"type": "integer", "minimum": 1, "maximum": MAX_K},
+            "offset": {"type": "integer", "minimum": 0, "maximum": MAX_K - 1},
+            "with_payload": ref("QdrantWithPayload"),
+            "with_vector": ref("QdrantWithVector"),
+            "using": ref("QdrantVectorName"),
+        },
+        ("target", "limit"),
+    ),
+    "QdrantDiscoverRequestBatch": strict(
+        {"searches": array(ref("QdrantDiscoverRequest"), maxItems=MAX_K)}, ("searches",)
+    ),
     # ---- answers ----
     "QdrantVersionInfo": {
         "type": "object",
@@ -753,4 +856,15 @@ COMPONENTS: dict[str, Schema] = {
         ("hits",),
     ),
     "QdrantQueryResponse": strict({"points": array(ref("QdrantScoredPoint"))}, ("points",)),
+    "QdrantGroupsResult": strict(
+        {
+            "groups": array(
+                strict(
+                    {"id": {"anyOf": [STRING, INTEGER]}, "hits": array(ref("QdrantScoredPoint"))},
+                    ("id", "hits"),
+                )
+            )
+        },
+        ("groups",),
+    ),
 }

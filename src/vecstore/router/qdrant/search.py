@@ -177,11 +177,16 @@ async def search_batch(request: web.Request) -> list[list[dict[str, Any]]]:
 )
 async def query_points(request: web.Request) -> dict[str, Any]:
     """POST /collections/{name}/points/query."""
-    body = await body_of(request)
+    return {"points": await query_hits(request, name_of(request), await body_of(request))}
+
+
+async def query_hits(request: web.Request, name: str, body: Any) -> list[dict[str, Any]]:
+    """A query request's ScoredPoints: multi-stage ones through the hybrid engine, plain
+    nearest ones straight to the shards."""
     if isinstance(body, dict) and await _planned(request, body):
-        return {"points": await run_plan(request, name_of(request), body)}
+        return await run_plan(request, name, body)
     query = query_request(body, max_k(request))
-    return {"points": (await run_nearest(request, name_of(request), [query]))[0]}
+    return (await run_nearest(request, name, [query]))[0]
 
 
 async def _planned(request: web.Request, body: Mapping[str, Any]) -> bool:
