@@ -154,11 +154,6 @@ def test_collections_lifecycle(client: QdrantClient, cluster: LocalCluster) -> N
             400,
             "vector name 'a b' is invalid",
         ),
-        (  # an unnamed dense vector beside sparse ones: name the dense one (docs/qdrant.md)
-            {"sparse_vectors_config": {"s": models.SparseVectorParams()}},
-            400,
-            "sparse vectors need named dense vectors",
-        ),
         (
             {
                 "quantization_config": models.ScalarQuantization(

@@ -415,3 +415,68 @@ def test_has_vector_filters_agree(pair: tuple[QdrantClient, QdrantClient], name:
     with pytest.raises(UnexpectedResponse) as raised:
         remote.count("hybrid", models.Filter(must=[models.HasVectorCondition(has_vector="nope")]))
     assert raised.value.status_code == 400
+
+
+def test_the_default_unnamed_vector_beside_sparse_ones(cluster: LocalCluster) -> None:
+    """Qdrant's common hybrid layout: one unnamed dense vector plus named sparse vectors."""
+    with (
+        closing(QdrantClient(url=cluster.router_url, prefer_grpc=False)) as remote,
+        closing(QdrantClient(":memory:")) as local,
+    ):
+        rng = np.random.default_rng(12)
+        dense = models.VectorParams(size=5, distance=models.Distance.COSINE)
+        points = [
+            models.PointStruct(
+                id=i,
+                vector={"": rng.normal(size=5).round(3).tolist(), "words": _sparse(rng, 30, 5)}
+                if i % 3
+                else rng.normal(size=5).round(3).tolist(),
+                payload={"i": i},
+            )
+            for i in range(40)
+        ]
+        for client in (remote, local):
+            client.create_collection(
+                "default-hybrid",
+                vectors_config=dense,
+                sparse_vectors_config={"words": models.SparseVectorParams()},
+            )
+            client.upsert("default-hybrid", points)
+        mine, theirs = remote.get_collection("default-hybrid"), local.get_collection("default-hybrid")
+        assert mine.config.params.vectors == theirs.config.params.vectors
+        assert mine.config.params.sparse_vectors == theirs.config.params.sparse_vectors
+        query = rng.normal(size=5).tolist()
+        _same_hits(
+            remote.query_points(
+                "default-hybrid", query, limit=6, search_params=EXACT, consistency=MAJORITY
+            ).points,
+            local.query_points("default-hybrid", query, limit=6).points,
+        )
+        sparse = _sparse(rng, 30, 4)
+        fusion = models.FusionQuery(fusion=models.Fusion.RRF)
+        remote_prefetch = [
+            models.Prefetch(query=query, params=EXACT),
+            models.Prefetch(query=sparse, using="words"),
+        ]
+        local_prefetch = [models.Prefetch(query=query), models.Prefetch(query=sparse, using="words")]
+        _same_hits(
+            remote.query_points(
+                "default-hybrid", prefetch=remote_prefetch, query=fusion, limit=5, consistency=MAJORITY
+            ).points,
+            local.query_points("default-hybrid", prefetch=local_prefetch, query=fusion, limit=5).points,
+        )
+        ids = list(range(0, 40, 7))
+        mine_points = remote.retrieve("default-hybrid", ids, with_vectors=True, consistency=MAJORITY)
+        theirs_points = local.retrieve("default-hybrid", ids, with_vectors=True)
+        for one, other in zip(mine_points, theirs_points, strict=True):
+            if isinstance(other.vector, list):  # only the default vector: answered as a list
+                np.testing.assert_allclose(
+                    np.asarray(one.vector), np.asarray(other.vector), rtol=1e-5, atol=1e-6
+                )
+                continue
+            assert isinstance(one.vector, dict) and isinstance(other.vector, dict)
+            assert sorted(one.vector) == sorted(other.vector)
+            np.testing.assert_allclose(
+                np.asarray(one.vector[""]), np.asarray(other.vector[""]), rtol=1e-5, atol=1e-6
+            )
+            _same_sparse(one.vector["words"], other.vector["words"])  # type: ignore[arg-type]

@@ -22,7 +22,12 @@ from vecstore.cluster.filters import Filter
 from vecstore.cluster.ids import PointId, normalize_point_id
 from vecstore.cluster.nesting import check_depth
 from vecstore.cluster.payload_path import InvalidPath, parse_path
-from vecstore.cluster.schema import CollectionSchema, validate_collection_name, validate_vector_name
+from vecstore.cluster.schema import (
+    DEFAULT_VECTOR,
+    CollectionSchema,
+    validate_collection_name,
+    validate_vector_name,
+)
 
 DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_PAYLOAD_DEPTH = 32
@@ -373,6 +378,14 @@ class Upsert:
 
 
 NamedColumns = dict[str, tuple[list[int], list[Any]]]
+
+
+def with_default_vector(vectors: Sequence[object]) -> list[object]:
+    """Points of a collection that keeps Qdrant's default dense vector (named ""): a point
+    given as one list of numbers means that vector."""
+    return [
+        {DEFAULT_VECTOR: vector} if isinstance(vector, (list, np.ndarray)) else vector for vector in vectors
+    ]
 
 
 def named_columns(vectors: Sequence[object]) -> NamedColumns:

@@ -22,7 +22,10 @@ from vecstore.cluster.errors import InvalidSchema
 EnumT = TypeVar("EnumT", bound=StrEnum)
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-VECTOR_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+VECTOR_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{0,64}$")
+DEFAULT_VECTOR = ""
+"""Qdrant's name for the default dense vector: a collection of one unnamed dense vector and
+named sparse vectors keeps the dense one under it (`vectors: {"": ...}`)."""
 MAX_DIMENSION = 65_536
 MAX_NAMED_VECTORS = 16
 SPACE_SEPARATOR = "/"
@@ -221,6 +224,8 @@ class CollectionSchema:
                 self.vector(using)  # raises: one unnamed vector
             return VectorSpec(self.dimension, self.metric, self.dtype, self.hnsw)
         if not using:
+            if DEFAULT_VECTOR in {n for n, _ in self.vectors}:
+                return self.vector(DEFAULT_VECTOR)
             names = ", ".join(repr(n) for n, _ in self.vectors) or "none"
             raise InvalidSchema(
                 f"collection {self.name!r} has named vectors ({names}): say which to search with 'using'"
@@ -232,6 +237,11 @@ class CollectionSchema:
         if self.vector(using).multivector:
             raise InvalidSchema(f"vector {using!r} is a multivector: query it with a list of vectors")
         return self.vector(using)
+
+    @property
+    def default_vector(self) -> bool:
+        """Whether a collection of named vectors has Qdrant's default (unnamed) dense vector."""
+        return self.named and DEFAULT_VECTOR in {n for n, _ in self.vectors}
 
     def dense_spaces(self) -> list[str]:
         """Names of the named dense vectors kept in spaces of their own (not multivectors)."""
@@ -341,7 +351,7 @@ def validate_vector_name(name: object) -> str:
     """Return `name` if it is a valid vector name, else raise InvalidSchema."""
     if not isinstance(name, str) or not VECTOR_NAME_PATTERN.fullmatch(name):
         raise InvalidSchema(
-            f"vector name {name!r} is invalid: expected 1-64 characters of letters, digits, '_', '-' or '.'"
+            f"vector name {name!r} is invalid: up to 64 characters of letters, digits, '_', '-' or '.'"
         )
     return name
 

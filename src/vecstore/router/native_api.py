@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 from aiohttp import web
 
-from vecstore.cluster.commands import Selector, named_columns
+from vecstore.cluster.commands import Selector, named_columns, with_default_vector
 from vecstore.cluster.errors import InvalidRequest
 from vecstore.cluster.filters import Filter, parse_filter
 from vecstore.cluster.ids import normalize_point_id
@@ -227,6 +227,9 @@ async def upsert_points(call: Call) -> Any:
         ids = [p["id"] for p in points]
         vectors = [p["vector"] for p in points]
         payloads = [p.get("payload") for p in points]
+        schema = await shards.schema(name_of(call))
+        if schema.default_vector:  # a plain vector is Qdrant's default vector (named "")
+            vectors = with_default_vector(vectors)
         if any(isinstance(vector, dict) for vector in vectors):  # named vectors: name -> vector
             named = [
                 infer_named(v, f"points[{n}]") if isinstance(v, dict) else v for n, v in enumerate(vectors)

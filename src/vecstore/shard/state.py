@@ -416,7 +416,7 @@ class Shard:
         """The collection (or, with `using`, the space of a named vector) a search reads."""
         collection = self.collection(name)
         collection.schema.searched(using)  # raises unless `using` fits the collection
-        return self.collection(space_name(name, using)) if using and collection.schema.named else collection
+        return self.collection(space_name(name, using or "")) if collection.schema.named else collection
 
     def sparse_search(
         self,

@@ -18,6 +18,7 @@ from typing import Any
 
 from vecstore.cluster.errors import InvalidSchema, NotImplementedParameter
 from vecstore.cluster.schema import (
+    DEFAULT_VECTOR,
     MAX_DIMENSION,
     CollectionSchema,
     HnswConfig,
@@ -153,9 +154,9 @@ def schema_from_qdrant(name: str, body: Mapping[str, Any], shape: ClusterShape) 
         )
     hnsw = _hnsw(fields.get("hnsw_config"), "hnsw_config", {})
     sparse = _sparse_params(fields.get("sparse_vectors"))
-    if ("size" in vectors or "distance" in vectors) and sparse:
-        raise InvalidSchema(
-            "sparse vectors need named dense vectors: vectors: {name: {size, distance}} (or {})"
+    if ("size" in vectors or "distance" in vectors) and sparse:  # Qdrant's default vector, named ""
+        return CollectionSchema.with_named(
+            name, {DEFAULT_VECTOR: _vector_params(vectors, "vectors", hnsw)}, sparse
         )
     if "size" in vectors or "distance" in vectors:
         spec = _vector_params(vectors, "vectors", hnsw)
@@ -331,6 +332,8 @@ def collection_info(
         hnsw = HnswConfig()
         vectors = {vector_name: _vector_info(spec, hnsw) for vector_name, spec in schema.vectors}
         quantized = False
+        if list(vectors) == [DEFAULT_VECTOR]:  # one unnamed dense vector beside sparse ones
+            vectors = vectors[DEFAULT_VECTOR]
     config: dict[str, Any] = {
         "params": {
             "vectors": vectors,

@@ -12,10 +12,11 @@ from typing import Any
 
 from aiohttp import web
 
-from vecstore.cluster.commands import named_columns
+from vecstore.cluster.commands import named_columns, with_default_vector
 from vecstore.cluster.errors import InvalidRequest, InvalidVector, NotFound, NotImplementedParameter
 from vecstore.cluster.filters import Filter
 from vecstore.cluster.ids import PointId, normalize_point_id
+from vecstore.cluster.schema import DEFAULT_VECTOR
 from vecstore.router.auth import Scope
 from vecstore.router.context import SHARDS, SPEC
 from vecstore.router.native_api import check_batch, name_of
@@ -64,7 +65,8 @@ def upsert_write(request: web.Request, body: Mapping[str, Any]) -> Write:
         if not batch.ids:
             return None
         if schema.named:
-            return await shards.upsert_named(name, batch.ids, named_columns(batch.vectors), batch.payloads)
+            vectors = with_default_vector(batch.vectors) if schema.default_vector else batch.vectors
+            return await shards.upsert_named(name, batch.ids, named_columns(vectors), batch.payloads)
         if batch.named:
             raise InvalidVector(
                 f"collection {name!r} has one unnamed vector: send each point's vector as a list"
@@ -87,8 +89,8 @@ def update_vectors_write(request: web.Request, body: Mapping[str, Any]) -> Write
         if "id" not in point or "vector" not in point:
             raise InvalidRequest(f"points[{position}] needs an 'id' and a 'vector'")
         vectors = point_vectors(point["vector"], f"vector of points[{position}]")
-        if not isinstance(vectors, dict):
-            raise InvalidVector(f"points[{position}]: give the vectors to set by name")
+        if not isinstance(vectors, dict):  # the default vector of a collection that has one
+            vectors = {DEFAULT_VECTOR: vectors}
         latest.setdefault(normalize_point_id(point["id"]), {}).update(vectors)
     if latest:
         check_batch(request, len(latest))

@@ -355,7 +355,8 @@ def answered_vectors(vectors: Sequence[Any], cosine: Cosine) -> list[Any]:
         scaled = cosine_vectors([answered[p][name] for p in single])
         for position, vector in zip(single, scaled, strict=True):
             answered[position][name] = vector
-    return answered
+    # a point holding only Qdrant's default vector is answered with it alone, as Qdrant does
+    return [v[""] if isinstance(v, dict) and list(v) == [""] else v for v in answered]
 
 
 def records(
