@@ -74,6 +74,7 @@ bench: $(BENCH_STAMP)
 	$(PY) -m bench.multivector $(BENCH_ARGS)
 	$(if $(findstring --quick,$(BENCH_ARGS)),,$(PY) -m bench.embeddings --rows 20000)
 	$(PY) -m bench.comparison $(if $(findstring --quick,$(BENCH_ARGS)),,--docs) $(BENCH_ARGS)
+	$(PY) -m bench.hybrid $(BENCH_ARGS)
 
 # A million 128-d vectors through Kafka into a 2 x 3 cluster, then queries, a node restart and
 # a new replica caught up by snapshot (docs/benchmarks.md, "Scale"); about half an hour on 2

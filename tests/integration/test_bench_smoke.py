@@ -29,6 +29,7 @@ SECTIONS = {
     "load_then_query": (["--quick", "--shapes", "1x1"], "QPS during / after indexing"),
     "ingest": (["--quick"], "records/s"),
     "geo": (["--quick"], "ratio grid/scan"),
+    "hybrid": (["--quick"], "Sparse and hybrid search"),
     "multivector": (["--quick"], "Multivector MaxSim"),
     "scale": (["--quick"], "new replica"),
 }

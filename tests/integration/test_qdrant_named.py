@@ -247,3 +247,24 @@ def test_bad_named_vector_input_is_a_clear_4xx_and_changes_nothing(
     )
     assert status == 400
     assert not remote.collection_exists("bad-name")
+
+
+def test_lookup_from_another_collection_agrees(pair: tuple[QdrantClient, QdrantClient]) -> None:
+    remote, local = pair
+    rng = np.random.default_rng(33)
+    example = rng.normal(size=12).round(4).tolist()
+    for client in (remote, local):
+        if not client.collection_exists("lookups"):
+            client.create_collection("lookups", vectors_config={"title": CONFIG["text"]})
+            client.upsert("lookups", [models.PointStruct(id=7, vector={"title": example})])
+    lookup = models.LookupLocation(collection="lookups", vector="title")
+    exact = models.SearchParams(exact=True)
+    _same_hits(
+        remote.query_points(
+            "named", 7, using="text", lookup_from=lookup, limit=5, search_params=exact, consistency=MAJORITY
+        ).points,
+        local.query_points("named", 7, using="text", lookup_from=lookup, limit=5).points,
+    )
+    with pytest.raises(UnexpectedResponse) as raised:
+        remote.query_points("named", 7, using="text", lookup_from=models.LookupLocation(collection="absent"))
+    assert raised.value.status_code == 404 and "Not found: Collection" in str(raised.value.structured())

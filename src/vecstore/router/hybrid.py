@@ -84,6 +84,15 @@ filtered collection has at most this many points."""
 
 
 @dataclass(frozen=True)
+class Lookup:
+    """Where ids given as vectors are looked up: another collection, and its vector (None:
+    the one the stage searches)."""
+
+    collection: str
+    vector: str | None = None
+
+
+@dataclass(frozen=True)
 class Stage:
     """One level of a query tree."""
 
@@ -96,6 +105,7 @@ class Stage:
     mmr: Mmr | None = None
     ef: int | None = None
     exact: bool = False
+    lookup: Lookup | None = None
 
     def depth(self) -> int:
         """Levels below and including this one."""
@@ -119,6 +129,8 @@ Search = Callable[..., Awaitable[list[Hit]]]
 """ShardSet-backed nearest search: (target, using, condition, k, options) -> hits, best first."""
 Fetch = Callable[[list[PointId], bool, bool | tuple[str, ...]], Awaitable[list[Hit]]]
 """Points by id with payload/vectors as asked (missing ids left out)."""
+FetchFrom = Callable[[str, list[PointId], bool | tuple[str, ...]], Awaitable[list[Hit]]]
+"""Points of another collection by id, with the vectors asked (for `lookup_from`)."""
 
 
 @dataclass
@@ -128,6 +140,7 @@ class HybridQuery:
     schema: CollectionSchema
     search: Search
     fetch: Fetch
+    fetch_from: FetchFrom | None = None
     searches_run: int = field(default=0)
 
     async def run(self, stage: Stage, output: Output) -> list[Hit]:
@@ -180,8 +193,9 @@ class HybridQuery:
         if isinstance(target, (Recommend, Discover)):
             return await self._examples_query(stage, target, condition, limit, payload, vectors)
         if isinstance(target, (int, str)):  # a stored point's vector, that point left out
-            condition = _and(condition, Not(HasId(frozenset({target}))))
-            target = await self._stored(target, stage.using)
+            if stage.lookup is None:
+                condition = _and(condition, Not(HasId(frozenset({target}))))
+            target = await self._stored(target, stage.using, stage.lookup)
         options = {"ef": stage.ef, "exact": stage.exact, "score_threshold": stage.score_threshold}
         self.searches_run += 1
         if stage.mmr is None:
@@ -218,8 +232,10 @@ class HybridQuery:
         metric = self._dense_metric(using)
         dimension = self.schema.searched(using).dimension
         ids = [example for example in query.examples() if isinstance(example, (int, str))]
-        stored = {point_id: await self._stored(point_id, using) for point_id in dict.fromkeys(ids)}
-        if ids:
+        stored = {
+            point_id: await self._stored(point_id, using, stage.lookup) for point_id in dict.fromkeys(ids)
+        }
+        if ids and stage.lookup is None:
             condition = _and(condition, Not(HasId(frozenset(ids))))
 
         def vector(example: Example) -> list[float]:
@@ -291,12 +307,26 @@ class HybridQuery:
             )
         return metric
 
-    async def _stored(self, point_id: PointId, using: str | None) -> list[float] | SparseQuery | MultiQuery:
+    async def _stored(
+        self, point_id: PointId, using: str | None, lookup: Lookup | None = None
+    ) -> list[float] | SparseQuery | MultiQuery:
+        if lookup is not None:  # the vector of a point of another collection
+            assert self.fetch_from is not None, "lookup_from needs fetch_from"
+            using = lookup.vector if lookup.vector is not None else using
+            wanted_there: bool | tuple[str, ...] = (using,) if using else True
+            found = await self.fetch_from(lookup.collection, [point_id], wanted_there)
+            return self._vector_in(found, point_id, using)
         wanted: bool | tuple[str, ...] = (using,) if using else True
         found = await self.fetch([point_id], False, wanted)
+        return self._vector_in(found, point_id, using)
+
+    @staticmethod
+    def _vector_in(
+        found: list[Hit], point_id: PointId, using: str | None
+    ) -> list[float] | SparseQuery | MultiQuery:
         vector = found[0].get("vector") if found else None
         if isinstance(vector, dict):
-            vector = vector.get(str(using))
+            vector = vector.get(using or "")
             if vector is None and found:
                 raise InvalidRequest(f"Wrong input: point {point_id} has no vector {using!r}")
         if vector is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from vecstore.cluster.errors import InvalidVector
+from vecstore.cluster.errors import CollectionNotFound, InvalidVector, NotFound
 from vecstore.cluster.filters import Filter
 from vecstore.cluster.schema import CollectionSchema, VectorSpec
 from vecstore.router.hybrid import HybridQuery, MultiQuery, SparseQuery, hits_of
@@ -48,11 +48,20 @@ def hybrid_engine(
         )
         return hits_of(found[0])
 
+    async def fetch_from(other: str, ids: list[Any], vectors: bool | tuple[str, ...]) -> list[dict[str, Any]]:
+        """Vectors of points of another collection (`lookup_from`), an alias resolved."""
+        real = await shards.resolve(other)
+        try:
+            await shards.schema(real)
+        except CollectionNotFound:
+            raise NotFound(f"Not found: Collection `{other}` doesn't exist!") from None
+        return hits_of(await shards.get(real, ids, consistency, with_payload=False, with_vector=vectors))
+
     async def fetch(ids: list[Any], payload: bool, vectors: bool | tuple[str, ...]) -> list[dict[str, Any]]:
         found = await shards.get(name, ids, consistency, after, with_payload=payload, with_vector=vectors)
         return hits_of(found)
 
-    return HybridQuery(schema, search, fetch)
+    return HybridQuery(schema, search, fetch, fetch_from)
 
 
 def searched(schema: CollectionSchema, using: str | None) -> VectorSpec:

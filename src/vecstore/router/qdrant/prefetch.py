@@ -11,7 +11,7 @@ from vecstore.cluster.commands import sparse_vector
 from vecstore.cluster.errors import InvalidRequest, NotImplementedParameter
 from vecstore.cluster.filters import Filter
 from vecstore.cluster.ids import normalize_point_id
-from vecstore.router.hybrid import Fuse, Mmr, MultiQuery, SparseQuery, Stage, Target
+from vecstore.router.hybrid import Fuse, Lookup, Mmr, MultiQuery, SparseQuery, Stage, Target
 from vecstore.router.inference import is_document, sparse_of
 from vecstore.router.qdrant.collection import present
 from vecstore.router.qdrant.filter import filter_from_qdrant
@@ -37,7 +37,7 @@ REFUSED_KINDS = ("order_by", "formula", "sample", "relevance_feedback")
 
 def needs_plan(fields: Mapping[str, Any]) -> bool:
     """Whether a query request needs the multi-stage engine (else one nearest search does)."""
-    if fields.get("prefetch") is not None:
+    if fields.get("prefetch") is not None or fields.get("lookup_from") is not None:
         return True
     query = fields.get("query")
     if isinstance(query, dict):
@@ -60,7 +60,7 @@ def stage_of(
     if depth > MAX_DEPTH:
         raise InvalidRequest(f"prefetches nest at most {MAX_DEPTH} levels deep")
     fields = present(raw)
-    refuse(fields, ("lookup_from",), where)
+    lookup = _lookup(fields.get("lookup_from"), where)
     prefetch_raw = fields.get("prefetch", [])
     prefetches = prefetch_raw if isinstance(prefetch_raw, list) else [prefetch_raw]
     if not all(isinstance(p, dict) for p in prefetches):
@@ -91,10 +91,24 @@ def stage_of(
         mmr=mmr,
         ef=ef,
         exact=exact,
+        lookup=lookup,
     )
     if depth == 1 and stage.searches() > MAX_SEARCHES:
         raise InvalidRequest(f"a query runs at most {MAX_SEARCHES} searches; this one has {stage.searches()}")
     return stage
+
+
+def _lookup(raw: object, where: str) -> Lookup | None:
+    """Qdrant's lookup_from: {collection, vector?} where ids given as vectors are read."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("collection"), str):
+        raise InvalidRequest(f"{where}lookup_from must be {{'collection': name, 'vector': name?}}")
+    allow_only(present(raw), ("collection", "vector"), f"{where}lookup_from")
+    vector = raw.get("vector")
+    if vector is not None and not isinstance(vector, str):
+        raise InvalidRequest(f"{where}lookup_from.vector must be a vector name")
+    return Lookup(raw["collection"], vector)
 
 
 def _query(raw: object, where: str) -> tuple[Target | Fuse | None, Mmr | None]:

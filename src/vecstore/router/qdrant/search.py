@@ -206,8 +206,8 @@ async def _planned(request: web.Request, body: Mapping[str, Any]) -> bool:
 async def run_plan(request: web.Request, name: str, body: dict[str, Any]) -> list[dict[str, Any]]:
     """A multi-stage query (prefetch, fusion, sparse, MMR) through the hybrid engine."""
     fields = present(body)
-    allow_only(fields, (*QUERY_FIELDS, "prefetch"), "the query request")
-    refuse(fields, ("shard_key", "lookup_from"))
+    allow_only(fields, (*QUERY_FIELDS, "prefetch", "lookup_from"), "the query request")
+    refuse(fields, ("shard_key",))
     stage = stage_of(fields, max_k(request), "")
     offset = fields.get("offset", 0)
     if (
