@@ -488,8 +488,8 @@ def test_multi_stage_queries_parse_into_stage_trees() -> None:
         ({"query": {"indices": [1], "values": [1.0, 2.0]}}, InvalidVector, "1 indices but 2 values"),
         ({"prefetch": {"query": [1.0], "colour": 1}, "query": [1.0]}, InvalidRequest, "colour"),
         (
-            {"prefetch": {"query": [1.0], "lookup_from": {"collection": "x"}}, "query": [1.0]},
-            NotImplementedParameter,
+            {"prefetch": {"query": [1.0], "lookup_from": {"collection": "x", "shard": 1}}, "query": [1.0]},
+            InvalidRequest,
             "lookup_from",
         ),
         (
