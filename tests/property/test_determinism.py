@@ -60,7 +60,7 @@ FILTERS: list[Filter | None] = [
         {"must_not": [{"is_empty": {"key": "deep"}}], "must": [{"key": "n", "op": "!=", "value": 3}]}
     ),
 ]
-MAINTENANCE = ("seal", "compact", "index", "index_chunk")
+MAINTENANCE = ("seal", "compact", "compact_step", "index", "index_chunk")
 EXAMPLES = int(os.environ.get("VECSTORE_PROPERTY_EXAMPLES", "8"))
 """Set VECSTORE_PROPERTY_EXAMPLES higher for a longer hunt (the defaults keep the suite fast)."""
 
@@ -179,6 +179,8 @@ def run(shard: Shard, steps: list[Step]) -> list[dict[str, Any]]:
             shard.maintain(seal=False, compact=False)
         elif step == "index_chunk":
             shard.collection(NAME).index_pending()
+        elif step == "compact_step":
+            shard.collection(NAME).compact_step()
         else:
             assert not isinstance(step, str)
             results.append(shard.apply(step))

@@ -545,6 +545,12 @@ class ShardMachine(RuleBasedStateMachine):
     def index_one_chunk(self) -> None:
         self.shard.collection(COLLECTION).index_pending()
 
+    @rule()
+    def compaction_step(self) -> None:
+        """A piece of a merge, as the indexer thread runs it: writes, reads and snapshots
+        may come between two pieces."""
+        self.shard.collection(COLLECTION).compact_step()
+
     @rule(as_file=st.booleans())
     def snapshot_and_restore(self, as_file: bool) -> None:
         self.generation += 1

@@ -38,6 +38,7 @@ from vecstore.cluster.filters import Filter, IsEmpty, Not
 from vecstore.cluster.ids import PointId, point_id_sort_key, point_id_to_routing_key
 from vecstore.cluster.schema import CollectionSchema
 from vecstore.shard.memtable import FloatMatrix, KeyArray, MemTable
+from vecstore.shard.merge import Merge, MergeRows
 from vecstore.shard.multi import MultiVectors
 from vecstore.shard.payload_filter import matches
 from vecstore.shard.payload_index import LiveView, PayloadIndex, container_matches, sorted_keys
@@ -100,6 +101,8 @@ class Collection:
         self.segment_seq = 0
         self.dropped = False
         self.maintenance_lock = threading.Lock()
+        self.merging: Merge | None = None
+        """The compaction the indexer is building, a chunk per step (`compact_step`)."""
         self.id_version = 0
         """Bumped whenever the set of live ids changes (keys the sorted-id cache)."""
         self._sorted_ids: tuple[int, list[tuple[int, int]], list[PointId]] | None = None
@@ -403,69 +406,105 @@ class Collection:
         return True
 
     def compact(self, force: bool = False) -> bool:
-        """Rewrite one run of sealed segments (many deletions, or small neighbours)."""
+        """Merge one run of sealed segments (many deletions, or small neighbours) now, in
+        the caller's thread; a merge the indexer has begun is finished first."""
         with self.maintenance_lock:
-            return self._compact(force)
+            if self.merging is None:
+                self.merging = self._plan_merge(force)
+                if self.merging is None:
+                    return False
+            while self.merging.step(self.settings.index_chunk * 16):
+                pass
+            self._finish_merge()
+            return True
 
-    def _compact(self, force: bool) -> bool:
+    def compact_step(self) -> bool:
+        """One bounded piece of compaction for the indexer thread: plan a merge, insert a
+        chunk of its rows into the merged graph, or write it out and swap it in. Fresh rows
+        are indexed between two steps (`Shard.index_step`). False when there was nothing."""
+        with self.maintenance_lock:
+            if self.merging is None:
+                self.merging = self._plan_merge(False)
+                return self.merging is not None
+            if not self.merging.step(self.settings.index_chunk * 16):
+                self._finish_merge()
+            return True
+
+    def _plan_merge(self, force: bool) -> Merge | None:
+        """Capture the live rows of the next run to merge; None if none is due."""
         run = self._compaction_run(force)
         if not run:
-            return False
+            return None
         keys_parts: list[int] = []
         ids: list[PointId] = []
         vectors_parts: list[FloatMatrix] = []
         payloads: list[Payload] = []
-        captured: dict[int, Payload] = {}
-        dropped: list[int] = []
+        rows = MergeRows(
+            np.zeros(0, np.uint64), ids, np.zeros((0, self.schema.dimension), np.float32), payloads
+        )
         for segment in run:
             # segments are immutable; tombstones and overrides only grow or get newer, and
-            # the swap below reconciles whatever changed while this copy was made
+            # the swap reconciles whatever changed while the merge was being built
             segment_keys = np.asarray(segment.keys())
             live = np.fromiter((int(k) not in self.tombstones for k in segment_keys), bool, len(segment_keys))
-            dropped.extend(segment_keys[~live].tolist())
-            rows = np.flatnonzero(live)
-            vectors_parts.append(np.asarray(segment.all_vectors()[rows], dtype=np.float32))
-            for row, key in zip(rows.tolist(), segment_keys[live].tolist(), strict=True):
+            rows.dropped.extend(segment_keys[~live].tolist())
+            taken = np.flatnonzero(live)
+            rows.spans.append((len(keys_parts), len(keys_parts) + len(taken), bool(live.all())))
+            vectors_parts.append(np.asarray(segment.all_vectors()[taken], dtype=np.float32))
+            for row, key in zip(taken.tolist(), segment_keys[live].tolist(), strict=True):
                 override = self.overrides.get(key)
                 if override is not None:
-                    captured[key] = override
+                    rows.captured[key] = override
                 keys_parts.append(key)
                 ids.append(segment.ext_ids[row])
                 payloads.append(override if override is not None else segment.payload(key))
-        keys = np.array(keys_parts, dtype=np.uint64)
-        vectors = np.concatenate(vectors_parts) if vectors_parts else np.zeros((0, self.schema.dimension))
+        rows.keys = np.array(keys_parts, dtype=np.uint64)
+        if vectors_parts:
+            rows.vectors = np.concatenate(vectors_parts)
+        return Merge(self.schema, run, rows)
+
+    def _finish_merge(self) -> None:
+        """Write the merged segment and swap it in for its run."""
+        merge, self.merging = self.merging, None
+        assert merge is not None, "no merge to finish"
+        run, rows = merge.run, merge.rows
         segment_new = None
-        if len(keys):
+        if len(rows.keys):
             segment_new = write_segment(
                 self._new_segment_path(),
                 self.schema,
                 run[0].key_lo,
                 run[-1].key_hi,
-                keys,
-                ids,
-                vectors.astype(np.float32),
-                payloads,
+                rows.keys,
+                rows.ids,
+                rows.vectors.astype(np.float32),
+                rows.payloads,
+                index=merge.index,
             )
             self.payload_index.warm(segment_new, self.payload_index.keys_in_use(run))
         with self.lock.write():
             if self.dropped:
-                return False
+                return
             start = self.sealed.index(run[0])
             self.sealed[start : start + len(run)] = [segment_new] if segment_new else []
-            self.tombstones.difference_update(dropped)
-            for key, override in captured.items():
+            self.tombstones.difference_update(rows.dropped)
+            for key, override in rows.captured.items():
                 if self.overrides.get(key) is override:
                     del self.overrides[key]
             if segment_new is not None:
-                segment_new.dead = sum(1 for key in keys_parts if key in self.tombstones)
+                segment_new.dead = sum(1 for key in rows.keys.tolist() if key in self.tombstones)
         for segment in run:
             segment.close()
             shutil.rmtree(segment.path, ignore_errors=True)
         log.info(
             "compacted segments",
-            extra={"collection": self.schema.name, "merged": len(run), "dropped": len(dropped)},
+            extra={
+                "collection": self.schema.name,
+                "merged": len(run),
+                "dropped": len(rows.dropped),
+                "graph_rows_reused": merge.reused_rows,
+            },
         )
-        return True
 
     def _compaction_run(self, force: bool) -> list[SealedSegment]:
         with self.lock.read():

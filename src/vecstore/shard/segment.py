@@ -23,6 +23,9 @@ from vecstore.cluster.schema import CollectionSchema
 from vecstore.shard.memtable import FloatMatrix, KeyArray, _batch_arrays, new_index, search_threads
 
 Payload = dict[str, Any]
+
+INDEX_FILE = "index.usearch"
+"""The segment's HNSW graph (usearch's own format); absent for rows of named vectors."""
 SEGMENT_FORMAT = 1
 PAYLOAD_CHUNK = 1 << 20
 """Bytes of the payload file decoded at a time when streaming every payload."""
@@ -50,7 +53,7 @@ class SealedSegment:
         )
         self.ext_ids: list[PointId] = msgpack.unpackb((path / "ids.msgpack").read_bytes())
         self.count = len(self.ext_ids)
-        index_file = path / "index.usearch"  # none for the rows of a collection of named vectors
+        index_file = path / INDEX_FILE
         self.index: Index | None = Index.restore(str(index_file), view=True) if index_file.exists() else None
         if self.index is not None and "expansion_search" in meta:  # not saved by usearch: views get 64
             # usearch declares this setter apart from its getter, which mypy reads as read-only
@@ -145,7 +148,7 @@ def write_segment(
             index = new_index(schema)
             if len(keys):
                 index.add(np.asarray(keys, np.uint64), np.asarray(vectors, np.float32), threads=threads)
-        index.save(str(tmp / "index.usearch"))
+        index.save(str(tmp / INDEX_FILE))
     meta = {
         "format": SEGMENT_FORMAT,
         "key_lo": key_lo,

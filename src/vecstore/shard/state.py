@@ -602,7 +602,7 @@ class Shard:
                 # of its points at once): sealed, the segment is then compacted without them
                 busy = collection.seal(force=True) or busy
             else:
-                busy = collection.compact() or busy
+                busy = collection.compact_step() or busy
         return busy
 
     def wait_indexed(self, timeout: float = 60.0) -> bool:

@@ -102,6 +102,67 @@ def test_compaction_merges_small_segments(ready: Shard) -> None:
     assert len(list(ready.collection("c").directory.iterdir())) == 1  # old segment files removed
 
 
+def test_a_merge_reuses_the_larger_clean_graph_and_inserts_only_the_rest(ready: Shard) -> None:
+    add(ready, range(0, 120), seed=1)
+    ready.maintain(compact=False)
+    add(ready, range(120, 180), seed=2)
+    ready.maintain(compact=False)
+    collection = ready.collection("c")
+    assert [s.count for s in collection.sealed] == [120, 60]
+    before = (ready.digest(), everything(ready), top_ids(ready, exact=True))
+    assert collection.compact_step()  # planned: the 120-row graph is loaded, 60 rows to insert
+    merge = collection.merging
+    assert merge is not None and (merge.reused_rows, merge.remaining) == (120, 60)
+    while collection.merging is not None:
+        assert collection.compact_step()
+    assert [s.count for s in collection.sealed] == [180]
+    assert (ready.digest(), everything(ready), top_ids(ready, exact=True)) == before
+    assert_close_to_exact(ready, before[2])
+    merged = collection.sealed[0].index
+    assert merged is not None and len(merged) == 180
+
+
+def test_a_merge_does_not_reuse_a_graph_holding_deleted_rows(ready: Shard) -> None:
+    add(ready, range(0, 120), seed=1)
+    ready.maintain(compact=False)
+    add(ready, range(120, 170), seed=2)
+    ready.maintain(compact=False)
+    ready.apply(DeletePoints("c", Selector.of_ids([3, 4, 5])))  # in the larger segment
+    collection = ready.collection("c")
+    before = (ready.digest(), everything(ready), top_ids(ready, exact=True))
+    assert collection.compact_step()
+    merge = collection.merging
+    assert merge is not None and (merge.reused_rows, merge.remaining) == (50, 117)
+    assert collection.compact()  # finishes the merge begun
+    assert [(s.count, s.dead) for s in collection.sealed] == [(167, 0)]
+    assert (ready.digest(), everything(ready), top_ids(ready, exact=True)) == before
+    merged = collection.sealed[0].index
+    assert merged is not None and len(merged) == 167  # no deleted row left in the graph
+    assert_close_to_exact(ready, before[2])
+
+
+def test_fresh_rows_are_indexed_between_the_steps_of_a_merge(make_shard: ShardFactory) -> None:
+    shard = make_shard(seal_threshold=300, index_chunk=4)  # a merge step inserts 64 rows
+    shard.apply(CreateCollection(CollectionSchema("c", DIM, hnsw=WIDE)))
+    for start in (0, 300):
+        add(shard, range(start, start + 300), seed=start)
+        shard.maintain(compact=False)
+    collection = shard.collection("c")
+    assert shard.index_step() and collection.merging is not None  # the merge is planned
+    assert shard.index_step() and collection.merging.remaining == 300 - 64
+    add(shard, range(600, 700), seed=9)  # fresh writes while the merge is half done
+    while collection.pending():
+        assert shard.index_step()
+    merge = collection.merging
+    assert merge is not None and merge.remaining == 300 - 64  # the merge waited for them
+    during = (top_ids(shard, exact=True), everything(shard))
+    while shard.index_step():
+        pass
+    assert collection.merging is None and [s.count for s in collection.sealed] == [600]
+    assert (top_ids(shard, exact=True), everything(shard)) == during
+    assert_close_to_exact(shard, during[0])
+
+
 def test_compaction_drops_tombstones_and_keeps_payload_overrides(make_shard: ShardFactory) -> None:
     shard = make_shard(seal_threshold=50, compaction_dead_ratio=0.3)
     shard.apply(CreateCollection(CollectionSchema("c", DIM, hnsw=WIDE)))
