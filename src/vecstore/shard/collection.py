@@ -365,11 +365,35 @@ class Collection:
         return sum(m.count - m.searchable for m in [*self.frozen, self.active])
 
     def seal(self, force: bool = False) -> bool:
-        """Freeze the active memtable if it is big enough, index it fully, write it out."""
+        """Freeze the active memtable if it is big enough, then index every frozen memtable
+        fully and write it out, in the caller's thread (tests, bench, `maintain`)."""
         with self.maintenance_lock:
-            return self._seal(force)
+            froze = self._freeze(force)
+            wrote = False
+            while self.frozen:
+                memtable = self.frozen[0]
+                while memtable.index_step(self.settings.index_chunk * 16, threads=0):
+                    pass
+                if not self._write_frozen(memtable):
+                    break
+                wrote = True
+            return froze or wrote
 
-    def _seal(self, force: bool) -> bool:
+    def freeze(self) -> bool:
+        """Start a new memtable if the active one has reached `seal_threshold` (indexer
+        thread). The frozen one is indexed before fresh rows (`index_pending`), then written
+        out by `write_frozen`: sealing never waits for the writes to pause."""
+        with self.maintenance_lock:
+            return self._freeze(False)
+
+    def write_frozen(self) -> bool:
+        """Write out the oldest frozen memtable once all its rows are in its graph."""
+        with self.maintenance_lock:
+            if not self.frozen or self.frozen[0].indexed < self.frozen[0].count:
+                return False
+            return self._write_frozen(self.frozen[0])
+
+    def _freeze(self, force: bool) -> bool:
         with self.lock.write():
             memtable = self.active
             if memtable.count == 0 or (not force and memtable.count < self.settings.seal_threshold):
@@ -377,8 +401,9 @@ class Collection:
             memtable.frozen = True
             self.frozen.append(memtable)
             self.active = MemTable(self.schema, memtable.key_hi)
-        while memtable.index_step(self.settings.index_chunk * 16, threads=0):
-            pass
+        return True
+
+    def _write_frozen(self, memtable: MemTable) -> bool:
         path = self._new_segment_path()
         segment = write_segment(
             path,
@@ -413,20 +438,21 @@ class Collection:
                 self.merging = self._plan_merge(force)
                 if self.merging is None:
                     return False
-            while self.merging.step(self.settings.index_chunk * 16):
+            while self.merging.step(self.settings.merge_chunk):
                 pass
             self._finish_merge()
             return True
 
-    def compact_step(self) -> bool:
-        """One bounded piece of compaction for the indexer thread: plan a merge, insert a
-        chunk of its rows into the merged graph, or write it out and swap it in. Fresh rows
-        are indexed between two steps (`Shard.index_step`). False when there was nothing."""
+    def compact_step(self, chunk: int | None = None) -> bool:
+        """One bounded piece of compaction for the indexer thread: plan a merge, insert
+        `chunk` of its rows (default `merge_chunk`) into the merged graph, or write it out
+        and swap it in. Fresh rows are indexed between two pieces (`Shard.index_step`).
+        False when there was nothing to do."""
         with self.maintenance_lock:
             if self.merging is None:
                 self.merging = self._plan_merge(False)
                 return self.merging is not None
-            if not self.merging.step(self.settings.index_chunk * 16):
+            if not self.merging.step(chunk or self.settings.merge_chunk):
                 self._finish_merge()
             return True
 

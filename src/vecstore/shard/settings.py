@@ -36,6 +36,9 @@ class ShardSettings:
     """A sealed segment with this fraction of deleted points is rewritten."""
     index_chunk: int = 256
     """Vectors one indexing step adds (between two checks for a graph to publish)."""
+    merge_chunk: int = 4_096
+    """Rows a compaction merge inserts into its graph per indexer step; fresh rows are
+    indexed between two steps, so a long merge does not hold writes back."""
     max_unindexed_bytes: int = 4 << 20
     """Backpressure: a leader holds new writes of points while more than this many bytes of
     vectors wait for HNSW (searches score those exactly); 0 turns it off."""

@@ -586,23 +586,26 @@ class Shard:
     # ---- maintenance ---------------------------------------------------------------------
 
     def index_step(self) -> bool:
-        """One bounded step of physical maintenance over every collection: index a chunk of
-        buffered vectors, else seal a full memtable, else compact; True if it did work."""
+        """One bounded step of physical maintenance over every collection; True if it did
+        work. Per collection: freeze a full memtable; index a chunk of buffered vectors
+        (frozen memtables first); write out a frozen memtable now indexed; and one piece of
+        compaction. While fresh rows wait the piece is as small as their chunk, so
+        writes at the indexing rate neither starve merges nor wait for a whole one."""
         busy = False
-        threshold = self.settings.seal_threshold
         for collection in list(self.collections.values()):
             if collection.dropped:
                 continue
-            if collection.index_pending():
+            busy = collection.freeze() or busy
+            fresh = collection.index_pending()
+            wrote = collection.write_frozen()
+            if fresh or wrote:
                 busy = True
-            elif collection.active.count >= threshold:
-                busy = collection.seal() or busy
             elif _mostly_dead(collection.active, self.settings.compaction_dead_ratio):
                 # deleted rows stay in a memtable's graph (a resharding source deletes a third
                 # of its points at once): sealed, the segment is then compacted without them
                 busy = collection.seal(force=True) or busy
-            else:
-                busy = collection.compact_step() or busy
+            chunk = self.settings.index_chunk if fresh else self.settings.merge_chunk
+            busy = collection.compact_step(chunk) or busy
         return busy
 
     def wait_indexed(self, timeout: float = 60.0) -> bool:

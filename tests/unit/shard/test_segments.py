@@ -141,26 +141,46 @@ def test_a_merge_does_not_reuse_a_graph_holding_deleted_rows(ready: Shard) -> No
     assert_close_to_exact(ready, before[2])
 
 
-def test_fresh_rows_are_indexed_between_the_steps_of_a_merge(make_shard: ShardFactory) -> None:
-    shard = make_shard(seal_threshold=300, index_chunk=4)  # a merge step inserts 64 rows
+def test_fresh_rows_and_a_merge_share_the_indexer(make_shard: ShardFactory) -> None:
+    shard = make_shard(seal_threshold=300, index_chunk=4, merge_chunk=64)
     shard.apply(CreateCollection(CollectionSchema("c", DIM, hnsw=WIDE)))
     for start in (0, 300):
         add(shard, range(start, start + 300), seed=start)
         shard.maintain(compact=False)
     collection = shard.collection("c")
     assert shard.index_step() and collection.merging is not None  # the merge is planned
-    assert shard.index_step() and collection.merging.remaining == 300 - 64
+    merge = collection.merging
+    assert shard.index_step() and merge.remaining == 300 - 64  # idle: a whole merge chunk
     add(shard, range(600, 700), seed=9)  # fresh writes while the merge is half done
+    steps = 0
     while collection.pending():
         assert shard.index_step()
-    merge = collection.merging
-    assert merge is not None and merge.remaining == 300 - 64  # the merge waited for them
+        steps += 1
+    # each step indexed 4 fresh rows and inserted 4 of the merge's: neither waited
+    assert (steps, merge.remaining) == (25, 300 - 64 - 4 * 25)
     during = (top_ids(shard, exact=True), everything(shard))
     while shard.index_step():
         pass
     assert collection.merging is None and [s.count for s in collection.sealed] == [600]
     assert (top_ids(shard, exact=True), everything(shard)) == during
     assert_close_to_exact(shard, during[0])
+
+
+def test_a_full_memtable_is_sealed_while_writes_keep_coming(make_shard: ShardFactory) -> None:
+    shard = make_shard(seal_threshold=100, index_chunk=16)
+    shard.apply(CreateCollection(CollectionSchema("c", DIM, hnsw=WIDE)))
+    collection = shard.collection("c")
+    for start in range(0, 800, 20):  # 20 new rows before every step: the backlog never empties
+        add(shard, range(start, start + 20), seed=start)
+        shard.index_step()
+        assert collection.pending() > 0
+    sealed = sum(s.count for s in collection.sealed)
+    assert sealed >= 400, "sealing waited for a pause in the writes"
+    assert collection.stats()["memtable_points"] == 800 - sealed
+    while shard.index_step():
+        pass
+    assert_close_to_exact(shard)
+    assert len(everything(shard)) == 800
 
 
 def test_compaction_drops_tombstones_and_keeps_payload_overrides(make_shard: ShardFactory) -> None:
