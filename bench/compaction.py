@@ -82,7 +82,7 @@ def run_way(
             merged_rows += len(planned.pending)
         return planned
 
-    merge_module._reusable = original_reusable if way.reuse else (lambda run, spans: None)  # type: ignore[assignment]
+    merge_module._reusable = original_reusable if way.reuse else (lambda run, spans: None)
     Collection._plan_merge = counting_plan  # type: ignore[method-assign]
     shard = Shard(settings)
     indexer = start_indexer(shard)
@@ -126,7 +126,7 @@ def run_way(
     finally:
         indexer.stop()
         shard.close()
-        merge_module._reusable = original_reusable  # type: ignore[assignment]
+        merge_module._reusable = original_reusable
         Collection._plan_merge = original_plan  # type: ignore[method-assign]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import signal
 import time
 
@@ -130,6 +131,38 @@ async def test_lagging_node_installs_a_snapshot_with_sealed_segments(
     assert status["dumps_loaded"] >= 1
     assert status["collections"]["docs"]["points"] == 2_045
     assert status["collections"]["docs"]["segments"] >= 1
+
+
+async def test_a_member_restarted_empty_is_not_ready_until_it_holds_the_data(
+    shard_group: LocalShardGroup, client: NodeClient
+) -> None:
+    """A member whose disk was lost, restarted under its old id, must not call itself ready
+    (and take reads) before the snapshot of its peers is installed."""
+    await create(client)
+    leader_address = await client.find_leader()
+    for start in range(0, 2_000, 25):  # 80 entries: the leader compacts its log (threshold 40)
+        await upsert(client, list(range(start, start + 25)))
+    deadline = time.monotonic() + 60
+    while (await client.status(leader_address))["dumps_written"] == 0:
+        assert time.monotonic() < deadline, "the leader never compacted its log"
+        await asyncio.sleep(0.2)
+    lost = next(n for n in shard_group.nodes if n.http_address != leader_address)
+    lost.kill()
+    shutil.rmtree(shard_group.base_dir / lost.name)
+    lost.start()
+    samples: list[tuple[bool, int | None]] = []
+    deadline = time.monotonic() + 60
+    while not (samples and samples[-1][0]):
+        assert time.monotonic() < deadline, f"never ready again: {samples[-5:]}"
+        try:
+            status = await client.status(lost.http_address)
+        except VecStoreError:
+            await asyncio.sleep(0.05)
+            continue
+        points = status.get("collections", {}).get("docs", {}).get("points")
+        samples.append((bool(status["ready"]), points))
+        await asyncio.sleep(0.02)
+    assert all(points == 2_000 for ready, points in samples if ready), samples
 
 
 async def test_strong_read_sees_every_acknowledged_write(client: NodeClient) -> None:

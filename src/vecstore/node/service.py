@@ -44,6 +44,21 @@ READ_CATCH_UP_SECONDS = 1.0
 CATCH_UP_POLL_SECONDS = 0.002
 
 
+def caught_up(raft: dict[str, Any], synced: bool) -> bool:
+    """Whether a node with this pysyncobj status may call itself ready: a leader known,
+    pysyncobj's own first sync done (`synced`), and at most READY_APPLY_GAP entries
+    between what this node applied and what the *leader* reported committed.
+
+    A node's own commit index is bounded by its own log: a member restarted with an empty
+    data folder, waiting for a snapshot of the whole shard, has a commit index of 1 and has
+    applied 1, a gap of 0, while its peers hold millions of rows. The leader's commit index
+    (sent with every append) is the one that says how far behind it is."""
+    if raft.get("leader") is None or raft.get("leader_commit_idx") is None:
+        return False
+    committed = max(int(raft.get("commit_idx") or 0), int(raft["leader_commit_idx"]))
+    return committed - int(raft.get("last_applied") or 0) <= READY_APPLY_GAP and synced
+
+
 class Consistency(StrEnum):
     """Read consistency levels."""
 
@@ -259,12 +274,10 @@ class NodeService:
         }
 
     def is_ready(self, raft: dict[str, Any] | None = None) -> bool:
-        """Ready: a leader is known and this node has applied (nearly) all it has committed."""
+        """Ready: a leader is known and this node has applied (nearly) all the leader has
+        committed; see `caught_up`."""
         raft = raft if raft is not None else self.raft_status()
-        if raft.get("leader") is None:
-            return False
-        gap = int(raft.get("commit_idx") or 0) - int(raft.get("last_applied") or 0)
-        return gap <= READY_APPLY_GAP and bool(self.replica.isReady())
+        return caught_up(raft, bool(self.replica.isReady()))
 
     def refresh_metrics(self) -> None:
         """Copy status figures into the gauges before a scrape."""
