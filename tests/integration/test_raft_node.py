@@ -151,6 +151,7 @@ async def test_a_member_restarted_empty_is_not_ready_until_it_holds_the_data(
     shutil.rmtree(shard_group.base_dir / lost.name)
     lost.start()
     samples: list[tuple[bool, int | None]] = []
+    answers: list[int] = []
     deadline = time.monotonic() + 60
     while not (samples and samples[-1][0]):
         assert time.monotonic() < deadline, f"never ready again: {samples[-5:]}"
@@ -161,8 +162,19 @@ async def test_a_member_restarted_empty_is_not_ready_until_it_holds_the_data(
             continue
         points = status.get("collections", {}).get("docs", {}).get("points")
         samples.append((bool(status["ready"]), points))
+        try:  # an eventual read it answers must be a whole one; else it refuses, retriably
+            counted = await client.call(
+                lost.http_address,
+                "POST",
+                "/v1/collections/docs/points/count",
+                body={"consistency": "eventual"},
+            )
+            answers.append(counted["count"])
+        except VecStoreError as err:
+            assert err.retriable, err
         await asyncio.sleep(0.02)
-    assert all(points == 2_000 for ready, points in samples if ready), samples
+    assert all(points == 2_000 for ready, points in samples if ready), [s for s in samples if s[0]][:5]
+    assert set(answers) <= {2_000}, answers
 
 
 async def test_strong_read_sees_every_acknowledged_write(client: NodeClient) -> None:

@@ -75,6 +75,11 @@ def _bars(enabled: bool | None) -> Iterator[Progress]:
             bar.close()
 
 
+REPLACE_WAIT_SECONDS = 1_800.0
+"""How long `node replace` waits for the new member to catch up by default: a shard of a
+million 128-d vectors is a snapshot of about 1.7 GiB."""
+
+
 def _where(func: Callable[..., Any]) -> Callable[..., Any]:
     """--spec, --data-dir and --secret-file, given to the command as one `where` argument."""
 
@@ -284,10 +289,21 @@ def _move(
     metavar="ID,RAFT,HTTP",
     help="the new member (with --spec; start it when asked); `vecstore up` picks one itself",
 )
+@click.option(
+    "--wait",
+    "wait_seconds",
+    metavar="SECONDS",
+    type=click.FloatRange(min=1),
+    default=REPLACE_WAIT_SECONDS,
+    show_default=True,
+    help="seconds to wait for the new member to catch up (a large shard's snapshot takes minutes)",
+)
 @_where
 @_progress_option
 @json_option
-def replace(old: str, new: str | None, where: Where, progress: bool | None, as_json: bool) -> None:
+def replace(
+    old: str, new: str | None, wait_seconds: float, where: Where, progress: bool | None, as_json: bool
+) -> None:
     """Replace member OLD (a dead node) of its shard: add the new member, let it catch up
     from the leader's snapshot, remove OLD, and publish the members to routers."""
     folder = where.folder
@@ -307,7 +323,7 @@ def replace(old: str, new: str | None, where: Where, progress: bool | None, as_j
         else:
             note(f"start {member.id} now (raft {member.raft}, http {member.http}); waiting for it")
 
-    topology = _move(where, progress, lambda c: c.replace_member(old, member, start_new))
+    topology = _move(where, progress, lambda c: c.replace_member(old, member, start_new, wait_seconds))
     shard = next(s for s in topology.shards if any(n.id == member.id for n in s.nodes))
     result = {"epoch": topology.epoch, "shard": shard.id, "members": [n.id for n in shard.nodes]}
     emit(result, as_json, format_fields)

@@ -79,6 +79,11 @@ class Replica(SyncObj):  # type: ignore[misc]
 
     def __init__(self, config: NodeConfig, machine: ShardMachine, dump: DumpWriter) -> None:
         self.config = config
+        self.leader_commit_seen: int | None = None
+        """The highest commit index a leader's append carried, as sent (patch 7 holds back
+        the one pysyncobj keeps for a snapshot chunk)."""
+        self._sync_target: int | None = None
+        self._synced = False
         conf = make_conf(config, dump, on_state_changed=self._on_state_changed)
         peers = [peer.raft_address for peer in config.peers]
         install_transport_patches()
@@ -104,6 +109,8 @@ class Replica(SyncObj):  # type: ignore[misc]
 
     def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802
         if isinstance(message, dict):
+            if message.get("type") == "append_entries" and isinstance(message.get("commit_index"), int):
+                self.leader_commit_seen = max(self.leader_commit_seen or 0, message["commit_index"])
             if advance_on_success(self, node, message):
                 return
             message = hold_commit_without_log_check(self, trim_known_entries(self, node, message))
@@ -111,6 +118,24 @@ class Replica(SyncObj):  # type: ignore[misc]
 
     def _on_state_changed(self, old: int, new: int) -> None:
         log.info("raft state changed", extra={"from": old, "to": new, "node": self.config.node_id})
+
+    def synced(self) -> bool:
+        """Whether this node has, since it started, applied everything its leader had
+        committed when this node was first asked (a leader: its own commit index). Latched.
+
+        pysyncobj's own `isReady` latches when the applied index equals the leader's commit
+        index as pysyncobj keeps it, which patch 7 holds at this node's own for a snapshot
+        chunk: a member restarted empty, receiving the leader's dump, then read as ready
+        with nothing applied."""
+        if self._synced:
+            return True
+        target = int(self.raftCommitIndex) if self.is_leader() else self.leader_commit_seen
+        if target is None:
+            return False
+        if self._sync_target is None:
+            self._sync_target = target
+        self._synced = int(self.raftLastApplied) >= self._sync_target
+        return self._synced
 
     def leader_address(self) -> str | None:
         """Raft address of the leader this node knows, if any."""

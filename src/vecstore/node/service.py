@@ -41,22 +41,22 @@ ROLES = {0: "follower", 1: "candidate", 2: "leader"}
 READY_APPLY_GAP = 1_000
 BACKPRESSURE_POLL_SECONDS = 0.01
 READ_CATCH_UP_SECONDS = 1.0
+READ_LAG_CHECK_SECONDS = 0.1
 CATCH_UP_POLL_SECONDS = 0.002
 
 
-def caught_up(raft: dict[str, Any], synced: bool) -> bool:
+def caught_up(raft: dict[str, Any], synced: bool, leader_commit: int | None) -> bool:
     """Whether a node with this pysyncobj status may call itself ready: a leader known,
-    pysyncobj's own first sync done (`synced`), and at most READY_APPLY_GAP entries
-    between what this node applied and what the *leader* reported committed.
+    synced since it started (`Replica.synced`), and at most READY_APPLY_GAP entries between
+    what it applied and what its leader last said was committed (`leader_commit`).
 
     A node's own commit index is bounded by its own log: a member restarted with an empty
-    data folder, waiting for a snapshot of the whole shard, has a commit index of 1 and has
-    applied 1, a gap of 0, while its peers hold millions of rows. The leader's commit index
-    (sent with every append) is the one that says how far behind it is."""
-    if raft.get("leader") is None or raft.get("leader_commit_idx") is None:
+    data folder, receiving a snapshot of the whole shard, has a commit index of 1 and has
+    applied 1, a gap of 0, while its peers hold millions of rows."""
+    if raft.get("leader") is None or not synced:
         return False
-    committed = max(int(raft.get("commit_idx") or 0), int(raft["leader_commit_idx"]))
-    return committed - int(raft.get("last_applied") or 0) <= READY_APPLY_GAP and synced
+    committed = max(int(raft.get("commit_idx") or 0), leader_commit or 0)
+    return committed - int(raft.get("last_applied") or 0) <= READY_APPLY_GAP
 
 
 class Consistency(StrEnum):
@@ -90,6 +90,8 @@ class NodeService:
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vecstore-read")
         self.searches: Coalescer[Any, Any] = Coalescer()
         self.started = time.monotonic()
+        self._read_lag: tuple[float, str | None] = (-1e9, None)
+        """When `read_lag` last looked, and what it found."""
         self.node_place = f"node {config.node_id}"
         """Where a profile says this node's stages ran."""
         self.shard_place = f"shard {config.shard_id}"
@@ -201,14 +203,37 @@ class NodeService:
                 )
             await asyncio.sleep(CATCH_UP_POLL_SECONDS)
 
+    def read_lag(self) -> str | None:
+        """Why this replica must not answer eventual reads, or None: it has not synced with
+        a leader since it started, or it has applied more than READY_APPLY_GAP entries less
+        than its leader last reported committed (a member restarted with an empty data
+        folder would otherwise answer from nothing). While no leader is known a synced
+        replica answers (eventual reads survive elections). Looked up at most every
+        READ_LAG_CHECK_SECONDS."""
+        now = time.monotonic()
+        if now - self._read_lag[0] >= READ_LAG_CHECK_SECONDS:
+            lag: str | None = None
+            seen = self.replica.leader_commit_seen
+            if not self.replica.synced():
+                lag = "not synced with a leader since it started"
+            elif seen is not None and seen - int(self.replica.raftLastApplied) > READY_APPLY_GAP:
+                lag = f"{seen - int(self.replica.raftLastApplied):,} log entries behind its leader"
+            self._read_lag = (now, lag)
+        return self._read_lag[1]
+
     def applied_index(self) -> int:
         """The index a client's reads must see after a write acknowledged now: the commit
         index (at least the write's own; every replica applies it eventually)."""
         return int(self.replica.raftCommitIndex)
 
     async def check_consistency(self, consistency: Consistency) -> None:
-        """Make a read at this level valid: leader check, and a log barrier for strong."""
-        if consistency is not Consistency.EVENTUAL:
+        """Make a read at this level valid: leader check, and a log barrier for strong; an
+        eventual read is refused (retriably) by a replica that is far behind."""
+        if consistency is Consistency.EVENTUAL:
+            lag = self.read_lag()
+            if lag is not None:
+                raise Unavailable(f"this replica is catching up ({lag}); ask another replica")
+        else:
             self.require_leader()
         if consistency is Consistency.STRONG:
             await replicate(
@@ -277,7 +302,7 @@ class NodeService:
         """Ready: a leader is known and this node has applied (nearly) all the leader has
         committed; see `caught_up`."""
         raft = raft if raft is not None else self.raft_status()
-        return caught_up(raft, bool(self.replica.isReady()))
+        return caught_up(raft, self.replica.synced(), self.replica.leader_commit_seen)
 
     def refresh_metrics(self) -> None:
         """Copy status figures into the gauges before a scrape."""
