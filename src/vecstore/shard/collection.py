@@ -44,7 +44,7 @@ from vecstore.shard.payload_filter import matches
 from vecstore.shard.payload_index import LiveView, PayloadIndex, container_matches, sorted_keys
 from vecstore.shard.rwlock import ReadWriteLock
 from vecstore.shard.scorer import Scorer
-from vecstore.shard.segment import SealedSegment, write_segment
+from vecstore.shard.segment import PackedPayloads, SealedSegment, write_segment
 from vecstore.shard.settings import ShardSettings
 from vecstore.shard.sparse import SparseVectors
 
@@ -457,36 +457,47 @@ class Collection:
             return True
 
     def _plan_merge(self, force: bool) -> Merge | None:
-        """Capture the live rows of the next run to merge; None if none is due."""
+        """Capture the live rows of the next run to merge; None if none is due. Stored
+        payloads are copied as packed bytes (only overridden ones are packed anew)."""
         run = self._compaction_run(force)
         if not run:
             return None
-        keys_parts: list[int] = []
-        ids: list[PointId] = []
-        vectors_parts: list[FloatMatrix] = []
-        payloads: list[Payload] = []
+        with self.lock.read():  # apply adds to both meanwhile: a consistent copy to read
+            dead = np.fromiter(self.tombstones, np.uint64, len(self.tombstones))
+            overrides = dict(self.overrides)
+        overridden = np.fromiter(overrides, np.uint64, len(overrides))
         rows = MergeRows(
-            np.zeros(0, np.uint64), ids, np.zeros((0, self.schema.dimension), np.float32), payloads
+            np.zeros(0, np.uint64),
+            [],
+            np.zeros((0, self.schema.dimension), np.float32),
+            PackedPayloads([], np.zeros(0, np.uint64)),
         )
+        keys_parts: list[KeyArray] = []
+        vectors_parts: list[FloatMatrix] = []
+        payload_parts: list[PackedPayloads] = []
+        offset = 0
         for segment in run:
             # segments are immutable; tombstones and overrides only grow or get newer, and
             # the swap reconciles whatever changed while the merge was being built
             segment_keys = np.asarray(segment.keys())
-            live = np.fromiter((int(k) not in self.tombstones for k in segment_keys), bool, len(segment_keys))
+            live = ~np.isin(segment_keys, dead)
             rows.dropped.extend(segment_keys[~live].tolist())
             taken = np.flatnonzero(live)
-            rows.spans.append((len(keys_parts), len(keys_parts) + len(taken), bool(live.all())))
+            live_keys = segment_keys[taken]
+            replace: dict[int, Payload] = {}
+            for position in np.flatnonzero(np.isin(live_keys, overridden)).tolist():
+                key = int(live_keys[position])
+                rows.captured[key] = overrides[key]
+                replace[int(taken[position])] = overrides[key]
+            rows.spans.append((offset, offset + len(taken), bool(live.all())))
+            offset += len(taken)
+            keys_parts.append(live_keys)
             vectors_parts.append(np.asarray(segment.all_vectors()[taken], dtype=np.float32))
-            for row, key in zip(taken.tolist(), segment_keys[live].tolist(), strict=True):
-                override = self.overrides.get(key)
-                if override is not None:
-                    rows.captured[key] = override
-                keys_parts.append(key)
-                ids.append(segment.ext_ids[row])
-                payloads.append(override if override is not None else segment.payload(key))
-        rows.keys = np.array(keys_parts, dtype=np.uint64)
-        if vectors_parts:
-            rows.vectors = np.concatenate(vectors_parts)
+            payload_parts.append(segment.packed_payloads(taken, replace))
+            rows.ids.extend(segment.ext_ids[row] for row in taken.tolist())
+        rows.keys = np.concatenate(keys_parts).astype(np.uint64)
+        rows.vectors = np.concatenate(vectors_parts)
+        rows.payloads = PackedPayloads.join(payload_parts)
         return Merge(self.schema, run, rows)
 
     def _finish_merge(self) -> None:

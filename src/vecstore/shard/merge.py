@@ -25,7 +25,7 @@ from usearch.index import Index
 from vecstore.cluster.ids import PointId
 from vecstore.cluster.schema import CollectionSchema
 from vecstore.shard.memtable import FloatMatrix, KeyArray, new_index
-from vecstore.shard.segment import INDEX_FILE, Payload, SealedSegment
+from vecstore.shard.segment import INDEX_FILE, PackedPayloads, Payload, SealedSegment
 
 
 @dataclass
@@ -35,7 +35,7 @@ class MergeRows:
     keys: KeyArray
     ids: list[PointId]
     vectors: FloatMatrix
-    payloads: list[Payload]
+    payloads: PackedPayloads
     captured: dict[int, Payload] = field(default_factory=dict)
     """Payload overrides folded into the new segment (dropped from the overrides at the swap
     if no newer one replaced them meanwhile)."""

@@ -7,9 +7,11 @@ and can therefore be hard-linked into snapshots. Never call `rename` on a view.
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,24 @@ Payload = dict[str, Any]
 
 INDEX_FILE = "index.usearch"
 """The segment's HNSW graph (usearch's own format); absent for rows of named vectors."""
+
+
+@dataclass(frozen=True)
+class PackedPayloads:
+    """Payloads already msgpack-packed, in row order: their bytes (in chunks of any size)
+    and each one's length. Compaction copies stored payloads this way, unparsed."""
+
+    chunks: list[bytes]
+    lengths: npt.NDArray[np.uint64]
+
+    @classmethod
+    def join(cls, parts: Sequence[PackedPayloads]) -> PackedPayloads:
+        """The payloads of `parts`, one after the other."""
+        chunks = [chunk for part in parts for chunk in part.chunks]
+        lengths = np.concatenate([p.lengths for p in parts]) if parts else np.zeros(0, np.uint64)
+        return cls(chunks, lengths.astype(np.uint64))
+
+
 SEGMENT_FORMAT = 1
 PAYLOAD_CHUNK = 1 << 20
 """Bytes of the payload file decoded at a time when streaming every payload."""
@@ -101,6 +121,28 @@ class SealedSegment:
             unpacker.feed(self._payload_blob[start : start + PAYLOAD_CHUNK].tobytes())
             yield from unpacker
 
+    def packed_payloads(self, rows: npt.NDArray[np.int64], replace: Mapping[int, Payload]) -> PackedPayloads:
+        """The stored payloads of `rows` (ascending) as packed bytes, without decoding them;
+        the rows in `replace` get that payload instead. Consecutive rows are one slice."""
+        offsets = np.asarray(self._offsets, dtype=np.int64)
+        lengths = (offsets[rows + 1] - offsets[rows]).astype(np.uint64)
+        count = len(rows)
+        swapped = np.searchsorted(rows, np.fromiter(replace, np.int64, len(replace)))
+        bounds = {0, count, *(np.flatnonzero(np.diff(rows) != 1) + 1).tolist()}
+        bounds.update(swapped.tolist())
+        bounds.update((swapped + 1).tolist())
+        chunks: list[bytes] = []
+        edges = sorted(b for b in bounds if 0 <= b <= count)
+        for start, stop in itertools.pairwise(edges):
+            first = int(rows[start])
+            if first in replace:  # a run of one row, cut out above
+                chunk = msgpack.packb(replace[first])
+                lengths[start] = len(chunk)
+            else:
+                chunk = self._payload_blob[offsets[first] : offsets[int(rows[stop - 1]) + 1]].tobytes()
+            chunks.append(chunk)
+        return PackedPayloads(chunks, lengths)
+
     def search(self, queries: FloatMatrix, count: int) -> tuple[KeyArray, FloatMatrix]:
         """HNSW search over the whole segment (tombstones included; callers filter)."""
         if self.index is None or self.count == 0:
@@ -122,7 +164,7 @@ def write_segment(
     keys: KeyArray,
     ext_ids: Sequence[PointId],
     vectors: FloatMatrix,
-    payloads: Sequence[Payload],
+    payloads: Sequence[Payload] | PackedPayloads,
     index: Index | None = None,
     threads: int = 0,
 ) -> SealedSegment:
@@ -137,11 +179,13 @@ def write_segment(
     tmp.mkdir(parents=True)
     np.save(tmp / "keys.npy", np.ascontiguousarray(keys, dtype=np.uint64))
     np.save(tmp / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32))
-    blobs = [msgpack.packb(p) for p in payloads]
-    offsets = np.zeros(len(blobs) + 1, dtype=np.uint64)
-    offsets[1:] = np.cumsum([len(b) for b in blobs], dtype=np.uint64) if blobs else []
+    packed = payloads if isinstance(payloads, PackedPayloads) else _pack(payloads)
+    offsets = np.zeros(len(packed.lengths) + 1, dtype=np.uint64)
+    offsets[1:] = np.cumsum(packed.lengths, dtype=np.uint64)
     np.save(tmp / "payload_offsets.npy", offsets)
-    (tmp / "payloads.bin").write_bytes(b"".join(blobs))
+    with (tmp / "payloads.bin").open("wb") as out:
+        for chunk in packed.chunks:
+            out.write(chunk)
     (tmp / "ids.msgpack").write_bytes(msgpack.packb(list(ext_ids)))
     if not schema.named:
         if index is None:
@@ -159,3 +203,8 @@ def write_segment(
     (tmp / "meta.json").write_text(json.dumps(meta))
     tmp.rename(path)
     return SealedSegment(path)
+
+
+def _pack(payloads: Sequence[Payload]) -> PackedPayloads:
+    blobs = [msgpack.packb(p) for p in payloads]
+    return PackedPayloads(blobs, np.fromiter((len(b) for b in blobs), np.uint64, len(blobs)))

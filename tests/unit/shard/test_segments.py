@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import msgpack
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -17,7 +18,7 @@ from vecstore.cluster.filters import parse_filter
 from vecstore.cluster.ids import PointId
 from vecstore.cluster.schema import CollectionSchema, HnswConfig
 from vecstore.node.indexer import Indexer, start_indexer
-from vecstore.shard.segment import SealedSegment
+from vecstore.shard.segment import SealedSegment, write_segment
 from vecstore.shard.state import Shard
 
 ShardFactory = Callable[..., Shard]
@@ -87,6 +88,35 @@ def test_sealed_segments_search_with_the_schema_beam(ready: Shard, tmp_path: Pat
     [segment] = ready.collection("c").sealed
     assert segment.index is not None
     assert segment.index.expansion_search == WIDE.expansion_search
+
+
+@pytest.mark.parametrize(
+    ("rows", "replace"),
+    [
+        ([0, 1, 2, 5, 6, 9], {5: {"x": 1}}),
+        ([0, 1, 2, 3, 4, 5, 6, 7, 8, 9], {}),
+        ([3], {3: {"y": [1, 2]}}),
+        ([0, 9], {0: {}, 9: {"z": "é"}}),
+        ([], {}),
+    ],
+)
+def test_packed_payloads_copy_stored_bytes_and_replace_some(
+    tmp_path: Path, rows: list[int], replace: dict[int, dict[str, object]]
+) -> None:
+    payloads = [{"n": i, "s": "x" * i} for i in range(10)]
+    keys = np.arange(10, dtype=np.uint64)
+    vectors = np.zeros((10, DIM), np.float32)
+    schema = CollectionSchema("c", DIM)
+    segment = write_segment(tmp_path / "s", schema, 0, 10, keys, list(range(10)), vectors, payloads)
+    packed = segment.packed_payloads(np.array(rows, dtype=np.int64), replace)
+    blob = b"".join(packed.chunks)
+    assert int(packed.lengths.sum()) == len(blob)
+    expected = [replace.get(row, payloads[row]) for row in rows]
+    unpacker = msgpack.Unpacker()
+    unpacker.feed(blob)
+    assert list(unpacker) == expected
+    copy = write_segment(tmp_path / "t", schema, 0, 10, keys[rows], rows, vectors[rows], packed)
+    assert [copy.payload(int(key)) for key in keys[rows]] == expected
 
 
 def test_compaction_merges_small_segments(ready: Shard) -> None:
