@@ -56,6 +56,8 @@ COLLECTION = "scale"
 TOPIC = "scale"
 WAIT_SECONDS = 7_200
 REPLACE_SECONDS = 1_800.0
+LOGS_KEPT = Path("bench/results/scale-logs")
+"""Where the nodes' logs are copied when a step fails (the run's folder is removed)."""
 """How long `node replace` may wait for the new member to catch up (its CLI default)."""
 
 
@@ -218,7 +220,9 @@ async def restart_and_rebuild(cluster: LocalCluster, client: AsyncClient) -> dic
         await coordinator.replace_member(name, member, start_new, REPLACE_SECONDS)
         replaced = round(time.monotonic() - started, 1)
     except VecStoreError as err:
-        print(f"scale: node replace did not finish: {err}", file=sys.stderr)
+        kept = LOGS_KEPT / time.strftime("%Y%m%d-%H%M%S")
+        shutil.copytree(cluster.data_dir / "logs", kept, dirs_exist_ok=True)
+        print(f"scale: node replace did not finish: {err} (node logs kept in {kept})", file=sys.stderr)
     finally:
         await coordinator.close()
     new_node = next(p for p in nodes(cluster) if p.name == member.id)

@@ -28,6 +28,12 @@ def failure_error(reason: int, leader: str | None) -> VecStoreError:
         return Unavailable("the node's command queue is full; retry with backoff")
     if reason == FAIL_REASON.UNKNOWN_OUTCOME:
         return Timeout("the outcome is unknown: the command may or may not have been applied")
+    if reason == FAIL_REASON.REQUEST_DENIED:
+        return Unavailable(
+            "the leader denied the request: a membership change is refused while the leader has "
+            "not yet applied the first entry of its term, or when the member is already in (or "
+            "already out of) the group; retry"
+        )
     return Unavailable(f"the command was refused by Raft (reason {reason})")
 
 
