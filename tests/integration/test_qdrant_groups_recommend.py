@@ -266,6 +266,39 @@ def test_legacy_recommend_and_discover(pair: Pair, cluster: LocalCluster) -> Non
     assert batch.status_code == 200 and len(batch.json()["result"]) == 1
 
 
+def test_lookup_from_in_groups_and_legacy_recommend(pair: Pair, cluster: LocalCluster) -> None:
+    """Examples by id read from another collection (an alias of it, for the cluster)."""
+    remote, local = pair
+    rng = np.random.default_rng(77)
+    others = [
+        models.PointStruct(id=i, vector={"image": rng.normal(size=6).round(4).tolist()}) for i in range(40)
+    ]
+    for client in (remote, local):
+        client.create_collection("reco-other", vectors_config={"image": DENSE["image"]})
+        client.upsert("reco-other", others)
+    lookup = models.LookupLocation(collection="reco-other", vector="image")
+    recommend = models.RecommendQuery(recommend=models.RecommendInput(positive=[10], negative=[15, 7]))
+    found = _groups(pair, query=recommend, using="image", lookup_from=lookup, group_by="group", group_size=3)
+    assert found.groups
+    url = f"{cluster.router_url}/collections/{NAME}/points/recommend"
+    body = {
+        "positive": [10],
+        "negative": [15, 7],
+        "using": "image",
+        "lookup_from": {"collection": "reco-other", "vector": "image"},
+        "limit": 6,
+        "params": {"exact": True},
+    }
+    answer = httpx.post(url, json=body)
+    assert answer.status_code == 200, answer.text
+    theirs = local.query_points(
+        NAME, query=recommend, using="image", lookup_from=lookup, limit=6, with_payload=False
+    ).points
+    _same_hits([models.ScoredPoint(**hit) for hit in answer.json()["result"]], theirs)
+    absent = httpx.post(url, json={**body, "lookup_from": {"collection": "absent"}})
+    assert absent.status_code == 404 and "absent" in absent.text, absent.text
+
+
 def test_examples_bad_input(pair: Pair) -> None:
     remote, _ = pair
     cases: list[tuple[models.Query, str, int, str]] = [

@@ -19,7 +19,7 @@ from vecstore.router.qdrant.http import max_k, qdrant_route
 from vecstore.router.qdrant.query import batch_items
 from vecstore.router.qdrant.schemas import array, ref
 from vecstore.router.qdrant.search import SEARCH_QUERY, query_hits
-from vecstore.router.qdrant.translate import allow_only, refuse
+from vecstore.router.qdrant.translate import allow_only
 from vecstore.transport.server import body_of
 
 COMMON = ("filter", "params", "limit", "offset", "with_payload", "with_vector", "using", "lookup_from")
@@ -48,7 +48,6 @@ def _fields(body: object, allowed: tuple[str, ...], what: str) -> dict[str, Any]
         raise InvalidRequest(f"{what} must be a JSON object")
     fields = present(body)
     allow_only(fields, allowed, what)
-    refuse(fields, ("lookup_from",))
     if "limit" not in fields:
         raise InvalidRequest("limit is required")
     return fields

@@ -25,7 +25,7 @@ from vecstore.router.qdrant.collection import present
 from vecstore.router.qdrant.http import max_k, qdrant_route
 from vecstore.router.qdrant.schemas import ref
 from vecstore.router.qdrant.search import SEARCH_QUERY, query_hits
-from vecstore.router.qdrant.translate import allow_only, payload_selection, refuse
+from vecstore.router.qdrant.translate import allow_only, payload_selection
 from vecstore.transport.server import body_of
 
 FIRST_CANDIDATES = 64
@@ -193,7 +193,6 @@ async def query_groups(request: web.Request) -> dict[str, Any]:
         raise InvalidRequest("the request body must be a JSON object")
     fields = present(body)
     allow_only(fields, QUERY_GROUP_FIELDS, "the query groups request")
-    refuse(fields, ("lookup_from",))
     query = {
         name: value for name, value in fields.items() if name not in GROUP_FIELDS and name != "with_payload"
     }
