@@ -56,9 +56,9 @@ COLLECTION = "scale"
 TOPIC = "scale"
 WAIT_SECONDS = 7_200
 REPLACE_SECONDS = 1_800.0
+"""How long `node replace` may wait for the new member to catch up (its CLI default)."""
 LOGS_KEPT = Path("bench/results/scale-logs")
 """Where the nodes' logs are copied when a step fails (the run's folder is removed)."""
-"""How long `node replace` may wait for the new member to catch up (its CLI default)."""
 
 
 def rss_mib(pid: int | None) -> float:

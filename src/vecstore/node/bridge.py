@@ -31,8 +31,10 @@ def failure_error(reason: int, leader: str | None) -> VecStoreError:
     if reason == FAIL_REASON.REQUEST_DENIED:
         return Unavailable(
             "the leader denied the request: a membership change is refused while the leader has "
-            "not yet applied the first entry of its term, or when the member is already in (or "
-            "already out of) the group; retry"
+            "not yet applied the first entry of its term, while an earlier change has not "
+            "committed (a member just added that is still installing the snapshot, in a group "
+            "with a member down), or when the member is already in (or already out of) the "
+            "group; retry"
         )
     return Unavailable(f"the command was refused by Raft (reason {reason})")
 

@@ -48,6 +48,7 @@ from vecstore.cluster.ids import PointId, normalize_point_id
 from vecstore.cluster.schema import CollectionSchema
 from vecstore.cluster.spec import NodeSpec, ShardSpec
 from vecstore.cluster.topology import Topology, newest_installed
+from vecstore.reshard.members import change, members
 from vecstore.transport.node_client import NodeClient
 
 log = logging.getLogger(__name__)
@@ -256,27 +257,29 @@ class Coordinator:
         """Replace member `old_id` of its shard by `new`: have `new` started (`start_new`),
         add it to the Raft group, wait until it has caught up (from the leader's snapshot
         and log), remove the old member, and publish the members in a new epoch (no point
-        moves) so routers reach the new node. Each step can be repeated."""
+        moves) so routers reach the new node. An old member the leader cannot reach is
+        removed first (`reshard/members.py`: otherwise adding the new one waits for it to
+        install the snapshot). Each step can be repeated."""
         current = await self.install_current()
         shard = next((s for s in current.shards if any(n.id == old_id for n in s.nodes)), None)
         if shard is None:
             raise InvalidRequest(f"node {old_id!r} is not a member of any shard at epoch {current.epoch}")
         old = next(n for n in shard.nodes if n.id == old_id)
         client = self.client(shard)
-        # started first: with the old member dead, a group of R+1 needs the new one to
-        # commit the change that adds it
         await start_new()
-        if all(n.raft != new.raft for n in shard.nodes):
-            self.progress("add the new member", 0, 4)
-            await client.change_membership("add", new.raft)
-        self.progress("wait for it to catch up", 1, 4)
+        if (await members(client)).get(old.raft) is False:
+            self.progress("remove the old member (unreachable)", 0, 4)
+            await change(client, "remove", old.raft)
+        self.progress("add the new member", 1, 4)
+        await change(client, "add", new.raft)
+        self.progress("wait for it to catch up", 2, 4)
         await _wait_ready(new.http, ready_seconds, self.access)
-        self.progress("remove the old member", 2, 4)
-        await client.change_membership("remove", old.raft)
-        members = [n for n in shard.nodes if n.id != old_id]
-        if all(n.id != new.id for n in members):
-            members.append(new)
-        target = Topology(current.epoch + 1, current.with_members(shard.id, members).shards)
+        self.progress("remove the old member", 3, 4)
+        await change(client, "remove", old.raft)
+        members_now = [n for n in shard.nodes if n.id != old_id]
+        if all(n.id != new.id for n in members_now):
+            members_now.append(new)
+        target = Topology(current.epoch + 1, current.with_members(shard.id, members_now).shards)
         specs = {s.id: s for s in target.shards}
         await self._cutover(target, list(target.ids), specs, [], ())
         self.progress("publish the members", 4, 4)
