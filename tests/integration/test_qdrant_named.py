@@ -74,8 +74,10 @@ def _same_vectors(remote: Any, local: Any) -> None:
         assert isinstance(remote, dict) and sorted(remote) == sorted(local)
         for name in local:
             np.testing.assert_allclose(remote[name], local[name], rtol=1e-5, atol=1e-6)
-    else:
-        assert remote == local
+    elif local is None:
+        assert remote is None
+    else:  # one unnamed vector: local mode keeps float64, VecStore float32
+        np.testing.assert_allclose(remote, local, rtol=1e-5, atol=1e-6)
 
 
 def _same_records(remote: list[models.Record], local: list[models.Record]) -> None:
@@ -205,6 +207,44 @@ def test_vector_updates_and_deletes_agree(cluster: LocalCluster) -> None:
                 remote.query_points("edited", query, using=using, **asked).points,
                 local.query_points("edited", query, using=using, query_filter=extra).points,
             )
+
+
+def test_the_unnamed_vector_is_updated_as_in_local_mode(cluster: LocalCluster) -> None:
+    """`update_vectors` with a plain list on a collection of one unnamed vector."""
+    with (
+        closing(QdrantClient(url=cluster.router_url, prefer_grpc=False)) as remote,
+        closing(QdrantClient(":memory:")) as local,
+    ):
+        rng = np.random.default_rng(6)
+        points = [
+            models.PointStruct(id=i, vector=rng.normal(size=8).tolist(), payload={"n": i}) for i in range(30)
+        ]
+        for client in (remote, local):
+            config = models.VectorParams(size=8, distance=models.Distance.COSINE)
+            client.create_collection("plain_edited", vectors_config=config)
+            client.upsert("plain_edited", points)
+            client.update_vectors(
+                "plain_edited",
+                [models.PointVectors(id=i, vector=[float(i + d) for d in range(8)]) for i in (3, 17)],
+            )
+        status, message = _error(
+            lambda: remote.update_vectors("plain_edited", [models.PointVectors(id=3, vector=[1.0] * 5)])
+        )
+        assert status == 400 and "expected dim: 8, got 5" in message, message
+        status, message = _error(
+            lambda: remote.update_vectors("plain_edited", [models.PointVectors(id=999, vector=[1.0] * 8)])
+        )
+        assert status == 404 and "999" in message, message
+        ids = list(range(30))
+        _same_records(
+            remote.retrieve("plain_edited", ids, with_vectors=True, consistency=MAJORITY),
+            local.retrieve("plain_edited", ids, with_vectors=True),
+        )
+        asked: dict[str, Any] = {"search_params": EXACT, "consistency": MAJORITY, "limit": 5}
+        _same_hits(
+            remote.query_points("plain_edited", [1.0] * 8, **asked).points,
+            local.query_points("plain_edited", [1.0] * 8, limit=5).points,
+        )
 
 
 def _error(call: Any) -> tuple[int, str]:

@@ -55,7 +55,7 @@ from vecstore.cluster.filters import Filter, filter_to_json
 from vecstore.cluster.ids import PointId
 from vecstore.cluster.profile import NO_PROFILE, Profile
 from vecstore.cluster.read_token import format_token
-from vecstore.cluster.schema import CollectionSchema, SparseModifier
+from vecstore.cluster.schema import DEFAULT_VECTOR, CollectionSchema, SparseModifier
 from vecstore.cluster.spec import ClusterSpec, ShardSpec
 from vecstore.cluster.topology import Topology, newest_installed
 from vecstore.router.hybrid import MultiQuery, SparseQuery
@@ -521,7 +521,15 @@ class ShardSet:
         """Set named vectors of existing points, keeping the rest of each point."""
         schema = await self.schema(collection)
         whole = Upsert.build_named(collection, ids, vectors)  # validates ids and vectors
-        _check_named(schema, whole.named, whole.sparse, whole.multi)
+        default_only = (
+            not whole.sparse and not whole.multi and [p.name for p in whole.named] == [DEFAULT_VECTOR]
+        )
+        if schema.named or not default_only:  # a collection of one unnamed vector: only it
+            _check_named(schema, whole.named, whole.sparse, whole.multi)
+        elif whole.named[0].rows and whole.named[0].dimension != schema.dimension:
+            raise InvalidVector(
+                f"vector dimension error: expected dim: {schema.dimension}, got {whole.named[0].dimension}"
+            )
 
         def part(positions: list[int]) -> Command:
             positions = sorted(positions)

@@ -201,6 +201,11 @@ class Shard:
             result = named.apply(collection, named.spaces_of(self.collections, collection.schema), command)
             self._changed()
             return result
+        if isinstance(command, UpdateVectors) and named.updates_default_only(command):
+            with collection.lock.write():
+                result = {"status": "ok", "updated": named.update_default(collection, command)}
+            self._changed()
+            return result
         by_name = isinstance(command, (UpdateVectors, DeleteVectors))
         if by_name or (isinstance(command, Upsert) and command.named):
             raise InvalidVector(

@@ -127,6 +127,28 @@ def test_refused_commands_change_nothing(shard: Shard) -> None:
         shard.apply(UpdateVectors("plain", (1,), (NamedVectors.build("text", [0], [[1, 0]]),)))
 
 
+def test_the_unnamed_vector_of_a_plain_collection_is_updated_in_place(make_shard: ShardFactory) -> None:
+    """Qdrant's `PUT .../points/vectors` with a plain list on a collection of one unnamed
+    vector: the vector changes, the payload stays; replicas agree."""
+    replicas = [make_shard(), make_shard()]
+    for replica in replicas:
+        replica.apply(CreateCollection(CollectionSchema("plain", 2)))
+        replica.apply(Upsert.build("plain", [1, 2], [[1.0, 0.0], [0.0, 1.0]], [{"a": 1}, {"a": 2}]))
+        before = replica.digest()
+        with pytest.raises(NotFound, match="No point with id 9"):
+            replica.apply(UpdateVectors("plain", (2, 9), (NamedVectors.build("", [0, 1], [[1, 1], [2, 2]]),)))
+        with pytest.raises(InvalidVector, match="expected dim: 2, got 3"):
+            replica.apply(UpdateVectors("plain", (2,), (NamedVectors.build("", [0], [[1, 1, 1]]),)))
+        assert replica.digest() == before  # a refused update changes nothing
+        replica.apply(UpdateVectors("plain", (2,), (NamedVectors.build("", [0], [[3.0, 4.0]]),)))
+        collection = replica.collection("plain")
+        key = collection.id_map[2]
+        assert collection.payload_of(key) == {"a": 2}
+        assert collection.vectors_of(np.array([key])).tolist() == [[3.0, 4.0]]
+        assert reads.count(collection) == 2
+    assert replicas[0].digest() == replicas[1].digest()
+
+
 def test_commands_round_trip_the_codec() -> None:
     commands: list[Command] = [
         _upsert([1, 2], {1: [1, 0, 0, 0]}, {1: [1, 2, 3], 2: [3, 2, 1]}),
