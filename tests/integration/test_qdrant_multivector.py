@@ -193,3 +193,62 @@ def test_bad_multivector_input_is_a_clear_4xx(pair: tuple[QdrantClient, QdrantCl
         message = str(raised.value.structured()["status"]["error"])
         assert raised.value.status_code == 400 and expected in message, message
     assert remote.count("multi").count == before
+
+
+def test_an_unnamed_multivector_collection_agrees(cluster: LocalCluster) -> None:
+    """`vectors: {size, distance, multivector_config}` without a name: points give a plain
+    list of lists, queries need no `using`; kept as the named vector "" inside."""
+    with (
+        closing(QdrantClient(url=cluster.router_url, prefer_grpc=False, check_compatibility=False)) as remote,
+        closing(QdrantClient(":memory:")) as local,
+    ):
+        rng = np.random.default_rng(9)
+        points = [models.PointStruct(id=i, vector=_matrix(rng, 4), payload={"i": i}) for i in range(40)]
+        config = models.VectorParams(size=4, distance=models.Distance.COSINE, multivector_config=MAX_SIM)
+        for client in (remote, local):
+            client.create_collection("multi-plain", vectors_config=config)
+            client.upsert("multi-plain", points)
+            client.update_vectors("multi-plain", [models.PointVectors(id=3, vector=[[1.0, 0.0, 0.0, 0.0]])])
+        assert (
+            remote.get_collection("multi-plain").config.params.vectors
+            == local.get_collection("multi-plain").config.params.vectors
+        )
+        ids = list(range(40))
+        mine = remote.retrieve("multi-plain", ids, with_vectors=True, consistency=MAJORITY)
+        theirs = local.retrieve("multi-plain", ids, with_vectors=True)
+        assert [p.id for p in mine] == [p.id for p in theirs]
+        for one, other in zip(mine, theirs, strict=True):
+            _same_vector(one.vector, other.vector)
+        query = _matrix(np.random.default_rng(1), 4)
+        _same_hits(
+            remote.query_points(
+                "multi-plain", query, limit=10, with_vectors=True, consistency=MAJORITY
+            ).points,
+            local.query_points("multi-plain", query, limit=10, with_vectors=True).points,
+        )
+        with pytest.raises(UnexpectedResponse) as raised:
+            remote.upsert("multi-plain", [models.PointStruct(id=1, vector=[1.0, 2.0, 3.0, 4.0])])
+        assert raised.value.status_code == 400
+        assert remote.count("multi-plain").count == 40
+
+
+def test_a_multivector_for_a_plain_dense_collection_is_a_clear_400(cluster: LocalCluster) -> None:
+    with closing(
+        QdrantClient(url=cluster.router_url, prefer_grpc=False, check_compatibility=False)
+    ) as remote:
+        config = models.VectorParams(size=2, distance=models.Distance.DOT)
+        remote.create_collection("dense-plain", vectors_config=config)
+        remote.upsert("dense-plain", [models.PointStruct(id=1, vector=[1.0, 2.0])])
+        cases: list[tuple[Callable[[], Any], str]] = [
+            (
+                lambda: remote.upsert("dense-plain", [models.PointStruct(id=2, vector=[[1.0, 2.0]])]),
+                "multivector_config",
+            ),
+            (lambda: remote.query_points("dense-plain", [[1.0, 2.0]]), "multivector"),
+        ]
+        for call, expected in cases:
+            with pytest.raises(UnexpectedResponse) as raised:
+                call()
+            message = str(raised.value.structured()["status"]["error"])
+            assert raised.value.status_code == 400 and expected in message, message
+        assert remote.count("dense-plain").count == 1

@@ -839,7 +839,13 @@ class ShardSet:
         """Exact top-k by MaxSim of one multivector query over the named multivector `using`,
         on every shard, merged."""
         schema = await self.schema(collection)
-        spec = schema.vector(str(using or ""))  # raises, naming the vectors there are
+        using = str(using or DEFAULT_VECTOR)  # no name: the unnamed vector, if it is a multivector
+        if not schema.named:
+            raise InvalidVector(
+                f"collection {collection!r} has one vector per point: query it with a list of numbers "
+                "(a multivector query needs a vector with multivector_config)"
+            )
+        spec = schema.vector(using)  # raises, naming the vectors there are
         if not spec.multivector:
             raise InvalidRequest(f"vector {using!r} is one vector per point: query it with a list of numbers")
         if any(len(row) != spec.dimension for row in query.rows):
@@ -1064,6 +1070,11 @@ def _check_named(
 ) -> None:
     """Refuse (before sending anything) vectors a collection of named vectors does not have."""
     if not schema.named:
+        if [held.name for held in multi] == [DEFAULT_VECTOR]:
+            raise InvalidVector(
+                f"collection {schema.name!r} has one vector per point: a multivector (a list of "
+                "vectors) needs a vector with multivector_config"
+            )
         raise InvalidVector(f"collection {schema.name!r} has one unnamed vector; it has no named vectors")
     for held in multi:
         spec = schema.vector(held.name)

@@ -192,9 +192,9 @@ def test_create_collection_maps_distance_and_hnsw() -> None:
         ),
         ({"vectors": {"size": 3, "distance": "Cosine", "on_disk": True}}, NotImplementedParameter, "on_disk"),
         (
-            {"vectors": {"size": 3, "distance": "Cosine", "multivector_config": {"comparator": "max_sim"}}},
+            {"vectors": {"size": 3, "distance": "Cosine", "multivector_config": {"comparator": "mean"}}},
             InvalidSchema,
-            "multivectors as named vectors only",
+            "multivector_config",
         ),
         ({"vectors": {"size": 3, "distance": "Cosine", "colour": 1}}, InvalidSchema, "colour"),
         ({"surprise": 1}, InvalidSchema, "surprise"),
@@ -248,7 +248,11 @@ def test_upsert_forms_and_duplicates() -> None:
             InvalidVector,
             "a sparse vector must be named",
         ),
-        ({"points": [{"id": 1, "vector": [[1.0], [2.0]]}]}, NotImplementedParameter, "needs a named vector"),
+        (
+            {"points": [{"id": 1, "vector": [[1.0], "x"]}]},
+            InvalidVector,
+            "must be a non-empty list of numbers",
+        ),
         (
             {"points": [{"id": 1, "vector": {"text": "hi", "model": "m"}}]},
             NotImplementedParameter,

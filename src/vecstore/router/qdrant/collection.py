@@ -154,12 +154,10 @@ def schema_from_qdrant(name: str, body: Mapping[str, Any], shape: ClusterShape) 
         )
     hnsw = _hnsw(fields.get("hnsw_config"), "hnsw_config", {})
     sparse = _sparse_params(fields.get("sparse_vectors"))
-    if ("size" in vectors or "distance" in vectors) and sparse:  # Qdrant's default vector, named ""
-        return CollectionSchema.with_named(
-            name, {DEFAULT_VECTOR: _vector_params(vectors, "vectors", hnsw)}, sparse
-        )
     if "size" in vectors or "distance" in vectors:
         spec = _vector_params(vectors, "vectors", hnsw)
+        if sparse or spec.multivector:  # Qdrant's default vector, kept as the named vector ""
+            return CollectionSchema.with_named(name, {DEFAULT_VECTOR: spec}, sparse)
         schema = CollectionSchema(name, spec.dimension, spec.metric, spec.dtype, spec.hnsw)
         schema.validate()
         return schema
@@ -235,11 +233,6 @@ def _multivector(raw: object, where: str) -> bool:
         return False
     if not isinstance(raw, dict) or present(raw) != {"comparator": "max_sim"}:
         raise InvalidSchema(f'{where}.multivector_config must be {{"comparator": "max_sim"}}, got {raw!r}')
-    if where == "vectors":
-        raise InvalidSchema(
-            "VecStore keeps multivectors as named vectors only; name it: "
-            "vectors: {name: {size, distance, multivector_config}}"
-        )
     return True
 
 

@@ -68,8 +68,10 @@ def upsert_write(request: web.Request, body: Mapping[str, Any]) -> Write:
             vectors = with_default_vector(batch.vectors) if schema.default_vector else batch.vectors
             return await shards.upsert_named(name, batch.ids, named_columns(vectors), batch.payloads)
         if batch.named:
+            multi = any(isinstance(v, dict) and list(v) == [DEFAULT_VECTOR] for v in batch.vectors)
             raise InvalidVector(
                 f"collection {name!r} has one unnamed vector: send each point's vector as a list"
+                + (" of numbers (a multivector needs a vector with multivector_config)" if multi else "")
             )
         return await shards.upsert(name, batch.ids, batch.vectors, batch.payloads)
 

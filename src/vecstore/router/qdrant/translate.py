@@ -17,7 +17,7 @@ import numpy as np
 from vecstore.cluster.commands import Selector
 from vecstore.cluster.errors import InvalidRequest, InvalidVector, NotImplementedParameter
 from vecstore.cluster.ids import PointId, normalize_point_id
-from vecstore.cluster.schema import CollectionSchema, Metric
+from vecstore.cluster.schema import DEFAULT_VECTOR, CollectionSchema, Metric
 from vecstore.router.inference import is_document, sparse_of
 from vecstore.router.qdrant.collection import present
 from vecstore.router.qdrant.filter import filter_from_qdrant, payload_key
@@ -213,6 +213,8 @@ def point_vectors(raw: object, where: str) -> list[float] | dict[str, NamedVecto
             else:
                 named[name] = dense_vector(vector, f"{where}, vector {name!r}")
         return named
+    if isinstance(raw, list) and raw and isinstance(raw[0], list):  # the unnamed vector, a multivector
+        return {DEFAULT_VECTOR: [dense_vector(row, f"{where}[{n}]") for n, row in enumerate(raw)]}
     return dense_vector(raw, where)
 
 
