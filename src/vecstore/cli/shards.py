@@ -29,7 +29,7 @@ from vecstore.launcher.local_cluster import (
     shrink_spec,
     swap_member_in_spec,
 )
-from vecstore.reshard.coordinator import Coordinator, Progress, wait_for_leader
+from vecstore.reshard.coordinator import Coordinator, Progress, wait_for_leader, wait_stopped
 
 LEADER_SECONDS = 120.0
 
@@ -78,6 +78,8 @@ def _bars(enabled: bool | None) -> Iterator[Progress]:
 REPLACE_WAIT_SECONDS = 1_800.0
 """How long `node replace` waits for the new member to catch up by default: a shard of a
 million 128-d vectors is a snapshot of about 1.7 GiB."""
+STOP_SECONDS = 60.0
+"""How long `node replace` under `vecstore up` waits for the supervisor to stop the old node."""
 
 
 def _where(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -318,8 +320,10 @@ def replace(
 
     async def start_new() -> None:
         if folder is not None:
+            leaving = read_spec_file(folder / "spec.json").node(old)[1]
             swap_member_in_spec(folder, old, member)
             note(f"vecstore up stops {old} and starts {member.id} ({member.http})")
+            await wait_stopped(leaving.http, STOP_SECONDS, where.access)  # then removed first
         else:
             note(f"start {member.id} now (raft {member.raft}, http {member.http}); waiting for it")
 

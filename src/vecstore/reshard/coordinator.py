@@ -267,7 +267,8 @@ class Coordinator:
         old = next(n for n in shard.nodes if n.id == old_id)
         client = self.client(shard)
         await start_new()
-        if (await members(client)).get(old.raft) is False:
+        seen = await members(client)
+        if old.raft in seen and not (seen[old.raft] and await answers(old.http, self.access)):
             self.progress("remove the old member (unreachable)", 0, 4)
             await change(client, "remove", old.raft)
         self.progress("add the new member", 1, 4)
@@ -456,6 +457,31 @@ def _sides(before: Topology, after: Topology) -> tuple[list[int], list[int]]:
     gaining = [i for i in after.ids if i not in before.ids] or list(after.ids)
     losing = [i for i in before.ids if i not in after.ids] or list(before.ids)
     return gaining, losing
+
+
+async def answers(http: str, access: NodeAccess) -> bool:
+    """Whether the node at `http` answers HTTP at all (a stopped node refuses)."""
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(
+                f"{access.url(http)}/healthz",
+                timeout=aiohttp.ClientTimeout(total=2),
+                ssl=access.tls if access.tls is not None else True,
+            ),
+        ):
+            return True
+    except (aiohttp.ClientError, TimeoutError):
+        return False
+
+
+async def wait_stopped(http: str, seconds: float, access: NodeAccess) -> None:
+    """Until the node at `http` no longer answers (its supervisor stopped it)."""
+    deadline = time.monotonic() + seconds
+    while await answers(http, access):
+        if time.monotonic() > deadline:
+            raise Unavailable(f"the node at {http} still answers after {seconds:.0f} s")
+        await asyncio.sleep(0.2)
 
 
 async def _wait_ready(http: str, seconds: float, access: NodeAccess) -> None:
