@@ -33,6 +33,17 @@
    then the largest append a member sends), refusals are logged, and appends are cut by
    their wire cost so that a member never exceeds the bound. The listener binds to the
    advertised address (replica.py), not pysyncobj's 0.0.0.0.
+9. Snapshot transfer: a follower receiving the leader's dump sends nothing back until the
+   last chunk is loaded, and a connection that reads nothing for `connection_timeout`
+   (3.5 s) is dropped with its unsent buffer. A dump that takes longer to send (a 500 MiB
+   shard at a million points) was cut every time; on a quick reconnect the leader went on
+   reading its dump where it was, so the follower got a file with a hole in it and failed to
+   load it, forever (found by the million-vector run's `node replace`). Now the follower
+   answers every chunk but the last with a `SNAPSHOT_PROGRESS` message (ignored by the
+   leader; reading it keeps the connection alive: `acknowledge_dump_chunk`), the leader
+   starts a transmission over from byte 0 when the connection drops
+   (`Replica._SyncObj__onNodeDisconnected`), and a follower that has just spent minutes
+   loading a dump restarts its election timer instead of calling an election at once.
 
 Every one of these reaches into pysyncobj's private (often name-mangled `_SyncObj__*`) names,
 which any release may rename; a renamed method would silently turn a safety fix into dead
@@ -81,12 +92,16 @@ PATCHED_PRIVATE_NAMES: tuple[PrivateName, ...] = (
     (SyncObj, "_SyncObj__raftNextIndex"),
     (SyncObj, "_SyncObj__lastResponseTime"),
     (SyncObj, "_SyncObj__raftLog"),
+    (SyncObj, "_SyncObj__transport"),
+    (SyncObj, "_SyncObj__serializer"),
+    (SyncObj, "_SyncObj__raftElectionDeadline"),
     # SyncObj methods called by the patches
     (SyncObj, "_SyncObj__getCurrentLogIndex"),
     (SyncObj, "_SyncObj__sendNextNodeIdx"),
     # SyncObj methods replica.Replica overrides
     (SyncObj, "_SyncObj__getEntries"),
     (SyncObj, "_SyncObj__onMessageReceived"),
+    (SyncObj, "_SyncObj__onNodeDisconnected"),
     # single-underscore SyncObj methods replica.Replica calls
     (SyncObj, "_getLeader"),
     (SyncObj, "_isLeader"),
@@ -288,3 +303,23 @@ def hold_commit_without_log_check(syncobj: Any, message: dict[str, Any]) -> dict
     if int(message.get("commit_index", 0)) <= current:
         return message
     return {**message, "commit_index": current}
+
+
+SNAPSHOT_PROGRESS = "vecstore_snapshot_progress"
+"""A follower's answer to a chunk of the leader's dump (patch 9); pysyncobj ignores unknown types."""
+
+
+def acknowledge_dump_chunk(syncobj: Any, node: Any, message: dict[str, Any]) -> None:
+    """After pysyncobj has handled `message`: answer a dump chunk that is not the last, so
+    the leader's connection keeps reading; after the last one (the dump loaded, which can
+    take minutes), give the leader a full election timeout before calling an election."""
+    serialized = message.get("serialized")
+    if message.get("type") != "append_entries" or not isinstance(serialized, tuple | list):
+        return
+    if len(serialized) != 3:
+        return
+    if serialized[2]:
+        deadline = monotonic_time() + float(syncobj.conf.raftMaxTimeout)
+        syncobj._SyncObj__raftElectionDeadline = max(syncobj._SyncObj__raftElectionDeadline, deadline)
+    else:
+        syncobj._SyncObj__transport.send(node, {"type": SNAPSHOT_PROGRESS})

@@ -31,6 +31,8 @@ from vecstore.node.raft_frames import (
     take_within,
 )
 from vecstore.node.raft_patches import (
+    SNAPSHOT_PROGRESS,
+    acknowledge_dump_chunk,
     advance_on_success,
     hold_commit_without_log_check,
     install_source_address,
@@ -109,12 +111,21 @@ class Replica(SyncObj):  # type: ignore[misc]
 
     def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802
         if isinstance(message, dict):
+            if message.get("type") == SNAPSHOT_PROGRESS:
+                return  # received: the connection stays alive (patch 9)
             if message.get("type") == "append_entries" and isinstance(message.get("commit_index"), int):
                 self.leader_commit_seen = max(self.leader_commit_seen or 0, message["commit_index"])
             if advance_on_success(self, node, message):
                 return
             message = hold_commit_without_log_check(self, trim_known_entries(self, node, message))
         super()._SyncObj__onMessageReceived(node, message)
+        if isinstance(message, dict):
+            acknowledge_dump_chunk(self, node, message)
+
+    def _SyncObj__onNodeDisconnected(self, node: Any) -> None:  # noqa: N802
+        super()._SyncObj__onNodeDisconnected(node)
+        # a dump being sent starts over: what the dropped connection had buffered is lost
+        self._SyncObj__serializer.cancelTransmisstion(node)
 
     def _on_state_changed(self, old: int, new: int) -> None:
         log.info("raft state changed", extra={"from": old, "to": new, "node": self.config.node_id})
