@@ -235,6 +235,8 @@ def test_the_unnamed_vector_is_updated_as_in_local_mode(cluster: LocalCluster) -
             lambda: remote.update_vectors("plain_edited", [models.PointVectors(id=999, vector=[1.0] * 8)])
         )
         assert status == 404 and "999" in message, message
+        status, message = _error(lambda: remote.delete_vectors("plain_edited", [""], [3]))
+        assert status == 501 and "which every point keeps" in message, message
         ids = list(range(30))
         _same_records(
             remote.retrieve("plain_edited", ids, with_vectors=True, consistency=MAJORITY),

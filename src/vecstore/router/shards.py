@@ -47,6 +47,7 @@ from vecstore.cluster.errors import (
     CollectionNotFound,
     InvalidRequest,
     InvalidVector,
+    NotImplementedParameter,
     Unavailable,
     VecStoreError,
     WrongShard,
@@ -545,6 +546,11 @@ class ShardSet:
     ) -> dict[str, Any]:
         """Remove named vectors from the selected points."""
         schema = await self.schema(collection)
+        if not schema.named and DEFAULT_VECTOR in names:
+            raise NotImplementedParameter(
+                f"collection {collection!r} has one unnamed vector, which every point keeps: deleting "
+                "it is not supported (delete the points, or use a collection of named vectors)"
+            )
         for name in names:
             if name not in {n for n, _ in schema.sparse_vectors}:
                 schema.vector(name)
