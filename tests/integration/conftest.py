@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,7 @@ def started_cluster(
     node_env: dict[str, str] | None = None,
     ready: Callable[[LocalCluster], Coroutine[Any, Any, None]] | None = None,
     tls: bool = False,
-) -> Iterator[LocalCluster]:
+) -> Generator[LocalCluster]:
     """`shards` x `replicas` plus a router, with `router_env` added to the router's
     environment and `node_env` to the nodes', started as `vecstore up` starts it, waited
     for (`ready`, by default the router's /readyz over plain HTTP); stopped after."""
@@ -97,6 +98,26 @@ def started_cluster(
         yield cluster
     finally:
         cluster.stop()
+
+
+def join_version_checks() -> None:
+    """Wait for the version checks qdrant-client runs in background threads at construction,
+    so none of them finds the router already stopped (it would warn from its thread)."""
+    for thread in threading.enumerate():
+        if "_check_compatibility" in thread.name:
+            thread.join(timeout=10)
+
+
+def qdrant_test_cluster(directory: Path) -> Iterator[LocalCluster]:
+    """A 2 x 3 cluster and its router for tests through qdrant-client; its background
+    version checks are waited for before the router stops."""
+    clusters = started_cluster(directory, shards=2)
+    cluster = next(clusters)
+    try:
+        yield cluster
+    finally:
+        join_version_checks()
+        clusters.close()
 
 
 def another_router(cluster: LocalCluster, log_name: str) -> Iterator[str]:

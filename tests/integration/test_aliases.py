@@ -4,18 +4,16 @@ sees, listing, and clear errors."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import closing
-from pathlib import Path
 
 import httpx
 import pytest
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from tests.integration.conftest import another_router, started_cluster
+from tests.integration.conftest import another_router, qdrant_test_cluster
 from vecstore.launcher.local_cluster import LocalCluster
 
 MAJORITY = models.ReadConsistencyType.MAJORITY
@@ -24,13 +22,7 @@ PARAMS = models.VectorParams(size=2, distance=models.Distance.DOT)
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    directory: Path = tmp_path_factory.mktemp("aliases") / "cluster"
-    try:
-        yield from started_cluster(directory, shards=2)
-    finally:
-        for thread in threading.enumerate():
-            if "_check_compatibility" in thread.name:
-                thread.join(timeout=10)
+    yield from qdrant_test_cluster(tmp_path_factory.mktemp("aliases") / "cluster")
 
 
 def _status(call: object) -> int:

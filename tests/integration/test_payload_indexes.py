@@ -4,29 +4,21 @@ points each covers in `payload_schema`, removed again, and refused clearly when 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import closing
-from pathlib import Path
 
 import httpx
 import pytest
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from tests.integration.conftest import started_cluster
+from tests.integration.conftest import qdrant_test_cluster
 from vecstore.launcher.local_cluster import LocalCluster
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    directory: Path = tmp_path_factory.mktemp("payload-indexes") / "cluster"
-    try:
-        yield from started_cluster(directory, shards=2)
-    finally:
-        for thread in threading.enumerate():
-            if "_check_compatibility" in thread.name:
-                thread.join(timeout=10)
+    yield from qdrant_test_cluster(tmp_path_factory.mktemp("payload-indexes") / "cluster")
 
 
 def test_declared_indexes_are_reported_with_their_points_and_removed(cluster: LocalCluster) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,7 +22,7 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.common.version_check import get_server_version, is_compatible
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from tests.integration.conftest import TEST_ENV, _wait_router_ready
+from tests.integration.conftest import TEST_ENV, _wait_router_ready, join_version_checks
 from vecstore.launcher.local_cluster import LocalCluster
 from vecstore.launcher.processes import free_ports
 
@@ -49,14 +48,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     finally:
         join_version_checks()
         started.stop()
-
-
-def join_version_checks() -> None:
-    """Wait for the version checks qdrant-client runs in background threads at construction,
-    so none of them finds the router already stopped (it would warn from its thread)."""
-    for thread in threading.enumerate():
-        if "_check_compatibility" in thread.name:
-            thread.join(timeout=10)
 
 
 @pytest.fixture

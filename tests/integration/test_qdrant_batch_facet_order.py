@@ -3,12 +3,10 @@ with qdrant-client's local mode (`QdrantClient(":memory:")`), and their refusals
 
 from __future__ import annotations
 
-import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +14,7 @@ import pytest
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from tests.integration.conftest import started_cluster
+from tests.integration.conftest import qdrant_test_cluster
 from vecstore.launcher.local_cluster import LocalCluster
 
 VECTORS = models.VectorParams(size=2, distance=models.Distance.DOT)
@@ -24,13 +22,7 @@ VECTORS = models.VectorParams(size=2, distance=models.Distance.DOT)
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    directory: Path = tmp_path_factory.mktemp("batch-facet-order") / "cluster"
-    try:
-        yield from started_cluster(directory, shards=2)
-    finally:
-        for thread in threading.enumerate():
-            if "_check_compatibility" in thread.name:
-                thread.join(timeout=10)
+    yield from qdrant_test_cluster(tmp_path_factory.mktemp("batch-facet-order") / "cluster")
 
 
 @pytest.fixture

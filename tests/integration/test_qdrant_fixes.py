@@ -8,12 +8,10 @@ One cluster serves the whole module; each test uses its own collections.
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,7 +20,7 @@ import pytest
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from tests.integration.conftest import started_cluster
+from tests.integration.conftest import qdrant_test_cluster
 from vecstore.launcher.local_cluster import LocalCluster
 
 DIM = 8
@@ -33,18 +31,7 @@ COSINE = models.Distance.COSINE
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """A 2 x 3 cluster and its router (no API keys), for the whole module."""
-    directory: Path = tmp_path_factory.mktemp("qdrant-fixes") / "cluster"
-    try:
-        yield from started_cluster(directory, shards=2)
-    finally:
-        join_version_checks()
-
-
-def join_version_checks() -> None:
-    """Wait for the version checks qdrant-client runs in background threads at construction."""
-    for thread in threading.enumerate():
-        if "_check_compatibility" in thread.name:
-            thread.join(timeout=10)
+    yield from qdrant_test_cluster(tmp_path_factory.mktemp("qdrant-fixes") / "cluster")
 
 
 @pytest.fixture

@@ -7,10 +7,8 @@ so ids and scores must agree to float tolerance.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import closing
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +17,7 @@ import pytest
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from tests.integration.conftest import started_cluster
+from tests.integration.conftest import qdrant_test_cluster
 from vecstore.launcher.local_cluster import LocalCluster
 
 MAJORITY = models.ReadConsistencyType.MAJORITY
@@ -37,13 +35,7 @@ Pair = tuple[QdrantClient, QdrantClient]
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    directory: Path = tmp_path_factory.mktemp("qdrant-groups") / "cluster"
-    try:
-        yield from started_cluster(directory, shards=2)
-    finally:
-        for thread in threading.enumerate():
-            if "_check_compatibility" in thread.name:
-                thread.join(timeout=10)
+    yield from qdrant_test_cluster(tmp_path_factory.mktemp("qdrant-groups") / "cluster")
 
 
 def _payload(i: int) -> dict[str, Any]:

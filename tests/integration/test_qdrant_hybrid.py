@@ -8,10 +8,8 @@ Sparse search is exact on both sides; dense stages ask the cluster for exact sco
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import closing
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +18,7 @@ import pytest
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from tests.integration.conftest import started_cluster
+from tests.integration.conftest import qdrant_test_cluster
 from vecstore.launcher.local_cluster import LocalCluster
 
 MAJORITY = models.ReadConsistencyType.MAJORITY
@@ -38,13 +36,7 @@ SPARSE = {
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    directory: Path = tmp_path_factory.mktemp("qdrant-hybrid") / "cluster"
-    try:
-        yield from started_cluster(directory, shards=2)
-    finally:
-        for thread in threading.enumerate():
-            if "_check_compatibility" in thread.name:
-                thread.join(timeout=10)
+    yield from qdrant_test_cluster(tmp_path_factory.mktemp("qdrant-hybrid") / "cluster")
 
 
 def _sparse(rng: np.random.Generator, vocabulary: int, terms: int) -> models.SparseVector:

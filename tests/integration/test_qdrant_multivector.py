@@ -5,10 +5,8 @@ multivector, vector updates and deletes, and clear errors."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import closing
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,7 +14,7 @@ import pytest
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from tests.integration.conftest import started_cluster
+from tests.integration.conftest import qdrant_test_cluster
 from vecstore.launcher.local_cluster import LocalCluster
 
 MAJORITY = models.ReadConsistencyType.MAJORITY
@@ -33,13 +31,7 @@ POINTS = 120
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    directory: Path = tmp_path_factory.mktemp("qdrant-multivector") / "cluster"
-    try:
-        yield from started_cluster(directory, shards=2)
-    finally:
-        for thread in threading.enumerate():
-            if "_check_compatibility" in thread.name:
-                thread.join(timeout=10)
+    yield from qdrant_test_cluster(tmp_path_factory.mktemp("qdrant-multivector") / "cluster")
 
 
 def _matrix(rng: np.random.Generator, size: int) -> list[list[float]]:
