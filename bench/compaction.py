@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.dataset import exact_neighbours
 from vecstore.cluster.commands import CreateCollection, Upsert
 from vecstore.cluster.schema import CollectionSchema
 from vecstore.node.indexer import start_indexer
@@ -189,8 +190,7 @@ def main() -> None:
     )
     noise = 0.1 * rng.normal(size=(50, args.dim)).astype(np.float32)
     queries = vectors[rng.choice(args.rows, 50, replace=False)] + noise
-    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    truth = np.argsort(-(queries / np.linalg.norm(queries, axis=1, keepdims=True)) @ unit.T, axis=1)[:, :10]
+    truth = exact_neighbours(vectors, queries, 10)
     results = []
     with tempfile.TemporaryDirectory(prefix="vecstore-compaction-") as tmp:
         for way in WAYS:

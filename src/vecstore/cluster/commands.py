@@ -472,6 +472,12 @@ class UpdateVectors:
     sparse: tuple[NamedSparse, ...] = ()
     multi: tuple[NamedMulti, ...] = ()
 
+    @property
+    def default_only(self) -> bool:
+        """Whether it sets only the unnamed dense vector (a plain list in Qdrant's
+        `PUT .../points/vectors`): the one update a collection of one unnamed vector takes."""
+        return not self.sparse and not self.multi and [part.name for part in self.named] == [DEFAULT_VECTOR]
+
 
 @dataclass(frozen=True)
 class Selector:

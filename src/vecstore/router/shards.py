@@ -522,10 +522,8 @@ class ShardSet:
         """Set named vectors of existing points, keeping the rest of each point."""
         schema = await self.schema(collection)
         whole = Upsert.build_named(collection, ids, vectors)  # validates ids and vectors
-        default_only = (
-            not whole.sparse and not whole.multi and [p.name for p in whole.named] == [DEFAULT_VECTOR]
-        )
-        if schema.named or not default_only:  # a collection of one unnamed vector: only it
+        update = UpdateVectors(collection, whole.ids, whole.named, whole.sparse, whole.multi)
+        if schema.named or not update.default_only:  # a collection of one unnamed vector: only it
             _check_named(schema, whole.named, whole.sparse, whole.multi)
         elif whole.named[0].rows and whole.named[0].dimension != schema.dimension:
             raise InvalidVector(

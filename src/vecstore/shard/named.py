@@ -42,7 +42,7 @@ from vecstore.cluster.commands import (
 from vecstore.cluster.errors import InvalidRequest, InvalidVector, NotFound
 from vecstore.cluster.filters import And, Filter, HasId, HasVector, MinShould, Not, Or
 from vecstore.cluster.ids import PointId
-from vecstore.cluster.schema import DEFAULT_VECTOR, SPACE_SEPARATOR, CollectionSchema, Metric, space_name
+from vecstore.cluster.schema import SPACE_SEPARATOR, CollectionSchema, Metric, space_name
 from vecstore.shard.collection import Collection
 from vecstore.shard.memtable import FloatMatrix
 from vecstore.shard.records import Record, ScoredPoint
@@ -219,12 +219,6 @@ def _checked_multi(rows: Collection, given: Sequence[NamedMulti]) -> dict[str, N
             )
         parts[part.name] = part
     return parts
-
-
-def updates_default_only(command: UpdateVectors) -> bool:
-    """True for a vector update that sets only the unnamed vector (a plain list in Qdrant's
-    `PUT .../points/vectors`): the one update a collection of one unnamed vector takes."""
-    return not command.sparse and not command.multi and [p.name for p in command.named] == [DEFAULT_VECTOR]
 
 
 def update_default(rows: Collection, command: UpdateVectors) -> int:

@@ -201,7 +201,7 @@ class Shard:
             result = named.apply(collection, named.spaces_of(self.collections, collection.schema), command)
             self._changed()
             return result
-        if isinstance(command, UpdateVectors) and named.updates_default_only(command):
+        if isinstance(command, UpdateVectors) and command.default_only:
             with collection.lock.write():
                 result = {"status": "ok", "updated": named.update_default(collection, command)}
             self._changed()

@@ -21,12 +21,10 @@ from aiohttp import web
 from vecstore.cluster.errors import InvalidRequest, NotImplementedParameter
 from vecstore.router.auth import Scope
 from vecstore.router.native_api import name_of
-from vecstore.router.qdrant.collection import present
-from vecstore.router.qdrant.http import max_k, qdrant_route
+from vecstore.router.qdrant.http import body_object, max_k, qdrant_route
 from vecstore.router.qdrant.schemas import ref
 from vecstore.router.qdrant.search import SEARCH_QUERY, query_hits
 from vecstore.router.qdrant.translate import allow_only, payload_selection
-from vecstore.transport.server import body_of
 
 FIRST_CANDIDATES = 64
 """Candidates the first round reads (at least 4 x limit x group_size)."""
@@ -188,10 +186,7 @@ async def grouped(
 )
 async def query_groups(request: web.Request) -> dict[str, Any]:
     """POST /collections/{name}/points/query/groups."""
-    body = await body_of(request)
-    if not isinstance(body, dict):
-        raise InvalidRequest("the request body must be a JSON object")
-    fields = present(body)
+    fields = await body_object(request)  # an object (body_of), nulls dropped
     allow_only(fields, QUERY_GROUP_FIELDS, "the query groups request")
     query = {
         name: value for name, value in fields.items() if name not in GROUP_FIELDS and name != "with_payload"
@@ -210,10 +205,7 @@ async def query_groups(request: web.Request) -> dict[str, Any]:
 )
 async def search_groups(request: web.Request) -> dict[str, Any]:
     """POST /collections/{name}/points/search/groups (group_size and limit required)."""
-    body = await body_of(request)
-    if not isinstance(body, dict):
-        raise InvalidRequest("the request body must be a JSON object")
-    fields = present(body)
+    fields = await body_object(request)  # an object (body_of), nulls dropped
     allow_only(fields, SEARCH_GROUP_FIELDS, "the search groups request")
     if "vector" not in fields:
         raise InvalidRequest("vector is required")

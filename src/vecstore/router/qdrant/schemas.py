@@ -144,6 +144,42 @@ GEO_CONDITIONS: list[Schema] = [
 ]
 """Geo conditions, native and Qdrant alike (rings must also be closed: checked, not schema)."""
 
+SEARCH_VECTOR: Schema = {
+    "anyOf": [
+        ref("QdrantVector"),
+        strict(
+            {
+                "name": ref("QdrantVectorName"),
+                "vector": {"anyOf": [ref("QdrantVector"), ref("QdrantSparseVector")]},
+            },
+            ("name", "vector"),
+        ),
+    ]
+}
+"""The legacy search's vector: a plain one, or {name, vector} (dense or sparse)."""
+LIMIT = {"type": "integer", "minimum": 1, "maximum": MAX_K}
+PAGE: dict[str, Schema] = {"limit": LIMIT, "offset": {"type": "integer", "minimum": 0, "maximum": MAX_K - 1}}
+"""limit and offset of a search that pages."""
+HITS: dict[str, Schema] = {
+    "filter": ref("QdrantFilter"),
+    "params": ref("QdrantSearchParams"),
+    "with_payload": ref("QdrantWithPayload"),
+    "with_vector": ref("QdrantWithVector"),
+}
+"""What every search request takes to choose and shape its hits."""
+QUERY_STAGES: dict[str, Schema] = {
+    "query": ref("QdrantQueryInterface"),
+    "prefetch": {"anyOf": [ref("QdrantPrefetch"), array(ref("QdrantPrefetch"), maxItems=4)]},
+    "using": ref("QdrantVectorName"),
+}
+"""A Query API request's query, its prefetches and the vector it uses."""
+GROUPING: dict[str, Schema] = {
+    "group_by": FILTER_KEY,
+    "group_size": {"type": "integer", "minimum": 1, "maximum": MAX_K},
+    "limit": LIMIT,
+}
+"""The group fields of `query/groups` and `search/groups`."""
+
 COMPONENTS: dict[str, Schema] = {
     "QueryProfile": QUERY_PROFILE,
     "QdrantError": strict(
@@ -581,89 +617,20 @@ COMPONENTS: dict[str, Schema] = {
     ),
     "QdrantCountRequest": strict({"filter": ref("QdrantFilter"), "exact": BOOLEAN}),
     "QdrantSearchRequest": strict(
-        {
-            "vector": {
-                "anyOf": [
-                    ref("QdrantVector"),
-                    strict(
-                        {
-                            "name": ref("QdrantVectorName"),
-                            "vector": {"anyOf": [ref("QdrantVector"), ref("QdrantSparseVector")]},
-                        },
-                        ("name", "vector"),
-                    ),
-                ]
-            },
-            "filter": ref("QdrantFilter"),
-            "params": ref("QdrantSearchParams"),
-            "limit": {"type": "integer", "minimum": 1, "maximum": MAX_K},
-            "offset": {"type": "integer", "minimum": 0, "maximum": MAX_K - 1},
-            "with_payload": ref("QdrantWithPayload"),
-            "with_vector": ref("QdrantWithVector"),
-            "score_threshold": NUMBER,
-        },
-        ("vector", "limit"),
+        {"vector": SEARCH_VECTOR, **HITS, **PAGE, "score_threshold": NUMBER}, ("vector", "limit")
     ),
     "QdrantSearchRequestBatch": strict(
         {"searches": array(ref("QdrantSearchRequest"), maxItems=MAX_K)}, ("searches",)
     ),
-    "QdrantQueryRequest": strict(
-        {
-            "query": ref("QdrantQueryInterface"),
-            "prefetch": {"anyOf": [ref("QdrantPrefetch"), array(ref("QdrantPrefetch"), maxItems=4)]},
-            "filter": ref("QdrantFilter"),
-            "params": ref("QdrantSearchParams"),
-            "limit": {"type": "integer", "minimum": 1, "maximum": MAX_K},
-            "offset": {"type": "integer", "minimum": 0, "maximum": MAX_K - 1},
-            "with_payload": ref("QdrantWithPayload"),
-            "with_vector": ref("QdrantWithVector"),
-            "score_threshold": NUMBER,
-            "using": ref("QdrantVectorName"),
-        },
-        ("query",),
-    ),
+    "QdrantQueryRequest": strict({**QUERY_STAGES, **HITS, **PAGE, "score_threshold": NUMBER}, ("query",)),
     "QdrantQueryRequestBatch": strict(
         {"searches": array(ref("QdrantQueryRequest"), maxItems=MAX_K)}, ("searches",)
     ),
     "QdrantQueryGroupsRequest": strict(
-        {
-            "query": ref("QdrantQueryInterface"),
-            "prefetch": {"anyOf": [ref("QdrantPrefetch"), array(ref("QdrantPrefetch"), maxItems=4)]},
-            "filter": ref("QdrantFilter"),
-            "params": ref("QdrantSearchParams"),
-            "with_payload": ref("QdrantWithPayload"),
-            "with_vector": ref("QdrantWithVector"),
-            "score_threshold": NUMBER,
-            "using": ref("QdrantVectorName"),
-            "group_by": FILTER_KEY,
-            "group_size": {"type": "integer", "minimum": 1, "maximum": MAX_K},
-            "limit": {"type": "integer", "minimum": 1, "maximum": MAX_K},
-        },
-        ("query", "group_by"),
+        {**QUERY_STAGES, **HITS, "score_threshold": NUMBER, **GROUPING}, ("query", "group_by")
     ),
     "QdrantSearchGroupsRequest": strict(
-        {
-            "vector": {
-                "anyOf": [
-                    ref("QdrantVector"),
-                    strict(
-                        {
-                            "name": ref("QdrantVectorName"),
-                            "vector": {"anyOf": [ref("QdrantVector"), ref("QdrantSparseVector")]},
-                        },
-                        ("name", "vector"),
-                    ),
-                ]
-            },
-            "filter": ref("QdrantFilter"),
-            "params": ref("QdrantSearchParams"),
-            "with_payload": ref("QdrantWithPayload"),
-            "with_vector": ref("QdrantWithVector"),
-            "score_threshold": NUMBER,
-            "group_by": FILTER_KEY,
-            "group_size": {"type": "integer", "minimum": 1, "maximum": MAX_K},
-            "limit": {"type": "integer", "minimum": 1, "maximum": MAX_K},
-        },
+        {"vector": SEARCH_VECTOR, **HITS, "score_threshold": NUMBER, **GROUPING},
         ("vector", "group_by", "group_size", "limit"),
     ),
     "QdrantRecommendRequest": strict(
@@ -671,12 +638,8 @@ COMPONENTS: dict[str, Schema] = {
             "positive": array(ref("QdrantExample"), maxItems=8),
             "negative": array(ref("QdrantExample"), maxItems=8),
             "strategy": {"type": "string", "enum": ["average_vector", "best_score", "sum_scores"]},
-            "filter": ref("QdrantFilter"),
-            "params": ref("QdrantSearchParams"),
-            "limit": {"type": "integer", "minimum": 1, "maximum": MAX_K},
-            "offset": {"type": "integer", "minimum": 0, "maximum": MAX_K - 1},
-            "with_payload": ref("QdrantWithPayload"),
-            "with_vector": ref("QdrantWithVector"),
+            **HITS,
+            **PAGE,
             "score_threshold": NUMBER,
             "using": ref("QdrantVectorName"),
         },
@@ -689,12 +652,8 @@ COMPONENTS: dict[str, Schema] = {
         {
             "target": ref("QdrantExample"),
             "context": nullable(array(ref("QdrantContextPair"), maxItems=7)),
-            "filter": ref("QdrantFilter"),
-            "params": ref("QdrantSearchParams"),
-            "limit": {"type": "integer", "minimum": 1, "maximum": MAX_K},
-            "offset": {"type": "integer", "minimum": 0, "maximum": MAX_K - 1},
-            "with_payload": ref("QdrantWithPayload"),
-            "with_vector": ref("QdrantWithVector"),
+            **HITS,
+            **PAGE,
             "using": ref("QdrantVectorName"),
         },
         ("target", "limit"),
