@@ -30,6 +30,7 @@ from vecstore.cluster.profile import NO_PROFILE, Profile
 from vecstore.cluster.schema import CollectionSchema
 from vecstore.node import facets
 from vecstore.node.caller_auth import caller_auth_middleware
+from vecstore.node.graphs import GRAPH_PATH, ship_graph
 from vecstore.node.routes import Body, Params, Route, max_body_bytes
 from vecstore.node.rpc_server import RpcServer
 from vecstore.node.service import Consistency, NodeService, parse_consistency
@@ -456,6 +457,13 @@ ROUTES = (
 )
 
 
+async def graph(request: web.Request) -> web.Response:
+    """A graph this node published, for a follower (`vecstore.node.graphs`)."""
+    service = request.app[SERVICE]
+    body = await body_of(request)
+    return await ship_graph(service.shard, service.run_read, request.match_info["name"], body)
+
+
 def http_handler(route: Route) -> Handler:
     """The aiohttp handler of one operation: decode the body, run it, answer."""
 
@@ -480,6 +488,7 @@ def create_app(service: NodeService) -> web.Application:
     rpc = RpcServer(service, ROUTES)
     app.router.add_get(RPC_PATH, rpc.endpoint.handle)
     app.on_shutdown.append(rpc.endpoint.close_all)
+    app.router.add_post(GRAPH_PATH, graph)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

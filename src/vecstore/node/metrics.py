@@ -56,6 +56,17 @@ class NodeMetrics:
             "Points applied but not yet in an HNSW index",
             registry=registry,
         )
+        self.graph_rows = Gauge(
+            "vecstore_graph_rows",
+            "Rows put into HNSW graphs since the node started: built here, or adopted from the leader",
+            ["how"],
+            registry=registry,
+        )
+        self.graph_bytes_received = Gauge(
+            "vecstore_graph_bytes_received",
+            "Bytes of graphs received from the leader since the node started",
+            registry=registry,
+        )
         self.vectors = Gauge(
             "vecstore_points", "Live points per collection", ["collection"], registry=registry
         )

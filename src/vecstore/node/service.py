@@ -27,6 +27,7 @@ from vecstore.cluster.profile import Profile
 from vecstore.node.bridge import replicate
 from vecstore.node.config import NodeConfig
 from vecstore.node.dump import DumpWriter
+from vecstore.node.graphs import LeaderGraphs, graph_access
 from vecstore.node.indexer import start_indexer
 from vecstore.node.metrics import NodeMetrics
 from vecstore.node.replica import Replica, ShardMachine
@@ -87,6 +88,8 @@ class NodeService:
         self.machine = ShardMachine(self.shard, self.metrics)
         self.dump = DumpWriter(self.shard, config.data_dir / "raft.dump")
         self.replica = Replica(config, self.machine, self.dump)
+        self.graphs = LeaderGraphs(self.replica.is_leader, self.leader_http_only, graph_access(config))
+        self.shard.graph_source = self.graphs if config.shard_settings().follower_graphs else None
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vecstore-read")
         self.searches: Coalescer[Any, Any] = Coalescer()
         self.started = time.monotonic()
@@ -109,6 +112,11 @@ class NodeService:
         if raft is None:
             return None
         return self.config.http_of_raft(raft) or raft
+
+    def leader_http_only(self) -> str | None:
+        """HTTP address of the known leader; None if none is known or its address is not."""
+        raft = self.replica.leader_address()
+        return None if raft is None else self.config.http_of_raft(raft)
 
     def require_leader(self) -> None:
         """Raise NotLeader unless this node leads."""
@@ -315,6 +323,9 @@ class NodeService:
         metrics.raft_log_entries.set(float(raft.get("log_len") or 0))
         shard_status = self.shard.status()
         metrics.indexing_lag.set(float(shard_status["indexing_lag"]))
+        for how, rows in self.shard.graph_rows().items():
+            metrics.graph_rows.labels(how).set(rows)
+        metrics.graph_bytes_received.set(self.graphs.shipped_bytes)
         for name, stats in shard_status["collections"].items():
             metrics.vectors.labels(name).set(stats["points"])
             metrics.segments.labels(name).set(stats["segments"])

@@ -14,6 +14,7 @@ import itertools
 import logging
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,17 @@ from vecstore.cluster.errors import InvalidRequest, InvalidVector, Unavailable
 from vecstore.cluster.filters import Filter, IsEmpty, Not
 from vecstore.cluster.ids import PointId, point_id_sort_key, point_id_to_routing_key
 from vecstore.cluster.schema import CollectionSchema
+from vecstore.shard.graphs import (
+    ASK_EVERY_SECONDS,
+    GraphAsk,
+    GraphMismatch,
+    GraphSource,
+    ShippedGraph,
+    Verdict,
+    keep_for_followers,
+    kept_graph,
+    wanted_rows,
+)
 from vecstore.shard.memtable import FloatMatrix, KeyArray, MemTable
 from vecstore.shard.merge import Merge, MergeRows
 from vecstore.shard.multi import MultiVectors
@@ -44,7 +56,7 @@ from vecstore.shard.payload_filter import matches
 from vecstore.shard.payload_index import LiveView, PayloadIndex, container_matches, sorted_keys
 from vecstore.shard.rwlock import ReadWriteLock
 from vecstore.shard.scorer import Scorer
-from vecstore.shard.segment import PackedPayloads, SealedSegment, write_segment
+from vecstore.shard.segment import INDEX_FILE, PackedPayloads, SealedSegment, write_segment
 from vecstore.shard.settings import ShardSettings
 from vecstore.shard.sparse import SparseVectors
 
@@ -116,6 +128,8 @@ class Collection:
         self.payload_fields: dict[str, dict[str, Any]] = {}
         """Declared payload indexes: key -> Qdrant field schema (reported, replicated)."""
         """The sparse vectors of a collection of named vectors, by name (`vecstore.shard.named`)."""
+        self.graph_rows = {"built": 0, "adopted": 0}
+        """Rows put into memtable graphs here, and rows taken in graphs a leader built."""
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[None]:
@@ -288,6 +302,7 @@ class Collection:
         self.next_key += len(command.ids)
         self.id_version += 1
         self.digest_sum %= DIGEST_MOD
+        self._roll_active()
         return len(command.ids)
 
     def delete(self, command: DeletePoints) -> int:
@@ -348,13 +363,89 @@ class Collection:
 
     # ---- physical maintenance (indexer thread) -----------------------------------------
 
-    def index_pending(self) -> int:
-        """Index one chunk of unindexed rows (frozen memtables first); returns rows added."""
+    def index_pending(self, source: GraphSource | None = None) -> int:
+        """Index one chunk of unindexed rows (frozen memtables first), or adopt the graph a
+        leader built (`source`: a follower's, see `vecstore.shard.graphs`); returns rows added."""
+        if not self.settings.follower_graphs or self.schema.named:  # named: graphs live in `named`
+            source = None
         for memtable in [*self.frozen, self.active]:
-            added = memtable.index_step(self.settings.index_chunk)
+            if source is None or memtable.local_graph:
+                added = self._build(memtable)
+            else:
+                added = self._index_from(source, memtable)
             if added:
                 return added
         return 0
+
+    def _build(self, memtable: MemTable) -> int:
+        added = memtable.index_step(self.settings.index_chunk)
+        self.graph_rows["built"] += added
+        return added
+
+    def _index_from(self, source: GraphSource, memtable: MemTable) -> int:
+        """A follower's step for one memtable: adopt the leader's graph when it has one far
+        enough ahead, build here when there is no source or the backlog is too long."""
+        backlog = memtable.count - memtable.indexed
+        now = time.monotonic()
+        if backlog <= 0 or backlog >= self.settings.graph_fallback_rows or now < memtable.build_until:
+            return self._build(memtable)
+        if now < memtable.next_ask:
+            return 0
+        memtable.next_ask = now + ASK_EVERY_SECONDS
+        frozen = memtable.frozen
+        ask = GraphAsk(
+            self.schema.name,
+            memtable.key_lo,
+            wanted_rows(memtable.indexed, memtable.count, frozen),
+            memtable.key_hi if frozen else None,
+        )
+        answer = source(ask)
+        if answer is Verdict.WAIT:
+            return 0
+        if answer is Verdict.BUILD:
+            memtable.build_until = now + ASK_EVERY_SECONDS
+            return self._build(memtable)
+        if answer is Verdict.ABSENT:
+            memtable.local_graph = True
+            log.info(
+                "the leader has no graph of this memtable; building it here",
+                extra={"collection": self.schema.name, "key_lo": memtable.key_lo},
+            )
+            return self._build(memtable)
+        assert isinstance(answer, ShippedGraph)
+        try:
+            added = memtable.adopt(answer.rows, answer.data)
+        except GraphMismatch as err:
+            memtable.local_graph = True
+            log.warning(
+                "refused a graph from the leader; building it here",
+                extra={"collection": self.schema.name, "key_lo": memtable.key_lo, "reason": str(err)},
+            )
+            return self._build(memtable)
+        self.graph_rows["adopted"] += added
+        return added
+
+    def graph_for(self, ask: GraphAsk) -> ShippedGraph | Verdict:
+        """What this replica can ship to a follower asking `ask` (any thread). WAIT while
+        this replica has not applied as far as the follower (it will cut the same memtable)."""
+        memtables = [*self.frozen, self.active]
+        if ask.key_lo >= memtables[-1].key_hi:
+            return Verdict.WAIT
+        for memtable in memtables:
+            if memtable.key_lo != ask.key_lo:
+                continue
+            if ask.key_hi is not None and memtable.key_hi != ask.key_hi:
+                behind = not memtable.frozen and memtable.key_hi < ask.key_hi
+                return Verdict.WAIT if behind else Verdict.ABSENT
+            view = memtable.published()
+            if view.rows < max(ask.min_rows, 1):
+                return Verdict.WAIT
+            data = view.index.save()
+            assert data is not None  # saved to a buffer
+            return ShippedGraph(view.rows, data)
+        if ask.key_hi is not None:
+            return kept_graph(self.directory, ask.key_lo, ask.key_hi)
+        return Verdict.ABSENT
 
     def pending(self) -> int:
         """Rows not yet in any HNSW index."""
@@ -395,12 +486,25 @@ class Collection:
 
     def _freeze(self, force: bool) -> bool:
         with self.lock.write():
-            memtable = self.active
-            if memtable.count == 0 or (not force and memtable.count < self.settings.seal_threshold):
-                return False
-            memtable.frozen = True
-            self.frozen.append(memtable)
-            self.active = MemTable(self.schema, memtable.key_hi)
+            return self._roll_active(force)
+
+    def _roll_active(self, force: bool = False) -> bool:
+        """Freeze the active memtable and start a new one (caller holds the write lock) when
+        forced, or when its keys reach the next multiple of `seal_threshold` past its first.
+        Apply calls this after every append, so replicas that applied the same commands end
+        their memtables at the same key (a follower can adopt its leader's graph of one), and
+        replicas whose layouts diverged (a forced seal, a snapshot) agree again from the next
+        multiple on."""
+        memtable = self.active
+        if memtable.count == 0:
+            return False
+        threshold = max(1, self.settings.seal_threshold)
+        boundary = (memtable.key_lo // threshold + 1) * threshold
+        if not force and memtable.key_hi < boundary and memtable.count < threshold:
+            return False
+        memtable.frozen = True
+        self.frozen.append(memtable)
+        self.active = MemTable(self.schema, memtable.key_hi)
         return True
 
     def _write_frozen(self, memtable: MemTable) -> bool:
@@ -416,6 +520,7 @@ class Collection:
             memtable.payloads,
             index=memtable.index,
         )
+        keep_for_followers(self.directory, path / INDEX_FILE, memtable.key_lo, memtable.key_hi)
         # columns the memtable had are wanted again: build them here, not in the first search
         self.payload_index.warm(segment, self.payload_index.keys_in_use([memtable]))
         with self.lock.write():
@@ -588,4 +693,6 @@ class Collection:
             "memtable_points": sum(m.count for m in [*self.frozen, self.active]),
             "tombstones": len(self.tombstones),
             "indexing_lag": self.pending(),
+            "graph_rows_built": self.graph_rows["built"],
+            "graph_rows_adopted": self.graph_rows["adopted"],
         }

@@ -32,6 +32,7 @@ from usearch.index import Index
 
 from vecstore.cluster.ids import PointId
 from vecstore.cluster.schema import CollectionSchema, Metric
+from vecstore.shard.graphs import adopt_index
 
 Payload = dict[str, Any]
 FloatMatrix = npt.NDArray[np.float32]
@@ -93,6 +94,12 @@ class MemTable:
         self._index_lock = threading.Lock()
         """Held by indexing callers only (the indexer thread, seal, tests); never by searches."""
         self._idle_since: float | None = None
+        self.local_graph = False
+        """Build this memtable's graph here even on a follower (`vecstore.shard.graphs`)."""
+        self.next_ask = 0.0
+        """When a follower may next ask its leader for this memtable's graph (monotonic)."""
+        self.build_until = 0.0
+        """Until then a follower builds this graph itself (no source answered)."""
 
     @property
     def key_hi(self) -> int:
@@ -182,6 +189,25 @@ class MemTable:
             if stop - self._view.rows >= PUBLISH_EVERY_ROWS:
                 self._view = GraphView(self.index.copy(), stop)
         return stop - start
+
+    def published(self) -> GraphView:
+        """The graph searches read now (never added to again; what a leader ships)."""
+        return self._view
+
+    def adopt(self, rows: int, data: bytes | bytearray) -> int:
+        """Take a graph of rows [0, rows) built by another replica (`graphs.adopt_index`
+        checks it; GraphMismatch if it is not this memtable's); returns the rows it adds
+        beyond the graph held (0 if it adds none)."""
+        with self._index_lock:
+            if rows <= self.indexed or rows > self.count:
+                return 0
+            index = adopt_index(data, rows, self.key_lo, self._vectors[:rows], self.schema)
+            added = rows - self.indexed
+            self.index = index
+            self.indexed = rows
+            self._view = GraphView(index, rows)  # published itself: the next add copies it
+            self._idle_since = None
+        return added
 
     def _settle(self) -> None:
         """Nothing to add: publish the graph itself (no copy) when no more rows can come

@@ -46,6 +46,11 @@ class ShardSettings:
     """Filtered searches estimated to match at most this many points are scored exactly."""
     rescore_factor: int = 4
     """Candidates fetched per result for f16/i8 collections before full-precision re-scoring."""
+    follower_graphs: bool = True
+    """A follower adopts the HNSW graphs its leader built instead of building its own
+    (`vecstore.shard.graphs`); off: every replica builds every graph."""
+    graph_fallback_rows: int = 32_768
+    """A follower waiting for its leader's graph builds its own once this many rows wait."""
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     gpu: GpuMode = GpuMode.AUTO
 
@@ -62,6 +67,8 @@ class ShardSettings:
             try:
                 if isinstance(current, GpuMode):
                     overrides[spec.name] = GpuMode(raw.strip().lower())
+                elif isinstance(current, bool):
+                    overrides[spec.name] = _flag(raw)
                 elif isinstance(current, int):
                     overrides[spec.name] = int(raw)
                 elif isinstance(current, float):
@@ -72,3 +79,13 @@ class ShardSettings:
                     f"{type(current).__name__}"
                 ) from None
         return replace(settings, **overrides)  # type: ignore[arg-type]
+
+
+def _flag(raw: str) -> bool:
+    """A boolean setting: 1/true/yes/on or 0/false/no/off."""
+    word = raw.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(word)

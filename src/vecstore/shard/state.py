@@ -65,6 +65,7 @@ from vecstore.cluster.schema import CollectionSchema, Metric, space_name
 from vecstore.cluster.topology import Topology
 from vecstore.shard import named, reads, search, snapshot
 from vecstore.shard.collection import Collection
+from vecstore.shard.graphs import GraphAsk, GraphSource, ShippedGraph, Verdict
 from vecstore.shard.ingest_fence import IngestFence
 from vecstore.shard.memtable import FloatMatrix, MemTable
 from vecstore.shard.ownership import Ownership
@@ -92,6 +93,9 @@ class Shard:
         self._lock = threading.RLock()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self._wake: Callable[[], None] | None = None
+        self.graph_source: GraphSource | None = None
+        """Where a follower gets graphs its leader built (set by the node; None: build every
+        graph here). Called by `index_step` only."""
 
     def drive_with(self, wake: Callable[[], None]) -> None:
         """Hand physical maintenance to a driver that calls `index_step` from its own thread
@@ -582,6 +586,22 @@ class Shard:
                 "scorer": self.scorer.backend,
             }
 
+    def graph_for(self, ask: GraphAsk) -> ShippedGraph | Verdict:
+        """The graph this replica can ship to a follower (`vecstore.shard.graphs`); ABSENT
+        for an unknown collection."""
+        collection = self.collections.get(ask.collection)
+        if collection is None or collection.dropped:
+            return Verdict.ABSENT
+        return collection.graph_for(ask)
+
+    def graph_rows(self) -> dict[str, int]:
+        """Rows put into memtable graphs here ("built") and taken from a leader ("adopted")."""
+        totals = {"built": 0, "adopted": 0}
+        for collection in list(self.collections.values()):
+            for how, rows in collection.graph_rows.items():
+                totals[how] += rows
+        return totals
+
     def unindexed_bytes(self) -> int:
         """Bytes of full-precision vectors applied but not yet in an HNSW graph (lock-free:
         the event loop asks, and apply may hold the shard lock for a while)."""
@@ -601,7 +621,7 @@ class Shard:
             if collection.dropped:
                 continue
             busy = collection.freeze() or busy
-            fresh = collection.index_pending()
+            fresh = collection.index_pending(self.graph_source)
             wrote = collection.write_frozen()
             if fresh or wrote:
                 busy = True

@@ -140,9 +140,12 @@ def test_unindexed_points_are_found(make_shard: ShardFactory) -> None:
     assert_same_as_exact(shard, data(6, seed=1), 10)
 
 
-def test_rows_published_during_a_search_are_not_missed(shard: Shard, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rows_published_during_a_search_are_not_missed(
+    make_shard: ShardFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The indexer thread may index and publish buffered rows between the HNSW lookup and
     the exact scan of the rows past the published graph."""
+    shard = make_shard(seal_threshold=10_000)
     vectors = setup(shard, 100)
     assert shard.collection("c").active.index_step(60) == 60
     real_search = MemTable.search
