@@ -129,7 +129,8 @@ def test_compaction_merges_small_segments(ready: Shard) -> None:
     assert ready.collection("c").stats()["segments"] == 1
     assert (ready.digest(), everything(ready), top_ids(ready, exact=True)) == before
     assert_close_to_exact(ready, before[2])
-    assert len(list(ready.collection("c").directory.iterdir())) == 1  # old segment files removed
+    # old segment files removed (graphs of sealed memtables stay linked for followers a while)
+    assert len(list(ready.collection("c").directory.glob("segment-*"))) == 1
 
 
 def test_a_merge_reuses_the_larger_clean_graph_and_inserts_only_the_rest(ready: Shard) -> None:
