@@ -70,7 +70,9 @@ class ShardBefore(Shard):
         for collection in list(self.collections.values()):
             if collection.index_pending():
                 busy = True
-            elif collection.active.count >= self.settings.seal_threshold:
+            elif collection.frozen or collection.active.count >= self.settings.seal_threshold:
+                # apply now freezes full memtables (at key-aligned cuts); as before, they are
+                # sealed only once the backlog is empty
                 busy = collection.seal() or busy
             else:
                 busy = collection.compact() or busy

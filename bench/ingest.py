@@ -1,7 +1,10 @@
 """`make bench` ingest section: Kafka records through one ingest worker into a 2 x 3 cluster.
 
 Throughput: records are produced first, then one worker is started; records/s is measured
-from the first record applied to the last one acknowledged (128-d and 384-d).
+from the first record applied to the last one acknowledged (128-d and 384-d). It runs twice,
+each time on a fresh cluster: first with every replica building its own HNSW graphs (the
+baseline, `VECSTORE_FOLLOWER_GRAPHS=0`), then as shipped (followers adopt the graphs their
+leader built); the second is printed as ratios against the first.
 Lag: records are produced at a fixed rate while the worker runs; a record's lag is the
 time from its produce acknowledgement to the first status poll showing its shard applied
 it (polls every 50 ms, so figures are rounded up by up to one poll).
@@ -16,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -56,6 +60,9 @@ class Plan:
     lag_seconds: float
     """How long each lag run produces."""
 
+
+GRAPH_MODES = (("every replica builds", "0"), ("followers adopt", "1"))
+"""(label, VECSTORE_FOLLOWER_GRAPHS): the baseline first."""
 
 QUICK = Plan(throughput=((128, 20_000),), lag_rates=(1_000,), lag_seconds=10.0)
 FULL = Plan(throughput=((128, 100_000), (384, 50_000)), lag_rates=(1_000, 5_000), lag_seconds=20.0)
@@ -186,10 +193,10 @@ async def create_collection(
 
 
 async def measure_throughput(
-    cluster: LocalCluster, bootstrap: str, directory: Path, dimension: int, count: int
+    cluster: LocalCluster, bootstrap: str, directory: Path, dimension: int, count: int, run_number: int = 0
 ) -> dict[str, Any]:
     """Produce `count` records, then time one worker applying them all."""
-    topic = f"throughput-{dimension}"
+    topic = f"throughput-{dimension}-{run_number}"
     collection = f"bench{dimension}"
     await create_topic(bootstrap, topic, PARTITIONS)
     async with aiohttp.ClientSession() as session:
@@ -213,6 +220,7 @@ async def measure_throughput(
                 await asyncio.sleep(POLL_SECONDS)
             worker_cpu = cpu_seconds(process.pid)
         nodes_cpu = cluster_cpu(cluster) - nodes_before
+        graphs = await graph_rows(cluster, session)
     assert first is not None
     seconds = max(now - first, 1e-9)
     return {
@@ -222,7 +230,21 @@ async def measure_throughput(
         "records_per_second": round(count / seconds),
         "worker_cpu_ms_per_1k": round(worker_cpu / count * 1e6),
         "nodes_cpu_ms_per_1k": round(nodes_cpu / count * 1e6),
+        "graph_rows_built": graphs.get("built", 0),
+        "graph_rows_adopted": graphs.get("adopted", 0),
     }
+
+
+async def graph_rows(cluster: LocalCluster, session: aiohttp.ClientSession) -> dict[str, int]:
+    """Rows put into HNSW graphs so far over every node: built there, or adopted from a leader."""
+    totals: dict[str, int] = {}
+    for shard in cluster.spec.shards:
+        for node in shard.nodes:
+            async with session.get(cluster.access.url(node.http) + "/metrics") as response:
+                text = await response.text()
+            for how, value in re.findall(r'^vecstore_graph_rows\{how="(\w+)"\} (\S+)$', text, re.MULTILINE):
+                totals[how] = totals.get(how, 0) + int(float(value))
+    return totals
 
 
 async def measure_lag(
@@ -309,18 +331,30 @@ async def _poll_lag(
     done.set()
 
 
+def _ratio(value: float, base: float) -> str:
+    return f"{value / base:.2f}x" if base else "n/a"
+
+
 def table(throughput: list[dict[str, Any]], lags: list[dict[str, Any]]) -> str:
-    """The human-readable report."""
+    """The human-readable report: each graph mode's rows, the shipped one as ratios against
+    the baseline of the same dimension."""
     lines = [
         "ingest: Kafka -> 1 worker -> 2 shards x 3 replicas (this machine)",
-        f"{'dimension':>9}  {'records':>8}  {'seconds':>8}  {'records/s':>10}  "
-        f"{'worker cpu ms/1k rec':>20}  {'6 nodes cpu ms/1k rec':>21}",
+        f"{'graphs':<22} {'dimension':>9}  {'records':>8}  {'seconds':>8}  {'records/s':>16}  "
+        f"{'worker cpu ms/1k rec':>20}  {'6 nodes cpu ms/1k rec':>22}  {'rows adopted':>12}",
     ]
-    lines += [
-        f"{row['dimension']:>9}  {row['records']:>8}  {row['seconds']:>8}  {row['records_per_second']:>10}  "
-        f"{row['worker_cpu_ms_per_1k']:>20}  {row['nodes_cpu_ms_per_1k']:>21}"
-        for row in throughput
-    ]
+    base = {row["dimension"]: row for row in throughput if row.get("graphs") == GRAPH_MODES[0][0]}
+    for row in throughput:
+        ref = base.get(row["dimension"], row)
+        rate, cpu = row["records_per_second"], row["nodes_cpu_ms_per_1k"]
+        rate_text = f"{rate} ({_ratio(rate, ref['records_per_second'])})"
+        nodes = f"{cpu} ({_ratio(cpu, ref['nodes_cpu_ms_per_1k'])})"
+        placed = row.get("graph_rows_built", 0) + row.get("graph_rows_adopted", 0)
+        adopted = f"{row.get('graph_rows_adopted', 0) / placed:.0%}" if placed else "n/a"
+        lines.append(
+            f"{row.get('graphs', ''):<22} {row['dimension']:>9}  {row['records']:>8}  {row['seconds']:>8}  "
+            f"{rate_text:>16}  {row['worker_cpu_ms_per_1k']:>20}  {nodes:>22}  {adopted:>12}"
+        )
     lines += [
         "",
         f"{'produce rate/s':>14}  {'records':>8}  {'lag p50 ms':>10}  {'lag p99 ms':>10}  {'max ms':>7}",
@@ -334,23 +368,28 @@ def table(throughput: list[dict[str, Any]], lags: list[dict[str, Any]]) -> str:
 
 
 async def run(plan: Plan, directory: Path) -> dict[str, Any]:
-    """Start a broker and a 2 x 3 cluster, measure, stop everything."""
+    """Start a broker; per graph mode a fresh 2 x 3 cluster, measure, stop it. The lag runs
+    use the last (shipped) mode."""
+    throughput: list[dict[str, Any]] = []
+    lags: list[dict[str, Any]] = []
     with broker(directory) as bootstrap:
-        cluster = LocalCluster(directory / "cluster", shards=2, replicas=3, port=free_ports(1)[0])
-        for process in cluster.processes:
-            process.env.update(BENCH_ENV)
-        cluster.start()
-        try:
-            throughput = []
-            for dimension, count in plan.throughput:
-                throughput.append(await measure_throughput(cluster, bootstrap, directory, dimension, count))
-                print(f"throughput: {throughput[-1]}", file=sys.stderr)
-            lags = []
-            for rate in plan.lag_rates:
-                lags.append(await measure_lag(cluster, bootstrap, directory, rate, plan.lag_seconds))
-                print(f"lag: {lags[-1]}", file=sys.stderr)
-        finally:
-            cluster.stop()
+        for number, (label, follower_graphs) in enumerate(GRAPH_MODES):
+            port = free_ports(1)[0]
+            cluster = LocalCluster(directory / f"cluster-{number}", shards=2, replicas=3, port=port)
+            for process in cluster.processes:
+                process.env.update({**BENCH_ENV, "VECSTORE_FOLLOWER_GRAPHS": follower_graphs})
+            cluster.start()
+            try:
+                for dimension, count in plan.throughput:
+                    row = await measure_throughput(cluster, bootstrap, directory, dimension, count, number)
+                    throughput.append({"graphs": label, **row})
+                    print(f"throughput: {throughput[-1]}", file=sys.stderr)
+                if number == len(GRAPH_MODES) - 1:
+                    for rate in plan.lag_rates:
+                        lags.append(await measure_lag(cluster, bootstrap, directory, rate, plan.lag_seconds))
+                        print(f"lag: {lags[-1]}", file=sys.stderr)
+            finally:
+                cluster.stop()
     return {"throughput": throughput, "lag": lags}
 
 
