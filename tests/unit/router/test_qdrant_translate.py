@@ -408,7 +408,6 @@ def test_query_request_forms() -> None:
         ({"query": {"recommend": {"positive": [1]}}}, "recommend"),
         ({"query": {"discover": {}}}, "discover"),
         ({"query": {"order_by": "a"}}, "order_by"),
-        ({"query": [[1.0], [2.0]]}, "needs a named vector"),
         ({"query": {"text": "hello", "model": "m"}}, "inference"),
         ({"query": {"text": "hello"}}, "query kind 'text'"),
         ({"query": [1.0], "lookup_from": {"collection": "x"}}, "lookup_from"),
@@ -418,6 +417,11 @@ def test_query_request_forms() -> None:
 def test_query_refusals(body: dict[str, Any], named: str) -> None:
     with pytest.raises(NotImplementedParameter, match=named):
         query_request(body, max_k=100)
+
+
+def test_a_multivector_for_a_plain_vector_is_a_bad_request() -> None:
+    with pytest.raises(InvalidVector, match="needs a vector with multivector_config"):
+        query_request({"query": [[1.0], [2.0]]}, max_k=100)
 
 
 def test_dense_vector() -> None:

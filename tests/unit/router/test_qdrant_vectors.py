@@ -42,7 +42,7 @@ def test_the_fast_path_agrees_with_the_item_by_item_check(raw: list[object]) -> 
         ([0.5, 3.5e38], "finite float32"),
         ([0.5, float("-inf")], "finite float32"),
         ([], "non-empty list"),
-        ([[0.5]], "needs a named vector"),
+        ([[0.5]], "needs a vector with multivector_config"),
     ],
 )
 def test_bad_vectors_are_named(raw: list[object], message: str) -> None:

@@ -176,8 +176,8 @@ def dense_vector(raw: object, where: str) -> list[float]:
         if np.isfinite(values).all() and np.abs(values).max() <= FLOAT32_MAX:
             return raw
     if any(isinstance(item, list) for item in raw):
-        raise NotImplementedParameter(
-            f"{where}: a multivector (a list of vectors) needs a named vector with multivector_config"
+        raise InvalidVector(
+            f"{where}: a multivector (a list of vectors) needs a vector with multivector_config"
         )
     vector: list[float] = []
     for item in raw:
