@@ -28,6 +28,7 @@ SECTIONS = {
     "reshard": (["--quick"], "Resharding online"),
     "load_then_query": (["--quick", "--shapes", "1x1"], "QPS during / after indexing"),
     "ingest": (["--quick"], "records/s"),
+    "bulk": (["--quick"], "Bulk upsert through the router"),
     "compaction": (["--quick"], "Compaction under sustained writes"),
     "geo": (["--quick"], "ratio grid/scan"),
     "hybrid": (["--quick"], "Sparse and hybrid search"),
