@@ -45,6 +45,7 @@ from vecstore.shard.graphs import (
     GraphSource,
     ShippedGraph,
     Verdict,
+    fallback_rows,
     keep_for_followers,
     kept_graph,
     wanted_rows,
@@ -387,7 +388,8 @@ class Collection:
         enough ahead, build here when there is no source or the backlog is too long."""
         backlog = memtable.count - memtable.indexed
         now = time.monotonic()
-        if backlog <= 0 or backlog >= self.settings.graph_fallback_rows or now < memtable.build_until:
+        too_long = backlog >= fallback_rows(self.settings, self.schema.dimension)
+        if backlog <= 0 or too_long or now < memtable.build_until:
             return self._build(memtable)
         if now < memtable.next_ask:
             return 0

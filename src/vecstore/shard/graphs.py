@@ -15,7 +15,8 @@ A follower builds the graph itself, as every replica did before, when: this node
 leader is known or reachable (`Verdict.BUILD`, asked again after `ASK_EVERY_SECONDS`); the
 leader has no memtable starting at the same key (layouts diverged, e.g. after a snapshot
 install: `Verdict.ABSENT`, for the rest of that memtable); a graph fails the checks; or its
-backlog reaches `graph_fallback_rows` (the leader is behind: indexing lag stays bounded).
+backlog reaches `fallback_rows` (the leader has stopped publishing: indexing lag stays
+bounded).
 
 What a replica stores and the digests that prove replicas equal are untouched: a graph is
 derived data, and an adopted graph holds exactly the keys, and (checked on a sample) the
@@ -36,6 +37,7 @@ import numpy as np
 from usearch.index import Index
 
 from vecstore.cluster.schema import CollectionSchema
+from vecstore.shard.settings import ShardSettings
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +124,16 @@ def kept_graph(collection_directory: Path, key_lo: int, key_hi: int) -> ShippedG
 
 class GraphMismatch(ValueError):
     """An offered graph is not a graph of this memtable's rows."""
+
+
+def fallback_rows(settings: ShardSettings, dimension: int) -> int:
+    """Rows a follower lets wait for its leader's graph before it builds: what the leader's
+    own backpressure lets wait (the same setting on every replica), plus
+    `graph_fallback_rows`. A leader that indexes keeps its followers below it; one that has
+    stopped (its indexer failing) holds new writes once its own bound is reached, so a
+    follower past this bound is waiting for a graph that is not coming."""
+    admitted = settings.max_unindexed_bytes // (4 * max(1, dimension))
+    return settings.graph_fallback_rows + admitted
 
 
 def wanted_rows(indexed: int, count: int, frozen: bool) -> int:

@@ -50,7 +50,8 @@ class ShardSettings:
     """A follower adopts the HNSW graphs its leader built instead of building its own
     (`vecstore.shard.graphs`); off: every replica builds every graph."""
     graph_fallback_rows: int = 32_768
-    """A follower waiting for its leader's graph builds its own once this many rows wait."""
+    """A follower waiting for its leader's graph builds its own once this many rows wait,
+    beyond those the leader's backpressure (`max_unindexed_bytes`) lets wait."""
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     gpu: GpuMode = GpuMode.AUTO
 

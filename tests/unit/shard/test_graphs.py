@@ -4,6 +4,9 @@ building its own, refusing a graph that is not of its rows."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -15,7 +18,16 @@ from vecstore.cluster.commands import CreateCollection, Upsert
 from vecstore.cluster.schema import CollectionSchema, Metric, StorageDtype
 from vecstore.shard import collection as collection_module
 from vecstore.shard import graphs, memtable
-from vecstore.shard.graphs import GraphAsk, GraphMismatch, ShippedGraph, Verdict, adopt_index, wanted_rows
+from vecstore.shard.graphs import (
+    GraphAsk,
+    GraphMismatch,
+    ShippedGraph,
+    Verdict,
+    adopt_index,
+    fallback_rows,
+    wanted_rows,
+)
+from vecstore.shard.settings import ShardSettings
 from vecstore.shard.state import Shard
 
 DIM = 16
@@ -64,6 +76,12 @@ def test_wanted_rows_grow_with_the_graph_and_take_all_of_a_frozen_memtable() -> 
     assert wanted_rows(0, 1_000, frozen=False) == 50  # MIN_GAIN_ROWS, patched
     assert wanted_rows(800, 5_000, frozen=False) == 1_000  # a quarter of the graph held
     assert wanted_rows(10, 700, frozen=True) == 700
+
+
+def test_a_follower_lets_wait_what_its_leaders_backpressure_admits(tmp_path: Path) -> None:
+    settings = ShardSettings(tmp_path, graph_fallback_rows=1_000, max_unindexed_bytes=4 << 20)
+    assert fallback_rows(settings, 128) == 1_000 + 8_192
+    assert fallback_rows(replace(settings, max_unindexed_bytes=0), 128) == 1_000
 
 
 def test_memtables_end_at_the_same_keys_whatever_the_indexer_did(make_shard: ShardFactory) -> None:
@@ -158,7 +176,9 @@ def test_a_follower_builds_when_no_leader_answers(make_shard: ShardFactory) -> N
 
 
 def test_a_follower_waits_for_the_leader_until_its_backlog_is_too_long(make_shard: ShardFactory) -> None:
-    follower = make_shard("follower", seal_threshold=10_000, graph_fallback_rows=300, index_chunk=50)
+    follower = make_shard(  # a leader without backpressure: only graph_fallback_rows may wait
+        "follower", seal_threshold=10_000, graph_fallback_rows=300, index_chunk=50, max_unindexed_bytes=0
+    )
     create(follower)
     asked: list[GraphAsk] = []
 
