@@ -37,7 +37,8 @@ WARN_EVERY_SECONDS = 60.0
 
 
 def parse_ask(collection: str, body: dict[str, Any]) -> GraphAsk:
-    """A graph request's body: {"key_lo": int, "min_rows": int, "key_hi": int | null}."""
+    """A graph request's body: {"key_lo": int, "min_rows": int, "key_hi": int | null,
+    "merged": bool (optional)}."""
     values: dict[str, int | None] = {}
     for field in ("key_lo", "min_rows", "key_hi"):
         value = body.get(field)
@@ -49,7 +50,10 @@ def parse_ask(collection: str, body: dict[str, Any]) -> GraphAsk:
         values[field] = value
     key_lo, min_rows, key_hi = values["key_lo"], values["min_rows"], values["key_hi"]
     assert key_lo is not None and min_rows is not None
-    return GraphAsk(collection, key_lo, min_rows, key_hi)
+    merged = body.get("merged", False)
+    if not isinstance(merged, bool) or (merged and key_hi is None):
+        raise InvalidRequest("'merged' must be a boolean, and a merged graph needs 'key_hi'")
+    return GraphAsk(collection, key_lo, min_rows, key_hi, merged)
 
 
 async def ship_graph(
@@ -98,7 +102,8 @@ class LeaderGraphs:
         if leader is None:
             return Verdict.BUILD
         url = self._access.url(leader) + GRAPH_PATH.format(name=ask.collection)
-        body = json.dumps({"key_lo": ask.key_lo, "min_rows": ask.min_rows, "key_hi": ask.key_hi}).encode()
+        fields = {"key_lo": ask.key_lo, "min_rows": ask.min_rows, "key_hi": ask.key_hi, "merged": ask.merged}
+        body = json.dumps(fields).encode()
         request = urllib.request.Request(  # noqa: S310 - a node URL built from the cluster spec
             url, data=body, headers={"Content-Type": "application/json", **self._access.headers()}
         )

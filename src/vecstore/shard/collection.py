@@ -40,11 +40,13 @@ from vecstore.cluster.ids import PointId, point_id_sort_key, point_id_to_routing
 from vecstore.cluster.schema import CollectionSchema
 from vecstore.shard.graphs import (
     ASK_EVERY_SECONDS,
+    MERGE_WAIT_SECONDS,
     GraphAsk,
     GraphMismatch,
     GraphSource,
     ShippedGraph,
     Verdict,
+    adopt_index,
     fallback_rows,
     keep_for_followers,
     kept_graph,
@@ -430,6 +432,8 @@ class Collection:
     def graph_for(self, ask: GraphAsk) -> ShippedGraph | Verdict:
         """What this replica can ship to a follower asking `ask` (any thread). WAIT while
         this replica has not applied as far as the follower (it will cut the same memtable)."""
+        if ask.merged:
+            return self._merged_graph_for(ask)
         memtables = [*self.frozen, self.active]
         if ask.key_lo >= memtables[-1].key_hi:
             return Verdict.WAIT
@@ -446,8 +450,26 @@ class Collection:
             assert data is not None  # saved to a buffer
             return ShippedGraph(view.rows, data)
         if ask.key_hi is not None:
-            return kept_graph(self.directory, ask.key_lo, ask.key_hi)
+            return (
+                kept_graph(self.directory, ask.key_lo, ask.key_hi, ask.key_hi - ask.key_lo) or Verdict.ABSENT
+            )
         return Verdict.ABSENT
+
+    def _merged_graph_for(self, ask: GraphAsk) -> ShippedGraph | Verdict:
+        """The graph of the segment this replica's merge of [key_lo, key_hi) wrote; WAIT
+        while it still holds that span in smaller pieces (it will merge them the same way
+        when its layout is the follower's)."""
+        assert ask.key_hi is not None
+        found = kept_graph(self.directory, ask.key_lo, ask.key_hi, ask.min_rows)
+        if found is not None:
+            return found
+        lo, hi = ask.key_lo, ask.key_hi
+        with self.lock.read():
+            containers: list[Container] = [*self.sealed, *self.frozen, self.active]
+        pieces = [c for c in containers if c.key_lo < hi and c.key_hi > lo]
+        whole = len(pieces) == 1 and (pieces[0].key_lo, pieces[0].key_hi) == (lo, hi)
+        inside = all(lo <= c.key_lo and c.key_hi <= hi for c in pieces)
+        return Verdict.WAIT if pieces and inside and not whole else Verdict.ABSENT
 
     def pending(self) -> int:
         """Rows not yet in any HNSW index."""
@@ -522,7 +544,9 @@ class Collection:
             memtable.payloads,
             index=memtable.index,
         )
-        keep_for_followers(self.directory, path / INDEX_FILE, memtable.key_lo, memtable.key_hi)
+        keep_for_followers(
+            self.directory, path / INDEX_FILE, memtable.key_lo, memtable.key_hi, memtable.count
+        )
         # columns the memtable had are wanted again: build them here, not in the first search
         self.payload_index.warm(segment, self.payload_index.keys_in_use([memtable]))
         with self.lock.write():
@@ -550,18 +574,57 @@ class Collection:
             self._finish_merge()
             return True
 
-    def compact_step(self, chunk: int | None = None) -> bool:
+    def compact_step(self, chunk: int | None = None, source: GraphSource | None = None) -> bool:
         """One bounded piece of compaction for the indexer thread: plan a merge, insert
         `chunk` of its rows (default `merge_chunk`) into the merged graph, or write it out
         and swap it in. Fresh rows are indexed between two pieces (`Shard.index_step`).
+        A follower (`source`) first waits a while for its leader's graph of the same merge.
         False when there was nothing to do."""
         with self.maintenance_lock:
             if self.merging is None:
                 self.merging = self._plan_merge(False)
                 return self.merging is not None
-            if not self.merging.step(chunk or self.settings.merge_chunk):
+            merge = self.merging
+            follower = source is not None and self.settings.follower_graphs and not merge.local
+            if follower and merge.remaining and source is not None and not self._merge_from(source, merge):
+                return False  # waiting for the leader's graph
+            before = merge.remaining
+            more = merge.step(chunk or self.settings.merge_chunk)
+            self.graph_rows["built"] += before - merge.remaining
+            if not more:
                 self._finish_merge()
             return True
+
+    def _merge_from(self, source: GraphSource, merge: Merge) -> bool:
+        """A follower's merge: adopt the graph its leader wrote for the same merge (True:
+        go on), wait for it (False), or build it here (True, `merge.local` set) when this
+        node leads, the leader merged differently, or it waited `MERGE_WAIT_SECONDS`."""
+        now = time.monotonic()
+        if now - merge.planned_at > MERGE_WAIT_SECONDS:
+            merge.local = True
+            return True
+        if now < merge.next_ask:
+            return False
+        merge.next_ask = now + ASK_EVERY_SECONDS
+        run = merge.run
+        ask = GraphAsk(self.schema.name, run[0].key_lo, len(merge.rows.keys), run[-1].key_hi, merged=True)
+        answer = source(ask)
+        if answer is Verdict.WAIT:
+            return False
+        if isinstance(answer, ShippedGraph):
+            try:
+                index = adopt_index(answer.data, merge.rows.keys, merge.rows.vectors, self.schema)
+            except GraphMismatch as err:
+                log.warning(
+                    "refused a merged graph from the leader; merging here",
+                    extra={"collection": self.schema.name, "key_lo": ask.key_lo, "reason": str(err)},
+                )
+            else:
+                self.graph_rows["adopted"] += merge.remaining
+                merge.adopt(index)
+                return True
+        merge.local = True
+        return True
 
     def _plan_merge(self, force: bool) -> Merge | None:
         """Capture the live rows of the next run to merge; None if none is due. Stored
@@ -626,6 +689,9 @@ class Collection:
                 index=merge.index,
             )
             self.payload_index.warm(segment_new, self.payload_index.keys_in_use(run))
+            keep_for_followers(
+                self.directory, segment_new.path / INDEX_FILE, run[0].key_lo, run[-1].key_hi, len(rows.keys)
+            )
         with self.lock.write():
             if self.dropped:
                 return

@@ -66,12 +66,15 @@ class Verdict(StrEnum):
 @dataclass(frozen=True)
 class GraphAsk:
     """A follower's question: the graph of rows [0, >= min_rows) of the memtable starting at
-    `key_lo`, exactly `key_hi - key_lo` rows when the memtable is frozen (`key_hi` set)."""
+    `key_lo`, exactly `key_hi - key_lo` rows when the memtable is frozen (`key_hi` set); or,
+    `merged`, the graph of the segment a merge of the segments spanning [key_lo, key_hi)
+    wrote, holding `min_rows` rows."""
 
     collection: str
     key_lo: int
     min_rows: int
     key_hi: int | None = None
+    merged: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,21 +90,25 @@ GraphSource = Callable[[GraphAsk], "ShippedGraph | Verdict"]
 
 
 KEPT_DIRECTORY = "graphs-for-followers"
-KEEP_GRAPHS = 16
-KEEP_SECONDS = 120.0
-"""A sealed memtable's graph stays linked here for followers that have not fetched it yet,
-even once a merge has removed its segment: for `KEEP_SECONDS` (a follower further behind
-builds the graph itself), at most the newest `KEEP_GRAPHS` per collection. While a merge
-has removed the segment the link holds its disk space: at most the memtables sealed in
-the last two minutes."""
+KEEP_GRAPHS = 8
+KEEP_SECONDS = 180.0
+"""The graph of a segment just written (a sealed memtable, a merge) stays linked here for
+followers that have not fetched it yet, even once a later merge has removed its segment:
+for `KEEP_SECONDS`, at most the newest `KEEP_GRAPHS` per collection. While a later merge
+has removed the segment the link holds its disk space."""
+MERGE_WAIT_SECONDS = 150.0
+"""A follower waits this long for its leader to finish the same merge before it builds
+the merged graph itself."""
 
 
-def keep_for_followers(collection_directory: Path, index_file: Path, key_lo: int, key_hi: int) -> None:
-    """Hard-link the graph file of a memtable just sealed (no copy), and forget old ones."""
+def keep_for_followers(
+    collection_directory: Path, index_file: Path, key_lo: int, key_hi: int, rows: int
+) -> None:
+    """Hard-link the graph file of a segment just written (no copy), and forget old ones."""
     directory = collection_directory / KEPT_DIRECTORY
     try:
         directory.mkdir(exist_ok=True)
-        target = directory / f"{key_lo}-{key_hi}.usearch"
+        target = directory / kept_name(key_lo, key_hi, rows)
         target.unlink(missing_ok=True)
         os.link(index_file, target)
         kept = sorted(directory.glob("*.usearch"), key=lambda p: p.stat().st_mtime, reverse=True)
@@ -113,13 +120,18 @@ def keep_for_followers(collection_directory: Path, index_file: Path, key_lo: int
         log.debug("cannot keep a graph for followers: %s", err)
 
 
-def kept_graph(collection_directory: Path, key_lo: int, key_hi: int) -> ShippedGraph | Verdict:
-    """The graph of the sealed memtable [key_lo, key_hi), if still kept."""
-    path = collection_directory / KEPT_DIRECTORY / f"{key_lo}-{key_hi}.usearch"
+def kept_name(key_lo: int, key_hi: int, rows: int) -> str:
+    """The kept graph of a segment over keys [key_lo, key_hi) holding `rows` of them."""
+    return f"{key_lo}-{key_hi}-{rows}.usearch"
+
+
+def kept_graph(collection_directory: Path, key_lo: int, key_hi: int, rows: int) -> ShippedGraph | None:
+    """The kept graph of a segment over [key_lo, key_hi) with `rows` rows, if still kept."""
+    path = collection_directory / KEPT_DIRECTORY / kept_name(key_lo, key_hi, rows)
     try:
-        return ShippedGraph(key_hi - key_lo, path.read_bytes())
+        return ShippedGraph(rows, path.read_bytes())
     except OSError:
-        return Verdict.ABSENT
+        return None
 
 
 class GraphMismatch(ValueError):
@@ -146,11 +158,11 @@ def wanted_rows(indexed: int, count: int, frozen: bool) -> int:
 
 
 def adopt_index(
-    data: bytes | bytearray, rows: int, key_lo: int, own_vectors: np.ndarray, schema: CollectionSchema
+    data: bytes | bytearray, keys: np.ndarray, own_vectors: np.ndarray, schema: CollectionSchema
 ) -> Index:
-    """Load a shipped graph and check it is a graph of rows [0, rows) of the memtable whose
-    first key is `key_lo` and whose vectors are `own_vectors` (at least `rows` of them).
-    Raises GraphMismatch otherwise."""
+    """Load a shipped graph and check it is a graph of exactly `keys` (ascending) whose
+    vectors are `own_vectors` (one row per key). Raises GraphMismatch otherwise."""
+    rows = len(keys)
     try:
         index = Index.restore(data)
     except Exception as err:  # usearch raises plain RuntimeError/ValueError on a bad buffer
@@ -162,11 +174,11 @@ def adopt_index(
             f"the graph has {len(index)} rows of {index.ndim} dimensions, "
             f"expected {rows} of {schema.dimension}"
         )
-    keys = np.sort(np.asarray(index.keys, dtype=np.uint64))
-    if not np.array_equal(keys, np.arange(key_lo, key_lo + rows, dtype=np.uint64)):
-        raise GraphMismatch(f"the graph's keys are not {key_lo}..{key_lo + rows - 1}")
+    held = np.sort(np.asarray(index.keys, dtype=np.uint64))
+    if not np.array_equal(held, np.asarray(keys, dtype=np.uint64)):
+        raise GraphMismatch("the graph's keys are not this replica's keys of those rows")
     sample = np.unique(np.linspace(0, rows - 1, min(rows, SAMPLE_ROWS)).astype(np.int64))
-    stored = np.asarray(index.get(sample.astype(np.uint64) + np.uint64(key_lo), dtype="f32"), np.float32)
+    stored = np.asarray(index.get(np.asarray(keys, np.uint64)[sample], dtype="f32"), np.float32)
     mine = own_vectors[sample]
     if stored.shape != mine.shape or not _same_directions(stored, mine):
         raise GraphMismatch("the graph's vectors differ from this replica's rows")

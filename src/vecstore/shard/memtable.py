@@ -201,7 +201,7 @@ class MemTable:
         with self._index_lock:
             if rows <= self.indexed or rows > self.count:
                 return 0
-            index = adopt_index(data, rows, self.key_lo, self._vectors[:rows], self.schema)
+            index = adopt_index(data, self.keys(0, rows), self._vectors[:rows], self.schema)
             added = rows - self.indexed
             self.index = index
             self.indexed = rows

@@ -16,6 +16,7 @@ collection swaps the new segment in under its write lock as before.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -65,6 +66,18 @@ class Merge:
                 self.reused_rows = stop - start
                 pending = np.concatenate([pending[:start], pending[stop:]])
         self.pending = pending if self.index is not None else pending[:0]
+        self.done = 0
+        self.planned_at = time.monotonic()
+        self.next_ask = 0.0
+        """When a follower may next ask its leader for the merged graph (monotonic)."""
+        self.local = False
+        """Build the merged graph here (this node leads, or the leader's did not come)."""
+
+    def adopt(self, index: Index) -> None:
+        """Take the merged graph another replica built (checked by the caller): nothing
+        is left to insert."""
+        self.index = index
+        self.pending = self.pending[:0]
         self.done = 0
 
     @property

@@ -630,7 +630,7 @@ class Shard:
                 # of its points at once): sealed, the segment is then compacted without them
                 busy = collection.seal(force=True) or busy
             chunk = self.settings.index_chunk if fresh else self.settings.merge_chunk
-            busy = collection.compact_step(chunk) or busy
+            busy = collection.compact_step(chunk, self.graph_source) or busy
         return busy
 
     def wait_indexed(self, timeout: float = 60.0) -> bool:

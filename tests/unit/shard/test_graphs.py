@@ -236,13 +236,57 @@ def test_adopt_index_checks_keys_and_vectors(make_shard: ShardFactory, dtype: St
         pytest.fail("the leader published no graph of 200 rows")
     assert isinstance(shipped, ShippedGraph)
     schema = leader.collection("c").schema
-    index = adopt_index(shipped.data, 200, 0, vectors, schema)
+    keys = np.arange(200, dtype=np.uint64)
+    index = adopt_index(shipped.data, keys, vectors, schema)
     assert len(index) == 200
     with pytest.raises(GraphMismatch, match="keys"):
-        adopt_index(shipped.data, 200, 1, vectors, schema)
+        adopt_index(shipped.data, keys + 1, vectors, schema)
     with pytest.raises(GraphMismatch, match="rows"):
-        adopt_index(shipped.data, 199, 0, vectors, schema)
+        adopt_index(shipped.data, keys[:199], vectors[:199], schema)
     with pytest.raises(GraphMismatch, match="vectors"):
-        adopt_index(shipped.data, 200, 0, -vectors, schema)
+        adopt_index(shipped.data, keys, -vectors, schema)
     with pytest.raises(GraphMismatch, match="does not load"):
-        adopt_index(b"\x00" * 64, 200, 0, vectors, schema)
+        adopt_index(b"\x00" * 64, keys, vectors, schema)
+
+
+def test_a_follower_adopts_its_leaders_merged_graphs(make_shard: ShardFactory) -> None:
+    leader, follower = pair(make_shard, seal_threshold=100)
+    for first in range(0, 400, 100):
+        write([leader, follower], first, 100)
+    leader.index_until_idle()  # seals four segments, merges them into one
+    assert [m[1:] for m in layout(leader)] == [(0, 400), (400, 400)]
+    follower.index_until_idle()
+    assert layout(follower) == layout(leader)
+    c = follower.collection("c")
+    # memtables: 400 rows adopted; merges 0-100+100-200, then +200-300, then +300-400 would
+    # have inserted 100 rows each beside the reused larger graph: adopted instead
+    assert c.graph_rows == {"built": 0, "adopted": 400 + 300}
+    assert leader.collection("c").graph_rows == {"built": 400 + 300, "adopted": 0}
+    assert follower.digest() == leader.digest()
+    probe = np.random.default_rng(9).normal(size=(5, DIM)).astype(np.float32)
+    for query in probe:
+        assert [h.id for h in follower.search("c", query[None], 10)[0]] == [
+            h.id for h in leader.search("c", query[None], 10)[0]
+        ]
+
+
+def test_a_follower_waits_for_its_leaders_merge_then_builds_if_it_never_comes(
+    make_shard: ShardFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    leader, follower = pair(make_shard, seal_threshold=100)
+    for first in range(0, 200, 100):
+        write([leader, follower], first, 100)
+    while leader.collection("c").frozen:  # seal, but do not merge yet
+        leader.collection("c").index_pending()
+        leader.collection("c").write_frozen()
+    follower.index_until_idle()  # its merge is planned, and waits for the leader's
+    c = follower.collection("c")
+    assert c.merging is not None and c.merging.remaining == 100
+    assert leader.graph_for(GraphAsk("c", 0, 200, key_hi=200, merged=True)) is Verdict.WAIT
+    monkeypatch.setattr(collection_module, "MERGE_WAIT_SECONDS", 0.0)
+    follower.index_until_idle()  # waited long enough: merges here
+    assert c.merging is None
+    assert c.graph_rows["built"] == 100
+    assert [m[1:] for m in layout(follower)] == [(0, 200), (200, 200)]
+    # a span the leader holds in pieces that do not fit it: it will never write that segment
+    assert leader.graph_for(GraphAsk("c", 0, 150, key_hi=150, merged=True)) is Verdict.ABSENT
