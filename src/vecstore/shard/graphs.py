@@ -11,6 +11,11 @@ memtable (`GraphAsk`), checks it against its own rows (every key, a sample of ve
 unindexed tail is. The leader answers from what it publishes anyway (`MemTable.published`),
 or from the sealed segment's graph file once the memtable is written out.
 
+Merges likewise: replicas with the same cuts seal the same segments and plan the same
+merges, so a follower's merge asks for the graph its leader's merge of the same key span
+wrote (`GraphAsk.merged`; kept by `keep_for_followers`), waits for it up to
+`MERGE_WAIT_SECONDS`, and adopts it after the same checks instead of inserting its rows.
+
 A follower builds the graph itself, as every replica did before, when: this node leads, or no
 leader is known or reachable (`Verdict.BUILD`, asked again after `ASK_EVERY_SECONDS`); the
 leader has no memtable starting at the same key (layouts diverged, e.g. after a snapshot
