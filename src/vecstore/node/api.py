@@ -457,7 +457,7 @@ ROUTES = (
 )
 
 
-async def graph(request: web.Request) -> web.Response:
+async def graph(request: web.Request) -> web.StreamResponse:
     """A graph this node published, for a follower (`vecstore.node.graphs`)."""
     service = request.app[SERVICE]
     body = await body_of(request)

@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -33,6 +36,10 @@ GRAPH_PATH = "/v1/collections/{name}/graph"
 ROWS_HEADER = "X-Vecstore-Graph-Rows"
 VERDICT_HEADER = "X-Vecstore-Graph"
 FETCH_TIMEOUT_SECONDS = 30.0
+"""Per socket operation (urllib's timeout), not for the whole transfer."""
+SPOOL_BYTES = 64 << 20
+"""A graph larger than this is written to disk as it arrives instead of read into memory."""
+SPOOL_CHUNK = 1 << 20
 WARN_EVERY_SECONDS = 60.0
 
 
@@ -58,15 +65,16 @@ def parse_ask(collection: str, body: dict[str, Any]) -> GraphAsk:
 
 async def ship_graph(
     shard: Shard, run: Callable[..., Any], collection: str, body: dict[str, Any]
-) -> web.Response:
+) -> web.StreamResponse:
     """Answer a follower: the graph (200, octet-stream, rows in a header) or a verdict (204)."""
     ask = parse_ask(collection, body)
     answer = await run(lambda: shard.graph_for(ask))
     if isinstance(answer, Verdict):
         return web.Response(status=204, headers={VERDICT_HEADER: answer.value})
-    return web.Response(
-        body=answer.data, content_type="application/octet-stream", headers={ROWS_HEADER: str(answer.rows)}
-    )
+    headers = {ROWS_HEADER: str(answer.rows), "Content-Type": "application/octet-stream"}
+    if isinstance(answer.data, Path):  # a kept segment graph: sent from disk, never read whole
+        return web.FileResponse(answer.data, headers=headers)
+    return web.Response(body=answer.data, headers=headers)
 
 
 def graph_access(config: NodeConfig) -> NodeAccess:
@@ -86,11 +94,20 @@ class LeaderGraphs:
     answer."""
 
     def __init__(
-        self, is_leader: Callable[[], bool], leader_http: Callable[[], str | None], access: NodeAccess
+        self,
+        is_leader: Callable[[], bool],
+        leader_http: Callable[[], str | None],
+        access: NodeAccess,
+        spool: Path | None = None,
     ) -> None:
+        """`spool`: where graphs over SPOOL_BYTES are written as they arrive (emptied here)."""
         self._is_leader = is_leader
         self._leader_http = leader_http
         self._access = access
+        self._spool = spool
+        if spool is not None:
+            shutil.rmtree(spool, ignore_errors=True)  # graphs a previous run left unloaded
+            spool.mkdir(parents=True, exist_ok=True)
         self._warned = 0.0
         self.shipped_bytes = 0
         """Bytes of graphs received so far."""
@@ -114,12 +131,30 @@ class LeaderGraphs:
                 if response.status == 204:
                     return Verdict(response.headers.get(VERDICT_HEADER, Verdict.BUILD.value))
                 rows = int(response.headers[ROWS_HEADER])
+                size = int(response.headers.get("Content-Length") or 0)
+                if self._spool is not None and size > SPOOL_BYTES:
+                    return self._spooled(response, rows)
                 data = response.read()
         except (OSError, ValueError, KeyError) as err:  # urllib's errors are OSErrors
             self._warn(leader, err)
             return Verdict.BUILD
         self.shipped_bytes += len(data)
         return ShippedGraph(rows, data)
+
+    def _spooled(self, response: Any, rows: int) -> ShippedGraph:
+        """A large graph written to a file as it arrives (the collection loads it, then
+        `release` deletes it): never held whole in memory twice."""
+        assert self._spool is not None
+        handle, name = tempfile.mkstemp(dir=self._spool, suffix=".usearch")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                shutil.copyfileobj(response, out, SPOOL_CHUNK)
+        except BaseException:
+            Path(name).unlink(missing_ok=True)
+            raise
+        path = Path(name)
+        self.shipped_bytes += path.stat().st_size
+        return ShippedGraph(rows, path, temporary=True)
 
     def _warn(self, leader: str, err: Exception) -> None:
         now = time.monotonic()

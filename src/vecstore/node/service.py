@@ -88,7 +88,12 @@ class NodeService:
         self.machine = ShardMachine(self.shard, self.metrics)
         self.dump = DumpWriter(self.shard, config.data_dir / "raft.dump")
         self.replica = Replica(config, self.machine, self.dump)
-        self.graphs = LeaderGraphs(self.replica.is_leader, self.leader_http_only, graph_access(config))
+        self.graphs = LeaderGraphs(
+            self.replica.is_leader,
+            self.leader_http_only,
+            graph_access(config),
+            config.data_dir / "graphs-incoming",
+        )
         self.shard.graph_source = self.graphs if config.shard_settings().follower_graphs else None
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vecstore-read")
         self.searches: Coalescer[Any, Any] = Coalescer()

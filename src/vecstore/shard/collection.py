@@ -420,12 +420,14 @@ class Collection:
         try:
             added = memtable.adopt(answer.rows, answer.data)
         except GraphMismatch as err:
+            answer.release()
             memtable.local_graph = True
             log.warning(
                 "refused a graph from the leader; building it here",
                 extra={"collection": self.schema.name, "key_lo": memtable.key_lo, "reason": str(err)},
             )
             return self._build(memtable)
+        answer.release()
         self.graph_rows["adopted"] += added
         return added
 
@@ -615,11 +617,13 @@ class Collection:
             try:
                 index = adopt_index(answer.data, merge.rows.keys, merge.rows.vectors, self.schema)
             except GraphMismatch as err:
+                answer.release()
                 log.warning(
                     "refused a merged graph from the leader; merging here",
                     extra={"collection": self.schema.name, "key_lo": ask.key_lo, "reason": str(err)},
                 )
             else:
+                answer.release()
                 self.graph_rows["adopted"] += merge.remaining
                 merge.adopt(index)
                 return True
@@ -686,7 +690,7 @@ class Collection:
                 rows.ids,
                 rows.vectors.astype(np.float32),
                 rows.payloads,
-                index=merge.index,
+                index=merge.graph(),
             )
             self.payload_index.warm(segment_new, self.payload_index.keys_in_use(run))
             keep_for_followers(

@@ -84,10 +84,17 @@ class GraphAsk:
 
 @dataclass(frozen=True)
 class ShippedGraph:
-    """A graph over keys [key_lo, key_lo + rows), as `Index.save()` wrote it."""
+    """A graph of `rows` rows as `Index.save()` writes it: in memory, or a file (a kept
+    graph, sent from disk; a large one received, spooled to disk: `temporary`)."""
 
     rows: int
-    data: bytes | bytearray
+    data: bytes | bytearray | Path
+    temporary: bool = False
+
+    def release(self) -> None:
+        """Delete a spooled file once the graph is loaded (or refused)."""
+        if self.temporary and isinstance(self.data, Path):
+            self.data.unlink(missing_ok=True)
 
 
 GraphSource = Callable[[GraphAsk], "ShippedGraph | Verdict"]
@@ -133,10 +140,7 @@ def kept_name(key_lo: int, key_hi: int, rows: int) -> str:
 def kept_graph(collection_directory: Path, key_lo: int, key_hi: int, rows: int) -> ShippedGraph | None:
     """The kept graph of a segment over [key_lo, key_hi) with `rows` rows, if still kept."""
     path = collection_directory / KEPT_DIRECTORY / kept_name(key_lo, key_hi, rows)
-    try:
-        return ShippedGraph(rows, path.read_bytes())
-    except OSError:
-        return None
+    return ShippedGraph(rows, path) if path.is_file() else None
 
 
 class GraphMismatch(ValueError):
@@ -163,13 +167,13 @@ def wanted_rows(indexed: int, count: int, frozen: bool) -> int:
 
 
 def adopt_index(
-    data: bytes | bytearray, keys: np.ndarray, own_vectors: np.ndarray, schema: CollectionSchema
+    data: bytes | bytearray | Path, keys: np.ndarray, own_vectors: np.ndarray, schema: CollectionSchema
 ) -> Index:
     """Load a shipped graph and check it is a graph of exactly `keys` (ascending) whose
     vectors are `own_vectors` (one row per key). Raises GraphMismatch otherwise."""
     rows = len(keys)
     try:
-        index = Index.restore(data)
+        index = Index.restore(str(data) if isinstance(data, Path) else data)  # loaded, not viewed
     except Exception as err:  # usearch raises plain RuntimeError/ValueError on a bad buffer
         raise GraphMismatch(f"the graph does not load: {err}") from None
     if index is None:

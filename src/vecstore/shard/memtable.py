@@ -24,6 +24,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -194,7 +195,7 @@ class MemTable:
         """The graph searches read now (never added to again; what a leader ships)."""
         return self._view
 
-    def adopt(self, rows: int, data: bytes | bytearray) -> int:
+    def adopt(self, rows: int, data: bytes | bytearray | Path) -> int:
         """Take a graph of rows [0, rows) built by another replica (`graphs.adopt_index`
         checks it; GraphMismatch if it is not this memtable's); returns the rows it adds
         beyond the graph held (0 if it adds none)."""

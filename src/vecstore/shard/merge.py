@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from usearch.index import Index
@@ -56,13 +57,15 @@ class Merge:
         self.rows = rows
         self.index: Index | None = None
         self.reused_rows = 0
+        self._base: Path | None = None
+        """The reused graph's file, loaded by the first step (a follower may adopt instead)."""
         pending = np.arange(len(rows.keys), dtype=np.int64)
         if not schema.named and len(rows.keys):  # the rows of named vectors have no graph
             self.index = new_index(schema)  # the schema's expansion settings; load keeps them
             base = _reusable(self.run, rows.spans)
             if base is not None:
                 start, stop, _ = rows.spans[base]
-                self.index.load(str(self.run[base].path / INDEX_FILE))
+                self._base = self.run[base].path / INDEX_FILE
                 self.reused_rows = stop - start
                 pending = np.concatenate([pending[:start], pending[stop:]])
         self.pending = pending if self.index is not None else pending[:0]
@@ -77,8 +80,16 @@ class Merge:
         """Take the merged graph another replica built (checked by the caller): nothing
         is left to insert."""
         self.index = index
+        self._base = None
         self.pending = self.pending[:0]
         self.done = 0
+
+    def graph(self) -> Index | None:
+        """The merged graph, its reused part loaded (the index to write out when done)."""
+        if self._base is not None and self.index is not None:
+            self.index.load(str(self._base))
+            self._base = None
+        return self.index
 
     @property
     def remaining(self) -> int:
@@ -87,9 +98,10 @@ class Merge:
 
     def step(self, chunk: int) -> bool:
         """Insert up to `chunk` rows into the merged graph; True while rows remain."""
-        if self.index is not None and self.remaining:
+        index = self.graph()
+        if index is not None and self.remaining:
             rows = self.pending[self.done : self.done + chunk]
-            self.index.add(
+            index.add(
                 np.asarray(self.rows.keys[rows], np.uint64),
                 np.asarray(self.rows.vectors[rows], np.float32),
                 threads=0,
