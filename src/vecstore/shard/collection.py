@@ -14,7 +14,6 @@ import itertools
 import logging
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,19 +37,13 @@ from vecstore.cluster.errors import InvalidRequest, InvalidVector, Unavailable
 from vecstore.cluster.filters import Filter, IsEmpty, Not
 from vecstore.cluster.ids import PointId, point_id_sort_key, point_id_to_routing_key
 from vecstore.cluster.schema import CollectionSchema
+from vecstore.shard import graph_exchange as exchange
 from vecstore.shard.graphs import (
-    ASK_EVERY_SECONDS,
-    MERGE_WAIT_SECONDS,
     GraphAsk,
-    GraphMismatch,
     GraphSource,
     ShippedGraph,
     Verdict,
-    adopt_index,
-    fallback_rows,
     keep_for_followers,
-    kept_graph,
-    wanted_rows,
 )
 from vecstore.shard.memtable import FloatMatrix, KeyArray, MemTable
 from vecstore.shard.merge import Merge, MergeRows
@@ -373,105 +366,22 @@ class Collection:
             source = None
         for memtable in [*self.frozen, self.active]:
             if source is None or memtable.local_graph:
-                added = self._build(memtable)
+                added = self.build(memtable)
             else:
-                added = self._index_from(source, memtable)
+                added = exchange.follow_memtable(self, source, memtable)
             if added:
                 return added
         return 0
 
-    def _build(self, memtable: MemTable) -> int:
+    def build(self, memtable: MemTable) -> int:
+        """Add a chunk of a memtable's rows to its graph here; returns rows added."""
         added = memtable.index_step(self.settings.index_chunk)
         self.graph_rows["built"] += added
         return added
 
-    def _index_from(self, source: GraphSource, memtable: MemTable) -> int:
-        """A follower's step for one memtable: adopt the leader's graph when it has one far
-        enough ahead, build here when there is no source or the backlog is too long."""
-        backlog = memtable.count - memtable.indexed
-        now = time.monotonic()
-        too_long = backlog >= fallback_rows(self.settings, self.schema.dimension)
-        if backlog <= 0 or too_long or now < memtable.build_until:
-            return self._build(memtable)
-        if now < memtable.next_ask:
-            return 0
-        memtable.next_ask = now + ASK_EVERY_SECONDS
-        frozen = memtable.frozen
-        ask = GraphAsk(
-            self.schema.name,
-            memtable.key_lo,
-            wanted_rows(memtable.indexed, memtable.count, frozen),
-            memtable.key_hi if frozen else None,
-        )
-        answer = source(ask)
-        if answer is Verdict.WAIT:
-            return 0
-        if answer is Verdict.BUILD:
-            memtable.build_until = now + ASK_EVERY_SECONDS
-            return self._build(memtable)
-        if answer is Verdict.ABSENT:
-            memtable.local_graph = True
-            log.info(
-                "the leader has no graph of this memtable; building it here",
-                extra={"collection": self.schema.name, "key_lo": memtable.key_lo},
-            )
-            return self._build(memtable)
-        assert isinstance(answer, ShippedGraph)
-        try:
-            added = memtable.adopt(answer.rows, answer.data)
-        except GraphMismatch as err:
-            answer.release()
-            memtable.local_graph = True
-            log.warning(
-                "refused a graph from the leader; building it here",
-                extra={"collection": self.schema.name, "key_lo": memtable.key_lo, "reason": str(err)},
-            )
-            return self._build(memtable)
-        answer.release()
-        self.graph_rows["adopted"] += added
-        return added
-
     def graph_for(self, ask: GraphAsk) -> ShippedGraph | Verdict:
-        """What this replica can ship to a follower asking `ask` (any thread). WAIT while
-        this replica has not applied as far as the follower (it will cut the same memtable)."""
-        if ask.merged:
-            return self._merged_graph_for(ask)
-        memtables = [*self.frozen, self.active]
-        if ask.key_lo >= memtables[-1].key_hi:
-            return Verdict.WAIT
-        for memtable in memtables:
-            if memtable.key_lo != ask.key_lo:
-                continue
-            if ask.key_hi is not None and memtable.key_hi != ask.key_hi:
-                behind = not memtable.frozen and memtable.key_hi < ask.key_hi
-                return Verdict.WAIT if behind else Verdict.ABSENT
-            view = memtable.published()
-            if view.rows < max(ask.min_rows, 1):
-                return Verdict.WAIT
-            data = view.index.save()
-            assert data is not None  # saved to a buffer
-            return ShippedGraph(view.rows, data)
-        if ask.key_hi is not None:
-            return (
-                kept_graph(self.directory, ask.key_lo, ask.key_hi, ask.key_hi - ask.key_lo) or Verdict.ABSENT
-            )
-        return Verdict.ABSENT
-
-    def _merged_graph_for(self, ask: GraphAsk) -> ShippedGraph | Verdict:
-        """The graph of the segment this replica's merge of [key_lo, key_hi) wrote; WAIT
-        while it still holds that span in smaller pieces (it will merge them the same way
-        when its layout is the follower's)."""
-        assert ask.key_hi is not None
-        found = kept_graph(self.directory, ask.key_lo, ask.key_hi, ask.min_rows)
-        if found is not None:
-            return found
-        lo, hi = ask.key_lo, ask.key_hi
-        with self.lock.read():
-            containers: list[Container] = [*self.sealed, *self.frozen, self.active]
-        pieces = [c for c in containers if c.key_lo < hi and c.key_hi > lo]
-        whole = len(pieces) == 1 and (pieces[0].key_lo, pieces[0].key_hi) == (lo, hi)
-        inside = all(lo <= c.key_lo and c.key_hi <= hi for c in pieces)
-        return Verdict.WAIT if pieces and inside and not whole else Verdict.ABSENT
+        """What this replica can ship to a follower asking `ask` (any thread)."""
+        return exchange.offer(self, ask)
 
     def pending(self) -> int:
         """Rows not yet in any HNSW index."""
@@ -588,7 +498,12 @@ class Collection:
                 return self.merging is not None
             merge = self.merging
             follower = source is not None and self.settings.follower_graphs and not merge.local
-            if follower and merge.remaining and source is not None and not self._merge_from(source, merge):
+            if (
+                follower
+                and merge.remaining
+                and source is not None
+                and not exchange.follow_merge(self, source, merge)
+            ):
                 return False  # waiting for the leader's graph
             before = merge.remaining
             more = merge.step(chunk or self.settings.merge_chunk)
@@ -596,39 +511,6 @@ class Collection:
             if not more:
                 self._finish_merge()
             return True
-
-    def _merge_from(self, source: GraphSource, merge: Merge) -> bool:
-        """A follower's merge: adopt the graph its leader wrote for the same merge (True:
-        go on), wait for it (False), or build it here (True, `merge.local` set) when this
-        node leads, the leader merged differently, or it waited `MERGE_WAIT_SECONDS`."""
-        now = time.monotonic()
-        if now - merge.planned_at > MERGE_WAIT_SECONDS:
-            merge.local = True
-            return True
-        if now < merge.next_ask:
-            return False
-        merge.next_ask = now + ASK_EVERY_SECONDS
-        run = merge.run
-        ask = GraphAsk(self.schema.name, run[0].key_lo, len(merge.rows.keys), run[-1].key_hi, merged=True)
-        answer = source(ask)
-        if answer is Verdict.WAIT:
-            return False
-        if isinstance(answer, ShippedGraph):
-            try:
-                index = adopt_index(answer.data, merge.rows.keys, merge.rows.vectors, self.schema)
-            except GraphMismatch as err:
-                answer.release()
-                log.warning(
-                    "refused a merged graph from the leader; merging here",
-                    extra={"collection": self.schema.name, "key_lo": ask.key_lo, "reason": str(err)},
-                )
-            else:
-                answer.release()
-                self.graph_rows["adopted"] += merge.remaining
-                merge.adopt(index)
-                return True
-        merge.local = True
-        return True
 
     def _plan_merge(self, force: bool) -> Merge | None:
         """Capture the live rows of the next run to merge; None if none is due. Stored

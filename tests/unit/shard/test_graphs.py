@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from tests.unit.shard.conftest import ShardFactory
 from vecstore.cluster.commands import CreateCollection, Upsert
 from vecstore.cluster.schema import CollectionSchema, Metric, StorageDtype
-from vecstore.shard import collection as collection_module
 from vecstore.shard import graphs, memtable
 from vecstore.shard.collection import Collection
 from vecstore.shard.graphs import (
@@ -41,7 +40,7 @@ def small_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     """Publish and ask at the scale of a unit test: every 100 rows, without a pause."""
     monkeypatch.setattr(memtable, "PUBLISH_EVERY_ROWS", 100)
     monkeypatch.setattr(graphs, "MIN_GAIN_ROWS", 50)
-    monkeypatch.setattr(collection_module, "ASK_EVERY_SECONDS", 0.0)
+    monkeypatch.setattr(graphs, "ASK_EVERY_SECONDS", 0.0)
 
 
 def create(shard: Shard, dtype: StorageDtype = StorageDtype.F32) -> None:
@@ -291,7 +290,7 @@ def test_a_follower_waits_for_its_leaders_merge_then_builds_if_it_never_comes(
     planned = merge_of(c)
     assert planned is not None and planned.remaining == 100
     assert leader.graph_for(GraphAsk("c", 0, 200, key_hi=200, merged=True)) is Verdict.WAIT
-    monkeypatch.setattr(collection_module, "MERGE_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(graphs, "MERGE_WAIT_SECONDS", 0.0)
     follower.index_until_idle()  # waited long enough: merges here
     assert merge_of(c) is None
     assert c.graph_rows["built"] == 100
