@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.client import wait_indexed
 from bench.ingest import cluster_cpu
 from bench.output import publish
 from vecstore.client import AsyncClient
@@ -41,19 +42,6 @@ CONFIGS = (
     ("followers adopt, 64 MiB bound", "1", LARGE_BOUND),
 )
 """(label, VECSTORE_FOLLOWER_GRAPHS, VECSTORE_MAX_UNINDEXED_BYTES or the default)."""
-
-
-INDEXED_WITHIN_SECONDS = 900.0
-
-
-async def indexed_everywhere(client: AsyncClient) -> None:
-    """Until every node reports indexing lag 0."""
-    deadline = time.monotonic() + INDEXED_WITHIN_SECONDS
-    while time.monotonic() < deadline:
-        if not any(node.get("indexing_lag", 1) for node in await client.status()):
-            return
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"not indexed everywhere after {INDEXED_WITHIN_SECONDS} s")
 
 
 async def load_once(
@@ -75,7 +63,7 @@ async def load_once(
             started = time.perf_counter()
             await client.upload("bulk", np.arange(len(vectors)), vectors, batch_size=BATCH, parallel=PARALLEL)
             acknowledged = time.perf_counter() - started
-            await indexed_everywhere(client)
+            await wait_indexed(client)
             indexed = time.perf_counter() - started
             cpu = cluster_cpu(cluster) - cpu
             count = await client.count("bulk")

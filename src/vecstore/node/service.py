@@ -94,7 +94,7 @@ class NodeService:
             graph_access(config),
             config.data_dir / "graphs-incoming",
         )
-        self.shard.graph_source = self.graphs if config.shard_settings().follower_graphs else None
+        self.shard.graph_source = self.graphs  # collections consult `follower_graphs` themselves
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vecstore-read")
         self.searches: Coalescer[Any, Any] = Coalescer()
         self.started = time.monotonic()

@@ -436,7 +436,7 @@ class Collection:
             return False
         threshold = max(1, self.settings.seal_threshold)
         boundary = (memtable.key_lo // threshold + 1) * threshold
-        if not force and memtable.key_hi < boundary and memtable.count < threshold:
+        if not force and memtable.key_hi < boundary:  # implies count < threshold
             return False
         memtable.frozen = True
         self.frozen.append(memtable)
@@ -497,13 +497,8 @@ class Collection:
                 self.merging = self._plan_merge(False)
                 return self.merging is not None
             merge = self.merging
-            follower = source is not None and self.settings.follower_graphs and not merge.local
-            if (
-                follower
-                and merge.remaining
-                and source is not None
-                and not exchange.follow_merge(self, source, merge)
-            ):
+            follower = self.settings.follower_graphs and not merge.local and merge.remaining
+            if source is not None and follower and not exchange.follow_merge(self, source, merge):
                 return False  # waiting for the leader's graph
             before = merge.remaining
             more = merge.step(chunk or self.settings.merge_chunk)
